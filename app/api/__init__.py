@@ -1,0 +1,72 @@
+"""The JSON API under /api/v1: bearer-token auth, JSON errors, OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from app.api.spec import ApiSpec, BadJson
+from app.services.auth import user_from_token
+from app.services.errors import ServiceError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+spec = ApiSpec("Rectify API", "1.0", "/api/v1")
+PUBLIC_ENDPOINTS = {"api.create_token", "api.openapi"}
+
+
+def error(status: int, code: str, message: str, details: list | None = None):
+    return jsonify({"error": code, "message": message, "details": details or []}), status
+
+
+@bp.before_request
+def require_token():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    rt = current_app.extensions["rectify"]
+    user = None
+    if header.startswith("Bearer "):
+        user = user_from_token(rt.db, rt.config.SECRET_KEY, header[7:].strip(), rt.config.TOKEN_TTL_SECONDS)
+    if user is None:
+        return error(401, "unauthorized", "需要有效的登录令牌（Authorization: Bearer …）。")
+    g.user = user
+    return None
+
+
+@bp.errorhandler(ServiceError)
+def service_error(err: ServiceError):
+    codes = {404: "not_found", 403: "forbidden", 409: "conflict", 413: "too_large", 422: "invalid"}
+    return error(err.status, codes.get(err.status, "bad_request"), err.message, err.details)
+
+
+@bp.errorhandler(BadJson)
+def bad_json(err: BadJson):
+    return error(400, "bad_json", str(err))
+
+
+@bp.errorhandler(ValidationError)
+def invalid(err: ValidationError):
+    details = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"], "type": e["type"]}
+        for e in err.errors(include_url=False, include_input=False)
+    ]
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return error(422, "invalid", f"请求内容有误：{summary}", details)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(err: HTTPException):
+    messages = {
+        413: f"上传内容过大，上限 {current_app.config['MAX_UPLOAD_BYTES'] // (1024 * 1024)} MB。",
+        404: "没有这个接口。",
+        405: "该接口不支持此请求方法。",
+    }
+    return error(err.code or 500, err.name.lower().replace(" ", "_"), messages.get(err.code, err.description))
+
+
+def now():
+    return current_app.extensions["rectify"].clock()
+
+
+from app.api import org, plans, tasks, tokens  # noqa: E402,F401  (register routes)

@@ -1,0 +1,39 @@
+"""POST /auth/token and the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+
+from app.api import bp, now, spec
+from app.schemas import TokenOut, TokenRequest
+from app.services.auth import authenticate, issue_token
+from app.services.errors import ServiceError
+
+
+class BadCredentials(ServiceError):
+    status = 401
+
+
+@spec.route(
+    bp,
+    "/auth/token",
+    "POST",
+    summary="Exchange username and password for a bearer token",
+    body=TokenRequest,
+    response=TokenOut,
+    auth=False,
+)
+def create_token(body: TokenRequest):
+    rt = current_app.extensions["rectify"]
+    if not rt.login_limiter.allow(body.username, now()):
+        raise ServiceError("登录失败次数过多，请稍后再试。") from None
+    user = authenticate(rt.db, body.username, body.password)
+    if user is None:
+        rt.login_limiter.fail(body.username, now())
+        raise BadCredentials("用户名或密码不正确。")
+    return TokenOut(token=issue_token(rt.config.SECRET_KEY, user), expires_in=rt.config.TOKEN_TTL_SECONDS)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(spec.document())

@@ -1,0 +1,100 @@
+"""Flask commands: `flask --app app migrate | create-user | demo | holiday`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from app import migrate as migrations
+from app.models import Unit, User
+from app.schemas import HolidayIn, UserIn
+from app.services import calendar, org
+from app.services.errors import ServiceError
+
+
+def _rt():
+    return current_app.extensions["rectify"]
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("migrate")
+    def migrate_cmd() -> None:
+        """Create or upgrade the database schema to the latest version."""
+        migrations.upgrade(_rt().config.DATABASE_URL)
+        click.echo("database is at the latest schema")
+
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1")
+    @click.option("--port", default=5000, type=int)
+    def serve_cmd(host: str, port: int) -> None:
+        """Serve the app in one process (the embedded mode of `make run`)."""
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+    @app.cli.command("create-user")
+    @click.option("--username", required=True)
+    @click.option("--password", required=True, prompt=True, hide_input=True, confirmation_prompt=True)
+    @click.option("--unit", "unit_name", required=True, help="unit name, e.g. 三门峡市住房和城乡建设局")
+    @click.option("--role", type=click.Choice(["admin", "supervisor", "official", "viewer"]), required=True)
+    @click.option("--position", type=click.Choice(["head", "deputy", "handler"]), default=None)
+    @click.option("--full-name", default="")
+    @click.option("--email", default=None)
+    @click.option("--phone", default=None)
+    def create_user_cmd(username, password, unit_name, role, position, full_name, email, phone) -> None:
+        """Add a user to an existing unit."""
+        rt = _rt()
+        unit = org.find_unit(rt.db, unit_name)
+        if unit is None:
+            _fail(f"没有名为「{unit_name}」的单位 (unknown unit)")
+        try:
+            data = UserIn(
+                username=username,
+                password=password,
+                full_name=full_name,
+                unit_id=unit.id,
+                role=role,
+                position=position,
+                email=email,
+                phone=phone,
+            )
+            user = org.create_user(rt.db, None, data)
+        except ValidationError as err:
+            _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()))
+        except ServiceError as err:
+            _fail(err.message)
+        click.echo(f"created user {user.username} (id {user.id}) in {unit.name}")
+
+    @app.cli.command("holiday")
+    @click.argument("day")
+    @click.option("--off/--work", "off", default=True, help="a day off (default) or a working day")
+    @click.option("--note", default="")
+    def holiday_cmd(day, off, note) -> None:
+        """Set DAY (YYYY-MM-DD) in the admin holiday table."""
+        try:
+            data = HolidayIn.model_validate({"day": day, "is_workday": not off, "note": note}, strict=False)
+        except ValidationError:
+            _fail(f"日期「{day}」格式不对，应为 YYYY-MM-DD")
+        calendar.set_override(_rt().db, data)
+        click.echo(f"{data.day}: {'day off' if off else 'working day'}")
+
+    @app.cli.command("demo")
+    @click.option("--if-empty", is_flag=True, help="do nothing when the database already has units")
+    def demo_cmd(if_empty: bool) -> None:
+        """Load the demo organisation, users and the two seed plans."""
+        from app.demo import DEMO_PASSWORD, load_demo
+
+        rt = _rt()
+        if rt.db.session().scalar(select(func.count()).select_from(Unit)):
+            if if_empty:
+                click.echo("database already has data; demo not loaded")
+                return
+            _fail("数据库已有数据，演示数据只能载入空库 (database is not empty)")
+        summary = load_demo(rt.db, rt.clock())
+        click.echo(summary)
+        users = rt.db.session().scalars(select(User).order_by(User.id)).all()
+        click.echo(f"{len(users)} demo users; password for all: {DEMO_PASSWORD}")

@@ -1,0 +1,78 @@
+"""Engine and session handling.
+
+One ``Database`` object per app. Web requests and service calls share a scoped session
+(one per thread); services own the transaction through :func:`Database.transaction`, so
+a use case either commits whole or leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    """WAL lets readers run beside the writer; busy_timeout makes writers queue, not fail.
+
+    pysqlite's own implicit BEGIN is switched off so that :func:`_sqlite_begin` decides.
+    """
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """A writing transaction takes the write lock up front (BEGIN IMMEDIATE): otherwise two
+    writers that both read first deadlock on the upgrade and one fails with "locked"
+    instead of queueing and then seeing the other's change."""
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Commit on success, roll back on any error; the session is the request's own."""
+        s = self.session()
+        if s.in_transaction():
+            s.commit()  # end a read snapshot left open by the caller; views never write
+        if self.is_sqlite:
+            s.connection(execution_options={"sqlite_immediate": True})
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+    def remove(self) -> None:
+        self.session.remove()
+
+    def dispose(self) -> None:
+        self.session.remove()
+        self.engine.dispose()

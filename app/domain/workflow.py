@@ -1,0 +1,143 @@
+"""The task state machine: which moves exist, who may make them, and their guards.
+
+Pure rules over plain values. The service layer gathers the facts (who the actor is in
+relation to the task, how much evidence is attached) and this module decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    IDENTIFIED = "identified"  # 挂账
+    IN_PROGRESS = "in_progress"  # 整改中
+    RECTIFIED = "rectified"  # 已整改, awaiting check
+    VERIFIED = "verified"  # 已核实
+    CLOSED = "closed"  # 销号
+
+
+ORDER = tuple(State)
+OPEN_STATES = (State.IDENTIFIED, State.IN_PROGRESS)  # the unit still owes work
+STATE_LABELS = {
+    State.IDENTIFIED: "挂账",
+    State.IN_PROGRESS: "整改中",
+    State.RECTIFIED: "已整改",
+    State.VERIFIED: "已核实",
+    State.CLOSED: "已销号",
+}
+
+
+class Side(StrEnum):
+    RESPONSIBLE = "responsible"  # the unit that does the work
+    SUPERVISING = "supervising"  # the issuing unit and those above it
+
+
+@dataclass(frozen=True)
+class Move:
+    name: str
+    source: State
+    target: State
+    side: Side
+    needs_comment: bool = False
+    needs_evidence: bool = False
+    not_by_rectifier: bool = False
+
+
+MOVES: tuple[Move, ...] = (
+    Move("start", State.IDENTIFIED, State.IN_PROGRESS, Side.RESPONSIBLE),
+    Move(
+        "rectify",
+        State.IN_PROGRESS,
+        State.RECTIFIED,
+        Side.RESPONSIBLE,
+        needs_comment=True,
+        needs_evidence=True,
+    ),
+    Move(
+        "reject",
+        State.RECTIFIED,
+        State.IN_PROGRESS,
+        Side.SUPERVISING,
+        needs_comment=True,
+        not_by_rectifier=True,
+    ),
+    Move("verify", State.RECTIFIED, State.VERIFIED, Side.SUPERVISING, not_by_rectifier=True),
+    Move("close", State.VERIFIED, State.CLOSED, Side.SUPERVISING, not_by_rectifier=True),
+    Move("reopen", State.CLOSED, State.IN_PROGRESS, Side.SUPERVISING, needs_comment=True),
+)
+_BY_EDGE = {(m.source, m.target): m for m in MOVES}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """What the service knows about the acting user relative to one task."""
+
+    user_id: int
+    role: str  # admin | supervisor | official | viewer
+    responsible: bool  # the user belongs to the task's own unit
+    supervising: bool  # the user's unit issued the plan, or is above the issuer
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    state: State
+    rectified_by: int | None
+    evidence_count: int  # evidence that would be attached by this move
+    evidence_required: bool
+
+
+class TransitionError(Exception):
+    """A refused move. ``kind`` maps to HTTP: conflict 409, forbidden 403, invalid 422."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def on_side(actor: Actor, side: Side) -> bool:
+    if side is Side.RESPONSIBLE:
+        return actor.responsible and actor.role in ("official", "supervisor")
+    return actor.supervising and not actor.responsible and actor.role == "supervisor"
+
+
+def allowed_moves(facts: TaskFacts, actor: Actor) -> list[Move]:
+    """Moves this actor may attempt now (guards on comment/evidence checked later)."""
+    return [
+        m
+        for m in MOVES
+        if m.source == facts.state
+        and on_side(actor, m.side)
+        and not (m.not_by_rectifier and facts.rectified_by == actor.user_id)
+    ]
+
+
+def check_move(facts: TaskFacts, actor: Actor, target: State, comment: str) -> Move:
+    """Return the move from the current state to ``target`` or raise TransitionError."""
+    move = _BY_EDGE.get((facts.state, target))
+    if move is None:
+        nexts = [STATE_LABELS[m.target] + f"({m.target})" for m in MOVES if m.source == facts.state]
+        raise TransitionError(
+            "conflict",
+            f"任务当前为「{STATE_LABELS[facts.state]}」，不能改为 {target}。可转入：{'、'.join(nexts) or '无'}",
+        )
+    if not on_side(actor, move.side):
+        who = "责任单位经办人员" if move.side is Side.RESPONSIBLE else "下发方案单位的督办人员"
+        raise TransitionError("forbidden", f"「{move.name}」只能由{who}操作。")
+    if move.not_by_rectifier and facts.rectified_by == actor.user_id:
+        raise TransitionError("forbidden", "不能核实或销号自己提交整改的任务（须由他人核实）。")
+    if move.needs_comment and not comment.strip():
+        what = "整改情况说明" if move.name == "rectify" else "理由"
+        raise TransitionError("invalid", f"「{move.name}」需要填写{what}。")
+    if move.needs_evidence and facts.evidence_required and facts.evidence_count == 0:
+        raise TransitionError("invalid", "提交整改需要至少一份佐证材料（先上传照片或文件）。")
+    return move
+
+
+def rollup_state(states: list[State]) -> State | None:
+    """A problem stands where its least advanced task stands (closed only when all are)."""
+    if not states:
+        return None
+    return min(states, key=ORDER.index)

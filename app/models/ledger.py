@@ -1,0 +1,171 @@
+"""Plans, their phases, problems with stage goals, tasks, task history and evidence."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.base import Base, UTCDateTime, utcnow
+from app.models.org import Unit, User
+
+
+class Plan(Base):
+    """整改方案: issued by a supervising unit, answered by the units under it."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    doc_number: Mapped[str] = mapped_column(String(100), default="")
+    issuing_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    evidence_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    issuing_unit: Mapped[Unit] = relationship()
+    phases: Mapped[list[Phase]] = relationship(
+        order_by="Phase.seq", cascade="all, delete-orphan", back_populates="plan"
+    )
+
+
+class Phase(Base):
+    """阶段: a campaign phase (动员部署 / 排查整改 / 总结验收) with its end date."""
+
+    __tablename__ = "phases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    deadline_text: Mapped[str] = mapped_column(String(100))
+    ends_on: Mapped[date | None] = mapped_column(Date)
+
+    plan: Mapped[Plan] = relationship(back_populates="phases")
+
+
+class Problem(Base):
+    """问题: one line of the problem list. Its state is rolled up from its tasks."""
+
+    __tablename__ = "problems"
+    __table_args__ = (UniqueConstraint("plan_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(100), default="")
+    nature: Mapped[str] = mapped_column(String(20))  # common | individual
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(200), default="")
+    measures: Mapped[str] = mapped_column(Text, default="")
+    deadline_text: Mapped[str] = mapped_column(String(100))
+    deadline_kind: Mapped[str] = mapped_column(String(20))  # date | immediate | long_term
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    reported_by_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    plan: Mapped[Plan] = relationship()
+    milestones: Mapped[list[Milestone]] = relationship(
+        order_by="Milestone.seq", cascade="all, delete-orphan", back_populates="problem"
+    )
+
+
+class Milestone(Base):
+    """阶段目标: a dated stage goal of a long-term problem."""
+
+    __tablename__ = "milestones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    deadline_text: Mapped[str] = mapped_column(String(100))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    problem: Mapped[Problem] = relationship(back_populates="milestones")
+
+
+class Task(Base):
+    """整改任务: one problem for one responsible unit; the thing that changes state.
+
+    ``version`` is bumped by every change; a writer must name the version it read.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("problem_id", "unit_id"),
+        Index("ix_tasks_plan_state", "plan_id", "state"),
+        Index("ix_tasks_unit_state", "unit_id", "state"),
+        Index("ix_tasks_state_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    state: Mapped[str] = mapped_column(String(20))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    deadline_kind: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rectified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    problem: Mapped[Problem] = relationship()
+    unit: Mapped[Unit] = relationship()
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+
+
+class TaskEvent(Base):
+    """Append-only history of a task. Database triggers refuse UPDATE and DELETE, so
+    not even a script with database access can rewrite who did what and when."""
+
+    __tablename__ = "task_events"
+    __table_args__ = (UniqueConstraint("task_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # created | transition
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class Evidence(Base):
+    """佐证材料: a file kept outside the database under a random name."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("task_events.id"))
+    original_name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)

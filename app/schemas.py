@@ -1,0 +1,250 @@
+"""Request and response shapes. The API validates with these and the OpenAPI document
+is generated from them, so the documentation cannot drift from what is enforced.
+
+Requests are strict: unknown fields and wrong JSON types are refused, not coerced.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.domain.workflow import State
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+Text = Field(default="", max_length=20000)
+
+
+# ---- auth -----------------------------------------------------------------------------
+class TokenRequest(Strict):
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(Out):
+    token: str
+    expires_in: int
+
+
+class ErrorOut(Out):
+    error: str
+    message: str
+    details: list = []
+
+
+# ---- units and users ------------------------------------------------------------------
+class UnitIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(default="", max_length=40)
+    parent_id: int | None = None
+
+
+class UnitOut(Out):
+    id: int
+    name: str
+    kind: str
+    parent_id: int | None
+    depth: int
+
+
+class UserIn(Strict):
+    username: str = Field(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$")
+    password: str = Field(min_length=8, max_length=200)
+    full_name: str = Field(default="", max_length=100)
+    unit_id: int
+    role: Literal["admin", "supervisor", "official", "viewer"]
+    position: Literal["head", "deputy", "handler"] | None = None
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class UserOut(Out):
+    id: int
+    username: str
+    full_name: str
+    unit_id: int
+    role: str
+    position: str | None
+    email: str | None
+    phone: str | None
+
+
+# ---- plans ----------------------------------------------------------------------------
+class PhaseIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    deadline: str = Field(min_length=1, max_length=100, description="e.g. 5月底前, 6月25日前")
+
+
+class PlanIn(Strict):
+    title: str = Field(min_length=1, max_length=300)
+    doc_number: str = Field(default="", max_length=100, description="文号, e.g. 三建〔2022〕187号")
+    issuing_unit_id: int | None = Field(default=None, description="defaults to your own unit")
+    issued_on: date
+    evidence_required: bool = True
+    phases: list[PhaseIn] = Field(default_factory=list, max_length=20)
+
+
+class PhaseOut(Out):
+    seq: int
+    name: str
+    deadline_text: str
+    ends_on: date | None
+
+
+class Figures(Out):
+    total: int
+    by_state: dict[str, int]
+    overdue: int
+    completion_rate: float = Field(description="closed / total (销号率)")
+    rectified_rate: float = Field(description="(rectified + verified + closed) / total")
+
+
+class PlanOut(Out):
+    id: int
+    title: str
+    doc_number: str
+    issuing_unit_id: int
+    issued_on: date
+    evidence_required: bool
+    phases: list[PhaseOut]
+    figures: Figures | None = None
+
+
+# ---- problems -------------------------------------------------------------------------
+class MilestoneIn(Strict):
+    title: str = Field(min_length=1, max_length=300)
+    deadline: str = Field(min_length=1, max_length=100)
+
+
+class ProblemIn(Strict):
+    seq: int | None = Field(default=None, ge=1, description="defaults to the next number")
+    category: str = Field(default="", max_length=100)
+    nature: Literal["common", "individual"]
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Text
+    source: str = Field(default="", max_length=200)
+    measures: str = Text
+    deadline: str = Field(min_length=1, max_length=100, description="整改时限 as written")
+    remarks: str = Text
+    unit_ids: list[int] | None = Field(default=None, min_length=1, max_length=5000)
+    all_units_under: int | None = Field(
+        default=None,
+        description="fan out to every unit directly under this one "
+        "(e.g. 各县（市、区）住房和城乡建设部门 = the issuing unit)",
+    )
+    milestones: list[MilestoneIn] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def one_target(self) -> ProblemIn:
+        if (self.unit_ids is None) == (self.all_units_under is None):
+            raise ValueError("give exactly one of unit_ids or all_units_under")
+        return self
+
+
+class MilestoneOut(Out):
+    seq: int
+    title: str
+    deadline_text: str
+    due_at: datetime | None
+
+
+class ProblemOut(Out):
+    id: int
+    plan_id: int
+    seq: int
+    category: str
+    nature: str
+    title: str
+    description: str
+    source: str
+    measures: str
+    deadline_text: str
+    deadline_kind: str
+    due_at: datetime | None
+    remarks: str
+    state: State | None = None
+    task_count: int = 0
+    milestones: list[MilestoneOut] = []
+
+
+# ---- tasks ----------------------------------------------------------------------------
+class TaskQuery(Strict):
+    model_config = ConfigDict(extra="forbid", strict=False)
+    plan_id: int | None = None
+    unit_id: int | None = None
+    state: State | None = None
+    overdue: bool | None = None
+    page: int = Field(default=1, ge=1)
+    per_page: int = Field(default=50, ge=1, le=200)
+
+
+class TaskOut(Out):
+    id: int
+    plan_id: int
+    problem_id: int
+    unit_id: int
+    unit_name: str
+    problem_title: str
+    state: State
+    deadline_kind: str
+    due_at: datetime | None
+    overdue: bool
+    owner_id: int | None
+    version: int
+    allowed: list[State] = Field(default_factory=list, description="states you may move it to")
+
+
+class TaskPage(Out):
+    items: list[TaskOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class TransitionIn(Strict):
+    to: State
+    comment: str = Field(default="", max_length=5000)
+    version: int = Field(ge=1)
+    evidence_ids: list[int] | None = Field(
+        default=None, description="evidence to attach; default: all not yet attached"
+    )
+
+
+class EventOut(Out):
+    seq: int
+    kind: str
+    from_state: str | None
+    to_state: str
+    actor_id: int | None
+    actor_name: str | None
+    at: datetime
+    comment: str
+    evidence_ids: list[int] = []
+
+
+class EvidenceOut(Out):
+    id: int
+    task_id: int
+    event_id: int | None
+    original_name: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by_id: int
+    uploaded_at: datetime
+
+
+class HolidayIn(Strict):
+    day: date
+    is_workday: bool
+    note: str = Field(default="", max_length=200)

@@ -1,0 +1,87 @@
+"""Units and users."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import generate_password_hash
+
+from app.db import Database
+from app.models import Unit, User
+from app.schemas import UnitIn, UserIn
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.scope import unit_visible
+
+
+def _require_admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("只有系统管理员可以管理单位和用户。")
+
+
+def create_unit(db: Database, actor: User | None, data: UnitIn) -> Unit:
+    """Add a unit under ``parent_id`` (None: a root). ``actor`` None means the CLI."""
+    if actor is not None:
+        _require_admin(actor)
+    with db.transaction() as s:
+        parent = s.get(Unit, data.parent_id) if data.parent_id is not None else None
+        if data.parent_id is not None and parent is None:
+            raise Invalid(f"上级单位 {data.parent_id} 不存在。")
+        dup = select(Unit.id).where(Unit.name == data.name, Unit.parent_id == data.parent_id)
+        if s.scalar(dup) is not None:
+            raise Conflict(f"同一上级下已有名为「{data.name}」的单位。")
+        unit = Unit(
+            name=data.name,
+            kind=data.kind,
+            parent_id=data.parent_id,
+            depth=parent.depth + 1 if parent else 0,
+        )
+        s.add(unit)
+        s.flush()
+        unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    return unit
+
+
+def create_user(db: Database, actor: User | None, data: UserIn) -> User:
+    if actor is not None:
+        _require_admin(actor)
+    with db.transaction() as s:
+        if s.get(Unit, data.unit_id) is None:
+            raise Invalid(f"单位 {data.unit_id} 不存在。")
+        user = User(
+            username=data.username,
+            password_hash=generate_password_hash(data.password),
+            full_name=data.full_name,
+            unit_id=data.unit_id,
+            role=data.role,
+            position=data.position,
+            email=data.email,
+            phone=data.phone,
+        )
+        s.add(user)
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict(f"用户名「{data.username}」已被使用。") from None
+    return user
+
+
+def list_units(db: Database, viewer: User) -> list[Unit]:
+    s = db.session()
+    return list(s.scalars(select(Unit).where(unit_visible(viewer)).order_by(Unit.path)))
+
+
+def list_users(db: Database, viewer: User) -> list[User]:
+    s = db.session()
+    q = select(User).join(Unit, User.unit_id == Unit.id).where(unit_visible(viewer))
+    return list(s.scalars(q.order_by(User.unit_id, User.username)))
+
+
+def get_unit(db: Database, viewer: User, unit_id: int) -> Unit:
+    unit = db.session().scalar(select(Unit).where(Unit.id == unit_id, unit_visible(viewer)))
+    if unit is None:
+        raise NotFound(f"单位 {unit_id} 不存在或不在您的权限范围内。")
+    return unit
+
+
+def find_unit(db: Database, name: str) -> Unit | None:
+    return db.session().scalar(select(Unit).where(Unit.name == name))

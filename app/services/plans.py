@@ -1,0 +1,223 @@
+"""Plans, problems (with fan-out to tasks) and their roll-up figures."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.domain.deadlines import Deadline, DeadlineError, parse_deadline
+from app.domain.workcalendar import WorkCalendar
+from app.domain.workflow import OPEN_STATES, State, rollup_state
+from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
+from app.schemas import Figures, PlanIn, ProblemIn
+from app.services.calendar import load_calendar
+from app.services.errors import Forbidden, Invalid, NotFound
+from app.services.scope import get_visible_plan, plan_visible
+
+
+def _deadline(text: str, issued_on: date, cal: WorkCalendar, field: str) -> Deadline:
+    try:
+        return parse_deadline(text, issued_on, cal)
+    except DeadlineError as err:
+        raise Invalid(str(err), [{"field": field, "message": str(err)}]) from None
+
+
+def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
+    """Only a supervisor (or admin) may issue, and only for their unit or one under it."""
+    if actor.role not in ("supervisor", "admin"):
+        raise Forbidden("只有督办人员可以下发整改方案。")
+    with db.transaction() as s:
+        unit = s.get(Unit, data.issuing_unit_id or actor.unit_id)
+        if unit is None or (actor.role != "admin" and not unit.is_within(actor.unit)):
+            raise Invalid(f"下发单位 {data.issuing_unit_id} 不存在或不在您的管辖范围内。")
+        cal = load_calendar(s)
+        plan = Plan(
+            title=data.title,
+            doc_number=data.doc_number,
+            issuing_unit_id=unit.id,
+            issued_on=data.issued_on,
+            evidence_required=data.evidence_required,
+            created_by_id=actor.id,
+        )
+        for i, ph in enumerate(data.phases, start=1):
+            d = _deadline(ph.deadline, data.issued_on, cal, f"phases[{i - 1}].deadline")
+            plan.phases.append(Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on))
+        s.add(plan)
+    return plan
+
+
+def _target_units(s: Session, plan: Plan, data: ProblemIn) -> list[Unit]:
+    issuer = plan.issuing_unit
+    if data.all_units_under is not None:
+        parent = s.get(Unit, data.all_units_under)
+        if parent is None or not parent.is_within(issuer):
+            raise Invalid(f"单位 {data.all_units_under} 不在方案下发单位「{issuer.name}」之下。")
+        units = list(s.scalars(select(Unit).where(Unit.parent_id == parent.id).order_by(Unit.id)))
+        if not units:
+            raise Invalid(f"「{parent.name}」下没有下级单位，无法分解任务。")
+        return units
+    ids = list(dict.fromkeys(data.unit_ids or []))
+    units = list(s.scalars(select(Unit).where(Unit.id.in_(ids))))
+    bad = set(ids) - {u.id for u in units if u.is_within(issuer)}
+    if bad:
+        raise Invalid(
+            f"责任单位 {sorted(bad)} 不存在或不在方案下发单位「{issuer.name}」之下。",
+            [{"field": "unit_ids", "message": f"unknown or out of scope: {sorted(bad)}"}],
+        )
+    return units
+
+
+def create_problem(db: Database, actor: User, plan_id: int, data: ProblemIn, now: datetime) -> Problem:
+    """Add a problem and fan it out: one task per responsible unit, each with a
+    "created" history entry, written in bulk so a common problem for a thousand
+    units is one round of inserts, not a thousand.
+
+    The issuing side may assign any units under the issuer. A unit under the issuer may
+    also report a problem it found itself (自查, the Yuzhou look-back), for itself only.
+    """
+    with db.transaction() as s:
+        plan = get_visible_plan(s, actor, plan_id)
+        supervising = actor.role in ("supervisor", "admin") and (
+            actor.role == "admin" or plan.issuing_unit.is_within(actor.unit)
+        )
+        units = _target_units(s, plan, data)
+        if not supervising:
+            self_report = (
+                actor.role in ("official", "supervisor")
+                and actor.unit.is_within(plan.issuing_unit)
+                and [u.id for u in units] == [actor.unit_id]
+            )
+            if not self_report:
+                raise Forbidden("只能由方案下发单位交办问题，或为本单位上报自查问题。")
+        cal = load_calendar(s)
+        dl = _deadline(data.deadline, plan.issued_on, cal, "deadline")
+        seq = data.seq or (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
+        if s.scalar(select(Problem.id).where(Problem.plan_id == plan.id, Problem.seq == seq)):
+            raise Invalid(f"本方案已有序号为 {seq} 的问题。")
+        problem = Problem(
+            plan_id=plan.id,
+            seq=seq,
+            category=data.category,
+            nature=data.nature,
+            title=data.title,
+            description=data.description,
+            source=data.source,
+            measures=data.measures,
+            deadline_text=dl.text,
+            deadline_kind=dl.kind,
+            due_at=dl.due_at,
+            remarks=data.remarks,
+            reported_by_unit_id=None if supervising else actor.unit_id,
+            created_by_id=actor.id,
+        )
+        for i, m in enumerate(data.milestones, start=1):
+            md = _deadline(m.deadline, plan.issued_on, cal, f"milestones[{i - 1}].deadline")
+            problem.milestones.append(Milestone(seq=i, title=m.title, deadline_text=md.text, due_at=md.due_at))
+        s.add(problem)
+        s.flush()
+        task_rows = [
+            {
+                "problem_id": problem.id,
+                "plan_id": plan.id,
+                "unit_id": u.id,
+                "state": State.IDENTIFIED.value,
+                "deadline_kind": dl.kind,
+                "due_at": dl.due_at,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for u in units
+        ]
+        task_ids = s.scalars(insert(Task).returning(Task.id), task_rows).all()
+        s.execute(
+            insert(TaskEvent),
+            [
+                {
+                    "task_id": tid,
+                    "seq": 1,
+                    "kind": "created",
+                    "from_state": None,
+                    "to_state": State.IDENTIFIED.value,
+                    "actor_id": actor.id,
+                    "at": now,
+                    "comment": "",
+                    "data": {},
+                }
+                for tid in task_ids
+            ],
+        )
+    return problem
+
+
+def overdue_clause(now: datetime):
+    return (Task.state.in_([s.value for s in OPEN_STATES])) & (Task.due_at < now)
+
+
+def figures_by_plan(s: Session, plan_ids: list[int], now: datetime) -> dict[int, Figures]:
+    """Roll-up of many plans in one grouped query."""
+    rows = s.execute(
+        select(
+            Task.plan_id,
+            Task.state,
+            func.count(),
+            func.sum(case((overdue_clause(now), 1), else_=0)),
+        )
+        .where(Task.plan_id.in_(plan_ids))
+        .group_by(Task.plan_id, Task.state)
+    ).all()
+    acc: dict[int, dict[str, int]] = defaultdict(lambda: {st.value: 0 for st in State})
+    overdue: dict[int, int] = defaultdict(int)
+    for plan_id, state, n, n_overdue in rows:
+        acc[plan_id][state] = n
+        overdue[plan_id] += n_overdue or 0
+    return {pid: make_figures(acc[pid], overdue[pid]) for pid in plan_ids}
+
+
+def make_figures(by_state: dict[str, int], overdue: int) -> Figures:
+    total = sum(by_state.values())
+    done = by_state[State.RECTIFIED] + by_state[State.VERIFIED] + by_state[State.CLOSED]
+    return Figures(
+        total=total,
+        by_state=by_state,
+        overdue=overdue,
+        completion_rate=round(by_state[State.CLOSED] / total, 4) if total else 0.0,
+        rectified_rate=round(done / total, 4) if total else 0.0,
+    )
+
+
+def list_plans(db: Database, viewer: User, now: datetime) -> list[tuple[Plan, Figures]]:
+    s = db.session()
+    plans = list(s.scalars(select(Plan).where(plan_visible(viewer)).order_by(Plan.issued_on.desc(), Plan.id.desc())))
+    figs = figures_by_plan(s, [p.id for p in plans], now)
+    return [(p, figs[p.id]) for p in plans]
+
+
+def get_plan(db: Database, viewer: User, plan_id: int, now: datetime) -> tuple[Plan, Figures]:
+    s = db.session()
+    plan = get_visible_plan(s, viewer, plan_id)
+    return plan, figures_by_plan(s, [plan.id], now)[plan.id]
+
+
+def list_problems(db: Database, viewer: User, plan_id: int) -> list[tuple[Problem, State | None, int]]:
+    """Problems of a plan with their rolled-up state and task count."""
+    s = db.session()
+    plan = get_visible_plan(s, viewer, plan_id)
+    problems = list(s.scalars(select(Problem).where(Problem.plan_id == plan.id).order_by(Problem.seq)))
+    states: dict[int, list[State]] = defaultdict(list)
+    for pid, st in s.execute(select(Task.problem_id, Task.state).where(Task.plan_id == plan.id)):
+        states[pid].append(State(st))
+    return [(p, rollup_state(states[p.id]), len(states[p.id])) for p in problems]
+
+
+def get_problem(db: Database, viewer: User, problem_id: int) -> tuple[Problem, State | None, int]:
+    s = db.session()
+    problem = s.scalar(select(Problem).join(Plan).where(Problem.id == problem_id, plan_visible(viewer)))
+    if problem is None:
+        raise NotFound(f"问题 {problem_id} 不存在或不在您的权限范围内。")
+    states = [State(x) for x in s.scalars(select(Task.state).where(Task.problem_id == problem.id))]
+    return problem, rollup_state(states), len(states)

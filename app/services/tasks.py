@@ -1,0 +1,167 @@
+"""Tasks: listing with filters, the state transitions and the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.domain.workflow import OPEN_STATES, State, TaskFacts, TransitionError, allowed_moves, check_move
+from app.models import Evidence, Plan, Problem, Task, TaskEvent, Unit, User
+from app.schemas import TaskOut, TaskQuery, TransitionIn
+from app.services.errors import Conflict, Forbidden, Invalid
+from app.services.plans import overdue_clause
+from app.services.scope import actor_for, get_visible_task, task_visible
+
+_ERRORS = {"conflict": Conflict, "forbidden": Forbidden, "invalid": Invalid}
+
+
+@dataclass
+class TaskView:
+    task: Task
+    unit_name: str
+    problem_title: str
+    overdue: bool
+    allowed: list[State]
+
+    def out(self) -> TaskOut:
+        t = self.task
+        return TaskOut(
+            id=t.id,
+            plan_id=t.plan_id,
+            problem_id=t.problem_id,
+            unit_id=t.unit_id,
+            unit_name=self.unit_name,
+            problem_title=self.problem_title,
+            state=State(t.state),
+            deadline_kind=t.deadline_kind,
+            due_at=t.due_at,
+            overdue=self.overdue,
+            owner_id=t.owner_id,
+            version=t.version,
+            allowed=self.allowed,
+        )
+
+
+def is_overdue(task: Task, now: datetime) -> bool:
+    return task.state in OPEN_STATES and task.due_at is not None and task.due_at < now
+
+
+def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> tuple[list[TaskView], int]:
+    """One page of the tasks the viewer may see, with the total for the filter."""
+    s = db.session()
+    where = [task_visible(viewer)]
+    if q.plan_id is not None:
+        where.append(Task.plan_id == q.plan_id)
+    if q.unit_id is not None:
+        where.append(Task.unit_id == q.unit_id)
+    if q.state is not None:
+        where.append(Task.state == q.state.value)
+    if q.overdue is True:
+        where.append(overdue_clause(now))
+    elif q.overdue is False:
+        where.append(~overdue_clause(now) | Task.due_at.is_(None))
+    total = s.scalar(select(func.count()).select_from(Task).where(*where)) or 0
+    rows = s.execute(
+        select(Task, Unit.name, Problem.title)
+        .join(Unit, Task.unit_id == Unit.id)
+        .join(Problem, Task.problem_id == Problem.id)
+        .where(*where)
+        .order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+        .limit(q.per_page)
+        .offset((q.page - 1) * q.per_page)
+    ).all()
+    plans = {p.id: p for p in s.scalars(select(Plan).where(Plan.id.in_({t.plan_id for t, _, _ in rows})))}
+    views = [TaskView(t, un, pt, is_overdue(t, now), _allowed(viewer, t, plans[t.plan_id])) for t, un, pt in rows]
+    return views, total
+
+
+def _facts(task: Task, plan: Plan, evidence_count: int) -> TaskFacts:
+    return TaskFacts(State(task.state), task.rectified_by_id, evidence_count, plan.evidence_required)
+
+
+def _allowed(viewer: User, task: Task, plan: Plan) -> list[State]:
+    """States the viewer may move the task to (evidence is checked when they try)."""
+    actor = actor_for(viewer, task, plan.issuing_unit)
+    return [m.target for m in allowed_moves(_facts(task, plan, 1), actor)]
+
+
+def get_task(db: Database, viewer: User, task_id: int, now: datetime) -> TaskView:
+    s = db.session()
+    task = get_visible_task(s, viewer, task_id)
+    plan = s.get(Plan, task.plan_id)
+    return TaskView(task, task.unit.name, task.problem.title, is_overdue(task, now), _allowed(viewer, task, plan))
+
+
+def _evidence_to_attach(s: Session, task: Task, data: TransitionIn, needs_evidence: bool) -> list[Evidence]:
+    pending = select(Evidence).where(Evidence.task_id == task.id, Evidence.event_id.is_(None))
+    if data.evidence_ids is None:
+        return list(s.scalars(pending)) if needs_evidence else []
+    found = list(s.scalars(pending.where(Evidence.id.in_(data.evidence_ids))))
+    missing = set(data.evidence_ids) - {e.id for e in found}
+    if missing:
+        raise Invalid(f"佐证材料 {sorted(missing)} 不属于本任务或已被使用。")
+    return found
+
+
+def transition_task(db: Database, actor_user: User, task_id: int, data: TransitionIn, now: datetime) -> TaskView:
+    """Move a task to ``data.to``. The version check and the write are one guarded
+    UPDATE, so of two concurrent requests exactly one wins and the other gets 409."""
+    with db.transaction() as s:
+        user = s.get(User, actor_user.id)
+        task = get_visible_task(s, user, task_id)
+        if task.version != data.version:
+            raise Conflict(f"任务已被他人修改（当前版本 {task.version}，您提交的是 {data.version}），请刷新后重试。")
+        plan = s.get(Plan, task.plan_id)
+        actor = actor_for(user, task, plan.issuing_unit)
+        target = State(data.to)
+        from_state = State(task.state)
+        peek = next((m for m in allowed_moves(_facts(task, plan, 1), actor) if m.target == target), None)
+        evidence = _evidence_to_attach(s, task, data, bool(peek and peek.needs_evidence))
+        try:
+            move = check_move(_facts(task, plan, len(evidence)), actor, target, data.comment)
+        except TransitionError as err:
+            raise _ERRORS[err.kind](err.message) from None
+        values = {"state": target.value, "version": Task.version + 1, "updated_at": now}
+        if move.name == "rectify":
+            values["rectified_by_id"] = user.id
+        if task.owner_id is None and actor.responsible:
+            values["owner_id"] = user.id
+        changed = s.execute(
+            update(Task).where(Task.id == task.id, Task.version == data.version).values(**values)
+        ).rowcount
+        if changed != 1:
+            raise Conflict("任务已被他人修改，请刷新后重试。")
+        seq = (s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task.id)) or 0) + 1
+        event = TaskEvent(
+            task_id=task.id,
+            seq=seq,
+            kind="transition",
+            from_state=from_state.value,
+            to_state=target.value,
+            actor_id=user.id,
+            at=now,
+            comment=data.comment,
+            data={"move": move.name},
+        )
+        s.add(event)
+        s.flush()
+        for ev in evidence:
+            ev.event_id = event.id
+        s.refresh(task)
+    return get_task(db, actor_user, task_id, now)
+
+
+def history(db: Database, viewer: User, task_id: int) -> list[tuple[TaskEvent, list[int]]]:
+    s = db.session()
+    task = get_visible_task(s, viewer, task_id)
+    events = list(s.scalars(select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.seq)))
+    attached: dict[int, list[int]] = {}
+    for eid, ev_id in s.execute(
+        select(Evidence.event_id, Evidence.id).where(Evidence.task_id == task.id, Evidence.event_id.is_not(None))
+    ):
+        attached.setdefault(eid, []).append(ev_id)
+    return [(e, attached.get(e.id, [])) for e in events]

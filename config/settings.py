@@ -1,0 +1,81 @@
+"""Settings read from the environment.
+
+The embedded default (SQLite, in-process scheduler) needs no variable at all: it keeps
+its database, uploads and a generated secret key under ``instance/``. Production
+(``RECTIFY_ENV=production``) refuses to start without an explicit secret key and
+database URL, so a forgotten variable cannot silently run on demo settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random key generated once per checkout, so the embedded mode needs no secret."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class BaseConfig:
+    ENV_NAME = "embedded"
+    TESTING = False
+
+    def __init__(self, instance_dir: Path | None = None) -> None:
+        instance = instance_dir or Path(_env("RECTIFY_INSTANCE_DIR", str(ROOT / "instance")))
+        self.INSTANCE_DIR = instance
+        self.DATABASE_URL = _env("RECTIFY_DATABASE_URL", f"sqlite:///{instance / 'rectify.db'}")
+        self.SECRET_KEY = _env("RECTIFY_SECRET_KEY") or self._default_secret(instance)
+        self.UPLOAD_DIR = Path(_env("RECTIFY_UPLOAD_DIR", str(instance / "uploads")))
+        self.MAX_UPLOAD_BYTES = int(_env("RECTIFY_MAX_UPLOAD_MB", "20")) * 1024 * 1024
+        self.MAX_CONTENT_LENGTH = self.MAX_UPLOAD_BYTES + 64 * 1024  # room for form fields
+        self.TOKEN_TTL_SECONDS = int(_env("RECTIFY_TOKEN_TTL_HOURS", "12")) * 3600
+        self.REDIS_URL = _env("RECTIFY_REDIS_URL")
+        self.SCHEDULER = _env("RECTIFY_SCHEDULER", "embedded")  # embedded | off
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _env("RECTIFY_SECURE_COOKIES", "0") == "1"
+
+    def _default_secret(self, instance: Path) -> str:
+        return _instance_secret(instance)
+
+
+class ProductionConfig(BaseConfig):
+    ENV_NAME = "production"
+
+    def __init__(self) -> None:
+        missing = [n for n in ("RECTIFY_SECRET_KEY", "RECTIFY_DATABASE_URL") if not _env(n)]
+        if missing:
+            raise RuntimeError("RECTIFY_ENV=production needs these environment variables: " + ", ".join(missing))
+        super().__init__()
+        self.SESSION_COOKIE_SECURE = _env("RECTIFY_SECURE_COOKIES", "1") == "1"
+
+
+class TestConfig(BaseConfig):
+    """Used by the test suite: explicit database and folders, no background scheduler."""
+
+    ENV_NAME = "test"
+    TESTING = True
+
+    def __init__(self, database_url: str, instance_dir: Path) -> None:
+        super().__init__(instance_dir)
+        self.DATABASE_URL = database_url
+        self.SECRET_KEY = "test-secret-key"
+        self.SCHEDULER = "off"
+
+
+def config_from_env() -> BaseConfig:
+    return ProductionConfig() if _env("RECTIFY_ENV") == "production" else BaseConfig()

@@ -1,0 +1,202 @@
+"""Shared fixtures.
+
+Integration tests run against both SQLite and PostgreSQL (the same test, parametrised
+by ``backend``). Each backend gets one migrated template database with the demo data,
+built once per test session; every test then works on its own copy (a file copy for
+SQLite, ``CREATE DATABASE … TEMPLATE`` for PostgreSQL), so tests cannot see each
+other's rows and no test pays for migrations or password hashing again.
+
+PostgreSQL is 127.0.0.1:5432 (user postgres, trust) unless RECTIFY_TEST_PG says
+otherwise. When it is unreachable the PostgreSQL half is skipped with a message,
+except under CI=true, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.db import Database
+from app.demo import DEMO_PASSWORD, load_demo
+from app.migrate import upgrade
+from config import TestConfig
+
+PG_ADMIN_URL = os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+DEMO_TIME = datetime(2022, 6, 8, 1, 0, tzinfo=UTC)  # the morning after the Sanmenxia plan was issued
+
+
+def need_service(name: str, reason: str) -> None:
+    """Skip with a clear message locally; fail under CI, where every service must run."""
+    message = f"{name} is not reachable ({reason})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+    pytest.skip(f"{message}; start it to run these tests")
+
+
+def pg_url(dbname: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+
+
+def pg_admin(sql: str) -> None:
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class Clock:
+    """A settable clock handed to the app: tests decide what "now" is."""
+
+    now: datetime = DEMO_TIME
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw) -> None:
+        self.now += timedelta(**kw)
+
+
+@dataclass
+class Template:
+    url: str
+    cleanup: list = field(default_factory=list)
+
+
+def _build_template(url: str) -> None:
+    upgrade(url)
+    db = Database(url)
+    try:
+        load_demo(db, DEMO_TIME)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory) -> Iterator[dict[str, Template | str]]:
+    """Lazily built template databases, keyed by backend."""
+    built: dict[str, Template | str] = {}
+    yield built
+    for tpl in built.values():
+        if isinstance(tpl, Template):
+            for fn in tpl.cleanup:
+                fn()
+
+
+def _template(backend: str, templates: dict, tmp_path_factory) -> Template:
+    if backend in templates:
+        tpl = templates[backend]
+        if isinstance(tpl, str):
+            need_service("PostgreSQL", tpl)
+        return tpl
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("tpl") / "template.db"
+        _build_template(f"sqlite:///{path}")
+        templates[backend] = Template(str(path))
+    else:
+        name = f"rectify_tpl_{os.getpid()}"
+        try:
+            pg_admin(f"DROP DATABASE IF EXISTS {name}")
+            pg_admin(f"CREATE DATABASE {name}")
+        except Exception as err:
+            templates[backend] = f"{PG_ADMIN_URL}: {type(err).__name__}"
+            need_service("PostgreSQL", templates[backend])
+        _build_template(pg_url(name))
+        templates[backend] = Template(name, [lambda: pg_admin(f"DROP DATABASE IF EXISTS {name}")])
+    return templates[backend]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend, templates, tmp_path_factory, tmp_path) -> Iterator[str]:
+    """A private copy of the demo database for one test."""
+    tpl = _template(backend, templates, tmp_path_factory)
+    if backend == "sqlite":
+        path = tmp_path / "rectify.db"
+        shutil.copy(tpl.url, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"rectify_t_{uuid.uuid4().hex[:12]}"
+    pg_admin(f"CREATE DATABASE {name} TEMPLATE {tpl.url}")
+    try:
+        yield pg_url(name)
+    finally:
+        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(db_url, tmp_path, clock):
+    application = create_app(TestConfig(db_url, tmp_path / "instance"), clock=clock)
+    yield application
+    application.extensions["rectify"].db.dispose()
+
+
+@pytest.fixture
+def rt(app):
+    """The app's runtime (db, config, clock), inside an app context."""
+    with app.app_context():
+        yield app.extensions["rectify"]
+
+
+class Api:
+    """A JSON client that signs in as demo users by name."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self._tokens: dict[str, str] = {}
+
+    def token(self, username: str) -> str:
+        if username not in self._tokens:
+            r = self.client.post("/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD})
+            assert r.status_code == 200, r.get_json()
+            self._tokens[username] = r.get_json()["token"]
+        return self._tokens[username]
+
+    def call(self, method: str, path: str, as_user: str, **kw):
+        headers = kw.pop("headers", {}) | {"Authorization": f"Bearer {self.token(as_user)}"}
+        return self.client.open("/api/v1" + path, method=method, headers=headers, **kw)
+
+    def get(self, path: str, as_user: str, **kw):
+        return self.call("GET", path, as_user, **kw)
+
+    def post(self, path: str, as_user: str, **kw):
+        return self.call("POST", path, as_user, **kw)
+
+    def task_of(self, unit_user: str, **filters) -> dict:
+        """The first task visible to ``unit_user`` that belongs to their own unit."""
+        me = self.get("/me", unit_user).get_json()
+        query = {"unit_id": me["unit_id"], "per_page": 200} | filters
+        items = self.get("/tasks", unit_user, query_string=query).get_json()["items"]
+        assert items, f"no task for {unit_user} with {filters}"
+        return items[0]
+
+
+@pytest.fixture
+def api(app) -> Api:
+    return Api(app.test_client())
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "backend" in getattr(item, "fixturenames", ()) and "[postgres" in item.nodeid:
+            item.add_marker(pytest.mark.postgres)
