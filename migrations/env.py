@@ -1,8 +1,12 @@
-"""Alembic environment: the URL comes from the caller (app.migrate) or the environment."""
+"""Alembic environment: the URL comes from the caller (app.migrate) or the environment.
+
+A plain engine is used on purpose: the app's SQLite engine turns foreign keys on, and
+SQLite's table rebuilds (how batch mode drops a column) must run with them off.
+"""
 
 from alembic import context
+from sqlalchemy import create_engine
 
-from app.db import make_engine
 from app.models import Base
 from config import config_from_env
 
@@ -17,7 +21,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(url)
+    engine = create_engine(url)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():

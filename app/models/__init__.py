@@ -3,6 +3,13 @@
 from app.models.base import Base, UTCDateTime
 from app.models.ledger import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.org import POSITIONS, ROLES, CalendarOverride, Unit, User
+from app.models.schedule import (
+    ExtensionRequest,
+    Notification,
+    Obligation,
+    SchedulerLock,
+    Submission,
+)
 
 __all__ = [
     "POSITIONS",
@@ -10,10 +17,15 @@ __all__ = [
     "Base",
     "CalendarOverride",
     "Evidence",
+    "ExtensionRequest",
     "Milestone",
+    "Notification",
+    "Obligation",
     "Phase",
     "Plan",
     "Problem",
+    "SchedulerLock",
+    "Submission",
     "Task",
     "TaskEvent",
     "UTCDateTime",

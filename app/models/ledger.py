@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.org import Unit, User
+from app.models.schedule import Schedulable
 
 
 class Plan(Base):
@@ -33,6 +34,7 @@ class Plan(Base):
     issuing_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     issued_on: Mapped[date] = mapped_column(Date)
     evidence_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    reminder_policy: Mapped[dict | None] = mapped_column(JSON)  # overrides of config defaults
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -101,7 +103,7 @@ class Milestone(Base):
     problem: Mapped[Problem] = relationship(back_populates="milestones")
 
 
-class Task(Base):
+class Task(Schedulable, Base):
     """整改任务: one problem for one responsible unit; the thing that changes state.
 
     ``version`` is bumped by every change; a writer must name the version it read.

@@ -26,6 +26,9 @@ class Unit(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     path: Mapped[str] = mapped_column(String(400), index=True, default="")
     depth: Mapped[int] = mapped_column(Integer, default=0)
+    robot_kind: Mapped[str | None] = mapped_column(String(20))  # wecom | dingtalk: the unit's group robot
+    robot_url: Mapped[str | None] = mapped_column(String(500))
+    robot_secret: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
@@ -48,6 +51,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    notify_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)  # one daily message instead of one per item
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     unit: Mapped[Unit] = relationship()
