@@ -10,6 +10,9 @@ from pathlib import Path
 from flask import Flask, jsonify, request
 
 from app.db import Database
+from app.domain.reminders import Policy
+from app.notify import build_channels
+from app.services.delivery import Channels
 from app.services.throttle import LoginThrottle
 from config import BaseConfig, config_from_env
 
@@ -28,6 +31,17 @@ class Runtime:
     db: Database
     clock: Callable[[], datetime]
     login_limiter: LoginThrottle
+    channels: Channels
+
+    @property
+    def enabled_channels(self) -> frozenset[str]:
+        """Which outbox channels the sweep writes rows for (inbox and robots always)."""
+        names = {"inbox", "robot"}
+        if self.channels.email is not None:
+            names.add("email")
+        if self.channels.webhook is not None:
+            names.add("webhook")
+        return frozenset(names)
 
 
 def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] | None = None) -> Flask:
@@ -38,7 +52,10 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     app.json.ensure_ascii = False
     config.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     db = Database(config.DATABASE_URL)
-    app.extensions["rectify"] = Runtime(config, db, clock or system_clock, LoginThrottle())
+    Policy.from_dict(config.REMINDER_DEFAULTS)  # a bad RECTIFY_REMINDER_POLICY fails here, at start-up
+    built = build_channels(config.CHANNEL_SETTINGS)
+    channels = Channels(email=built.get("smtp"), webhook=built.get("webhook"))
+    app.extensions["rectify"] = Runtime(config, db, clock or system_clock, LoginThrottle(), channels)
 
     @app.teardown_appcontext
     def _remove_session(_exc):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 from flask import Flask, current_app
 from pydantic import ValidationError
@@ -33,8 +35,36 @@ def register_cli(app: Flask) -> None:
     @click.option("--host", default="127.0.0.1")
     @click.option("--port", default=5000, type=int)
     def serve_cmd(host: str, port: int) -> None:
-        """Serve the app in one process (the embedded mode of `make run`)."""
+        """Serve the app in one process with the embedded scheduler (`make run`)."""
+        if _rt().config.SCHEDULER == "embedded":
+            from app.scheduler import start
+
+            start(app)
         app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+    @app.cli.command("sweep")
+    @click.option("--at", "at", default=None, help="ISO instant to sweep as of, e.g. 2022-06-09T09:00+08:00")
+    @click.option("--deliver/--no-deliver", default=True, help="also send what the sweep wrote")
+    def sweep_cmd(at: str | None, deliver: bool) -> None:
+        """Run one sweep as of an instant and print what it did."""
+        from app import jobs
+
+        rt = _rt()
+        try:
+            now = datetime.fromisoformat(at) if at else rt.clock()
+        except ValueError:
+            _fail(f"无法识别的时间「{at}」，应为 ISO 8601，例如 2022-06-09T09:00+08:00")
+        if now.tzinfo is None:
+            _fail("时间须带时区，例如 2022-06-09T09:00+08:00 (an aware ISO instant)")
+        now = now.astimezone(UTC)
+        rt.clock = lambda: now
+        report = jobs.tick(rt, now, verbose=True)
+        for line in report.sweep.lines:
+            click.echo(line)
+        click.echo(report.sweep.summary() + f"; {report.digests} digests")
+        if deliver:
+            d = jobs.deliver_due(rt)
+            click.echo(f"delivered: {d.sent} sent, {d.retry} to retry, {d.failed} failed")
 
     @app.cli.command("create-user")
     @click.option("--username", required=True)

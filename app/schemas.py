@@ -248,3 +248,84 @@ class HolidayIn(Strict):
     day: date
     is_workday: bool
     note: str = Field(default="", max_length=200)
+
+
+# ---- reporting obligations, extensions, inbox --------------------------------------------
+class ObligationIn(Strict):
+    title: str = Field(min_length=1, max_length=200, description="e.g. 整改方案及台账, 整改情况报告, 周报")
+    schedule: str = Field(min_length=1, max_length=100, description="6月10日前, 每周五, 每月底, 每季度")
+    ends_on: date | None = Field(default=None, description="last day recurring reports are due")
+    unit_ids: list[int] | None = Field(default=None, min_length=1, max_length=5000)
+    all_units_under: int | None = None
+
+
+class ObligationOut(Out):
+    id: int
+    plan_id: int
+    title: str
+    schedule_text: str
+    kind: str
+    starts_on: date
+    ends_on: date
+
+
+class SubmissionOut(Out):
+    id: int
+    obligation_id: int
+    plan_id: int
+    unit_id: int
+    due_on: date
+    due_at: datetime
+    state: str
+    note: str
+    file_name: str | None
+    escalation_level: int
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    decision_comment: str
+    version: int
+
+
+class ReviewIn(Strict):
+    accept: bool
+    comment: str = Field(default="", max_length=5000)
+    version: int = Field(ge=1)
+
+
+class ExtensionIn(Strict):
+    deadline: str = Field(min_length=1, max_length=100, description="the new deadline as written, e.g. 8月31日")
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class ExtensionDecisionIn(Strict):
+    approve: bool
+    comment: str = Field(default="", max_length=5000)
+
+
+class ExtensionOut(Out):
+    id: int
+    task_id: int
+    requested_by_id: int
+    requested_at: datetime
+    reason: str
+    new_deadline_text: str
+    new_due_at: datetime
+    state: str
+    decided_by_id: int | None
+    decided_at: datetime | None
+    decision_comment: str
+
+
+class NotificationOut(Out):
+    id: int
+    kind: str
+    level: int
+    subject: str
+    data: dict
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InboxPage(Out):
+    items: list[NotificationOut]
+    unread: int

@@ -8,6 +8,7 @@ database URL, so a forgotten variable cannot silently run on demo settings.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -45,6 +46,25 @@ class BaseConfig:
         self.TOKEN_TTL_SECONDS = int(_env("RECTIFY_TOKEN_TTL_HOURS", "12")) * 3600
         self.REDIS_URL = _env("RECTIFY_REDIS_URL")
         self.SCHEDULER = _env("RECTIFY_SCHEDULER", "embedded")  # embedded | off
+        self.SWEEP_SECONDS = int(_env("RECTIFY_SWEEP_SECONDS", "60"))
+        self.BASE_URL = _env("RECTIFY_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # The reminder policy every plan starts from (a plan may override any key):
+        # 7, 3 and 1 days ahead and on the morning; working days 09:00-17:30 China time;
+        # level 2 after 3 working days overdue, level 3 after 5; a nag every 2 working days.
+        self.REMINDER_DEFAULTS = {
+            "remind_days_before": [7, 3, 1],
+            "remind_on_day": True,
+            "window_start": "09:00",
+            "window_end": "17:30",
+            "level2_after_workdays": 3,
+            "level3_after_workdays": 5,
+            "nag_every_workdays": 2,
+            "immediate_every_workdays": 1,
+        } | json.loads(_env("RECTIFY_REMINDER_POLICY", "{}"))
+        # Channel settings (RECTIFY_SMTP_*, RECTIFY_WEBHOOK_*) are read by app.notify.
+        self.CHANNEL_SETTINGS = {
+            k: v for k, v in os.environ.items() if k.startswith(("RECTIFY_SMTP_", "RECTIFY_WEBHOOK_"))
+        }
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _env("RECTIFY_SECURE_COOKIES", "0") == "1"

@@ -14,7 +14,9 @@ except under CI=true, where it fails.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,6 +55,31 @@ def pg_admin(sql: str) -> None:
             conn.execute(text(sql))
     finally:
         engine.dispose()
+
+
+class _Dropper:
+    """Drops finished test databases on a background thread: DROP DATABASE waits for a
+    checkpoint, and the next test need not wait for it."""
+
+    def __init__(self) -> None:
+        self.names: queue.Queue[str | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (name := self.names.get()) is not None:
+            pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def finish(self) -> None:
+        self.names.put(None)
+        self.thread.join()
+
+
+@pytest.fixture(scope="session")
+def dropper() -> Iterator[_Dropper]:
+    d = _Dropper()
+    yield d
+    d.finish()
 
 
 @dataclass
@@ -123,7 +150,7 @@ def backend(request) -> str:
 
 
 @pytest.fixture
-def db_url(backend, templates, tmp_path_factory, tmp_path) -> Iterator[str]:
+def db_url(backend, templates, tmp_path_factory, tmp_path, dropper) -> Iterator[str]:
     """A private copy of the demo database for one test."""
     tpl = _template(backend, templates, tmp_path_factory)
     if backend == "sqlite":
@@ -136,7 +163,7 @@ def db_url(backend, templates, tmp_path_factory, tmp_path) -> Iterator[str]:
     try:
         yield pg_url(name)
     finally:
-        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        dropper.names.put(name)
 
 
 @pytest.fixture

@@ -130,6 +130,9 @@ def create_problem(db: Database, actor: User, plan_id: int, data: ProblemIn, now
                 "version": 1,
                 "created_at": now,
                 "updated_at": now,
+                "active_since": now,
+                "swept_until": now,
+                "next_action_at": None if dl.kind == "long_term" else now,  # the sweep plans from here
             }
             for u in units
         ]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.workflow import OPEN_STATES, State, TaskFacts, TransitionError, allowed_moves, check_move
-from app.models import Evidence, Plan, Problem, Task, TaskEvent, Unit, User
+from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import TaskOut, TaskQuery, TransitionIn
 from app.services.errors import Conflict, Forbidden, Invalid
 from app.services.plans import overdue_clause
@@ -126,6 +126,7 @@ def transition_task(db: Database, actor_user: User, task_id: int, data: Transiti
         except TransitionError as err:
             raise _ERRORS[err.kind](err.message) from None
         values = {"state": target.value, "version": Task.version + 1, "updated_at": now}
+        values |= _schedule_change(s, task, target, now)
         if move.name == "rectify":
             values["rectified_by_id"] = user.id
         if task.owner_id is None and actor.responsible:
@@ -153,6 +154,29 @@ def transition_task(db: Database, actor_user: User, task_id: int, data: Transiti
             ev.event_id = event.id
         s.refresh(task)
     return get_task(db, actor_user, task_id, now)
+
+
+def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> dict:
+    """Leaving the open states stops the ladder and cancels what is still unsent; coming
+    back (rejected, reopened) resumes it from now without replaying what was missed."""
+    if target not in OPEN_STATES:
+        cancel_pending(s, "task", task.id)
+        return {"next_action_at": None}
+    if task.state not in OPEN_STATES and task.deadline_kind != "long_term":
+        return {"next_action_at": now, "swept_until": now}
+    return {}
+
+
+def cancel_pending(s: Session, item_type: str, item_id: int) -> None:
+    s.execute(
+        update(Notification)
+        .where(
+            Notification.item_type == item_type,
+            Notification.item_id == item_id,
+            Notification.status.in_(("pending", "held")),
+        )
+        .values(status="cancelled")
+    )
 
 
 def history(db: Database, viewer: User, task_id: int) -> list[tuple[TaskEvent, list[int]]]:

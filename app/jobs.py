@@ -1,0 +1,78 @@
+"""The scheduled work, declared once. Celery (distributed) and APScheduler (embedded)
+both call these functions; neither holds any rule of its own.
+
+``tick`` runs the sweep and the digests and returns after they committed, so whatever
+it hands to delivery already exists in the database: a lost broker message only delays
+a notification until the next tick picks it up as pending.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.models import Notification, SchedulerLock
+from app.services.delivery import DeliveryReport, deliver
+from app.services.digest import compose_digests
+from app.services.sweep import SweepReport, sweep
+
+log = logging.getLogger("rectify.jobs")
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class TickReport:
+    sweep: SweepReport
+    digests: int
+    pending_ids: list[int]
+
+
+def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
+    report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose)
+    digests = compose_digests(rt.db, now, rt.config.REMINDER_DEFAULTS)
+    pending = list(
+        rt.db.session().scalars(
+            select(Notification.id)
+            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
+            .order_by(Notification.id)
+        )
+    )
+    rt.db.session().commit()
+    return TickReport(report, digests, pending)
+
+
+def deliver_due(rt, ids: list[int] | None = None, limit: int = 500) -> DeliveryReport:
+    return deliver(
+        rt.db, rt.channels, rt.clock, WORKER_ID + f":{threading.get_ident()}", limit, ids, rt.config.BASE_URL
+    )
+
+
+def acquire_scheduler_lock(rt, holder: str, now: datetime, ttl: timedelta) -> bool:
+    """Take or renew the embedded scheduler's lease. Several web processes may start an
+    APScheduler each; only the one holding the lease runs the jobs, and another takes
+    over within ``ttl`` if it dies."""
+    with rt.db.transaction() as s:
+        taken = s.execute(
+            update(SchedulerLock)
+            .where(
+                SchedulerLock.name == "embedded", (SchedulerLock.holder == holder) | (SchedulerLock.expires_at < now)
+            )
+            .values(holder=holder, expires_at=now + ttl)
+        ).rowcount
+        if taken:
+            return True
+        if s.get(SchedulerLock, "embedded") is not None:
+            return False
+    try:
+        with rt.db.transaction() as s:
+            s.add(SchedulerLock(name="embedded", holder=holder, expires_at=now + ttl))
+        return True
+    except IntegrityError:
+        return False

@@ -1,0 +1,39 @@
+"""The in-app inbox: a user's own notifications, newest first, with an unread count."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from app.db import Database
+from app.models import Notification, User
+from app.services.errors import NotFound
+
+
+def _mine(user: User):
+    return (Notification.recipient_id == user.id) & (Notification.channel == "inbox")
+
+
+def unread_count(db: Database, user: User) -> int:
+    q = select(func.count()).select_from(Notification).where(_mine(user), Notification.read_at.is_(None))
+    return db.session().scalar(q) or 0
+
+
+def list_inbox(db: Database, user: User, unread_only: bool = False, limit: int = 50) -> list[Notification]:
+    q = select(Notification).where(_mine(user))
+    if unread_only:
+        q = q.where(Notification.read_at.is_(None))
+    return list(db.session().scalars(q.order_by(Notification.id.desc()).limit(limit)))
+
+
+def mark_read(db: Database, user: User, notification_id: int | None, now: datetime) -> int:
+    """Mark one notification (or, with None, all of them) read. Returns how many changed."""
+    with db.transaction() as s:
+        q = update(Notification).where(_mine(user), Notification.read_at.is_(None))
+        if notification_id is not None:
+            exists = s.scalar(select(Notification.id).where(_mine(user), Notification.id == notification_id))
+            if exists is None:
+                raise NotFound(f"通知 {notification_id} 不存在。")
+            q = q.where(Notification.id == notification_id)
+        return s.execute(q.values(read_at=now)).rowcount

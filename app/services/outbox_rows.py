@@ -1,0 +1,185 @@
+"""Writing outbox rows: who hears of a step, on which channels, under which unique key.
+
+The key is (item, schedule epoch, step, channel, recipient). The epoch is the item's
+``active_since``, so an extension starts a fresh ladder whose "remind:7d" is a new
+message, while a repeated sweep of the same ladder collides with its own rows and adds
+nothing (INSERT … ON CONFLICT DO NOTHING).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.domain.reminders import Step
+from app.models import Notification, Unit, User
+
+REMINDER_LIKE = ("remind", "daily", "nag")
+
+
+def insert_ignoring_duplicates(s: Session, rows: Sequence[dict]) -> list[int]:
+    """Insert outbox rows; a row whose key exists already is skipped. Returns the new ids."""
+    if not rows:
+        return []
+    dialect = s.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(Notification)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
+    added: list[int] = []
+    for start in range(0, len(rows), 1000):
+        added.extend(s.scalars(stmt, list(rows[start : start + 1000])).all())
+    return added
+
+
+@dataclass
+class People:
+    """The users of a set of units, by unit and position, loaded once per sweep batch."""
+
+    by_unit: dict[int, list[User]]
+    units: dict[int, Unit]
+
+    @classmethod
+    def load(cls, s: Session, unit_ids: Iterable[int]) -> People:
+        ids = set(unit_ids)
+        by_unit: dict[int, list[User]] = defaultdict(list)
+        for user in s.scalars(select(User).where(User.unit_id.in_(ids), User.active).order_by(User.id)):
+            by_unit[user.unit_id].append(user)
+        units = {u.id: u for u in s.scalars(select(Unit).where(Unit.id.in_(ids)))}
+        return cls(by_unit, units)
+
+    def audience(self, who: str, unit_id: int, issuer_id: int, owner_id: int | None) -> list[User]:
+        """ "handler" is the task's owner when it has one, else the unit's handlers."""
+        if who == "supervisor":
+            return [u for u in self.by_unit[issuer_id] if u.role == "supervisor"]
+        if who == "handler" and owner_id is not None:
+            owner = [u for u in self.by_unit[unit_id] if u.id == owner_id]
+            if owner:
+                return owner
+        return [u for u in self.by_unit[unit_id] if u.position == who]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The item a step belongs to, as the outbox rows need it."""
+
+    item_type: str  # task | submission
+    item_id: int
+    epoch: int
+    plan_id: int
+    unit_id: int
+    issuer_id: int
+    owner_id: int | None
+    subject: str
+    data: dict
+
+
+def rows_for_step(target: Target, step: Step, people: People, channels: frozenset[str], now: datetime) -> list[dict]:
+    """One inbox row per person (shown at once), one e-mail per person (held for the
+    digest when they asked for one), one group-robot message per unit that has a robot,
+    and one generic-webhook message per step."""
+    base = f"{target.item_type}:{target.item_id}:{target.epoch}:{step.key}"
+    common = {
+        "item_type": target.item_type,
+        "item_id": target.item_id,
+        "plan_id": target.plan_id,
+        "step": step.key,
+        "kind": step.kind,
+        "level": step.level,
+        "subject": target.subject,
+        "body": target.subject,
+        "data": target.data | {"step_at": step.at.isoformat()},
+        "created_at": now,
+        "next_attempt_at": step.at,
+        "attempts": 0,
+        "last_error": "",
+    }
+    rows: list[dict] = []
+    seen: set[int] = set()
+    robot_units: list[int] = []
+    for who in step.audience:
+        unit_id = target.issuer_id if who == "supervisor" else target.unit_id
+        if unit_id not in robot_units:
+            robot_units.append(unit_id)
+        for user in people.audience(who, target.unit_id, target.issuer_id, target.owner_id):
+            if user.id in seen:
+                continue
+            seen.add(user.id)
+            rows.append(
+                common
+                | {
+                    "key": f"{base}:inbox:{user.id}",
+                    "recipient_id": user.id,
+                    "unit_id": user.unit_id,
+                    "channel": "inbox",
+                    "status": "sent",
+                    "sent_at": now,
+                }
+            )
+            if "email" in channels and user.notify_email and user.email:
+                held = user.digest and step.kind in REMINDER_LIKE
+                rows.append(
+                    common
+                    | {
+                        "key": f"{base}:email:{user.id}",
+                        "recipient_id": user.id,
+                        "unit_id": user.unit_id,
+                        "channel": "email",
+                        "status": "held" if held else "pending",
+                    }
+                )
+    if "robot" in channels:
+        for unit_id in robot_units:
+            unit = people.units.get(unit_id)
+            if unit is not None and unit.robot_kind and unit.robot_url:
+                rows.append(
+                    common
+                    | {
+                        "key": f"{base}:{unit.robot_kind}:unit{unit_id}",
+                        "recipient_id": None,
+                        "unit_id": unit_id,
+                        "channel": unit.robot_kind,
+                        "status": "pending",
+                    }
+                )
+    if "webhook" in channels:
+        rows.append(
+            common
+            | {
+                "key": f"{base}:webhook",
+                "recipient_id": None,
+                "unit_id": target.unit_id,
+                "channel": "webhook",
+                "status": "pending",
+            }
+        )
+    return rows
+
+
+def folded_row(target: Target, step: Step, into: str | None, now: datetime) -> dict:
+    """A record that a stale step was handled without a message of its own."""
+    return {
+        "key": f"{target.item_type}:{target.item_id}:{target.epoch}:{step.key}:folded",
+        "item_type": target.item_type,
+        "item_id": target.item_id,
+        "plan_id": target.plan_id,
+        "step": step.key,
+        "kind": step.kind,
+        "level": step.level,
+        "recipient_id": None,
+        "unit_id": target.unit_id,
+        "channel": "none",
+        "status": "folded",
+        "subject": target.subject,
+        "body": "",
+        "data": {"folded_into": into, "step_at": step.at.isoformat()},
+        "created_at": now,
+        "next_attempt_at": step.at,
+        "attempts": 0,
+        "last_error": "",
+    }

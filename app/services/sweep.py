@@ -1,0 +1,230 @@
+"""The sweep: find items whose next action is due, write their notifications and
+escalation steps, and move each item's ``next_action_at`` on. One batch = one
+transaction, so a crash leaves either the whole batch or none of it.
+
+Cost follows what is due (an indexed ``next_action_at <= now`` range), not what exists.
+On PostgreSQL rows are locked with SKIP LOCKED so concurrent sweeps split the work; on
+SQLite writers are serialised anyway. Either way the outbox's unique keys make a
+repeated step a no-op, so two sweeps can never send one thing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.domain.deadlines import CHINA
+from app.domain.reminders import Item, Policy, Step, decide, next_step_after, steps_between
+from app.domain.workcalendar import WorkCalendar
+from app.domain.workflow import OPEN_STATES
+from app.models import Obligation, Plan, Problem, Submission, Task, TaskEvent, Unit
+from app.services.calendar import load_calendar
+from app.services.outbox_rows import People, Target, folded_row, insert_ignoring_duplicates, rows_for_step
+
+SUBMISSION_OPEN = ("pending", "returned")
+
+
+@dataclass
+class SweepReport:
+    items: int = 0
+    notifications: int = 0
+    escalations: int = 0
+    folded: int = 0
+    batches: int = 0
+    lines: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"swept {self.items} items in {self.batches} batches: {self.notifications} notifications, "
+            f"{self.escalations} escalation steps, {self.folded} stale steps folded"
+        )
+
+
+def policy_for(plan: Plan, defaults: Mapping) -> Policy:
+    return Policy.from_dict(dict(defaults) | (plan.reminder_policy or {}))
+
+
+def china_date(instant: datetime | None):
+    return instant.astimezone(CHINA).date() if instant else None
+
+
+def item_of(deadline_kind: str, due_at: datetime | None, active_since: datetime) -> Item:
+    return Item(deadline_kind, china_date(due_at) if deadline_kind == "date" else None, active_since)
+
+
+def first_action_at(
+    deadline_kind: str, due_at: datetime | None, active_since: datetime, policy: Policy, cal: WorkCalendar
+) -> datetime | None:
+    """Where a new (or newly extended, or reopened) item's schedule starts."""
+    step = next_step_after(item_of(deadline_kind, due_at, active_since), policy, cal, active_since)
+    return step.at if step else None
+
+
+def sweep(
+    db: Database,
+    now: datetime,
+    defaults: Mapping,
+    channels: frozenset[str],
+    batch_size: int = 500,
+    verbose: bool = False,
+) -> SweepReport:
+    """Sweep tasks, then submissions, batch by batch, until nothing is due at ``now``."""
+    report = SweepReport()
+    for kind in ("task", "submission"):
+        while True:
+            with db.transaction() as s:
+                n = _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose)
+            if n == 0:
+                break
+            report.batches += 1
+            report.items += n
+            if n < batch_size:
+                break
+    return report
+
+
+def _due(s: Session, model, now: datetime, batch_size: int):
+    return list(
+        s.scalars(
+            select(model)
+            .where(model.next_action_at <= now)
+            .order_by(model.next_action_at, model.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) -> int:
+    model = Task if kind == "task" else Submission
+    items = _due(s, model, now, batch_size)
+    if not items:
+        return 0
+    cal = load_calendar(s)
+    plans = {p.id: p for p in s.scalars(select(Plan).where(Plan.id.in_({i.plan_id for i in items})))}
+    policies = {pid: policy_for(p, defaults) for pid, p in plans.items()}
+    people = People.load(s, {i.unit_id for i in items} | {p.issuing_unit_id for p in plans.values()})
+    titles = _titles(s, kind, items)
+    rows: list[dict] = []
+    updates: list[dict] = []
+    events: list[dict] = []
+    seqs = _next_seqs(s, [i.id for i in items]) if kind == "task" else {}
+    for it in items:
+        plan = plans[it.plan_id]
+        still_open = it.state in (OPEN_STATES if kind == "task" else SUBMISSION_OPEN)
+        if not still_open:
+            updates.append({"id": it.id, "next_action_at": None})
+            continue
+        deadline_kind = it.deadline_kind if kind == "task" else "date"
+        item = item_of(deadline_kind, it.due_at, it.active_since)
+        policy = policies[plan.id]
+        after = it.swept_until or it.active_since
+        due_steps = steps_between(item, policy, cal, after, now)
+        decision = decide(due_steps)
+        target = _target(kind, it, plan, titles[it.id], people, now)
+        for step in decision.send:
+            rows.extend(rows_for_step(target, step, people, channels, now))
+            if verbose:
+                report.lines.append(f"{kind} {it.id} {step.key} at {step.at.isoformat()} → {step.audience}")
+        latest_sent = decision.send[-1].key if decision.send else None
+        rows.extend(folded_row(target, step, latest_sent, now) for step in decision.fold)
+        report.folded += len(decision.fold)
+        level, notice = it.escalation_level, it.public_notice
+        for step in decision.send:
+            if step.kind == "escalate" and step.level > level:
+                level, notice = step.level, notice or step.public_notice
+                report.escalations += 1
+                if kind == "task":
+                    events.append(_escalation_event(it, step, seqs, now))
+        nxt = next_step_after(item, policy, cal, now)
+        updates.append(
+            {
+                "id": it.id,
+                "swept_until": now,
+                "next_action_at": nxt.at if nxt else None,
+                "escalation_level": level,
+                "public_notice": notice,
+            }
+        )
+    report.notifications += len(insert_ignoring_duplicates(s, rows))
+    if events:
+        s.execute(TaskEvent.__table__.insert(), events)
+    s.execute(update(model), updates)
+    return len(items)
+
+
+def _titles(s: Session, kind: str, items) -> dict[int, str]:
+    if kind == "task":
+        ids = {i.problem_id for i in items}
+        names = dict(s.execute(select(Problem.id, Problem.title).where(Problem.id.in_(ids))).all())
+        return {i.id: names[i.problem_id] for i in items}
+    ids = {i.obligation_id for i in items}
+    names = dict(s.execute(select(Obligation.id, Obligation.title).where(Obligation.id.in_(ids))).all())
+    return {i.id: names[i.obligation_id] for i in items}
+
+
+def _next_seqs(s: Session, task_ids: list[int]) -> dict[int, int]:
+    rows = s.execute(
+        select(TaskEvent.task_id, func.max(TaskEvent.seq))
+        .where(TaskEvent.task_id.in_(task_ids))
+        .group_by(TaskEvent.task_id)
+    ).all()
+    return {tid: seq + 1 for tid, seq in rows}
+
+
+def _escalation_event(task: Task, step: Step, seqs: dict[int, int], now: datetime) -> dict:
+    seq = seqs.get(task.id, 1)
+    seqs[task.id] = seq + 1
+    return {
+        "task_id": task.id,
+        "seq": seq,
+        "kind": "escalation",
+        "from_state": task.state,
+        "to_state": task.state,
+        "actor_id": None,
+        "at": now,
+        "comment": f"逾期督办升级至第{step.level}级" + ("，列入通报名单" if step.public_notice else ""),
+        "data": {"level": step.level, "step": step.key, "scheduled_at": step.at.isoformat()},
+    }
+
+
+def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime) -> Target:
+    unit: Unit | None = people.units.get(it.unit_id)
+    unit_name = unit.name if unit else ""
+    due_on = china_date(it.due_at)
+    overdue_days = (now.astimezone(CHINA).date() - due_on).days if due_on else 0
+    if kind == "task":
+        if it.deadline_kind == "immediate":
+            subject = f"【立行立改】{title}（{unit_name}）尚未整改到位"
+        elif overdue_days > 0:
+            subject = f"【逾期督办】{title}（{unit_name}）已逾期{overdue_days}天"
+        else:
+            subject = f"【整改提醒】{title}（{unit_name}）须于{due_on:%Y年%m月%d日}前完成"
+    elif overdue_days > 0:
+        subject = f"【报送逾期】{title}（{unit_name}）已逾期{overdue_days}天未报送"
+    else:
+        subject = f"【报送提醒】{title}（{unit_name}）须于{due_on:%Y年%m月%d日}前报送"
+    return Target(
+        item_type=kind,
+        item_id=it.id,
+        epoch=int(it.active_since.timestamp()),
+        plan_id=plan.id,
+        unit_id=it.unit_id,
+        issuer_id=plan.issuing_unit_id,
+        owner_id=getattr(it, "owner_id", None),
+        subject=subject,
+        data={
+            "title": title,
+            "unit": unit_name,
+            "due_at": it.due_at.isoformat() if it.due_at else None,
+            "overdue_days": max(overdue_days, 0),
+            "days_left": max(-overdue_days, 0),
+            "url": f"/{'tasks' if kind == 'task' else 'submissions'}/{it.id}",
+            "doc_number": plan.doc_number,
+        },
+    )
