@@ -329,3 +329,22 @@ class NotificationOut(Out):
 class InboxPage(Out):
     items: list[NotificationOut]
     unread: int
+
+
+class PolicyIn(Strict):
+    """A plan's overrides of the default reminder policy; omitted keys keep the default."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+    remind_days_before: list[int] | None = None
+    remind_on_day: bool | None = None
+    window_start: str | None = Field(default=None, pattern=r"^\d{1,2}:\d{2}$")
+    window_end: str | None = Field(default=None, pattern=r"^\d{1,2}:\d{2}$")
+    level2_after_workdays: int | None = None
+    level3_after_workdays: int | None = None
+    nag_every_workdays: int | None = None
+    immediate_every_workdays: int | None = None
+
+
+class PolicyOut(Out):
+    effective: dict
+    overrides: dict

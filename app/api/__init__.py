@@ -69,4 +69,4 @@ def now():
     return current_app.extensions["rectify"].clock()
 
 
-from app.api import org, plans, tasks, tokens  # noqa: E402,F401  (register routes)
+from app.api import org, plans, reminders, tasks, tokens  # noqa: E402,F401  (register routes)

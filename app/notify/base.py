@@ -52,15 +52,41 @@ class Result:
         return cls("permanent", detail)
 
 
+OnResult = Callable[[int, Result], None]
+
+
+class Verdicts:
+    """One Result per message of a batch, each reported to ``on_result`` the moment it is
+    known. The outbox commits "sent" right then, so a worker killed in the middle of a
+    batch leaves behind only the message actually in flight, not the whole batch."""
+
+    def __init__(self, on_result: OnResult | None) -> None:
+        self._results: dict[int, Result] = {}
+        self._on_result = on_result
+
+    def __setitem__(self, index: int, result: Result) -> None:
+        self._results[index] = result
+        if self._on_result is not None:
+            self._on_result(index, result)
+
+    def in_order(self, size: int) -> list[Result]:
+        return [self._results[i] for i in range(size)]
+
+
 class Channel(Protocol):
-    """A way to reach people. ``send_batch`` returns one Result per message, in order."""
+    """A way to reach people. ``send_batch`` returns one Result per message, in order,
+    and reports each to ``on_result`` as soon as it is known."""
 
     name: str
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime) -> list[Result]: ...
+    def send_batch(
+        self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None
+    ) -> list[Result]: ...
 
 
-def send_until_temporary(batch: Sequence[Outgoing], send_one: Callable[[Outgoing], Result]) -> list[Result]:
+def send_until_temporary(
+    batch: Sequence[Outgoing], send_one: Callable[[Outgoing], Result], on_result: OnResult | None = None
+) -> list[Result]:
     """Send one by one, but stop at the first temporary failure.
 
     For an HTTP endpoint a temporary failure (refused, timed out, 5xx, rate-limited) says
@@ -69,12 +95,13 @@ def send_until_temporary(batch: Sequence[Outgoing], send_one: Callable[[Outgoing
     temporary without being attempted; the outbox retries them with the failed one.
     Permanent failures are per message (e.g. a missing keyword) and do not stop the batch.
     """
-    results: list[Result] = []
-    for msg in batch:
+    results = Verdicts(on_result)
+    for n, msg in enumerate(batch):
         result = send_one(msg)
-        results.append(result)
+        results[n] = result
         if result.status == "temporary":
             skipped = Result.temporary(f"not attempted: {result.detail}")
-            results.extend(skipped for _ in range(len(batch) - len(results)))
+            for rest in range(n + 1, len(batch)):
+                results[rest] = skipped
             break
-    return results
+    return results.in_order(len(batch))

@@ -8,8 +8,9 @@ Dates are shown as the China calendar date of the instant (``2022年6月20日`` 
 ``20 June 2022``): a deadline is stored as the end of its day in China time, which is
 the previous day in UTC, so formatting the UTC date would be a day early.
 
-Context keys per kind (datetimes must be timezone-aware; ``name``, the recipient's
-name, is optional everywhere and used in the greeting; ``url`` links to the item):
+Context keys per kind (datetimes must be timezone-aware; ``url`` links to the item;
+``name``, the recipient's name, is optional everywhere and opens the message; an
+optional key that is empty counts as absent):
 
 ``reminder``    an item due soon. ``title``, ``unit`` (responsible unit), ``due_at``,
                 ``days`` (whole days left; 0 means due today), ``url``; optional

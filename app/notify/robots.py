@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from app.notify import _http
-from app.notify.base import Outgoing, Result, send_until_temporary
+from app.notify.base import OnResult, Outgoing, Result, send_until_temporary
 
 BUSY = -1
 WECOM_RATE_LIMITED = 45009  # over 20 messages a minute for this robot
@@ -80,8 +80,8 @@ class WeComRobot:
         self.webhook_url = webhook_url
         self.timeout = timeout
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime) -> list[Result]:
-        return send_until_temporary(batch, self._send)
+    def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
+        return send_until_temporary(batch, self._send, on_result)
 
     def _send(self, msg: Outgoing) -> Result:
         content = _clip(f"### {msg.subject}\n{msg.text}", WECOM_MARKDOWN_MAX_BYTES)
@@ -123,9 +123,9 @@ class DingTalkRobot:
         self.secret = secret
         self.timeout = timeout
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime) -> list[Result]:
+    def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
         url = self._signed_url(now)
-        return send_until_temporary(batch, lambda msg: self._send(url, msg))
+        return send_until_temporary(batch, lambda msg: self._send(url, msg), on_result)
 
     def _signed_url(self, now: datetime) -> str:
         if not self.secret:

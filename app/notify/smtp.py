@@ -29,7 +29,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from app.notify.base import Outgoing, Result
+from app.notify.base import OnResult, Outgoing, Result, Verdicts
 
 SENDER_NAME = "整改台账"
 
@@ -55,8 +55,8 @@ class SmtpChannel:
         self.starttls = starttls
         self.timeout = timeout
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime) -> list[Result]:
-        results: dict[int, Result] = {}
+    def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
+        results = Verdicts(on_result)
         ready: list[tuple[int, EmailMessage]] = []
         for i, msg in enumerate(batch):
             composed = self._compose(msg, now)
@@ -66,7 +66,7 @@ class SmtpChannel:
                 ready.append((i, composed))
         if ready:
             self._deliver(ready, results)
-        return [results[i] for i in range(len(batch))]
+        return results.in_order(len(batch))
 
     def _compose(self, msg: Outgoing, now: datetime) -> EmailMessage | Result:
         if not msg.to_email:
@@ -76,11 +76,11 @@ class SmtpChannel:
             email["From"] = self.sender
             email["To"] = Address(msg.to_name, addr_spec=msg.to_email)
             email["Subject"] = msg.subject
+            email["X-Rectify-Key"] = msg.key  # lets a bounce or a complaint be traced to its outbox row
         except (ValueError, MessageError) as err:
-            return Result.permanent(f"cannot address the message: {err}")
+            return Result.permanent(f"cannot write the headers: {err}")
         email["Date"] = format_datetime(now)
         email["Message-ID"] = self._message_id(msg.key)
-        email["X-Rectify-Key"] = msg.key
         email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to a robot
         email.set_content(msg.text, cte="base64")  # base64 survives relays without 8BITMIME
         if msg.html:
@@ -90,7 +90,7 @@ class SmtpChannel:
     def _message_id(self, key: str) -> str:
         return f"<rectify.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{self.sender.domain}>"
 
-    def _deliver(self, ready: list[tuple[int, EmailMessage]], results: dict[int, Result]) -> None:
+    def _deliver(self, ready: list[tuple[int, EmailMessage]], results: Verdicts) -> None:
         def give_up_from(n: int, why: str) -> None:
             for i, _ in ready[n:]:
                 results[i] = Result.temporary(why)

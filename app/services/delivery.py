@@ -168,7 +168,7 @@ def deliver(
     base_url: str = "",
 ) -> DeliveryReport:
     """Claim up to ``limit`` due rows and send them, group by group (one SMTP connection
-    per group). Each verdict is committed as soon as the channel gives it."""
+    per sub-batch). Each verdict is committed the moment the channel gives it."""
     report = DeliveryReport()
     claimed = claim(db, clock(), worker, limit, ids)
     report.claimed = len(claimed)
@@ -188,13 +188,16 @@ def deliver(
         channel = channels.for_row(group[0], units.get(unit_id) if unit_id else None)
         for start in range(0, len(group), SUB_BATCH):
             part = group[start : start + SUB_BATCH]
+
+            def record(i: int, result: Result, part=part) -> None:
+                outcome = _record(db, worker, part[i].id, result, part[i].attempts, clock())
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                report.ids.append(part[i].id)
+
             if channel is None:
-                results = [Result.permanent(f"channel {part[0].channel} is not configured")] * len(part)
+                for i, row in enumerate(part):
+                    record(i, Result.permanent(f"channel {row.channel} is not configured"))
             else:
                 batch = [_outgoing(r, users.get(r.recipient_id), base_url) for r in part]
-                results = channel.send_batch(batch, clock())
-            for row, result in zip(part, results, strict=True):
-                outcome = _record(db, worker, row.id, result, row.attempts, clock())
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                report.ids.append(row.id)
+                channel.send_batch(batch, clock(), record)
     return report

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from app.db import Database
-from app.domain.deadlines import DeadlineError, parse_deadline
+from app.domain.deadlines import CHINA, DeadlineError, parse_deadline
 from app.domain.workflow import OPEN_STATES
 from app.models import ExtensionRequest, Plan, Task, TaskEvent, User
 from app.schemas import ExtensionDecisionIn, ExtensionIn
@@ -53,7 +53,8 @@ def request_extension(db: Database, actor: User, task_id: int, data: ExtensionIn
         ):
             raise Conflict("该任务已有待审批的延期申请。")
         try:
-            dl = parse_deadline(data.deadline, plan.issued_on, load_calendar(s))
+            # read against today, not the plan's issue date: 「12月31日」 asked for now means this December
+            dl = parse_deadline(data.deadline, now.astimezone(CHINA).date(), load_calendar(s))
         except DeadlineError as err:
             raise Invalid(str(err), [{"field": "deadline", "message": str(err)}]) from None
         if dl.due_at is None:

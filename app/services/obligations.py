@@ -39,7 +39,7 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
             raise Invalid(str(err), [{"field": "schedule", "message": str(err)}]) from None
         ends_on = data.ends_on or _plan_end(plan)
         starts_on = max(plan.issued_on, now.astimezone(CHINA).date()) if rec.kind != "once" else plan.issued_on
-        dates = occurrences(rec, starts_on, ends_on)
+        dates = [rec.on] if rec.kind == "once" else occurrences(rec, starts_on, ends_on)
         if not dates:
             raise Invalid(f"在 {starts_on} 至 {ends_on} 之间没有应报送的日期，请检查报送时间或截止日期。")
         parent_id = data.all_units_under or plan.issuing_unit_id

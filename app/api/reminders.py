@@ -1,0 +1,173 @@
+"""Reporting obligations and submissions, extensions, the inbox and plan reminder policy."""
+
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from app.api import bp, now, spec
+from app.schemas import (
+    ExtensionDecisionIn,
+    ExtensionIn,
+    ExtensionOut,
+    InboxPage,
+    NotificationOut,
+    ObligationIn,
+    ObligationOut,
+    PolicyIn,
+    PolicyOut,
+    ReviewIn,
+    SubmissionOut,
+)
+from app.services import extensions, inbox, obligations, policy
+from app.services.errors import Invalid
+
+
+def _rt():
+    return current_app.extensions["rectify"]
+
+
+@spec.route(
+    bp,
+    "/plans/<int:plan_id>/obligations",
+    "POST",
+    summary="Declare a reporting obligation (报送)",
+    body=ObligationIn,
+    response=ObligationOut,
+    status=201,
+)
+def create_obligation(plan_id: int, body: ObligationIn):
+    return ObligationOut.model_validate(obligations.create_obligation(_rt().db, g.user, plan_id, body, now()))
+
+
+@spec.route(
+    bp,
+    "/plans/<int:plan_id>/submissions",
+    "GET",
+    summary="Submissions owed under a plan",
+    response=SubmissionOut,
+    many=True,
+)
+def list_submissions(plan_id: int):
+    return [SubmissionOut.model_validate(x) for x in obligations.list_submissions(_rt().db, g.user, plan_id)]
+
+
+@spec.route(
+    bp,
+    "/submissions/<int:submission_id>/submit",
+    "POST",
+    summary="Hand in a report (multipart: note, version, optional file)",
+    response=SubmissionOut,
+    form_file=True,
+)
+def submit(submission_id: int):
+    try:
+        version = int(request.form.get("version", ""))
+    except ValueError:
+        raise Invalid("请提供 version（整数，您读取时的版本号）。") from None
+    upload = request.files.get("file")
+    file = (upload.stream, upload.filename) if upload and upload.filename else None
+    rt = _rt()
+    sub = obligations.submit(
+        rt.db,
+        rt.config.UPLOAD_DIR,
+        rt.config.MAX_UPLOAD_BYTES,
+        g.user,
+        submission_id,
+        request.form.get("note", ""),
+        version,
+        file,
+        now(),
+    )
+    return SubmissionOut.model_validate(sub)
+
+
+@spec.route(
+    bp,
+    "/submissions/<int:submission_id>/review",
+    "POST",
+    summary="Accept or return a submission",
+    body=ReviewIn,
+    response=SubmissionOut,
+)
+def review(submission_id: int, body: ReviewIn):
+    return SubmissionOut.model_validate(obligations.review(_rt().db, g.user, submission_id, body, now()))
+
+
+@spec.route(
+    bp,
+    "/tasks/<int:task_id>/extensions",
+    "GET",
+    summary="Extension requests of a task",
+    response=ExtensionOut,
+    many=True,
+)
+def list_extensions(task_id: int):
+    return [ExtensionOut.model_validate(x) for x in extensions.list_extensions(_rt().db, g.user, task_id)]
+
+
+@spec.route(
+    bp,
+    "/tasks/<int:task_id>/extensions",
+    "POST",
+    summary="Ask for a later deadline (延期)",
+    body=ExtensionIn,
+    response=ExtensionOut,
+    status=201,
+)
+def request_extension(task_id: int, body: ExtensionIn):
+    return ExtensionOut.model_validate(extensions.request_extension(_rt().db, g.user, task_id, body, now()))
+
+
+@spec.route(
+    bp,
+    "/extensions/<int:request_id>/decision",
+    "POST",
+    summary="Approve or deny an extension",
+    body=ExtensionDecisionIn,
+    response=ExtensionOut,
+)
+def decide_extension(request_id: int, body: ExtensionDecisionIn):
+    return ExtensionOut.model_validate(extensions.decide_extension(_rt().db, g.user, request_id, body, now()))
+
+
+@spec.route(bp, "/inbox", "GET", summary="Your notifications, newest first, with the unread count", response=InboxPage)
+def list_inbox():
+    return _inbox_page(unread_only=request.args.get("unread") in ("1", "true"))
+
+
+def _inbox_page(unread_only: bool = False) -> InboxPage:
+    db = _rt().db
+    items = [NotificationOut.model_validate(n) for n in inbox.list_inbox(db, g.user, unread_only)]
+    return InboxPage(items=items, unread=inbox.unread_count(db, g.user))
+
+
+@spec.route(bp, "/inbox/<int:notification_id>/read", "POST", summary="Mark one notification read", response=InboxPage)
+def read_one(notification_id: int):
+    inbox.mark_read(_rt().db, g.user, notification_id, now())
+    return _inbox_page()
+
+
+@spec.route(bp, "/inbox/read-all", "POST", summary="Mark all notifications read", response=InboxPage)
+def read_all():
+    inbox.mark_read(_rt().db, g.user, None, now())
+    return _inbox_page()
+
+
+@spec.route(bp, "/plans/<int:plan_id>/policy", "GET", summary="The plan's reminder policy", response=PolicyOut)
+def get_policy(plan_id: int):
+    effective, overrides = policy.get_policy(_rt().db, g.user, plan_id, _rt().config.REMINDER_DEFAULTS)
+    return PolicyOut(effective=effective.to_dict(), overrides=overrides)
+
+
+@spec.route(
+    bp,
+    "/plans/<int:plan_id>/policy",
+    "PUT",
+    summary="Override the plan's reminder policy",
+    body=PolicyIn,
+    response=PolicyOut,
+)
+def set_policy(plan_id: int, body: PolicyIn):
+    rt = _rt()
+    effective = policy.set_policy(rt.db, g.user, plan_id, body, rt.config.REMINDER_DEFAULTS, now())
+    return PolicyOut(effective=effective.to_dict(), overrides=body.model_dump(exclude_none=True))

@@ -1,0 +1,43 @@
+"""A plan's reminder policy: config defaults with the plan's own overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import update
+
+from app.db import Database
+from app.domain.reminders import Policy, PolicyError
+from app.models import Plan, Task, User
+from app.schemas import PolicyIn
+from app.services.errors import Forbidden, Invalid
+from app.services.scope import get_visible_plan
+
+
+def get_policy(db: Database, viewer: User, plan_id: int, defaults: Mapping) -> tuple[Policy, dict]:
+    plan = get_visible_plan(db.session(), viewer, plan_id)
+    return Policy.from_dict(dict(defaults) | (plan.reminder_policy or {})), dict(plan.reminder_policy or {})
+
+
+def set_policy(db: Database, actor: User, plan_id: int, data: PolicyIn, defaults: Mapping, now: datetime) -> Policy:
+    """Replace the plan's overrides. Open tasks are rescheduled from now under the new
+    policy (nothing already sent is sent again: the ladder resumes, it does not replay)."""
+    with db.transaction() as s:
+        plan: Plan = get_visible_plan(s, actor, plan_id)
+        if actor.role not in ("supervisor", "admin") or not (
+            actor.role == "admin" or plan.issuing_unit.is_within(actor.unit)
+        ):
+            raise Forbidden("只有方案下发单位的督办人员可以修改提醒规则。")
+        overrides = data.model_dump(exclude_none=True)
+        try:
+            policy = Policy.from_dict(dict(defaults) | overrides)
+        except PolicyError as err:
+            raise Invalid(str(err), [{"field": err.setting or "(policy)", "message": str(err)}]) from None
+        plan.reminder_policy = overrides or None
+        s.execute(
+            update(Task)
+            .where(Task.plan_id == plan.id, Task.next_action_at.is_not(None))
+            .values(next_action_at=now, swept_until=now)
+        )
+    return policy

@@ -1,0 +1,175 @@
+"""Rendering every kind of notification, in Chinese and English, from plain dicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from jinja2 import UndefinedError
+
+from app.notify.render import KINDS, china_date, render
+
+DUE = datetime(2022, 6, 20, 15, 59, 59, tzinfo=UTC)  # 23:59:59 on 20 June in China: "by 6月20日"
+TITLE = "农村危房改造档案资料不规范"
+
+CONTEXTS = {
+    "reminder": {
+        "title": TITLE,
+        "unit": "湖滨区住建局",
+        "due_at": DUE,
+        "days": 3,
+        "url": "https://rectify.example.cn/t/1",
+    },
+    "escalation": {
+        "title": TITLE,
+        "unit": "湖滨区住建局",
+        "due_at": DUE,
+        "days": 5,
+        "level": 2,
+        "url": "https://rectify.example.cn/t/1",
+    },
+    "daily": {"title": TITLE, "unit": "湖滨区住建局", "days": 2, "url": "https://rectify.example.cn/t/2"},
+    "digest": {
+        "name": "王某",
+        "url": "https://rectify.example.cn/me",
+        "items": [
+            {"title": TITLE, "unit": "湖滨区住建局", "due_at": DUE, "state": "in_progress", "overdue_days": 4},
+            {"title": "违规收取费用", "unit": "陕州区住建局", "due_at": None, "state": "identified", "overdue_days": 0},
+        ],
+    },
+    "obligation": {
+        "title": "整改情况报告",
+        "unit": "湖滨区住建局",
+        "due_at": DUE,
+        "days": 1,
+        "url": "https://rectify.example.cn/r/1",
+        "supervisor": "三门峡市住建局",
+    },
+}
+
+
+def _title_of(context: dict) -> str:
+    return context["items"][0]["title"] if "items" in context else context["title"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_renders_a_one_line_subject_a_text_and_an_html_page(kind, lang):
+    context = CONTEXTS[kind]
+
+    subject, text, html = render(kind, context, lang)
+
+    assert subject and "\n" not in subject
+    assert _title_of(context) in text
+    assert _title_of(context) in html
+    assert context["url"] in text and context["url"] in html
+    assert html.startswith("<!DOCTYPE html>")
+    assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in html
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "daily"])
+def test_dates_are_shown_as_the_china_calendar_day(kind):
+    _, zh_text, zh_html = render(kind, CONTEXTS[kind])
+    _, en_text, _ = render(kind, CONTEXTS[kind], "en")
+
+    assert "2022年6月20日" in zh_text and "2022年6月20日" in zh_html
+    assert "20 June 2022" in en_text
+
+
+def test_an_instant_after_four_in_the_afternoon_utc_is_already_the_next_day_in_china():
+    assert china_date(datetime(2022, 6, 20, 15, 59, 59, tzinfo=UTC)) == "2022年6月20日"
+    assert china_date(datetime(2022, 6, 20, 16, 0, tzinfo=UTC)) == "2022年6月21日"
+    assert china_date(datetime(2022, 12, 31, 16, 0, tzinfo=UTC), "en") == "1 January 2023"
+
+
+def test_a_naive_datetime_is_refused_rather_than_guessed():
+    with pytest.raises(ValueError, match="naive"):
+        render("reminder", CONTEXTS["reminder"] | {"due_at": datetime(2022, 6, 20)})
+
+
+def test_html_escapes_a_title_with_a_script_tag_and_text_keeps_it_verbatim():
+    title = '<script>alert("x")</script>整改'
+
+    subject, text, html = render("reminder", CONTEXTS["reminder"] | {"title": title})
+
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;整改" in html
+    assert title in text and title in subject
+
+
+def test_digest_items_are_escaped_too():
+    items = [CONTEXTS["digest"]["items"][0] | {"title": "<b>x</b>"}]
+
+    _, _, html = render("digest", CONTEXTS["digest"] | {"items": items})
+
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_a_reminder_on_the_day_says_due_today():
+    context = CONTEXTS["reminder"] | {"days": 0}
+
+    assert "今日到期" in render("reminder", context)[0]
+    assert "due today" in render("reminder", context, "en")[0]
+
+
+def test_a_reminder_shows_the_deadline_as_the_notice_wrote_it():
+    _, text, _ = render("reminder", CONTEXTS["reminder"] | {"deadline_text": "6月20日前"})
+
+    assert "2022年6月20日（6月20日前）" in text
+    assert "（）" not in render("reminder", CONTEXTS["reminder"] | {"deadline_text": ""})[1]
+
+
+@pytest.mark.parametrize(
+    ("level", "zh", "en"), [(1, "分管领导", "deputy"), (2, "主要负责人", "head"), (3, "上级主管单位", "supervising")]
+)
+def test_escalation_names_its_level_and_who_is_told(level, zh, en):
+    context = CONTEXTS["escalation"] | {"level": level}
+
+    zh_subject, zh_text, _ = render("escalation", context)
+    en_subject, en_text, _ = render("escalation", context, "en")
+
+    assert "已逾期5天" in zh_subject and zh in zh_text
+    assert f"level {level}" in en_subject and en in en_text
+
+
+def test_an_unknown_escalation_level_fails_loudly():
+    with pytest.raises(UndefinedError):
+        render("escalation", CONTEXTS["escalation"] | {"level": 4})
+
+
+def test_digest_counts_overdue_items_and_names_states_in_the_readers_language():
+    subject, text, _ = render("digest", CONTEXTS["digest"])
+    en_subject, en_text, _ = render("digest", CONTEXTS["digest"], "en")
+
+    assert "2项" in subject and "1项已逾期" in subject
+    assert "整改中" in text and "挂账" in text and "已逾期4天" in text and "立行立改" in text
+    assert "2 open" in en_subject and "1 overdue" in en_subject
+    assert "in progress" in en_text and "4 days overdue" in en_text
+
+
+def test_a_late_report_says_how_late():
+    context = CONTEXTS["obligation"] | {"days": -3}
+
+    assert "已逾期3天" in render("obligation", context)[0]
+    assert "3 days late" in render("obligation", context, "en")[0]
+
+
+def test_the_recipients_name_opens_the_message_when_given():
+    _, text, html = render("reminder", CONTEXTS["reminder"] | {"name": "张某"})
+
+    assert text.startswith("张某：")
+    assert "<p>张某：</p>" in html
+
+
+def test_a_missing_key_is_an_error_not_a_blank():
+    context = dict(CONTEXTS["reminder"])
+    del context["unit"]
+
+    with pytest.raises(UndefinedError):
+        render("reminder", context)
+
+
+@pytest.mark.parametrize(("kind", "lang"), [("memo", "zh"), ("reminder", "fr")])
+def test_unknown_kinds_and_languages_are_refused(kind, lang):
+    with pytest.raises(ValueError):
+        render(kind, CONTEXTS["reminder"], lang)

@@ -1,0 +1,1 @@
+"""Celery worker and beat for the distributed mode."""

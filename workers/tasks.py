@@ -1,0 +1,29 @@
+"""Named Celery tasks. Thin: they take ids, call app.jobs, and enqueue only after the
+work they hand on has been committed."""
+
+from __future__ import annotations
+
+from app import jobs
+from workers.celery_app import celery, flask_app
+
+DELIVERY_CHUNK = 100
+
+
+def _rt():
+    return flask_app.extensions["rectify"]
+
+
+@celery.task(name="rectify.tick")
+def tick() -> str:
+    rt = _rt()
+    report = jobs.tick(rt, rt.clock())  # committed when it returns
+    ids = report.pending_ids
+    for start in range(0, len(ids), DELIVERY_CHUNK):
+        deliver.delay(ids[start : start + DELIVERY_CHUNK])
+    return report.sweep.summary()
+
+
+@celery.task(name="rectify.deliver")
+def deliver(ids: list[int]) -> str:
+    d = jobs.deliver_due(_rt(), ids=ids, limit=len(ids))
+    return f"{d.sent} sent, {d.retry} retry, {d.failed} failed"
