@@ -115,6 +115,7 @@ class Task(Schedulable, Base):
         Index("ix_tasks_plan_state", "plan_id", "state"),
         Index("ix_tasks_unit_state", "unit_id", "state"),
         Index("ix_tasks_state_due", "state", "due_at"),
+        Index("ix_tasks_due_order", "due_at", "id"),  # the task list's order: earliest deadline first
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

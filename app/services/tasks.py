@@ -70,7 +70,7 @@ def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> tuple
         .join(Unit, Task.unit_id == Unit.id)
         .join(Problem, Task.problem_id == Problem.id)
         .where(*where)
-        .order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+        .order_by(Task.due_at.asc().nulls_last(), Task.id)
         .limit(q.per_page)
         .offset((q.page - 1) * q.per_page)
     ).all()
