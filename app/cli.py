@@ -40,7 +40,10 @@ def register_cli(app: Flask) -> None:
             from app.scheduler import start
 
             start(app)
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        from werkzeug.serving import run_simple
+
+        click.echo(f"serving on http://{host}:{port}/ (demo logins in README.md)")
+        run_simple(host, port, app, threaded=True, use_reloader=False)
 
     @app.cli.command("sweep")
     @click.option("--at", "at", default=None, help="ISO instant to sweep as of, e.g. 2022-06-09T09:00+08:00")
