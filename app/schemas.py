@@ -348,3 +348,32 @@ class PolicyIn(Strict):
 class PolicyOut(Out):
     effective: dict
     overrides: dict
+
+
+class PreferencesIn(Strict):
+    notify_email: bool | None = None
+    digest: bool | None = Field(default=None, description="one daily e-mail listing everything instead of one per item")
+
+
+class PreferencesOut(Out):
+    notify_email: bool
+    digest: bool
+
+
+class RobotIn(Strict):
+    kind: Literal["wecom", "dingtalk"] | None = Field(description="null removes the unit's robot")
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
+    secret: str | None = Field(default=None, max_length=200, description="DingTalk signing secret")
+
+
+class FailedNotificationOut(Out):
+    id: int
+    key: str
+    channel: str
+    status: str
+    subject: str
+    attempts: int
+    last_error: str
+    recipient_id: int | None
+    unit_id: int | None
+    created_at: datetime

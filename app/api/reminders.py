@@ -9,16 +9,21 @@ from app.schemas import (
     ExtensionDecisionIn,
     ExtensionIn,
     ExtensionOut,
+    FailedNotificationOut,
     InboxPage,
     NotificationOut,
     ObligationIn,
     ObligationOut,
     PolicyIn,
     PolicyOut,
+    PreferencesIn,
+    PreferencesOut,
     ReviewIn,
+    RobotIn,
     SubmissionOut,
+    UnitOut,
 )
-from app.services import extensions, inbox, obligations, policy
+from app.services import extensions, inbox, obligations, org, policy
 from app.services.errors import Invalid
 
 
@@ -171,3 +176,35 @@ def set_policy(plan_id: int, body: PolicyIn):
     rt = _rt()
     effective = policy.set_policy(rt.db, g.user, plan_id, body, rt.config.REMINDER_DEFAULTS, now())
     return PolicyOut(effective=effective.to_dict(), overrides=body.model_dump(exclude_none=True))
+
+
+@spec.route(
+    bp, "/me/preferences", "PUT", summary="Your notification preferences", body=PreferencesIn, response=PreferencesOut
+)
+def set_preferences(body: PreferencesIn):
+    me = org.set_preferences(_rt().db, g.user, body.notify_email, body.digest)
+    return PreferencesOut.model_validate(me)
+
+
+@spec.route(
+    bp,
+    "/units/<int:unit_id>/robot",
+    "PUT",
+    summary="Set a unit's WeCom/DingTalk group robot (admin)",
+    body=RobotIn,
+    response=UnitOut,
+)
+def set_robot(unit_id: int, body: RobotIn):
+    return UnitOut.model_validate(org.set_robot(_rt().db, g.user, unit_id, body.kind, body.url, body.secret))
+
+
+@spec.route(
+    bp,
+    "/admin/failed-notifications",
+    "GET",
+    summary="Messages that failed for good (admin)",
+    response=FailedNotificationOut,
+    many=True,
+)
+def failed_notifications():
+    return [FailedNotificationOut.model_validate(n) for n in inbox.failed_deliveries(_rt().db, g.user)]

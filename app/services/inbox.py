@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 
 from app.db import Database
 from app.models import Notification, User
-from app.services.errors import NotFound
+from app.services.errors import Forbidden, NotFound
 
 
 def _mine(user: User):
@@ -37,3 +37,11 @@ def mark_read(db: Database, user: User, notification_id: int | None, now: dateti
                 raise NotFound(f"通知 {notification_id} 不存在。")
             q = q.where(Notification.id == notification_id)
         return s.execute(q.values(read_at=now)).rowcount
+
+
+def failed_deliveries(db: Database, admin: User, limit: int = 200) -> list[Notification]:
+    """Messages that will not go out without someone's help (admins only)."""
+    if admin.role != "admin":
+        raise Forbidden("只有系统管理员可以查看发送失败的消息。")
+    q = select(Notification).where(Notification.status == "failed").order_by(Notification.id.desc()).limit(limit)
+    return list(db.session().scalars(q))

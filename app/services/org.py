@@ -85,3 +85,26 @@ def get_unit(db: Database, viewer: User, unit_id: int) -> Unit:
 
 def find_unit(db: Database, name: str) -> Unit | None:
     return db.session().scalar(select(Unit).where(Unit.name == name))
+
+
+def set_preferences(db: Database, user: User, notify_email: bool | None, digest: bool | None) -> User:
+    with db.transaction() as s:
+        me = s.get(User, user.id)
+        if notify_email is not None:
+            me.notify_email = notify_email
+        if digest is not None:
+            me.digest = digest
+    return me
+
+
+def set_robot(db: Database, actor: User, unit_id: int, kind: str | None, url: str | None, secret: str | None) -> Unit:
+    """A unit's group robot (WeCom or DingTalk), set by an admin."""
+    _require_admin(actor)
+    if kind is not None and not url:
+        raise Invalid("设置群机器人需要提供 webhook 地址 (url)。")
+    with db.transaction() as s:
+        unit = s.get(Unit, unit_id)
+        if unit is None:
+            raise NotFound(f"单位 {unit_id} 不存在。")
+        unit.robot_kind, unit.robot_url, unit.robot_secret = kind, url if kind else None, secret if kind else None
+    return unit
