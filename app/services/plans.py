@@ -81,79 +81,85 @@ def create_problem(db: Database, actor: User, plan_id: int, data: ProblemIn, now
     """
     with db.transaction() as s:
         plan = get_visible_plan(s, actor, plan_id)
-        supervising = actor.role in ("supervisor", "admin") and (
-            actor.role == "admin" or plan.issuing_unit.is_within(actor.unit)
+        problem = add_problem(s, actor, plan, data, load_calendar(s), now)
+    return problem
+
+
+def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkCalendar, now: datetime) -> Problem:
+    """The body of :func:`create_problem` inside the caller's transaction, so that a
+    ledger import adds all its problems or none."""
+    supervising = actor.role in ("supervisor", "admin") and (
+        actor.role == "admin" or plan.issuing_unit.is_within(actor.unit)
+    )
+    units = _target_units(s, plan, data)
+    if not supervising:
+        self_report = (
+            actor.role in ("official", "supervisor")
+            and actor.unit.is_within(plan.issuing_unit)
+            and [u.id for u in units] == [actor.unit_id]
         )
-        units = _target_units(s, plan, data)
-        if not supervising:
-            self_report = (
-                actor.role in ("official", "supervisor")
-                and actor.unit.is_within(plan.issuing_unit)
-                and [u.id for u in units] == [actor.unit_id]
-            )
-            if not self_report:
-                raise Forbidden("只能由方案下发单位交办问题，或为本单位上报自查问题。")
-        cal = load_calendar(s)
-        dl = _deadline(data.deadline, plan.issued_on, cal, "deadline")
-        seq = data.seq or (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
-        if s.scalar(select(Problem.id).where(Problem.plan_id == plan.id, Problem.seq == seq)):
-            raise Invalid(f"本方案已有序号为 {seq} 的问题。")
-        problem = Problem(
-            plan_id=plan.id,
-            seq=seq,
-            category=data.category,
-            nature=data.nature,
-            title=data.title,
-            description=data.description,
-            source=data.source,
-            measures=data.measures,
-            deadline_text=dl.text,
-            deadline_kind=dl.kind,
-            due_at=dl.due_at,
-            remarks=data.remarks,
-            reported_by_unit_id=None if supervising else actor.unit_id,
-            created_by_id=actor.id,
-        )
-        for i, m in enumerate(data.milestones, start=1):
-            md = _deadline(m.deadline, plan.issued_on, cal, f"milestones[{i - 1}].deadline")
-            problem.milestones.append(Milestone(seq=i, title=m.title, deadline_text=md.text, due_at=md.due_at))
-        s.add(problem)
-        s.flush()
-        task_rows = [
+        if not self_report:
+            raise Forbidden("只能由方案下发单位交办问题，或为本单位上报自查问题。")
+    dl = _deadline(data.deadline, plan.issued_on, cal, "deadline")
+    seq = data.seq or (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
+    if s.scalar(select(Problem.id).where(Problem.plan_id == plan.id, Problem.seq == seq)):
+        raise Invalid(f"本方案已有序号为 {seq} 的问题。")
+    problem = Problem(
+        plan_id=plan.id,
+        seq=seq,
+        category=data.category,
+        nature=data.nature,
+        title=data.title,
+        description=data.description,
+        source=data.source,
+        measures=data.measures,
+        deadline_text=dl.text,
+        deadline_kind=dl.kind,
+        due_at=dl.due_at,
+        remarks=data.remarks,
+        reported_by_unit_id=None if supervising else actor.unit_id,
+        created_by_id=actor.id,
+    )
+    for i, m in enumerate(data.milestones, start=1):
+        md = _deadline(m.deadline, plan.issued_on, cal, f"milestones[{i - 1}].deadline")
+        problem.milestones.append(Milestone(seq=i, title=m.title, deadline_text=md.text, due_at=md.due_at))
+    s.add(problem)
+    s.flush()
+    task_rows = [
+        {
+            "problem_id": problem.id,
+            "plan_id": plan.id,
+            "unit_id": u.id,
+            "state": State.IDENTIFIED.value,
+            "deadline_kind": dl.kind,
+            "due_at": dl.due_at,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "active_since": now,
+            "swept_until": now,
+            "next_action_at": None if dl.kind == "long_term" else now,  # the sweep plans from here
+        }
+        for u in units
+    ]
+    task_ids = s.scalars(insert(Task).returning(Task.id), task_rows).all()
+    s.execute(
+        insert(TaskEvent),
+        [
             {
-                "problem_id": problem.id,
-                "plan_id": plan.id,
-                "unit_id": u.id,
-                "state": State.IDENTIFIED.value,
-                "deadline_kind": dl.kind,
-                "due_at": dl.due_at,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-                "active_since": now,
-                "swept_until": now,
-                "next_action_at": None if dl.kind == "long_term" else now,  # the sweep plans from here
+                "task_id": tid,
+                "seq": 1,
+                "kind": "created",
+                "from_state": None,
+                "to_state": State.IDENTIFIED.value,
+                "actor_id": actor.id,
+                "at": now,
+                "comment": "",
+                "data": {},
             }
-            for u in units
-        ]
-        task_ids = s.scalars(insert(Task).returning(Task.id), task_rows).all()
-        s.execute(
-            insert(TaskEvent),
-            [
-                {
-                    "task_id": tid,
-                    "seq": 1,
-                    "kind": "created",
-                    "from_state": None,
-                    "to_state": State.IDENTIFIED.value,
-                    "actor_id": actor.id,
-                    "at": now,
-                    "comment": "",
-                    "data": {},
-                }
-                for tid in task_ids
-            ],
-        )
+            for tid in task_ids
+        ],
+    )
     return problem
 
 
