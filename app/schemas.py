@@ -184,6 +184,11 @@ class TaskQuery(Strict):
     unit_id: int | None = None
     state: State | None = None
     overdue: bool | None = None
+    due_within_days: int | None = Field(default=None, ge=0, le=366, description="open tasks due within N days")
+    category: str | None = Field(default=None, max_length=100)
+    nature: Literal["common", "individual"] | None = None
+    colour: Literal["blue", "yellow", "red"] | None = Field(default=None, description="三色督办")
+    sort: Literal["due", "-due", "unit", "state", "updated"] = "due"
     page: int = Field(default=1, ge=1)
     per_page: int = Field(default=50, ge=1, le=200)
 
@@ -199,6 +204,9 @@ class TaskOut(Out):
     deadline_kind: str
     due_at: datetime | None
     overdue: bool
+    escalation_level: int = 0
+    public_notice: bool = False
+    colour: Literal["blue", "yellow", "red"] | None = Field(default=None, description="三色督办")
     owner_id: int | None
     version: int
     allowed: list[State] = Field(default_factory=list, description="states you may move it to")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain.supervision import BLUE_WITHIN, colour
 from app.domain.workflow import OPEN_STATES, State, TaskFacts, TransitionError, allowed_moves, check_move
 from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import TaskOut, TaskQuery, TransitionIn
@@ -24,8 +25,17 @@ class TaskView:
     task: Task
     unit_name: str
     problem_title: str
-    overdue: bool
+    now: datetime
     allowed: list[State]
+
+    @property
+    def overdue(self) -> bool:
+        return is_overdue(self.task, self.now)
+
+    @property
+    def colour(self) -> str | None:
+        t = self.task
+        return colour(t.state, t.due_at, t.public_notice, self.now)
 
     def out(self) -> TaskOut:
         t = self.task
@@ -40,6 +50,9 @@ class TaskView:
             deadline_kind=t.deadline_kind,
             due_at=t.due_at,
             overdue=self.overdue,
+            escalation_level=t.escalation_level,
+            public_notice=t.public_notice,
+            colour=self.colour,
             owner_id=t.owner_id,
             version=t.version,
             allowed=self.allowed,
@@ -50,10 +63,19 @@ def is_overdue(task: Task, now: datetime) -> bool:
     return task.state in OPEN_STATES and task.due_at is not None and task.due_at < now
 
 
-def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> tuple[list[TaskView], int]:
-    """One page of the tasks the viewer may see, with the total for the filter."""
-    s = db.session()
+_SORTS = {
+    "due": (Task.due_at.asc().nulls_last(), Task.id),
+    "-due": (Task.due_at.desc().nulls_last(), Task.id),
+    "unit": (Unit.name, Task.id),
+    "state": (Task.state, Task.due_at.asc().nulls_last(), Task.id),
+    "updated": (Task.updated_at.desc(), Task.id),
+}
+
+
+def _filters(viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
+    """The WHERE clauses of a task query, and whether they need the problems table."""
     where = [task_visible(viewer)]
+    open_states = [st.value for st in OPEN_STATES]
     if q.plan_id is not None:
         where.append(Task.plan_id == q.plan_id)
     if q.unit_id is not None:
@@ -64,18 +86,50 @@ def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> tuple
         where.append(overdue_clause(now))
     elif q.overdue is False:
         where.append(~overdue_clause(now) | Task.due_at.is_(None))
-    total = s.scalar(select(func.count()).select_from(Task).where(*where)) or 0
+    if q.due_within_days is not None:
+        where += [
+            Task.state.in_(open_states),
+            Task.due_at >= now,
+            Task.due_at <= now + timedelta(days=q.due_within_days),
+        ]
+    if q.colour == "red":
+        where += [Task.state.in_(open_states), Task.public_notice.is_(True)]
+    elif q.colour == "yellow":
+        where += [overdue_clause(now), Task.public_notice.is_(False)]
+    elif q.colour == "blue":
+        where += [
+            Task.state.in_(open_states),
+            Task.public_notice.is_(False),
+            Task.due_at >= now,
+            Task.due_at <= now + BLUE_WITHIN,
+        ]
+    needs_problem = q.category is not None or q.nature is not None
+    if q.category is not None:
+        where.append(Problem.category == q.category)
+    if q.nature is not None:
+        where.append(Problem.nature == q.nature)
+    return where, needs_problem
+
+
+def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> tuple[list[TaskView], int]:
+    """One page of the tasks the viewer may see, with the total for the filter."""
+    s = db.session()
+    where, needs_problem = _filters(viewer, q, now)
+    count = select(func.count()).select_from(Task)
+    if needs_problem:
+        count = count.join(Problem, Task.problem_id == Problem.id)
+    total = s.scalar(count.where(*where)) or 0
     rows = s.execute(
         select(Task, Unit.name, Problem.title)
         .join(Unit, Task.unit_id == Unit.id)
         .join(Problem, Task.problem_id == Problem.id)
         .where(*where)
-        .order_by(Task.due_at.asc().nulls_last(), Task.id)
+        .order_by(*_SORTS[q.sort])
         .limit(q.per_page)
         .offset((q.page - 1) * q.per_page)
     ).all()
     plans = {p.id: p for p in s.scalars(select(Plan).where(Plan.id.in_({t.plan_id for t, _, _ in rows})))}
-    views = [TaskView(t, un, pt, is_overdue(t, now), _allowed(viewer, t, plans[t.plan_id])) for t, un, pt in rows]
+    views = [TaskView(t, un, pt, now, _allowed(viewer, t, plans[t.plan_id])) for t, un, pt in rows]
     return views, total
 
 
@@ -93,7 +147,7 @@ def get_task(db: Database, viewer: User, task_id: int, now: datetime) -> TaskVie
     s = db.session()
     task = get_visible_task(s, viewer, task_id)
     plan = s.get(Plan, task.plan_id)
-    return TaskView(task, task.unit.name, task.problem.title, is_overdue(task, now), _allowed(viewer, task, plan))
+    return TaskView(task, task.unit.name, task.problem.title, now, _allowed(viewer, task, plan))
 
 
 def _evidence_to_attach(s: Session, task: Task, data: TransitionIn, needs_evidence: bool) -> list[Evidence]:
