@@ -7,19 +7,31 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint format bench clean
+VENDOR := app/static/vendor/echarts.min.js
+
+.PHONY: run test lint format bench browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)
+# ECharts comes from the npm registry and is served by the app itself (no CDN).
+$(VENDOR): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p app/static/vendor
+	cp node_modules/echarts/dist/echarts.min.js $@
+
+# The browser tests drive Debian's Chromium.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+run: $(STAMP) $(VENDOR)
 	$(FLASK) migrate
 	$(FLASK) demo --if-empty
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(VENDOR) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -35,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) node_modules app/static/vendor .pytest_cache .ruff_cache .hypothesis test-artifacts
