@@ -73,6 +73,14 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
             return jsonify({"error": "not_found", "message": "没有这个接口。", "details": []}), 404
         return err
 
+    @app.errorhandler(405)
+    def _wrong_method(err):
+        if request.path.startswith("/api/"):
+            allowed = ", ".join(err.valid_methods or [])
+            body = {"error": "method_not_allowed", "message": f"该接口不支持此请求方法，可用：{allowed}。", "details": []}
+            return jsonify(body), 405, {"Allow": allowed}
+        return err
+
     @app.errorhandler(413)
     def _too_large(err):
         msg = f"上传内容过大，上限 {config.MAX_UPLOAD_BYTES // (1024 * 1024)} MB。"

@@ -19,12 +19,17 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.models import Notification, SchedulerLock
-from app.services.delivery import DeliveryReport, deliver
+from app.services.delivery import DeliveryReport, claimable, deliver
 from app.services.digest import compose_digests
 from app.services.sweep import SweepReport, sweep
 
 log = logging.getLogger("rectify.jobs")
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_id() -> str:
+    """Who holds a claim: host, process and thread, read at call time (a prefork child
+    must not inherit its parent's id, or the lease guard could not tell them apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 @dataclass
@@ -37,21 +42,13 @@ class TickReport:
 def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
     report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose)
     digests = compose_digests(rt.db, now, rt.config.REMINDER_DEFAULTS)
-    pending = list(
-        rt.db.session().scalars(
-            select(Notification.id)
-            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
-            .order_by(Notification.id)
-        )
-    )
+    pending = list(rt.db.session().scalars(select(Notification.id).where(claimable(now)).order_by(Notification.id)))
     rt.db.session().commit()
     return TickReport(report, digests, pending)
 
 
 def deliver_due(rt, ids: list[int] | None = None, limit: int = 500) -> DeliveryReport:
-    return deliver(
-        rt.db, rt.channels, rt.clock, WORKER_ID + f":{threading.get_ident()}", limit, ids, rt.config.BASE_URL
-    )
+    return deliver(rt.db, rt.channels, rt.clock, worker_id(), limit, ids, rt.config.BASE_URL)
 
 
 def acquire_scheduler_lock(rt, holder: str, now: datetime, ttl: timedelta) -> bool:

@@ -38,7 +38,7 @@ def run_once(app: Flask, holder: str) -> str:
 
 
 def start(app: Flask) -> BackgroundScheduler:
-    holder = f"{jobs.WORKER_ID}:{uuid.uuid4().hex[:8]}"
+    holder = f"{jobs.worker_id()}:{uuid.uuid4().hex[:8]}"
     scheduler = BackgroundScheduler(timezone="UTC")
     scheduler.add_job(
         run_once,

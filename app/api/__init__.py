@@ -36,7 +36,15 @@ def require_token():
 
 @bp.errorhandler(ServiceError)
 def service_error(err: ServiceError):
-    codes = {404: "not_found", 403: "forbidden", 409: "conflict", 413: "too_large", 422: "invalid"}
+    codes = {
+        401: "unauthorized",
+        404: "not_found",
+        403: "forbidden",
+        409: "conflict",
+        413: "too_large",
+        422: "invalid",
+        429: "too_many_requests",
+    }
     return error(err.status, codes.get(err.status, "bad_request"), err.message, err.details)
 
 
@@ -69,4 +77,4 @@ def now():
     return current_app.extensions["rectify"].clock()
 
 
-from app.api import org, plans, reminders, tasks, tokens  # noqa: E402,F401  (register routes)
+from app.api import ledger, org, plans, reminders, tasks, tokens  # noqa: E402,F401  (register routes)

@@ -14,6 +14,10 @@ class BadCredentials(ServiceError):
     status = 401
 
 
+class Throttled(ServiceError):
+    status = 429
+
+
 @spec.route(
     bp,
     "/auth/token",
@@ -26,7 +30,7 @@ class BadCredentials(ServiceError):
 def create_token(body: TokenRequest):
     rt = current_app.extensions["rectify"]
     if not rt.login_limiter.allow(body.username, now()):
-        raise ServiceError("登录失败次数过多，请稍后再试。") from None
+        raise Throttled("登录失败次数过多，请 15 分钟后再试。")
     user = authenticate(rt.db, body.username, body.password)
     if user is None:
         rt.login_limiter.fail(body.username, now())

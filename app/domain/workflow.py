@@ -66,6 +66,8 @@ MOVES: tuple[Move, ...] = (
     Move("verify", State.RECTIFIED, State.VERIFIED, Side.SUPERVISING, not_by_rectifier=True),
     Move("close", State.VERIFIED, State.CLOSED, Side.SUPERVISING, not_by_rectifier=True),
     Move("reopen", State.CLOSED, State.IN_PROGRESS, Side.SUPERVISING, needs_comment=True),
+    # a spot check (抽查) that finds a verified task not really fixed sends it back too
+    Move("reopen", State.VERIFIED, State.IN_PROGRESS, Side.SUPERVISING, needs_comment=True),
 )
 _BY_EDGE = {(m.source, m.target): m for m in MOVES}
 

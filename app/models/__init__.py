@@ -10,6 +10,7 @@ from app.models.schedule import (
     SchedulerLock,
     Submission,
 )
+from app.models.spotcheck import SpotCheck, SpotCheckItem
 
 __all__ = [
     "POSITIONS",
@@ -25,6 +26,8 @@ __all__ = [
     "Plan",
     "Problem",
     "SchedulerLock",
+    "SpotCheck",
+    "SpotCheckItem",
     "Submission",
     "Task",
     "TaskEvent",

@@ -43,7 +43,8 @@ class DeliveryReport:
     ids: list[int] = field(default_factory=list)
 
 
-def _claimable(now: datetime):
+def claimable(now: datetime):
+    """Rows a worker may take: due and pending, or left "sending" by a worker whose lease ran out."""
     return and_(
         Notification.channel.not_in(("inbox", "none")),
         or_(
@@ -57,7 +58,7 @@ def claim(
     db: Database, now: datetime, worker: str, limit: int, ids: list[int] | None = None, lease: timedelta = LEASE
 ) -> list[int]:
     with db.transaction() as s:
-        q = select(Notification.id).where(_claimable(now))
+        q = select(Notification.id).where(claimable(now))
         if ids is not None:
             q = q.where(Notification.id.in_(ids))
         candidates = list(s.scalars(q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)))
@@ -66,7 +67,7 @@ def claim(
         return list(
             s.scalars(
                 update(Notification)
-                .where(Notification.id.in_(candidates), _claimable(now))
+                .where(Notification.id.in_(candidates), claimable(now))
                 .values(
                     status="sending",
                     claimed_by=worker,

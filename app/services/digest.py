@@ -73,7 +73,7 @@ def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
                     "last_error": "",
                 }
             )
-        written = len(insert_ignoring_duplicates(s, rows))
+        written = insert_ignoring_duplicates(s, rows)
         folded = [r.id for items in by_user.values() for r in items]
         if folded:
             s.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.db import Database
 from app.models import Unit, User
@@ -108,3 +108,17 @@ def set_robot(db: Database, actor: User, unit_id: int, kind: str | None, url: st
             raise NotFound(f"单位 {unit_id} 不存在。")
         unit.robot_kind, unit.robot_url, unit.robot_secret = kind, url if kind else None, secret if kind else None
     return unit
+
+
+def change_password(db: Database, user: User, current: str, new: str, repeat: str) -> None:
+    """Old password first; the new one at least 8 characters. Changing it revokes the
+    user's API tokens (they carry a fingerprint of the hash)."""
+    if len(new) < 8:
+        raise Invalid("新密码至少 8 个字符。")
+    if new != repeat:
+        raise Invalid("两次输入的新密码不一致。")
+    with db.transaction() as s:
+        me = s.get(User, user.id)
+        if not check_password_hash(me.password_hash, current):
+            raise Invalid("原密码不正确。")
+        me.password_hash = generate_password_hash(new)

@@ -132,7 +132,8 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             if verbose:
                 report.lines.append(f"{kind} {it.id} {step.key} at {step.at.isoformat()} → {step.audience}")
         latest_sent = decision.send[-1].key if decision.send else None
-        rows.extend(folded_row(target, step, latest_sent, now) for step in decision.fold)
+        if decision.fold:
+            rows.append(folded_row(target, decision.fold, latest_sent, now))
         report.folded += len(decision.fold)
         level, notice = it.escalation_level, it.public_notice
         for step in decision.send:
@@ -151,7 +152,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
                 "public_notice": notice,
             }
         )
-    report.notifications += len(insert_ignoring_duplicates(s, rows))
+    report.notifications += insert_ignoring_duplicates(s, rows)
     if events:
         s.execute(TaskEvent.__table__.insert(), events)
     s.execute(update(model), updates)

@@ -151,7 +151,12 @@ def get_task(db: Database, viewer: User, task_id: int, now: datetime) -> TaskVie
 
 
 def _evidence_to_attach(s: Session, task: Task, data: TransitionIn, needs_evidence: bool) -> list[Evidence]:
+    """Evidence not yet attached to a step. For a rectification only what the unit itself
+    uploaded counts: the supervisor's own photos cannot stand in for the unit's proof."""
     pending = select(Evidence).where(Evidence.task_id == task.id, Evidence.event_id.is_(None))
+    if needs_evidence:
+        own = select(User.id).where(User.unit_id == task.unit_id)
+        pending = pending.where(Evidence.uploaded_by_id.in_(own))
     if data.evidence_ids is None:
         return list(s.scalars(pending)) if needs_evidence else []
     found = list(s.scalars(pending.where(Evidence.id.in_(data.evidence_ids))))
@@ -173,10 +178,11 @@ def transition_task(db: Database, actor_user: User, task_id: int, data: Transiti
         actor = actor_for(user, task, plan.issuing_unit)
         target = State(data.to)
         from_state = State(task.state)
-        peek = next((m for m in allowed_moves(_facts(task, plan, 1), actor) if m.target == target), None)
-        evidence = _evidence_to_attach(s, task, data, bool(peek and peek.needs_evidence))
         try:
-            move = check_move(_facts(task, plan, len(evidence)), actor, target, data.comment)
+            # who, from where, with what comment first: a refused move must not reveal evidence ids
+            move = check_move(_facts(task, plan, 1), actor, target, data.comment)
+            evidence = _evidence_to_attach(s, task, data, move.needs_evidence)
+            check_move(_facts(task, plan, len(evidence)), actor, target, data.comment)
         except TransitionError as err:
             raise _ERRORS[err.kind](err.message) from None
         values = {"state": target.value, "version": Task.version + 1, "updated_at": now}

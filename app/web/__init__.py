@@ -1,7 +1,7 @@
-"""Server-rendered pages: sign-in and the plan/task overview.
+"""Server-rendered pages for officials and supervisors.
 
 Every POST form carries a per-session CSRF token; every page is scoped exactly like
-the API (the same service functions do the scoping).
+the API, because both call the same service functions (out of scope: 404).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 
 from app.domain.workflow import STATE_LABELS, State
 from app.models import User
-from app.schemas import TaskQuery
-from app.services import plans, tasks
-from app.services.auth import authenticate
+from app.services import inbox
+from app.services.errors import ServiceError
+from app.web.i18n import translate
 
 bp = Blueprint("web", __name__)
 
 
-def _rt():
+def rt():
     return current_app.extensions["rectify"]
 
 
@@ -31,9 +31,21 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+def lang() -> str:
+    return session.get("lang", "zh")
+
+
 @bp.app_context_processor
 def _template_globals():
-    return {"csrf_token": csrf_token, "state_label": lambda s: STATE_LABELS[State(s)], "me": g.get("user")}
+    user = g.get("user")
+    return {
+        "csrf_token": csrf_token,
+        "_": lambda text: translate(text, lang()),
+        "lang": lang(),
+        "state_label": lambda s: translate(STATE_LABELS[State(s)], lang()),
+        "me": user,
+        "unread": inbox.unread_count(rt().db, user) if user else 0,
+    }
 
 
 @bp.before_app_request
@@ -41,7 +53,7 @@ def _load_user_and_check_csrf():
     if request.blueprint != "web":
         return None
     uid = session.get("uid")
-    g.user = _rt().db.session().get(User, uid) if uid else None
+    g.user = rt().db.session().get(User, uid) if uid else None
     if g.user is not None and not g.user.active:
         session.clear()
         g.user = None
@@ -50,6 +62,11 @@ def _load_user_and_check_csrf():
         if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
             abort(400, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。")
     return None
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(err: ServiceError):
+    return render_template("error.html", status=err.status, message=err.message), err.status
 
 
 def login_required(view):
@@ -62,49 +79,25 @@ def login_required(view):
     return wrapper
 
 
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    error = None
-    if request.method == "POST":
-        rt = _rt()
-        username = request.form.get("username", "").strip()
-        now = rt.clock()
-        if not rt.login_limiter.allow(username, now):
-            error = "登录失败次数过多，请 15 分钟后再试。"
-        else:
-            user = authenticate(rt.db, username, request.form.get("password", ""))
-            if user is None:
-                rt.login_limiter.fail(username, now)
-                error = "用户名或密码不正确。"
-            else:
-                session.clear()
-                session["uid"] = user.id
-                nxt = request.args.get("next", "")
-                return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("web.index"))
-    return render_template("login.html", error=error), (401 if error else 200)
+def back(default: str):
+    """Where a form goes after it succeeds: the page it came from, if it is ours."""
+    nxt = request.form.get("next") or request.args.get("next") or ""
+    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else default)
 
 
-@bp.post("/logout")
-def logout():
-    session.clear()
-    return redirect(url_for("web.login"))
+@bp.app_template_filter("china_date")
+def _china_date(moment):
+    """A stored instant as the China calendar date people wrote (2022年6月20日)."""
+    from app.notify import china_date
+
+    return china_date(moment, lang()) if moment else ""
 
 
-@bp.get("/")
-@login_required
-def index():
-    rt = _rt()
-    now = rt.clock()
-    try:
-        q = TaskQuery.model_validate(request.args.to_dict())
-    except ValueError:
-        q = TaskQuery()
-    views, total = tasks.list_tasks(rt.db, g.user, q, now)
-    return render_template(
-        "index.html",
-        plans=plans.list_plans(rt.db, g.user, now),
-        tasks=views,
-        total=total,
-        query=q,
-        states=list(State),
-    )
+@bp.app_template_filter("china_time")
+def _china_time(moment):
+    from app.domain.deadlines import CHINA
+
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+from app.web import account, admin, dashboard, ledger, ledger_files, reports, spotchecks  # noqa: E402,F401  (register routes)

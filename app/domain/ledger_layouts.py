@@ -1,0 +1,471 @@
+"""The ledger (台账) layouts officials keep in Excel/WPS, and the pure rules for reading
+and writing them.
+
+Two layouts come from the seed notices: the Sanmenxia annex (序号/类型/数量 merged per
+category over several rows, continuation rows with a blank 序号) and the Yuzhou
+template (one row per problem, with a 问题性质 column). Everything here works on plain
+cell values so it can be tested without a workbook or a database; reading the file and
+resolving unit names against the unit tree is the service's job.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from app.domain.workflow import STATE_LABELS, State
+
+SEQ, CATEGORY, COUNT, NATURE = "seq", "category", "count", "nature"
+TITLE, DESCRIPTION, MEASURES, DEADLINE, UNITS, REMARKS = (
+    "title",
+    "description",
+    "measures",
+    "deadline",
+    "units",
+    "remarks",
+)
+# A row is a problem only if one of these has text: 序号/类型/数量 alone is a template's
+# pre-numbered empty line or a footnote such as 「备注：…」 in the first column.
+CONTENT_KEYS = (TITLE, DESCRIPTION, MEASURES, DEADLINE, UNITS)
+
+COMMON, INDIVIDUAL = "common", "individual"
+NATURE_LABELS = {COMMON: "共性问题", INDIVIDUAL: "个性问题"}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int  # in Excel character units, for the export
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Layout:
+    key: str
+    name: str
+    columns: tuple[Column, ...]
+    required: frozenset[str]  # the header must name all of these to be taken for this layout
+    grouped: bool  # 序号/类型/数量 number the categories and are merged over their rows
+
+    def column(self, key: str) -> Column | None:
+        return next((c for c in self.columns if c.key == key), None)
+
+
+SANMENXIA = Layout(
+    key="sanmenxia",
+    name="问题清单与整改台账（三门峡样式）",
+    columns=(
+        Column(SEQ, "序号", 6),
+        Column(CATEGORY, "类型", 10, ("问题类型",)),
+        Column(COUNT, "数量", 6),
+        Column(TITLE, "具体问题", 22),
+        Column(DESCRIPTION, "问题简述", 45),
+        Column(MEASURES, "整改措施简述", 55, ("整改措施",)),
+        Column(DEADLINE, "整改时限", 12, ("完成时限",)),
+        Column(UNITS, "责任单位", 22),
+        Column(REMARKS, "备注", 12),
+    ),
+    required=frozenset({CATEGORY, TITLE, DESCRIPTION, MEASURES, DEADLINE, UNITS}),
+    grouped=True,
+)
+YUZHOU = Layout(
+    key="yuzhou",
+    name="排查整改台账（禹州样式）",
+    columns=(
+        Column(SEQ, "序号", 6),
+        Column(CATEGORY, "问题类型", 14),
+        Column(NATURE, "问题性质", 10),
+        Column(DESCRIPTION, "问题表述", 45),
+        Column(MEASURES, "整改措施", 50),
+        Column(DEADLINE, "完成时限", 12, ("整改时限",)),
+        Column(UNITS, "责任单位", 22),
+    ),
+    required=frozenset({CATEGORY, NATURE, DESCRIPTION, MEASURES, DEADLINE, UNITS}),
+    grouped=False,
+)
+LAYOUTS = {layout.key: layout for layout in (SANMENXIA, YUZHOU)}
+# Columns the export adds after the layout's own: the roll-up of the problem's tasks.
+PROGRESS_COLUMNS = (Column("progress", "进展", 26), Column("closed", "是否销号", 9))
+
+HEADER_SCAN_ROWS = 20  # title rows (台账 title, 单位（盖章）：, date) sit above the header
+
+
+# ---- cell values ----------------------------------------------------------------------
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLACEHOLDER = re.compile(r"[\s.。…·\-—_/]*")  # 「...」 left in a template row means nothing
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def neutralise(value: object) -> object:
+    """Text a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading
+    quote, so an exported ledger can never execute what somebody typed into a title.
+    Control characters go first: a spreadsheet cannot hold them, and dropping them
+    afterwards could bring a formula to the front again."""
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL.sub("", value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def restore(text: str) -> str:
+    """Undo :func:`neutralise` on import, so an exported ledger reads back as written."""
+    if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
+def cell_text(value: object) -> str:
+    """A cell as the official sees it: whole numbers without ``.0``, dates as ISO dates
+    (which the deadline parser accepts), placeholder dots as nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    elif isinstance(value, datetime):
+        text = value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    elif isinstance(value, date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    text = restore(text.replace("\r\n", "\n").strip())
+    return "" if _PLACEHOLDER.fullmatch(text) else text
+
+
+def header_text(value: object) -> str:
+    """Header cells compared loosely: full/half-width forms, whitespace (「序 号」, line
+    breaks in narrow columns), bracketed notes (「完成时限（精确到日）」), stars and colons."""
+    text = unicodedata.normalize("NFKC", cell_text(value))
+    text = re.sub(r"\([^)]*\)", "", text)
+    return re.sub(r"[\s*※:]", "", text)
+
+
+# ---- finding the header and the rows ---------------------------------------------------
+@dataclass(frozen=True)
+class Header:
+    layout: Layout
+    row: int  # 1-based sheet row
+    columns: dict[str, int]  # column key -> 0-based index
+
+
+def match_header(row: Sequence[object]) -> tuple[Layout, dict[str, int]] | None:
+    """The layout whose headings this row carries (the one naming most columns wins)."""
+    texts = [header_text(v) for v in row]
+    best: tuple[Layout, dict[str, int]] | None = None
+    for layout in LAYOUTS.values():
+        found: dict[str, int] = {}
+        for col in layout.columns:
+            names = {header_text(col.label), *(header_text(a) for a in col.aliases)}
+            index = next((i for i, t in enumerate(texts) if t in names and i not in found.values()), None)
+            if index is not None:
+                found[col.key] = index
+        if layout.required <= found.keys() and (best is None or len(found) > len(best[1])):
+            best = (layout, found)
+    return best
+
+
+def unmerge(grid: list[list[object]], ranges: Iterable[tuple[int, int, int, int]]) -> list[list[object]]:
+    """Give every cell of a merged range the range's top-left value.
+
+    ``grid[r - 1][c - 1]`` is sheet cell (r, c); ranges are 1-based
+    ``(min_row, min_col, max_row, max_col)``. Parts of a range beyond the grid are
+    ignored, so a merge declared over a million rows costs nothing.
+    """
+    out = [list(row) for row in grid]
+    for min_row, min_col, max_row, max_col in ranges:
+        if min_row > len(out) or min_col > len(out[min_row - 1]):
+            continue
+        value = out[min_row - 1][min_col - 1]
+        for r in range(min_row, min(max_row, len(out)) + 1):
+            row = out[r - 1]
+            for c in range(min_col, min(max_col, len(row)) + 1):
+                row[c - 1] = value
+    return out
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One problem row as written (after unmerging and carrying down)."""
+
+    row: int
+    seq: str
+    category: str
+    nature: str
+    title: str
+    description: str
+    measures: str
+    deadline: str
+    units: str
+    remarks: str
+
+
+def read_rows(header: Header, grid: list[list[object]]) -> list[LedgerRow]:
+    """The problem rows below the header, in sheet order.
+
+    A blank 序号 or 类型 continues the one above (a continuation row of the annex, or a
+    merge the file lost). Rows without problem text are skipped, as are a repeated
+    header (tables split over printed pages) and a note merged across the row.
+    """
+    cols = header.columns
+    out: list[LedgerRow] = []
+    seq = category = ""
+    for number in range(header.row + 1, len(grid) + 1):
+        values = grid[number - 1]
+        texts = {key: cell_text(values[i]) if i < len(values) else "" for key, i in cols.items()}
+        filled = [t for t in (cell_text(v) for v in values) if t]
+        if not any(texts.get(k) for k in CONTENT_KEYS):
+            continue
+        if len(filled) >= 3 and len(set(filled)) == 1:
+            continue
+        if match_header(values):
+            continue
+        seq = texts.get(SEQ) or seq
+        category = re.sub(r"\s+", "", texts.get(CATEGORY, "")) or category
+        description = texts.get(DESCRIPTION, "")
+        out.append(
+            LedgerRow(
+                row=number,
+                seq=seq,
+                category=category,
+                nature=texts.get(NATURE, ""),
+                title=_strip_end(texts.get(TITLE, "")) or short_title(description),
+                description=description,
+                measures=texts.get(MEASURES, ""),
+                deadline=texts.get(DEADLINE, ""),
+                units=texts.get(UNITS, ""),
+                remarks=texts.get(REMARKS, ""),
+            )
+        )
+    return out
+
+
+def _strip_end(text: str) -> str:
+    return text.strip().rstrip("。．.，,；;：:")
+
+
+TITLE_LIMIT = 40
+
+
+def short_title(text: str) -> str:
+    """A title for a row without one: the first sentence, cut to :data:`TITLE_LIMIT`."""
+    first = _strip_end(re.split(r"[。；;！!？?\n]", text.strip(), maxsplit=1)[0])
+    return first if len(first) <= TITLE_LIMIT else first[: TITLE_LIMIT - 1] + "…"
+
+
+# ---- 问题性质 and 责任单位 ---------------------------------------------------------------
+def nature_of(text: str, scope: bool) -> str:
+    """共性问题 → common, 个性问题 → individual. Without the column (the Sanmenxia annex) or
+    with it left blank, a problem for a scope such as 各县（市、区）… is common."""
+    norm = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+    if not norm:
+        return COMMON if scope else INDIVIDUAL
+    if norm.startswith("共性") or norm == COMMON:
+        return COMMON
+    if norm.startswith("个性") or norm == INDIVIDUAL:
+        return INDIVIDUAL
+    raise ValueError(f"问题性质「{text}」应为“共性问题”或“个性问题”")
+
+
+_OPEN, _CLOSE = "（(【[「《", "）)】]」》"
+_SEPARATORS = "、，,；;\n\r"
+
+
+def split_units(text: str) -> list[str]:
+    """Names in a 责任单位 cell, split on 、，,；; and line breaks, but not inside brackets:
+    「各县（市、区）住房和城乡建设部门」 is one name."""
+    parts, current, depth = [], [], 0
+    for ch in text:
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth = max(depth - 1, 0)
+        if ch in _SEPARATORS and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    names = [re.sub(r"\s+", "", p).strip("“”\"'‘’") for p in parts]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def normal_name(name: str) -> str:
+    """Unit names compared without width or whitespace differences."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+
+
+_SCOPE = re.compile(r"(?:全[省市县区])?各")
+
+
+def is_scope(name: str) -> bool:
+    """「各…」 (各县（市、区）住房和城乡建设部门, 各乡镇人民政府, 各乡镇) means every unit
+    directly under the issuer, whatever follows 各."""
+    return _SCOPE.match(normal_name(name)) is not None
+
+
+# The end of a place name: 卢氏县 | 古城镇 | 城关街道. 州 counts (陕州区 is a place with 州 in it).
+_PLACE_END = re.compile(r"街道|[省市县区旗州盟镇乡村]")
+
+
+def _common_prefix(texts: Sequence[str]) -> str:
+    if not texts:
+        return ""
+    first, last = min(texts), max(texts)  # the extremes share the least
+    n = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    return first[:n]
+
+
+def abbreviates(short: str, full: str) -> bool:
+    """Whether ``short`` is a short form of ``full`` (both :func:`normal_name`).
+
+    They must share a place-name prefix ending in 县/区/镇/乡…, and the rest of the short
+    form must be a subsequence of the rest of the full name: 卢氏县住建局 →
+    卢氏县住房和城乡建设局, 古城镇 → 古城镇人民政府, 古城镇政府 → 古城镇人民政府.
+    Where the match skips part of the full name, that part may not hold a place-name end
+    either, so 城乡建设局 is not read as 城乡|一体化示范区…建设局.
+    """
+    common = _common_prefix([short, full])
+    ends = [m.end() for m in _PLACE_END.finditer(common)]
+    if not ends or ends[-1] < 2:
+        return False
+    place = ends[-1]
+    rest_short, rest_full = short[place:], full[place:]
+    if not rest_short:
+        return True
+    start = rest_full.find(rest_short[0])
+    if start < 0 or _PLACE_END.search(rest_full[:start]):
+        return False
+    it = iter(rest_full[start:])
+    return all(ch in it for ch in rest_short)
+
+
+_LEVEL_ORDER = ("省", "州", "盟", "县", "市", "区", "旗", "乡", "镇", "街道", "村")
+
+
+def scope_phrase(names: Sequence[str]) -> str:
+    """The 「各…」 phrase for all the units directly under an issuer, built from their names
+    the way notices write it: 各县（市、区）住房和城乡建设部门, 各乡（镇）人民政府.
+
+    The shared ending of the names is the body's function; the place-level characters in
+    front of it make 县（市、区）. A shared ending in 局 becomes 部门, as notices write it,
+    because the bodies of different counties are not all called 局. Names with no shared
+    function fall back to 各下属单位. On import any 「各…」 means the same set again.
+    """
+    suffix = _common_prefix([n[::-1] for n in names])[::-1]
+    levels = _levels_before(names, suffix)
+    level = _PLACE_END.match(suffix)
+    if levels is None and level:  # all names share the level too: 湖滨区… and 陕州区…
+        suffix = suffix[level.end() :]
+        levels = _levels_before(names, suffix)
+    if not suffix or not levels:
+        return "各下属单位"
+    first, *rest = sorted(levels, key=_LEVEL_ORDER.index)
+    body = suffix[:-1] + "部门" if suffix.endswith("局") else suffix
+    return f"各{first}" + (f"（{'、'.join(rest)}）" if rest else "") + body
+
+
+def _levels_before(names: Sequence[str], suffix: str) -> set[str] | None:
+    """The place-level token (县, 区, 街道 …) in front of ``suffix`` in every name, or None
+    if some name has no place level right there."""
+    levels = set()
+    for name in names:
+        place = name[: len(name) - len(suffix)]
+        found = [m.group() for m in _PLACE_END.finditer(place) if m.end() == len(place)]
+        if not found:
+            return None
+        levels.add(found[0])
+    return levels
+
+
+# ---- export ---------------------------------------------------------------------------
+_ORDER_OF_PROGRESS = (State.VERIFIED, State.RECTIFIED, State.IN_PROGRESS, State.IDENTIFIED)
+
+
+def progress_text(counts: Mapping[str, int]) -> str:
+    """「3/7 已销号，2 整改中」: closed of all, then the other states nearest done first."""
+    total = sum(counts.values())
+    parts = [f"{counts.get(State.CLOSED, 0)}/{total} 已销号"]
+    parts += [f"{counts[st]} {STATE_LABELS[st]}" for st in _ORDER_OF_PROGRESS if counts.get(st)]
+    return "，".join(parts)
+
+
+def all_closed(counts: Mapping[str, int]) -> bool:
+    total = sum(counts.values())
+    return total > 0 and counts.get(State.CLOSED, 0) == total
+
+
+_DIGITS = "一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """一, 二 … 九十九: how the annex numbers its categories (（一）政策落实方面)."""
+    tens, units = divmod(n, 10)
+    if n < 10:
+        return _DIGITS[n - 1]
+    head = "" if tens == 1 else _DIGITS[tens - 1]
+    return head + "十" + (_DIGITS[units - 1] if units else "")
+
+
+@dataclass(frozen=True)
+class ExportProblem:
+    seq: int
+    category: str
+    nature: str
+    title: str
+    description: str
+    measures: str
+    deadline_text: str
+    units: str
+    remarks: str
+    progress: str
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]  # every cell filled, as a CSV needs it
+    merges: list[tuple[int, int, int]]  # (first row, last row, column), 0-based within rows
+
+
+def export_table(layout: Layout, problems: Sequence[ExportProblem]) -> Table:
+    """The ledger in ``layout``'s columns plus 进展 and 是否销号, formula-safe.
+
+    In a grouped layout consecutive problems of one category form a group: 序号 is the
+    group's number (一, 二 …), 数量 its size, and the three cells are to be merged over
+    the group as in the annex. A title that is just the head of the description is left
+    out of 具体问题, as in the annex's continuation rows; importing derives it again.
+    """
+    columns = layout.columns + PROGRESS_COLUMNS
+    groups: list[tuple[int, int]] = []  # (first index, size)
+    for i, p in enumerate(problems):
+        if layout.grouped and groups and problems[i - 1].category == p.category:
+            groups[-1] = (groups[-1][0], groups[-1][1] + 1)
+        else:
+            groups.append((i, 1))
+    rows: list[list[str]] = []
+    for number, (first, size) in enumerate(groups, start=1):
+        for p in problems[first : first + size]:
+            values = {
+                SEQ: chinese_number(number) if layout.grouped else str(p.seq),
+                CATEGORY: p.category,
+                COUNT: str(size),
+                NATURE: NATURE_LABELS.get(p.nature, p.nature),
+                TITLE: "" if p.title == short_title(p.description) else p.title,
+                DESCRIPTION: p.description if layout.column(TITLE) else p.description or p.title,
+                MEASURES: p.measures,
+                DEADLINE: p.deadline_text,
+                UNITS: p.units,
+                REMARKS: p.remarks,
+                "progress": p.progress,
+                "closed": "是" if p.closed else "否",
+            }
+            rows.append([neutralise(values[c.key]) for c in columns])
+    merge_cols = [i for i, c in enumerate(columns) if c.key in (SEQ, CATEGORY, COUNT)] if layout.grouped else []
+    merges = [(first, first + size - 1, col) for first, size in groups if size > 1 for col in merge_cols]
+    return Table([c.label for c in columns], rows, merges)

@@ -1,0 +1,104 @@
+"""Admin pages: the unit tree, users, the holiday table; a plan's reminder policy
+(its supervisors)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from pydantic import ValidationError
+
+from app.schemas import HolidayIn, PolicyIn, UnitIn, UserIn
+from app.services import calendar, org, policy
+from app.services.errors import ServiceError
+from app.web import bp, login_required, rt
+
+
+def _admin_only() -> None:
+    if g.user.role != "admin":
+        abort(404)
+
+
+def _form_error(err: ServiceError | ValidationError) -> str:
+    if isinstance(err, ServiceError):
+        return err.message
+    return "表单内容有误：" + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+
+
+@bp.route("/admin/units", methods=["GET", "POST"])
+@login_required
+def admin_units():
+    _admin_only()
+    if request.method == "POST":
+        try:
+            data = UnitIn(
+                name=request.form.get("name", ""),
+                kind=request.form.get("kind", ""),
+                parent_id=request.form.get("parent_id", type=int),
+            )
+            org.create_unit(rt().db, g.user, data)
+            flash("单位已添加。")
+        except (ServiceError, ValidationError) as err:
+            flash(_form_error(err))
+        return redirect(url_for("web.admin_units"))
+    return render_template("admin_units.html", units=org.list_units(rt().db, g.user))
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@login_required
+def admin_users():
+    _admin_only()
+    if request.method == "POST":
+        form = {k: v for k, v in request.form.items() if k != "csrf_token" and v != ""}
+        try:
+            form["unit_id"] = int(form.get("unit_id", "0"))
+            org.create_user(rt().db, g.user, UserIn.model_validate(form))
+            flash("用户已添加。")
+        except (ServiceError, ValidationError, ValueError) as err:
+            flash(_form_error(err) if not isinstance(err, ValueError) else "请选择单位。")
+        return redirect(url_for("web.admin_users"))
+    db = rt().db
+    return render_template("admin_users.html", users=org.list_users(db, g.user), units=org.list_units(db, g.user))
+
+
+@bp.route("/admin/holidays", methods=["GET", "POST"])
+@login_required
+def admin_holidays():
+    _admin_only()
+    if request.method == "POST":
+        try:
+            data = HolidayIn.model_validate(
+                {
+                    "day": request.form.get("day", ""),
+                    "is_workday": request.form.get("is_workday") == "1",
+                    "note": request.form.get("note", ""),
+                },
+                strict=False,
+            )
+            calendar.set_override(rt().db, data)
+            flash("已保存。")
+        except ValidationError as err:
+            flash(_form_error(err))
+        return redirect(url_for("web.admin_holidays"))
+    return render_template("admin_holidays.html", days=calendar.list_overrides(rt().db))
+
+
+@bp.route("/plans/<int:plan_id>/policy", methods=["GET", "POST"])
+@login_required
+def plan_policy(plan_id: int):
+    r = rt()
+    if request.method == "POST":
+        form = {k: v for k, v in request.form.items() if k != "csrf_token" and v.strip() != ""}
+        if "remind_days_before" in form:
+            form["remind_days_before"] = [p for p in form["remind_days_before"].replace("，", ",").split(",") if p]
+        form["remind_on_day"] = request.form.get("remind_on_day") == "1"
+        try:
+            policy.set_policy(
+                r.db, g.user, plan_id, PolicyIn.model_validate(form), r.config.REMINDER_DEFAULTS, r.clock()
+            )
+            flash("提醒规则已保存。")
+        except (ServiceError, ValidationError) as err:
+            if isinstance(err, ServiceError) and err.status == 404:
+                raise
+            flash(_form_error(err))
+        return redirect(url_for("web.plan_policy", plan_id=plan_id))
+    effective, overrides = policy.get_policy(r.db, g.user, plan_id, r.config.REMINDER_DEFAULTS)
+    return render_template("policy.html", plan_id=plan_id, p=effective.to_dict(), overrides=overrides)

@@ -1,0 +1,66 @@
+"""Ledger files in the browser: upload → preview → confirm (with a progress bar),
+and export in either seed layout."""
+
+from __future__ import annotations
+
+from flask import flash, g, jsonify, redirect, render_template, request, url_for
+
+from app.api.ledger import _download
+from app.services import ledger_io, plans
+from app.services.errors import ServiceError
+from app.web import bp, login_required, rt
+
+
+@bp.route("/plans/<int:plan_id>/import", methods=["GET", "POST"])
+@login_required
+def ledger_import(plan_id: int):
+    r = rt()
+    plan, _ = plans.get_plan(r.db, g.user, plan_id, r.clock())
+    preview = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash("请选择要导入的 .xlsx 台账文件。")
+        else:
+            try:
+                preview = ledger_io.preview_import(
+                    r.db, r.config.INSTANCE_DIR, g.user, plan_id, upload.stream, r.config.MAX_UPLOAD_BYTES, r.clock()
+                )
+            except ServiceError as err:
+                if err.status == 404:
+                    raise
+                flash(err.message)
+                return render_template("import.html", plan=plan, preview=None), err.status
+    return render_template("import.html", plan=plan, preview=preview)
+
+
+@bp.post("/plans/<int:plan_id>/import/<token>")
+@login_required
+def ledger_commit(plan_id: int, token: str):
+    r = rt()
+    try:
+        result = ledger_io.commit_import(r.db, r.config.INSTANCE_DIR, g.user, plan_id, token, r.clock())
+    except ServiceError as err:
+        if err.status == 404:
+            raise
+        flash(err.message)
+        return redirect(url_for("web.ledger_import", plan_id=plan_id))
+    flash(f"已导入 {result['created_problems']} 个问题，分解为 {result['created_tasks']} 项任务。")
+    return redirect(url_for("web.plan_detail", plan_id=plan_id))
+
+
+@bp.get("/plans/<int:plan_id>/import/<token>/status")
+@login_required
+def ledger_import_progress(plan_id: int, token: str):
+    r = rt()
+    return jsonify(ledger_io.import_status(r.config.INSTANCE_DIR, g.user, plan_id, token, r.clock()))
+
+
+@bp.get("/plans/<int:plan_id>/export.<fmt>")
+@login_required
+def ledger_export(plan_id: int, fmt: str):
+    layout = request.args.get("layout", "sanmenxia")
+    if fmt not in ("xlsx", "csv") or layout not in ("sanmenxia", "yuzhou"):
+        flash("导出格式应为 xlsx 或 csv，版式应为 sanmenxia 或 yuzhou。")
+        return redirect(url_for("web.plan_detail", plan_id=plan_id))
+    return _download(ledger_io.export_ledger(rt().db, g.user, plan_id, layout, fmt))

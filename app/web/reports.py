@@ -1,0 +1,81 @@
+"""The inbox and reports owed (报送): submit, accept, return."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+from pydantic import ValidationError
+
+from app.schemas import ReviewIn
+from app.services import inbox, obligations
+from app.services.errors import ServiceError
+from app.web import back, bp, login_required, rt
+
+
+@bp.get("/inbox")
+@login_required
+def inbox_page():
+    return render_template("inbox.html", items=inbox.list_inbox(rt().db, g.user, limit=200))
+
+
+@bp.post("/inbox/read")
+@login_required
+def inbox_read():
+    nid = request.form.get("id", type=int)
+    inbox.mark_read(rt().db, g.user, nid, rt().clock())
+    return back(url_for("web.inbox_page"))
+
+
+@bp.get("/submissions")
+@login_required
+def submission_list():
+    subs = obligations.list_submissions(rt().db, g.user, request.args.get("plan_id", type=int))
+    return render_template("submissions.html", subs=subs)
+
+
+@bp.post("/submissions/<int:submission_id>/submit")
+@login_required
+def submission_submit(submission_id: int):
+    r = rt()
+    upload = request.files.get("file")
+    file = (upload.stream, upload.filename) if upload and upload.filename else None
+    try:
+        obligations.submit(
+            r.db,
+            r.config.UPLOAD_DIR,
+            r.config.MAX_UPLOAD_BYTES,
+            g.user,
+            submission_id,
+            request.form.get("note", ""),
+            request.form.get("version", type=int) or 0,
+            file,
+            r.clock(),
+        )
+    except ServiceError as err:
+        if err.status == 404:
+            raise
+        flash(err.message)
+    else:
+        flash("已报送。")
+    return redirect(url_for("web.submission_list"))
+
+
+@bp.post("/submissions/<int:submission_id>/review")
+@login_required
+def submission_review(submission_id: int):
+    try:
+        data = ReviewIn.model_validate(
+            {
+                "accept": request.form.get("accept") == "1",
+                "comment": request.form.get("comment", ""),
+                "version": request.form.get("version", ""),
+            },
+            strict=False,
+        )
+        obligations.review(rt().db, g.user, submission_id, data, rt().clock())
+    except (ServiceError, ValidationError) as err:
+        if isinstance(err, ServiceError) and err.status == 404:
+            raise
+        flash(err.message if isinstance(err, ServiceError) else "表单内容有误。")
+    else:
+        flash("已审核。")
+    return redirect(url_for("web.submission_list"))

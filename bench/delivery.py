@@ -1,0 +1,256 @@
+"""Delivery benchmark: outbox e-mail through Celery to a local SMTP server.
+
+What it measures
+  * delivery     ``--messages`` pending e-mail rows (default 5,000) handed to a real
+                 ``celery -A workers.celery_app worker --pool=prefork --concurrency=2`` as
+                 rectify.deliver tasks of ``--chunk`` ids (default 100, as rectify.tick does);
+                 messages/second from the first enqueue until the SMTP server has recorded
+                 them all (aim: >= 500/s), and duplicates by X-Rectify-Key (must be 0).
+  * smtp_floor   the same SMTP server fed by ``--floor-procs`` plain smtplib clients (one
+                 connection each, pre-built messages, no database): what the transport
+                 alone allows on this host.
+  * in_process   ``app.jobs.deliver_due`` called in this process, chunk by chunk, on rows of
+                 its own (no Celery, no Redis): the per-process ceiling of the service code.
+
+How
+  A fresh PostgreSQL database ``rectify_bench_delivery_<pid>`` (migrated; one unit with
+  --users users that have e-mail addresses) and Redis database --redis-db (default 12,
+  FLUSHDB before and after) are used; both are cleaned up at exit, also on error or
+  Ctrl-C. The SMTP server is aiosmtpd in this process (the recorder of
+  tests/integration/celery_fixtures.py), the worker a child process group that is killed
+  at the end.
+
+Run (from the project root; PostgreSQL at RECTIFY_TEST_PG or 127.0.0.1:5432, Redis at 127.0.0.1:6379)
+  .venv/bin/python bench/delivery.py
+  .venv/bin/python bench/delivery.py --messages 20000 --chunk 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import signal
+import smtplib
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+
+from app.db import Database  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import Notification, Unit, User  # noqa: E402
+from tests.integration.celery_fixtures import (  # noqa: E402
+    SENDER,
+    Worker,
+    celery_client,
+    email_status,
+    insert_pending_emails,
+    redis_client,
+    start_mail_server,
+    wait_for,
+    worker_env,
+)
+
+
+def log(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+def admin_sql(admin_url: str, sql: str) -> None:
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def setup_db(url: str, n_users: int) -> None:
+    upgrade(url)
+    db = Database(url)
+    try:
+        with db.transaction() as s:
+            unit = s.scalar(
+                insert(Unit).returning(Unit.id), [{"name": "基准县住房和城乡建设局", "kind": "县级", "path": "/1/"}]
+            )
+            s.execute(
+                insert(User),
+                [
+                    {
+                        "username": f"user{i}",
+                        "password_hash": "x",
+                        "full_name": f"经办人{i}",
+                        "unit_id": unit,
+                        "role": "official",
+                        "position": "handler",
+                        "email": f"user{i}@bench.example.cn",
+                    }
+                    for i in range(n_users)
+                ],
+            )
+    finally:
+        db.dispose()
+
+
+# ---- floor: smtplib alone -------------------------------------------------------------
+def _smtp_client(port: int, n: int, tag: str) -> None:
+    msgs = []
+    for i in range(n):
+        m = EmailMessage()
+        m["From"] = SENDER
+        m["To"] = f"user{i}@bench.example.cn"
+        m["Subject"] = f"【整改提醒】测试事项{i}"
+        m["X-Rectify-Key"] = f"floor:{tag}:{i}"
+        m.set_content(f"测试事项{i}须于明日前完成。\n" * 10, cte="base64")
+        msgs.append(m)
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    for m in msgs:
+        smtp.send_message(m)
+    smtp.quit()
+
+
+def smtp_floor(port: int, recorder, n: int, procs: int) -> float:
+    before = recorder.total
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_smtp_client, args=(port, n // procs, str(p))) for p in range(procs)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - t0  # includes process start-up, so a slight underestimate of the rate
+    got = recorder.total - before
+    return got / wall
+
+
+# ---- main -----------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Benchmark outbox e-mail delivery through a Celery worker to a local SMTP server.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--messages", type=int, default=5000, help="pending e-mail rows to deliver through Celery")
+    p.add_argument("--chunk", type=int, default=100, help="ids per rectify.deliver task")
+    p.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
+    p.add_argument("--users", type=int, default=50, help="recipients the rows are spread over")
+    p.add_argument("--floor-procs", type=int, default=2, help="smtplib client processes for the smtp_floor")
+    p.add_argument("--in-process", type=int, default=1000, help="rows for the in-process figure (0: skip)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for every message")
+    p.add_argument("--redis-db", type=int, default=12, help="Redis database number (flushed before and after)")
+    p.add_argument("--redis-host", default="127.0.0.1:6379")
+    p.add_argument(
+        "--pg-admin-url",
+        default=os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="a database on the server to connect to for CREATE/DROP DATABASE",
+    )
+    return p.parse_args(argv)
+
+
+def in_process(url: str, port: int, recorder, n: int, chunk: int) -> float:
+    """deliver_due in this process on ``n`` fresh rows, ``chunk`` ids at a time: messages/second."""
+    os.environ.update(RECTIFY_SMTP_HOST="127.0.0.1", RECTIFY_SMTP_PORT=str(port), RECTIFY_SMTP_SENDER=SENDER)
+    from app import create_app, jobs
+    from config import TestConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(TestConfig(url, Path(tmp)))
+        rt = app.extensions["rectify"]
+        try:
+            with app.app_context():
+                ids = insert_pending_emails(rt.db, n, "inproc")
+                before = recorder.total
+                t0 = time.perf_counter()
+                for start in range(0, n, chunk):
+                    jobs.deliver_due(rt, ids=ids[start : start + chunk], limit=chunk)
+                wall = time.perf_counter() - t0
+                assert recorder.total - before == n, (recorder.total - before, n)
+        finally:
+            rt.db.dispose()
+    return n / wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    redis_url = f"redis://{args.redis_host}/{args.redis_db}"
+    redis, why = redis_client(redis_url)
+    if redis is None:
+        print(f"Redis is not reachable: {why}", file=sys.stderr)
+        return 2
+    name = f"rectify_bench_delivery_{os.getpid()}"
+    url = args.pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    admin_sql(args.pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin_sql(args.pg_admin_url, f"CREATE DATABASE {name}")
+    mail = start_mail_server()
+    worker = None
+    load1, _, _ = os.getloadavg()
+    print(f"host cpus={os.cpu_count()} loadavg_1m={load1:.2f}")
+    try:
+        redis.flushdb()
+        setup_db(url, args.users)
+        db = Database(url)
+        ids = insert_pending_emails(db, args.messages, "bench")
+        log(f"{len(ids)} pending e-mail rows in {name}; starting the worker")
+        with tempfile.TemporaryDirectory(prefix="rectify_bench_delivery_") as tmp:
+            env = worker_env(url, mail.port, Path(tmp) / "instance", redis_url)
+            worker = Worker(env, Path(tmp) / "worker.log", "bench", concurrency=args.concurrency).wait_ready()
+            client = celery_client(redis_url)
+            rec = mail.recorder
+            t0 = time.perf_counter()
+            for start in range(0, len(ids), args.chunk):
+                client.send_task("rectify.deliver", args=[ids[start : start + args.chunk]])
+            t_enqueued = time.perf_counter() - t0
+            wait_for(lambda: rec.total >= len(ids), args.timeout, f"{len(ids)} messages", interval=0.01)
+            wall = time.perf_counter() - t0
+            first, last = rec.first_at, rec.last_at
+            wait_for(worker.idle, 30, "the worker to finish its tasks")
+            time.sleep(0.5)  # any duplicate would arrive now
+            status = email_status(db)
+            with db.transaction() as s:
+                attempts = s.scalar(select(func.max(Notification.attempts)))
+            dups = rec.duplicates()
+            rate = len(ids) / wall
+            print(
+                f"delivery messages={len(ids)} chunk={args.chunk} concurrency={args.concurrency} wall_s={wall:.2f} "
+                f"messages_per_s={rate:.0f} (aim: >= 500) recorded={rec.total} duplicates={len(dups)} "
+                f"smtp_connections={rec.connections} enqueue_s={t_enqueued:.2f} "
+                f"first_to_last_s={(last - first):.2f} status={status} max_attempts={attempts}"
+            )
+            worker.kill()
+            client.close()
+            worker = None
+            floor = smtp_floor(mail.port, rec, max(1000, args.messages // 5), args.floor_procs)
+            print(
+                f"smtp_floor procs={args.floor_procs} messages_per_s={floor:.0f} "
+                f"(smtplib + aiosmtpd alone, no database); delivery/smtp_floor={rate / floor:.2f}"
+            )
+            if args.in_process:
+                ip = in_process(url, mail.port, rec, args.in_process, args.chunk)
+                print(
+                    f"in_process messages={args.in_process} messages_per_s={ip:.0f} "
+                    f"(jobs.deliver_due in one process, chunks of {args.chunk}; aiosmtpd shares this process)"
+                )
+        db.dispose()
+        if dups:
+            print(f"DUPLICATES: {sorted(dups.items())[:10]}")
+            return 1
+    finally:
+        if worker is not None:
+            worker.kill()
+        mail.stop()
+        redis.flushdb()
+        admin_sql(args.pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        log(f"dropped database {name}; flushed {redis_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""Real processes for the Celery tests (and bench/delivery.py): Redis, a recording SMTP
+server, a `celery worker` subprocess, and helpers that put work into the outbox.
+
+Nothing here is mocked. The worker is a separate process group started with the same
+command line as production (``celery -A workers.celery_app worker``), configured only
+through RECTIFY_* environment variables, and always SIGKILLed at teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, insert, select, update
+
+from app.db import Database
+from app.models import Notification, User
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY_BIN = str(Path(sys.executable).with_name("celery"))
+REDIS_URL = os.environ.get("RECTIFY_TEST_REDIS", "redis://127.0.0.1:6379/11")
+SENDER = "noreply@rectify.example.cn"
+KEY_HEADER = "X-Rectify-Key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def settle(value: Callable[[], object], quiet: float, timeout: float) -> object:
+    """Wait until ``value()`` has not changed for ``quiet`` seconds; return it."""
+    deadline = time.monotonic() + timeout
+    last, since = value(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"value kept changing for {timeout:.0f}s (last {last!r})")
+        time.sleep(0.1)
+        now = value()
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+# --- Redis ------------------------------------------------------------------------------------------------
+
+
+def redis_client(url: str = REDIS_URL):
+    """A client for the test's own Redis database, or None (with the reason) if Redis is down."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        return None, f"{url}: {type(err).__name__}: {err}"
+    return client, ""
+
+
+# --- SMTP -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MailRecorder:
+    """aiosmtpd handler that counts accepted messages by their X-Rectify-Key header.
+
+    ``block_after(n)`` makes every message after the n-th wait (before it is recorded or
+    answered) until ``release()``. A waiting message whose client goes away is not
+    recorded: aiosmtpd cancels the handler on EOF, just as a real server that had not
+    yet accepted the message would drop it.
+    """
+
+    keys: Counter = field(default_factory=Counter)
+    order: list[str] = field(default_factory=list)
+    connections: int = 0
+    blocked: int = 0
+    aborted: list[str] = field(default_factory=list)
+    first_at: float | None = None
+    last_at: float | None = None
+    _limit: int | None = None
+    _released: threading.Event = field(default_factory=threading.Event)
+    _parser: BytesHeaderParser = field(default_factory=BytesHeaderParser)
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
+
+    def duplicates(self) -> dict[str, int]:
+        return {k: n for k, n in self.keys.items() if n > 1}
+
+    def block_after(self, n: int) -> None:
+        self._released.clear()
+        self._limit = n
+
+    def release(self) -> None:
+        self._limit = None
+        self._released.set()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        key = self._parser.parsebytes(envelope.original_content or envelope.content)[KEY_HEADER] or "?"
+        if self._limit is not None and self.total >= self._limit:
+            self.blocked += 1
+            try:
+                while not self._released.is_set():
+                    await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                self.aborted.append(key)  # the client died while we held its message
+                raise
+            finally:
+                self.blocked -= 1
+        now = time.monotonic()
+        self.first_at = self.first_at or now
+        self.last_at = now
+        self.keys[key] += 1
+        self.order.append(key)
+        return "250 OK"
+
+
+@dataclass
+class MailServer:
+    recorder: MailRecorder
+    port: int
+    controller: Controller
+
+    def stop(self) -> None:
+        self.recorder.release()
+        self.controller.stop()
+
+
+def start_mail_server() -> MailServer:
+    recorder = MailRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), data_size_limit=10_000_000)
+    controller.start()
+    return MailServer(recorder, controller.port, controller)
+
+
+# --- The Celery worker ------------------------------------------------------------------------------------
+
+
+def worker_env(database_url: str, smtp_port: int, instance_dir: Path, redis_url: str = REDIS_URL) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
+    env.update(
+        RECTIFY_DATABASE_URL=database_url,
+        RECTIFY_REDIS_URL=redis_url,
+        RECTIFY_SECRET_KEY="celery-test-secret",
+        RECTIFY_INSTANCE_DIR=str(instance_dir),
+        RECTIFY_SMTP_HOST="127.0.0.1",
+        RECTIFY_SMTP_PORT=str(smtp_port),
+        RECTIFY_SMTP_SENDER=SENDER,
+        RECTIFY_SCHEDULER="off",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Worker:
+    """``celery -A workers.celery_app worker`` in its own process group."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, name: str, concurrency: int = 2) -> None:
+        self.log_path = log_path
+        self.killed = False
+        self._log = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+        self.proc = subprocess.Popen(
+            [
+                CELERY_BIN,
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={concurrency}",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=INFO",
+                "-n",
+                f"{name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killpg reaches the pool children too
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30) -> Worker:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"celery worker exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            return " ready." in self.log()
+
+        wait_for(ready, timeout, "the celery worker to be ready")
+        return self
+
+    def count(self, task: str, what: str) -> int:
+        """How many ``task`` runs this worker logged as ``what`` (received, succeeded, raised)."""
+        return len(re.findall(rf"Task {re.escape(task)}\[[0-9a-f-]+\] {what}", self.log()))
+
+    def idle(self) -> bool:
+        """Every task it received has finished (succeeded or raised)."""
+        return all(
+            self.count(t, "received") == self.count(t, "succeeded") + self.count(t, "raised")
+            for t in ("rectify.tick", "rectify.deliver")
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (main process and pool children)."""
+        self.killed = True
+        if self.proc.poll() is None or _group_alive(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            self._log.close()
+        deadline = time.monotonic() + 10  # the pool children are reparented; wait until they are gone too
+        while _group_alive(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies waiting to be reaped don't)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            return True
+    return False
+
+
+def celery_client(redis_url: str = REDIS_URL):
+    """A bare Celery app that only sends tasks by name: the test process never imports
+    workers.celery_app (that builds a Flask app from the environment)."""
+    from celery import Celery
+
+    client = Celery("rectify-test-client", broker=redis_url)
+    client.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True)
+    return client
+
+
+# --- Work in the outbox -----------------------------------------------------------------------------------
+
+
+def email_users(db: Database) -> list[User]:
+    return list(db.session().scalars(select(User).where(User.email.is_not(None), User.active).order_by(User.id)))
+
+
+def insert_pending_emails(db: Database, n: int, prefix: str, due: datetime | None = None) -> list[int]:
+    """``n`` pending e-mail rows for the demo users, due at ``due`` (default: a minute ago)."""
+    users = email_users(db)
+    now = datetime.now(UTC)
+    due = due or now - timedelta(minutes=1)
+    rows = [
+        {
+            "key": f"{prefix}:{i}:email:{users[i % len(users)].id}",
+            "item_type": "task",
+            "item_id": i,
+            "plan_id": None,
+            "step": "remind:1d",
+            "kind": "remind",
+            "level": 0,
+            "recipient_id": users[i % len(users)].id,
+            "unit_id": users[i % len(users)].unit_id,
+            "channel": "email",
+            "status": "pending",
+            "subject": f"【整改提醒】测试事项{i}",
+            "body": f"测试事项{i}须于明日前完成",
+            "data": {
+                "title": f"测试事项{i}",
+                "unit": "测试单位",
+                "due_at": (now + timedelta(days=1)).isoformat(),
+                "days_left": 1,
+                "url": f"/tasks/{i}",
+            },
+            "created_at": now,
+            "next_attempt_at": due,
+            "attempts": 0,
+            "last_error": "",
+        }
+        for i in range(n)
+    ]
+    with db.transaction() as s:
+        for start in range(0, n, 1000):
+            s.execute(insert(Notification), rows[start : start + 1000])
+        ids = list(s.scalars(select(Notification.id).where(Notification.key.like(f"{prefix}:%"))))
+    return sorted(ids)
+
+
+def email_status(db: Database) -> dict[str, int]:
+    s = db.session()
+    try:
+        return dict(
+            s.execute(
+                select(Notification.status, func.count())
+                .where(Notification.channel == "email")
+                .group_by(Notification.status)
+            ).all()
+        )
+    finally:
+        s.rollback()
+
+
+def email_keys(db: Database, *statuses: str) -> set[str]:
+    s = db.session()
+    try:
+        q = select(Notification.key).where(Notification.channel == "email")
+        if statuses:
+            q = q.where(Notification.status.in_(statuses))
+        return set(s.scalars(q))
+    finally:
+        s.rollback()
+
+
+def expire_leases(db: Database) -> list[int]:
+    """What the passing of LEASE would do: every 'sending' row becomes reclaimable now."""
+    with db.transaction() as s:
+        return list(
+            s.scalars(
+                update(Notification)
+                .where(Notification.status == "sending")
+                .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+                .returning(Notification.id)
+            )
+        )
+
+
+@pytest.fixture
+def redis_db() -> Iterator:
+    client, why = redis_client()
+    if client is None:
+        from tests.conftest import need_service
+
+        need_service("Redis", why)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    server = start_mail_server()
+    try:
+        yield server
+    finally:
+        server.stop()
