@@ -77,7 +77,11 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     def _wrong_method(err):
         if request.path.startswith("/api/"):
             allowed = ", ".join(err.valid_methods or [])
-            body = {"error": "method_not_allowed", "message": f"该接口不支持此请求方法，可用：{allowed}。", "details": []}
+            body = {
+                "error": "method_not_allowed",
+                "message": f"该接口不支持此请求方法，可用：{allowed}。",
+                "details": [],
+            }
             return jsonify(body), 405, {"Allow": allowed}
         return err
 
