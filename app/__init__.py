@@ -13,7 +13,7 @@ from app.db import Database
 from app.domain.reminders import Policy
 from app.notify import build_channels
 from app.services.delivery import Channels
-from app.services.throttle import LoginThrottle
+from app.services.throttle import LoginThrottle, RedisLoginThrottle
 from config import BaseConfig, config_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ class Runtime:
     config: BaseConfig
     db: Database
     clock: Callable[[], datetime]
-    login_limiter: LoginThrottle
+    login_limiter: LoginThrottle | RedisLoginThrottle
     channels: Channels
 
     @property
@@ -55,7 +55,8 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     Policy.from_dict(config.REMINDER_DEFAULTS)  # a bad RECTIFY_REMINDER_POLICY fails here, at start-up
     built = build_channels(config.CHANNEL_SETTINGS)
     channels = Channels(email=built.get("smtp"), webhook=built.get("webhook"))
-    app.extensions["rectify"] = Runtime(config, db, clock or system_clock, LoginThrottle(), channels)
+    limiter = RedisLoginThrottle(config.REDIS_URL) if config.REDIS_URL else LoginThrottle()
+    app.extensions["rectify"] = Runtime(config, db, clock or system_clock, limiter, channels)
 
     @app.teardown_appcontext
     def _remove_session(_exc):

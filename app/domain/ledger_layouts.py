@@ -97,8 +97,6 @@ HEADER_SCAN_ROWS = 20  # title rows (台账 title, 单位（盖章）：, date) 
 # ---- cell values ----------------------------------------------------------------------
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLACEHOLDER = re.compile(r"[\s.。…·\-—_/]*")  # 「...」 left in a template row means nothing
-
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -193,7 +191,6 @@ class LedgerRow:
     """One problem row as written (after unmerging and carrying down)."""
 
     row: int
-    seq: str
     category: str
     nature: str
     title: str
@@ -207,13 +204,14 @@ class LedgerRow:
 def read_rows(header: Header, grid: list[list[object]]) -> list[LedgerRow]:
     """The problem rows below the header, in sheet order.
 
-    A blank 序号 or 类型 continues the one above (a continuation row of the annex, or a
-    merge the file lost). Rows without problem text are skipped, as are a repeated
-    header (tables split over printed pages) and a note merged across the row.
+    A blank 类型 continues the one above (a continuation row of the annex, or a merge
+    the file lost). 序号 is not read: a problem gets its number when it is added.
+    Rows without problem text are skipped, as are a repeated header (tables split
+    over printed pages) and a note merged across the row.
     """
     cols = header.columns
     out: list[LedgerRow] = []
-    seq = category = ""
+    category = ""
     for number in range(header.row + 1, len(grid) + 1):
         values = grid[number - 1]
         texts = {key: cell_text(values[i]) if i < len(values) else "" for key, i in cols.items()}
@@ -224,13 +222,11 @@ def read_rows(header: Header, grid: list[list[object]]) -> list[LedgerRow]:
             continue
         if match_header(values):
             continue
-        seq = texts.get(SEQ) or seq
         category = re.sub(r"\s+", "", texts.get(CATEGORY, "")) or category
         description = texts.get(DESCRIPTION, "")
         out.append(
             LedgerRow(
                 row=number,
-                seq=seq,
                 category=category,
                 nature=texts.get(NATURE, ""),
                 title=_strip_end(texts.get(TITLE, "")) or short_title(description),
