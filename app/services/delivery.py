@@ -155,6 +155,7 @@ def _record(db: Database, worker: str, row_id: int, result: Result, attempts: in
             update(Notification)
             .where(Notification.id == row_id, Notification.status == "sending", Notification.claimed_by == worker)
             .values(**values)
+            .execution_options(synchronize_session=False)  # the session holds the whole batch: don't scan it
         )
     return outcome
 
