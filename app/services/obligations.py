@@ -17,12 +17,8 @@ from app.schemas import ObligationIn, ReviewIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.files import save_upload
-from app.services.scope import get_visible_plan, units_under
+from app.services.scope import get_visible_plan, supervises, units_under
 from app.services.tasks import cancel_pending
-
-
-def _supervises(user: User, plan: Plan) -> bool:
-    return user.role == "supervisor" and plan.issuing_unit.is_within(user.unit)
 
 
 def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationIn, now: datetime) -> Obligation:
@@ -30,7 +26,7 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
     (default: the end of the plan's last phase, else a year after issue)."""
     with db.transaction() as s:
         plan = get_visible_plan(s, actor, plan_id)
-        if not _supervises(actor, plan):
+        if not supervises(actor, plan):
             raise Forbidden("只有方案下发单位的督办人员可以设置报送要求。")
         cal = load_calendar(s)
         try:
@@ -168,7 +164,7 @@ def review(db: Database, actor: User, submission_id: int, data: ReviewIn, now: d
     with db.transaction() as s:
         user = s.get(User, actor.id)
         sub, plan = _visible_submission(s, user, submission_id)
-        if not _supervises(user, plan) or user.unit_id == sub.unit_id:
+        if not supervises(user, plan) or user.unit_id == sub.unit_id:
             raise Forbidden("只有方案下发单位的督办人员可以审核报送。")
         if sub.state != "submitted":
             raise Conflict("只能审核已报送的事项。")

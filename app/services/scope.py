@@ -55,6 +55,11 @@ def get_visible_plan(s: Session, user: User, plan_id: int) -> Plan:
     return plan
 
 
+def supervises(user: User, plan: Plan) -> bool:
+    """A supervisor of the unit that issued the plan, or of a unit above it."""
+    return user.role == "supervisor" and plan.issuing_unit.is_within(user.unit)
+
+
 def actor_for(user: User, task: Task, issuing_unit: Unit) -> Actor:
     """The user's relation to one task, as the workflow rules need it."""
     return Actor(

@@ -15,12 +15,8 @@ from app.domain.workflow import State
 from app.models import Plan, SpotCheck, SpotCheckItem, Task, User
 from app.schemas import TransitionIn
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
-from app.services.scope import get_visible_plan, task_visible
+from app.services.scope import get_visible_plan, supervises, task_visible
 from app.services.tasks import transition_task
-
-
-def _supervises(user: User, plan: Plan) -> bool:
-    return user.role == "supervisor" and plan.issuing_unit.is_within(user.unit)
 
 
 def draw(db: Database, actor: User, plan_id: int, size: int, seed: int, now: datetime) -> SpotCheck:
@@ -28,7 +24,7 @@ def draw(db: Database, actor: User, plan_id: int, size: int, seed: int, now: dat
         raise Invalid("样本数应在 1 到 500 之间。")
     with db.transaction() as s:
         plan = get_visible_plan(s, actor, plan_id)
-        if not _supervises(actor, plan):
+        if not supervises(actor, plan):
             raise Forbidden("只有方案下发单位的督办人员可以抽查。")
         all_tasks = s.execute(select(Task.id, Task.unit_id, Task.state).where(Task.plan_id == plan.id)).all()
         counts = Counter(unit for _, unit, _ in all_tasks)
@@ -63,7 +59,7 @@ def record_result(db: Database, actor: User, item_id: int, passed: bool, comment
     if item is None or s.scalar(select(Task.id).where(Task.id == item.task_id, task_visible(actor))) is None:
         raise NotFound(f"抽查记录 {item_id} 不存在或不在您的权限范围内。")
     plan = s.get(Plan, item.check.plan_id)
-    if not _supervises(actor, plan):
+    if not supervises(actor, plan):
         raise Forbidden("只有方案下发单位的督办人员可以登记复核结果。")
     if item.result != "pending":
         raise Conflict("该抽查任务已登记复核结果。")

@@ -11,7 +11,7 @@ from app.models import Evidence, Unit
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
 from app.services import evidence, extensions, obligations, plans, tasks
 from app.services.errors import ServiceError
-from app.services.scope import unit_visible
+from app.services.scope import supervises, unit_visible
 from app.web import bp, login_required, rt
 
 MOVE_LABELS = {
@@ -59,7 +59,7 @@ def plan_detail(plan_id: int):
         figures=figures,
         problems=plans.list_problems(db, g.user, plan_id),
         submissions=obligations.list_submissions(db, g.user, plan_id),
-        supervising=g.user.role in ("supervisor", "admin") and plan.issuing_unit.is_within(g.user.unit),
+        supervising=supervises(g.user, plan),
     )
 
 
