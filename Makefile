@@ -22,9 +22,9 @@ $(VENDOR): package.json package-lock.json
 	mkdir -p app/static/vendor
 	cp node_modules/echarts/dist/echarts.min.js $@
 
-# The browser tests drive Debian's Chromium.
+# The browser tests drive Debian's Chromium; a CJK font makes their screenshots readable.
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null && fc-list | grep -qi wqy || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
 
 run: $(STAMP) $(VENDOR)
 	$(FLASK) migrate
