@@ -127,6 +127,10 @@ EN = {
     "已整改": "Rectified",
     "已核实": "Verified",
     "已销号": "Closed",
+    "同意延期": "Extension approved",
+    "不同意延期": "Extension denied",
+    "逾期督办升级": "Escalated",
+    "待审批": "Pending",
     "English": "English",
     "中文": "中文",
 }
