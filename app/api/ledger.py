@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
-from urllib.parse import quote
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import bp, now, spec
+from app.http import attachment
 from app.schemas import Out, Strict
 from app.services import ledger_io
 from app.services.errors import Invalid
@@ -106,22 +106,6 @@ def ledger_import_status(plan_id: int, token: str):
     )
 
 
-# spec.route documents integer path parameters only; the token is a string.
-spec.paths[spec.prefix + "/plans/{plan_id}/ledger/imports/{token}"]["get"]["parameters"].append(
-    {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
-)
-
-
-def _download(export: ledger_io.Export) -> Response:
-    resp = Response(export.content, mimetype=export.mimetype)
-    resp.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{export.ascii_filename}\"; filename*=UTF-8''{quote(export.filename, safe='')}"
-    )
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
-
-
 @spec.route(
     bp,
     "/plans/<int:plan_id>/ledger.xlsx",
@@ -131,7 +115,7 @@ def _download(export: ledger_io.Export) -> Response:
     raw_response=ledger_io.XLSX_MIME,
 )
 def export_ledger_xlsx(plan_id: int, query: ExportQuery):
-    return _download(ledger_io.export_ledger(_rt().db, g.user, plan_id, query.layout, "xlsx"))
+    return attachment(ledger_io.export_ledger(_rt().db, g.user, plan_id, query.layout, "xlsx"))
 
 
 @spec.route(
@@ -143,4 +127,4 @@ def export_ledger_xlsx(plan_id: int, query: ExportQuery):
     raw_response="text/csv",
 )
 def export_ledger_csv(plan_id: int, query: ExportQuery):
-    return _download(ledger_io.export_ledger(_rt().db, g.user, plan_id, query.layout, "csv"))
+    return attachment(ledger_io.export_ledger(_rt().db, g.user, plan_id, query.layout, "csv"))

@@ -85,8 +85,8 @@ class ApiSpec:
         path = self.prefix + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
         op: dict[str, Any] = {"summary": summary, "responses": {}}
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "integer"}}
-            for n in re.findall(r"<int:(\w+)>", rule)
+            {"name": n, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else "string"}}
+            for conv, n in re.findall(r"<(?:(\w+):)?(\w+)>", rule)
         ]
         if query is not None:
             self.models.add(query)

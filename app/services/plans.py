@@ -16,7 +16,7 @@ from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, U
 from app.schemas import Figures, PlanIn, ProblemIn
 from app.services.calendar import load_calendar
 from app.services.errors import Forbidden, Invalid, NotFound
-from app.services.scope import get_visible_plan, plan_visible
+from app.services.scope import get_visible_plan, plan_visible, task_visible
 
 
 def _deadline(text: str, issued_on: date, cal: WorkCalendar, field: str) -> Deadline:
@@ -213,12 +213,12 @@ def get_plan(db: Database, viewer: User, plan_id: int, now: datetime) -> tuple[P
 
 
 def list_problems(db: Database, viewer: User, plan_id: int) -> list[tuple[Problem, State | None, int]]:
-    """Problems of a plan with their rolled-up state and task count."""
+    """Problems of a plan with the state and count of the tasks the viewer can see."""
     s = db.session()
     plan = get_visible_plan(s, viewer, plan_id)
     problems = list(s.scalars(select(Problem).where(Problem.plan_id == plan.id).order_by(Problem.seq)))
     states: dict[int, list[State]] = defaultdict(list)
-    for pid, st in s.execute(select(Task.problem_id, Task.state).where(Task.plan_id == plan.id)):
+    for pid, st in s.execute(select(Task.problem_id, Task.state).where(Task.plan_id == plan.id, task_visible(viewer))):
         states[pid].append(State(st))
     return [(p, rollup_state(states[p.id]), len(states[p.id])) for p in problems]
 
@@ -228,5 +228,7 @@ def get_problem(db: Database, viewer: User, problem_id: int) -> tuple[Problem, S
     problem = s.scalar(select(Problem).join(Plan).where(Problem.id == problem_id, plan_visible(viewer)))
     if problem is None:
         raise NotFound(f"问题 {problem_id} 不存在或不在您的权限范围内。")
-    states = [State(x) for x in s.scalars(select(Task.state).where(Task.problem_id == problem.id))]
+    states = [
+        State(x) for x in s.scalars(select(Task.state).where(Task.problem_id == problem.id, task_visible(viewer)))
+    ]
     return problem, rollup_state(states), len(states)

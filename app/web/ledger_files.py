@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 
-from app.api.ledger import _download
+from app.http import attachment
 from app.services import ledger_io, plans
 from app.services.errors import ServiceError
 from app.web import bp, login_required, rt
@@ -63,4 +63,4 @@ def ledger_export(plan_id: int, fmt: str):
     if fmt not in ("xlsx", "csv") or layout not in ("sanmenxia", "yuzhou"):
         flash("导出格式应为 xlsx 或 csv，版式应为 sanmenxia 或 yuzhou。")
         return redirect(url_for("web.plan_detail", plan_id=plan_id))
-    return _download(ledger_io.export_ledger(rt().db, g.user, plan_id, layout, fmt))
+    return attachment(ledger_io.export_ledger(rt().db, g.user, plan_id, layout, fmt))

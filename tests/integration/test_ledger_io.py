@@ -1,0 +1,482 @@
+"""Ledger files through the API: preview, commit, progress, export, and hostile files."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import select, update
+
+from app.demo import SMX_COUNTIES, YZ_TOWNS
+from app.models import Problem, Task, User
+from app.services import ledger_io
+from app.services.auth import issue_token
+from app.services.errors import Invalid
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ledgers"
+YZ_HEADER = ["序号", "问题类型", "问题性质", "问题表述", "整改措施", "完成时限", "责任单位"]
+SMX_PLAN_NO = "三建〔2022〕187号"
+YZ_PLAN_NO = "禹建〔2022〕39号"
+
+
+@pytest.fixture
+def api(api, app):
+    """Signed in up front with tokens made as the token endpoint makes them (no hashing)."""
+    rt = app.extensions["rectify"]
+    with app.app_context():
+        for user in rt.db.session().scalars(select(User)):
+            api._tokens[user.username] = issue_token(rt.config.SECRET_KEY, user)
+    return api
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def new_plan(api, as_user: str, issued_on: str, doc_number: str = "") -> int:
+    body = {"title": "台账导入测试方案", "doc_number": doc_number, "issued_on": issued_on}
+    r = api.post("/plans", as_user, json=body)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["id"]
+
+
+def demo_plan(api, doc_number: str) -> int:
+    return next(p["id"] for p in api.get("/plans", "admin").get_json() if p["doc_number"] == doc_number)
+
+
+def preview(api, pid: int, as_user: str, data: bytes, name: str = "台账.xlsx"):
+    return api.post(f"/plans/{pid}/ledger/preview", as_user, data={"file": (io.BytesIO(data), name)})
+
+
+def commit(api, pid: int, as_user: str, token: str):
+    return api.post(f"/plans/{pid}/ledger/commit", as_user, json={"token": token})
+
+
+def problem_count(api, pid: int) -> int:
+    return len(api.get(f"/plans/{pid}/problems", "admin").get_json())
+
+
+def task_total(api, pid: int) -> int:
+    return api.get("/tasks", "admin", query_string={"plan_id": pid}).get_json()["total"]
+
+
+def export(api, pid: int, as_user: str, layout: str, fmt: str = "xlsx"):
+    r = api.get(f"/plans/{pid}/ledger.{fmt}", as_user, query_string={"layout": layout})
+    assert r.status_code == 200, r.get_json()
+    return r
+
+
+def yuzhou_workbook(rows: list[list]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["禹州市脱贫攻坚农村危房改造情况排查整改台账"])
+    ws.append(YZ_HEADER)
+    for row in rows:
+        ws.append(row)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def same_rows(rows: list[dict]) -> list[dict]:
+    """Preview rows without the sheet row number, which differs between layouts' files."""
+    return [{k: v for k, v in r.items() if k != "row"} for r in rows]
+
+
+# ---- the seed ledgers -----------------------------------------------------------------
+def test_the_sanmenxia_annex_imports_cleanly_and_exports_back_with_the_same_rows(api):
+    pid = new_plan(api, "smx_deputy", "2022-06-07", SMX_PLAN_NO)
+    r = preview(api, pid, "smx_deputy", fixture("sanmenxia.xlsx"))
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["layout"] == "sanmenxia" and body["errors_count"] == 0
+    rows = body["rows"]
+    assert [(x["row"], x["seq"], x["category"]) for x in rows] == [
+        (3, 1, "政策落实方面"),
+        (4, 2, "政策落实方面"),
+        (5, 3, "工作落实方面"),
+        (6, 4, "工作落实方面"),
+        (7, 5, "工作落实方面"),
+    ]
+    assert [x["title"] for x in rows] == [
+        "农村危房改造不及时",
+        "省第三方评估组发现，三门峡市陕州区张湾乡西罐村监测户武某某，房屋经鉴定为D级危…",
+        "村民住房灾后重建进度较慢",
+        "档案资料填写不规范",
+        "帮扶工作管理不规范",
+    ]
+    assert [x["deadline_text"] for x in rows] == ["6月20日", "立行立改", "立行立改", "立行立改", "立行立改"]
+    assert rows[0]["due_at"].startswith("2022-06-20T15:59:59") and rows[1]["due_at"] is None
+    assert all(x["nature"] == "common" and sorted(x["units"]) == sorted(SMX_COUNTIES.values()) for x in rows)
+    assert problem_count(api, pid) == 0, "a preview writes nothing"
+
+    r = commit(api, pid, "smx_deputy", body["token"])
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json() == {"created_problems": 5, "created_tasks": 5 * len(SMX_COUNTIES)}
+    status = api.get(f"/plans/{pid}/ledger/imports/{body['token']}", "smx_deputy").get_json()
+    assert status == {"state": "done", "done": 5, "total": 5, "error": None}
+    assert commit(api, pid, "smx_deputy", body["token"]).status_code == 409, "one preview, one import"
+    problems = api.get(f"/plans/{pid}/problems", "admin").get_json()
+    assert problems[3]["description"].startswith("省后评估专业组查阅资料发现") and "栗某" in problems[3]["description"]
+
+    r = export(api, pid, "smx_deputy", "sanmenxia")
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    disposition = r.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;") and "filename*=UTF-8''%E5%8F%B0" in disposition  # 台账导入…
+    ws = load_workbook(io.BytesIO(r.data)).active
+    assert ws["A1"].value == f"台账导入测试方案（{SMX_PLAN_NO}）"
+    assert ws["A2"].value == "序号" and ws["A2"].font.bold and ws["J2"].value == "进展" and ws["K2"].value == "是否销号"
+    merged = {str(m) for m in ws.merged_cells.ranges}
+    assert {"A1:K1", "A3:A4", "B3:B4", "C3:C4", "A5:A7", "B5:B7", "C5:C7"} <= merged
+    assert [ws.cell(r, 1).value for r in (3, 5)] == ["一", "二"] and [ws.cell(r, 3).value for r in (3, 5)] == ["2", "3"]
+    assert ws["D4"].value is None, "the continuation row's 具体问题 stays blank, as in the annex"
+    assert ws["H3"].value == "各县（市、区）住房和城乡建设部门"
+    assert ws["J3"].value == f"0/{len(SMX_COUNTIES)} 已销号，{len(SMX_COUNTIES)} 挂账" and ws["K3"].value == "否"
+    assert ws["E3"].alignment.wrap_text and ws.column_dimensions["F"].width > 30
+
+    again = new_plan(api, "smx_deputy", "2022-06-07")
+    reread = preview(api, again, "smx_deputy", r.data).get_json()
+    assert reread["errors_count"] == 0 and reread["layout"] == "sanmenxia"
+    assert same_rows(reread["rows"]) == same_rows(rows)
+
+
+def test_the_yuzhou_ledger_imports_cleanly_and_exports_back_with_the_same_rows(api):
+    pid = new_plan(api, "yz_deputy", "2022-05-20", YZ_PLAN_NO)
+    body = preview(api, pid, "yz_deputy", fixture("yuzhou.xlsx")).get_json()
+    assert body["layout"] == "yuzhou" and body["errors_count"] == 0, body
+    rows = body["rows"]
+    assert [x["row"] for x in rows] == [4, 5, 6, 7, 8, 9]
+    assert [x["seq"] for x in rows] == [1, 2, 3, 4, 5, 6]
+    assert all(x["category"] == "农村危房改造" for x in rows), "a blank 问题类型 continues the one above"
+    assert [x["nature"] for x in rows] == [
+        "individual",
+        "individual",
+        "common",
+        "individual",
+        "individual",
+        "individual",
+    ]
+    assert [x["deadline_text"] for x in rows] == ["6月10日", "6月15日", "6月20日", "6月15日", "2022-06-12", "6月18日"]
+    assert rows[1]["units"] == [YZ_TOWNS["shundian"]], "顺店镇 is short for 顺店镇人民政府"
+    assert sorted(rows[2]["units"]) == sorted(YZ_TOWNS.values()), "各乡镇人民政府 is every township"
+    assert rows[5]["units"] == [YZ_TOWNS["fangshan"], YZ_TOWNS["mojie"]]
+
+    r = commit(api, pid, "yz_deputy", body["token"])
+    assert r.get_json() == {"created_problems": 6, "created_tasks": 5 + len(YZ_TOWNS) + 1}
+
+    data = export(api, pid, "yz_deputy", "yuzhou").data
+    ws = load_workbook(io.BytesIO(data)).active
+    assert [c.value for c in ws[2]] == [*YZ_HEADER, "进展", "是否销号"]
+    assert [ws.cell(r, 1).value for r in range(3, 9)] == ["1", "2", "3", "4", "5", "6"]
+    assert ws["G5"].value == "各乡（镇）人民政府" and ws["G8"].value == "方山镇人民政府、磨街乡人民政府"
+    assert {str(m) for m in ws.merged_cells.ranges} == {"A1:I1"}, "only the title row is merged"
+    again = new_plan(api, "yz_deputy", "2022-05-20")
+    reread = preview(api, again, "yz_deputy", data).get_json()
+    assert same_rows(reread["rows"]) == same_rows(rows)
+
+
+def test_the_csv_export_is_utf8_with_a_bom_and_repeats_the_grouped_cells_on_every_row(api):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    r = export(api, pid, "smx_deputy", "sanmenxia", "csv")
+    assert r.mimetype == "text/csv" and r.data.startswith(b"\xef\xbb\xbf")
+    assert ".csv" in r.headers["Content-Disposition"] and r.headers["X-Content-Type-Options"] == "nosniff"
+    table = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
+    assert table[0][-2:] == ["进展", "是否销号"] and len(table) == 1 + 9
+    assert [row[:3] for row in table[1:4]] == [["一", "政策落实方面", "3"]] * 3
+    assert table[9][7] == SMX_COUNTIES["lushi"], "the individual problem names its unit"
+
+
+# ---- errors shown in the preview ------------------------------------------------------
+def test_unknown_units_bad_deadlines_and_natures_are_shown_per_row_and_the_commit_writes_nothing(api):
+    pid = demo_plan(api, YZ_PLAN_NO)
+    problems, tasks = problem_count(api, pid), task_total(api, pid)
+    data = yuzhou_workbook(
+        [
+            [1, "农村危房改造", "个性问题", "未挂牌", "补挂", "6月10日", "古城镇"],
+            [2, "农村危房改造", "个性问题", "资金台账不完整", "补齐", "6月10日", "花园镇人民政府"],
+            [3, "农村危房改造", "个性问题", "面积超标", "核减", "尽快完成", "顺店镇"],
+            [4, "农村危房改造", "一般问题", "质量不达标", "返工", "6月31日", "卢氏县住建局、火龙镇"],
+        ]
+    )
+    body = preview(api, pid, "yz_deputy", data).get_json()
+    errors = [x["errors"] for x in body["rows"]]
+    assert errors[0] == []
+    assert len(errors[1]) == 1 and "「花园镇人民政府」" in errors[1][0]
+    assert len(errors[2]) == 1 and "「尽快完成」" in errors[2][0]
+    assert any("「一般问题」" in e for e in errors[3]) and any("「6月31日」" in e for e in errors[3])
+    assert any("「卢氏县住建局」" in e for e in errors[3]), "a unit of another issuer is unknown here"
+    assert body["errors_count"] == sum(map(len, errors))
+    assert body["rows"][3]["units"] == [YZ_TOWNS["huolong"]] and body["rows"][3]["nature"] is None
+
+    r = commit(api, pid, "yz_deputy", body["token"])
+    assert r.status_code == 422
+    assert [d["row"] for d in r.get_json()["details"]] == [4, 5, 6]
+    assert (problem_count(api, pid), task_total(api, pid)) == (problems, tasks)
+    assert api.get(f"/plans/{pid}/ledger/imports/{body['token']}", "yz_deputy").get_json()["state"] == "previewed"
+
+
+def test_a_file_without_a_ledger_header_is_refused_naming_the_headers_it_needs(api):
+    wb = Workbook()
+    wb.active.append(["姓名", "电话"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = preview(api, demo_plan(api, YZ_PLAN_NO), "yz_deputy", buf.getvalue())
+    assert r.status_code == 422 and "表头" in r.get_json()["message"] and "问题性质" in r.get_json()["message"]
+
+
+# ---- who may import, tokens -----------------------------------------------------------
+def test_a_township_imports_its_own_findings_but_not_another_townships(api):
+    pid = demo_plan(api, YZ_PLAN_NO)
+    own = yuzhou_workbook(
+        [
+            [1, "农村危房改造", "个性问题", "2户未挂牌", "补挂", "6月10日", "古城镇"],
+            [2, "农村危房改造", "个性问题", "1户档案不全", "补齐", "6月12日", "古城镇人民政府"],
+        ]
+    )
+    body = preview(api, pid, "gucheng_handler", own).get_json()
+    assert body["errors_count"] == 0 and [x["seq"] for x in body["rows"]] == [6, 7], "after the plan's five"
+    assert commit(api, pid, "gucheng_handler", body["token"]).get_json() == {"created_problems": 2, "created_tasks": 2}
+
+    problems, tasks = problem_count(api, pid), task_total(api, pid)
+    other = yuzhou_workbook(
+        [
+            [1, "农村危房改造", "个性问题", "3户未挂牌", "补挂", "6月10日", "古城镇"],
+            [2, "农村危房改造", "个性问题", "顺店镇的问题", "补齐", "6月12日", "顺店镇"],
+        ]
+    )
+    token = preview(api, pid, "gucheng_handler", other).get_json()["token"]
+    r = commit(api, pid, "gucheng_handler", token)
+    assert r.status_code == 403 and r.get_json()["message"].startswith("第 4 行：")
+    assert (problem_count(api, pid), task_total(api, pid)) == (problems, tasks), "all or nothing"
+    status = api.get(f"/plans/{pid}/ledger/imports/{token}", "gucheng_handler").get_json()
+    assert status["state"] == "failed" and "第 4 行" in status["error"]
+
+
+def test_a_viewer_may_preview_but_not_import(api):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    token = preview(api, pid, "smx_viewer", fixture("sanmenxia.xlsx")).get_json()["token"]
+    assert commit(api, pid, "smx_viewer", token).status_code == 403
+    assert problem_count(api, pid) == 9
+
+
+def test_another_users_token_an_expired_one_or_a_made_up_one_is_not_found(api, clock):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    token = preview(api, pid, "smx_head", fixture("sanmenxia.xlsx")).get_json()["token"]
+    assert commit(api, pid, "smx_deputy", token).status_code == 404
+    assert api.get(f"/plans/{pid}/ledger/imports/{token}", "smx_deputy").status_code == 404
+    other_plan = new_plan(api, "smx_head", "2022-06-07")
+    assert commit(api, other_plan, "smx_head", token).status_code == 404
+    for made_up in ("x" * 32, "..%2F..%2Fsecret_key", token[:-1]):
+        assert commit(api, pid, "smx_head", made_up).status_code == 404
+    clock.advance(minutes=61)
+    assert commit(api, pid, "smx_head", token).status_code == 404
+    assert problem_count(api, pid) == 9
+
+
+def test_the_commit_records_its_progress_every_fifty_rows(api, monkeypatch):
+    pid = new_plan(api, "yz_deputy", "2022-05-20")
+    rows = [[i, "农村危房改造", "个性问题", f"第{i}户未挂牌", "补挂", "6月10日", "古城镇"] for i in range(1, 121)]
+    token = preview(api, pid, "yz_deputy", yuzhou_workbook(rows)).get_json()["token"]
+    seen = []
+    save = ledger_io._save
+    monkeypatch.setattr(
+        ledger_io, "_save", lambda path, state: (seen.append((state["state"], state["done"])), save(path, state))
+    )
+    assert commit(api, pid, "yz_deputy", token).get_json() == {"created_problems": 120, "created_tasks": 120}
+    assert seen == [("running", 0), ("running", 50), ("running", 100), ("done", 120)]
+    status = api.get(f"/plans/{pid}/ledger/imports/{token}", "yz_deputy").get_json()
+    assert status == {"state": "done", "done": 120, "total": 120, "error": None}
+
+
+# ---- export: visibility, progress, formulas -------------------------------------------
+def export_rows(api, pid: int, as_user: str) -> list[list]:
+    ws = load_workbook(io.BytesIO(export(api, pid, as_user, "sanmenxia").data)).active
+    return [[c.value for c in row] for row in ws.iter_rows(min_row=3)]
+
+
+def test_a_county_official_exporting_sees_only_its_own_tasks_progress(api, rt):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    me = api.get("/me", "lushi_handler").get_json()
+    items = api.get("/tasks", "lushi_handler", query_string={"plan_id": pid, "unit_id": me["unit_id"]}).get_json()
+    first = next(t for t in items["items"] if t["problem_title"] == "农村危房改造建新未拆旧问题仍然存在")
+    r = api.post(f"/tasks/{first['id']}/transitions", "lushi_handler", json={"to": "in_progress", "version": 1})
+    assert r.status_code == 200, r.get_json()
+    s = rt.db.session()
+    last = s.scalar(select(Problem.id).where(Problem.plan_id == pid, Problem.seq == 9))
+    s.execute(update(Task).where(Task.problem_id == last).values(state="closed"))
+    s.commit()
+
+    county = export_rows(api, pid, "lushi_handler")
+    assert len(county) == 9
+    assert county[0][7] == SMX_COUNTIES["lushi"] and county[0][9] == "0/1 已销号，1 整改中"
+    assert county[8][9] == "1/1 已销号" and county[8][10] == "是"
+
+    city = export_rows(api, pid, "smx_deputy")
+    assert city[0][7] == "各县（市、区）住房和城乡建设部门"
+    assert city[0][9] == f"0/{len(SMX_COUNTIES)} 已销号，1 整改中，{len(SMX_COUNTIES) - 1} 挂账"
+
+    other = export_rows(api, pid, "shanzhou_handler")
+    assert len(other) == 8, "卢氏县's own problem is not another county's business"
+    assert all(row[9] == "0/1 已销号，1 挂账" for row in other)
+
+
+def me_unit(api, username: str) -> int:
+    return api.get("/me", username).get_json()["unit_id"]
+
+
+def test_a_formula_typed_as_a_title_comes_back_as_text_in_both_exports(api):
+    pid = new_plan(api, "smx_deputy", "2022-06-07")
+    title = '=HYPERLINK("http://evil.example","点我")'
+    body = {"nature": "individual", "title": title, "measures": "@SUM(1+1)", "deadline": "6月20日"}
+    r = api.post(f"/plans/{pid}/problems", "smx_deputy", json=body | {"unit_ids": [me_unit(api, "lushi_handler")]})
+    assert r.status_code == 201, r.get_json()
+
+    wb = load_workbook(io.BytesIO(export(api, pid, "smx_deputy", "sanmenxia").data))
+    ws = wb.active
+    assert ws["D3"].value == "'" + title and ws["F3"].value == "'@SUM(1+1)"
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row), "no cell is a formula"
+    table = list(csv.reader(io.StringIO(export(api, pid, "smx_deputy", "yuzhou", "csv").data.decode("utf-8-sig"))))
+    assert table[1][3] == "'" + title and table[1][4] == "'@SUM(1+1)"
+
+
+def test_a_plan_out_of_sight_cannot_be_exported_or_imported_into(api):
+    pid = demo_plan(api, YZ_PLAN_NO)
+    assert api.get(f"/plans/{pid}/ledger.xlsx", "lushi_handler").status_code == 404
+    assert preview(api, pid, "lushi_handler", fixture("yuzhou.xlsx")).status_code == 404
+    assert api.get(f"/plans/{pid}/ledger.xlsx", "yz_deputy", query_string={"layout": "x"}).status_code == 422
+
+
+# ---- hostile files --------------------------------------------------------------------
+def zipped(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+def with_member(data: bytes, name: str, content: bytes) -> bytes:
+    """A copy of a workbook with one part replaced."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    return zipped(members | {name: content})
+
+
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'.encode() for i in range(1, 10)
+    )
+    + b']><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+    b"<si><t>&lol9;</t></si></sst>"
+)
+SST_TYPE = (
+    b'<Override PartName="/xl/sharedStrings.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+)
+XXE_SHEET = (
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    b'<row r="1"><c r="A1" t="inlineStr"><is><t>&xxe;</t></is></c></row></sheetData></worksheet>'
+)
+
+
+@functools.cache
+def hostile(kind: str) -> bytes:
+    """Hostile uploads, built once per test session."""
+    ledger = fixture("yuzhou.xlsx")
+    if kind == "pdf":
+        return b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    if kind == "xls":
+        return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 2048
+    if kind == "other_zip":
+        return zipped({"readme.txt": b"not a workbook"})
+    if kind == "zip_bomb":
+        return with_member(ledger, "xl/worksheets/sheet1.xml", b"\x00" * (8 * 1024 * 1024))
+    if kind == "many_members":
+        return zipped({"[Content_Types].xml": b"<Types/>"} | {f"x/{i}.xml": b"<a/>" for i in range(1001)})
+    if kind == "billion_laughs":  # as Excel writes it: a shared-string table, named in the content types
+        with zipfile.ZipFile(io.BytesIO(ledger)) as zf:
+            types = zf.read("[Content_Types].xml").replace(b"</Types>", SST_TYPE + b"</Types>")
+        return with_member(with_member(ledger, "[Content_Types].xml", types), "xl/sharedStrings.xml", LAUGHS)
+    if kind == "external_entity":
+        return with_member(ledger, "xl/worksheets/sheet1.xml", XXE_SHEET)
+    if kind == "too_many_rows":
+        rows = [[i, "农村危房改造", "个性问题", "未挂牌", "补挂", "6月10日", "古城镇"] for i in range(1, 10_002)]
+        return yuzhou_workbook(rows)
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("pdf", "不是 .xlsx"),
+        ("xls", "另存为"),
+        ("other_zip", "其他类型的压缩包"),
+        ("zip_bomb", "压缩炸弹"),
+        ("many_members", "个部件（上限 1000）"),
+        ("billion_laughs", "DTD"),
+        ("external_entity", "DTD"),
+        ("too_many_rows", "超过 10000 行"),
+    ],
+)
+def test_a_hostile_file_is_refused_with_a_clear_message_and_nothing_is_written(api, rt, kind, message):
+    pid = demo_plan(api, YZ_PLAN_NO)
+    r = preview(api, pid, "yz_deputy", hostile(kind))
+    assert r.status_code == 422, r.get_json()
+    assert message in r.get_json()["message"]
+    assert problem_count(api, pid) == 5
+    assert not (rt.config.INSTANCE_DIR / "imports").exists(), "not even a preview is kept"
+
+
+def test_a_file_over_the_upload_limit_is_refused_with_413(api, rt, monkeypatch):
+    monkeypatch.setattr(rt.config, "MAX_UPLOAD_BYTES", 4096)
+    r = preview(api, demo_plan(api, YZ_PLAN_NO), "yz_deputy", fixture("yuzhou.xlsx"))
+    assert r.status_code == 413 and "上限" in r.get_json()["message"]
+
+
+def test_a_workbook_unpacking_beyond_the_size_limit_is_refused_as_a_zip_bomb(monkeypatch):
+    monkeypatch.setattr(ledger_io, "MAX_UNCOMPRESSED_BYTES", 10_000)
+    with pytest.raises(Invalid, match="解压后"):
+        ledger_io.check_zip(fixture("sanmenxia.xlsx"))
+
+
+def test_without_defusedxml_a_dtd_or_a_utf16_part_is_refused_by_scanning_the_xml():
+    for data in (hostile("billion_laughs"), hostile("external_entity")):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf, pytest.raises(Invalid, match="DTD"):
+            ledger_io.refuse_dtds(zf)
+    utf16 = with_member(fixture("yuzhou.xlsx"), "xl/sharedStrings.xml", LAUGHS.decode().encode("utf-16"))
+    with zipfile.ZipFile(io.BytesIO(utf16)) as zf, pytest.raises(Invalid, match="UTF-8"):
+        ledger_io.refuse_dtds(zf)
+    with zipfile.ZipFile(io.BytesIO(fixture("sanmenxia.xlsx"))) as zf:
+        ledger_io.refuse_dtds(zf)
+
+
+def test_openpyxl_parses_through_defusedxml_here():
+    import openpyxl.xml
+
+    assert openpyxl.xml.DEFUSEDXML is True and ledger_io.DEFUSEDXML is True
+
+
+def test_a_date_typed_into_the_deadline_column_reads_as_that_date():
+    rows = ledger_io.parse_workbook(fixture("yuzhou.xlsx")).rows
+    assert rows[4].deadline == "2022-06-12", "an Excel date cell, shown as 6月12日"
+
+
+def test_a_merged_responsible_unit_or_deadline_applies_to_every_row_it_spans():
+    wb = Workbook()
+    ws = wb.active
+    ws.append(YZ_HEADER)
+    ws.append([1, "农村危房改造", "个性问题", "未挂牌", "补挂", "6月10日", "古城镇人民政府"])
+    ws.append([2, "农村危房改造", "个性问题", "档案不全", "补齐", None, None])
+    ws.merge_cells("F2:F3")
+    ws.merge_cells("G2:G3")
+    buf = io.BytesIO()
+    wb.save(buf)
+    rows = ledger_io.parse_workbook(buf.getvalue()).rows
+    assert [(r.deadline, r.units) for r in rows] == [("6月10日", "古城镇人民政府")] * 2
