@@ -60,13 +60,16 @@ def register_cli(app: Flask) -> None:
         if now.tzinfo is None:
             _fail("时间须带时区，例如 2022-06-09T09:00+08:00 (an aware ISO instant)")
         now = now.astimezone(UTC)
-        rt.clock = lambda: now
         report = jobs.tick(rt, now, verbose=True)
         for line in report.sweep.lines:
             click.echo(line)
         click.echo(report.sweep.summary() + f"; {report.digests} digests")
         if deliver:
-            d = jobs.deliver_due(rt)
+            real_clock, rt.clock = rt.clock, lambda: now
+            try:
+                d = jobs.deliver_due(rt)
+            finally:
+                rt.clock = real_clock
             click.echo(f"delivered: {d.sent} sent, {d.retry} to retry, {d.failed} failed")
 
     @app.cli.command("create-user")

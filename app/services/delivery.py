@@ -101,6 +101,17 @@ def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def _days(template: str, data: dict) -> int:
+    """The day count each template speaks of: days overdue, days since a 立行立改 item
+    was assigned, or days left (negative once a report is late)."""
+    overdue = data.get("overdue_days", 0)
+    if template == "escalation":
+        return overdue
+    if template == "daily":
+        return data.get("days_since_assigned", 0)
+    return -overdue if overdue > 0 else data.get("days_left", 0)
+
+
 def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
     data = dict(row.data or {})
     if row.kind == "digest":
@@ -112,7 +123,7 @@ def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
             "title": data.get("title", row.subject),
             "unit": data.get("unit", ""),
             "due_at": _instant(data.get("due_at")),
-            "days": data.get("overdue_days", 0) if kind in ("escalation", "daily") else data.get("days_left", 0),
+            "days": _days(kind, data),
             "level": row.level,
             "url": base_url + data.get("url", ""),
             "deadline_text": data.get("deadline_text", ""),

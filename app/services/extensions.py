@@ -97,6 +97,7 @@ def decide_extension(
             raise Invalid("不予延期需要填写理由。")
         req.state = "approved" if data.approve else "denied"
         req.decided_by_id, req.decided_at, req.decision_comment = user.id, now, data.comment
+        old_due_at = task.due_at
         if data.approve:
             cancel_pending(s, "task", task.id)
             s.execute(
@@ -124,7 +125,7 @@ def decide_extension(
             {
                 "request": req.id,
                 "deadline": req.new_deadline_text,
-                "old_due_at": task.due_at.isoformat() if task.due_at else None,
+                "old_due_at": old_due_at.isoformat() if old_due_at else None,
             },
         )
     return req

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.deadlines import CHINA
-from app.domain.reminders import Item, Policy, Step, decide, next_step_after, steps_between
+from app.domain.reminders import Item, Policy, Step, decide, into_window, next_step_after, steps_between
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
 from app.models import Obligation, Plan, Problem, Submission, Task, TaskEvent, Unit
@@ -123,6 +123,10 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
         deadline_kind = it.deadline_kind if kind == "task" else "date"
         item = item_of(deadline_kind, it.due_at, it.active_since)
         policy = policies[plan.id]
+        window = into_window(now, policy, cal)
+        if window != now:  # night, weekend or holiday: nothing goes out, look again when the window opens
+            updates.append({"id": it.id, "next_action_at": window})
+            continue
         after = it.swept_until or it.active_since
         due_steps = steps_between(item, policy, cal, after, now)
         decision = decide(due_steps)
@@ -225,6 +229,7 @@ def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime
             "due_at": it.due_at.isoformat() if it.due_at else None,
             "overdue_days": max(overdue_days, 0),
             "days_left": max(-overdue_days, 0),
+            "days_since_assigned": (now.astimezone(CHINA).date() - it.active_since.astimezone(CHINA).date()).days,
             "url": f"/{'tasks' if kind == 'task' else 'submissions'}/{it.id}",
             "doc_number": plan.doc_number,
         },
