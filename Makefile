@@ -45,6 +45,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) node_modules app/static/vendor .pytest_cache .ruff_cache .hypothesis test-artifacts
