@@ -13,7 +13,7 @@
   draw("chart-states", {
     series: [{
       type: "pie", radius: ["35%", "70%"],
-      data: data.states.map(([k, v]) => ({ name: labels.states[k] || k, value: v })),
+      data: data.states.filter(([, v]) => v > 0).map(([k, v]) => ({ name: labels.states[k] || k, value: v })),
     }],
   });
   draw("chart-burndown", {

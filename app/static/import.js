@@ -16,7 +16,12 @@
         bar.value = s.done || 0;
       }
     }, 300);
-    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
-      .then((r) => { clearInterval(timer); window.location = r.url; });
+    fetch(form.action, {
+      method: "POST", body: new FormData(form), credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    })
+      .then((r) => r.json())
+      .then((b) => { clearInterval(timer); window.location = b.redirect; })
+      .catch(() => { clearInterval(timer); form.submit(); });
   });
 })();

@@ -131,6 +131,9 @@ EN = {
     "不同意延期": "Extension denied",
     "逾期督办升级": "Escalated",
     "待审批": "Pending",
+    "版式": "Layout",
+    "行": "rows",
+    "错误": "Errors",
     "English": "English",
     "中文": "中文",
 }

@@ -37,16 +37,21 @@ def ledger_import(plan_id: int):
 @bp.post("/plans/<int:plan_id>/import/<token>")
 @login_required
 def ledger_commit(plan_id: int, token: str):
+    """Without JavaScript a redirect; the progress-bar script asks for JSON instead, so
+    the flash message waits for the page it then opens."""
     r = rt()
+    wants_json = request.accept_mimetypes.best == "application/json"
     try:
         result = ledger_io.commit_import(r.db, r.config.INSTANCE_DIR, g.user, plan_id, token, r.clock())
     except ServiceError as err:
         if err.status == 404:
             raise
         flash(err.message)
-        return redirect(url_for("web.ledger_import", plan_id=plan_id))
-    flash(f"已导入 {result['created_problems']} 个问题，分解为 {result['created_tasks']} 项任务。")
-    return redirect(url_for("web.plan_detail", plan_id=plan_id))
+        target = url_for("web.ledger_import", plan_id=plan_id)
+    else:
+        flash(f"已导入 {result['created_problems']} 个问题，分解为 {result['created_tasks']} 项任务。")
+        target = url_for("web.plan_detail", plan_id=plan_id)
+    return jsonify(redirect=target) if wants_json else redirect(target)
 
 
 @bp.get("/plans/<int:plan_id>/import/<token>/status")
