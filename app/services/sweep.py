@@ -70,7 +70,7 @@ def sweep(
     now: datetime,
     defaults: Mapping,
     channels: frozenset[str],
-    batch_size: int = 500,
+    batch_size: int = 2000,
     verbose: bool = False,
 ) -> SweepReport:
     """Sweep tasks, then submissions, batch by batch, until nothing is due at ``now``."""
