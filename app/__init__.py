@@ -101,7 +101,7 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
         resp.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'",
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
         )
         return resp
 

@@ -42,7 +42,11 @@ class TickReport:
 def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
     report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose)
     digests = compose_digests(rt.db, now, rt.config.REMINDER_DEFAULTS)
-    pending = list(rt.db.session().scalars(select(Notification.id).where(claimable(now)).order_by(Notification.id)))
+    # what delivery can take right now (the sweep itself may run as of another instant)
+    claim_now = rt.clock()
+    pending = list(
+        rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by(Notification.id))
+    )
     rt.db.session().commit()
     return TickReport(report, digests, pending)
 

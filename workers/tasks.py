@@ -3,6 +3,8 @@ work they hand on has been committed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from app import jobs
 from workers.celery_app import celery, flask_app
 
@@ -14,9 +16,12 @@ def _rt():
 
 
 @celery.task(name="rectify.tick")
-def tick() -> str:
+def tick(at: str | None = None) -> str:
+    """Beat sends it bare; ``at`` (an ISO instant) sweeps as of another moment, like
+    `flask sweep --at`."""
     rt = _rt()
-    report = jobs.tick(rt, rt.clock())  # committed when it returns
+    now = datetime.fromisoformat(at).astimezone(UTC) if at else rt.clock()
+    report = jobs.tick(rt, now)  # committed when it returns
     ids = report.pending_ids
     for start in range(0, len(ids), DELIVERY_CHUNK):
         deliver.delay(ids[start : start + DELIVERY_CHUNK])

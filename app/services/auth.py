@@ -28,12 +28,13 @@ def authenticate(db: Database, username: str, password: str) -> User | None:
     return user if check_password_hash(user.password_hash, password) else None
 
 
-def _fingerprint(user: User) -> str:
+def password_fingerprint(user: User) -> str:
+    """Changes whenever the password does: tokens and sessions carry it to be revoked by a change."""
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
 
 
 def issue_token(secret: str, user: User) -> str:
-    return URLSafeTimedSerializer(secret, salt="api-token").dumps({"u": user.id, "p": _fingerprint(user)})
+    return URLSafeTimedSerializer(secret, salt="api-token").dumps({"u": user.id, "p": password_fingerprint(user)})
 
 
 def user_from_token(db: Database, secret: str, token: str, max_age: int) -> User | None:
@@ -42,6 +43,6 @@ def user_from_token(db: Database, secret: str, token: str, max_age: int) -> User
     except (BadSignature, SignatureExpired):
         return None
     user = db.session().get(User, data.get("u")) if isinstance(data, dict) else None
-    if user is None or not user.active or data.get("p") != _fingerprint(user):
+    if user is None or not user.active or data.get("p") != password_fingerprint(user):
         return None
     return user

@@ -27,7 +27,12 @@ class LoginThrottle:
 
     def allow(self, key: str, now: datetime) -> bool:
         with self._lock:
-            return len(self._recent(key, now)) < self.max_failures
+            if key.lower() not in self._failures:  # never add an entry for a mere attempt
+                return True
+            recent = self._recent(key, now)
+            if not recent:
+                del self._failures[key.lower()]
+            return len(recent) < self.max_failures
 
     def fail(self, key: str, now: datetime) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from app.domain.workflow import STATE_LABELS, State
 from app.models import User
 from app.services import inbox
+from app.services.auth import password_fingerprint
 from app.services.errors import ServiceError
 from app.web.i18n import translate
 
@@ -54,8 +55,8 @@ def _load_user_and_check_csrf():
         return None
     uid = session.get("uid")
     g.user = rt().db.session().get(User, uid) if uid else None
-    if g.user is not None and not g.user.active:
-        session.clear()
+    if g.user is not None and (not g.user.active or session.get("pw") != password_fingerprint(g.user)):
+        session.clear()  # deactivated, or the password changed since this session signed in
         g.user = None
     if request.method == "POST":
         sent = request.form.get("csrf_token", "")
@@ -79,10 +80,17 @@ def login_required(view):
     return wrapper
 
 
+def local_path(target: str) -> bool:
+    """A ``next`` we may redirect to: a path on this site. Control characters and
+    backslashes are refused too, since browsers and Werkzeug strip or rewrite them into
+    "//other.site"."""
+    return target.startswith("/") and not target.startswith("//") and not any(ch <= " " or ch == "\\" for ch in target)
+
+
 def back(default: str):
     """Where a form goes after it succeeds: the page it came from, if it is ours."""
     nxt = request.form.get("next") or request.args.get("next") or ""
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else default)
+    return redirect(nxt if local_path(nxt) else default)
 
 
 @bp.app_template_filter("china_date")

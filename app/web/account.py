@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for
 
+from app.models import User
 from app.services import org
-from app.services.auth import authenticate
+from app.services.auth import authenticate, password_fingerprint
 from app.services.errors import ServiceError
-from app.web import back, bp, login_required, rt
+from app.web import back, bp, local_path, login_required, rt
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -28,6 +29,7 @@ def login():
                 keep_lang = session.get("lang")
                 session.clear()
                 session["uid"] = user.id
+                session["pw"] = password_fingerprint(user)
                 if keep_lang:
                     session["lang"] = keep_lang
                 return back(url_for("web.index"))
@@ -56,6 +58,7 @@ def password():
         except ServiceError as err:
             error = err.message
         else:
+            session["pw"] = password_fingerprint(rt().db.session().get(User, g.user.id))
             flash("密码已修改。")
             return redirect(url_for("web.index"))
     return render_template("password.html", error=error), (422 if error else 200)
@@ -65,4 +68,4 @@ def password():
 def switch_lang(code: str):
     session["lang"] = "en" if code == "en" else "zh"
     nxt = request.args.get("next", "")
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("web.index"))
+    return redirect(nxt if local_path(nxt) else url_for("web.index"))

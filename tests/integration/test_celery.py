@@ -24,6 +24,7 @@ import config
 from app.db import Database
 from app.domain.deadlines import CHINA
 from app.domain.reminders import Item, steps_between
+from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
 from app.models import Notification, Plan, Task, TaskEvent
 from app.services.calendar import load_calendar
@@ -60,6 +61,7 @@ class Stack:
     workers: list[Worker] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.at = last_send_window_instant(datetime.now(UTC))
         self.client = celery_client()
         self.env = worker_env(self.url, self.mail.port, self.tmp / "instance")
 
@@ -74,7 +76,7 @@ class Stack:
         return worker.wait_ready()
 
     def tick(self) -> None:
-        self.client.send_task("rectify.tick")
+        self.client.send_task("rectify.tick", kwargs={"at": self.at.isoformat()})
 
     def deliver(self, ids: list[int]) -> None:
         for start in range(0, len(ids), CHUNK):
@@ -176,7 +178,7 @@ def wait_swept(stack: Stack, now: datetime) -> None:
 
 
 def test_a_tick_sent_through_celery_sweeps_due_tasks_and_delivers_every_message_once(stack):
-    now = datetime.now(UTC)
+    now = stack.at
     due = make_demo_tasks_due(stack, now)
     insert_pending_emails(stack.db, 200, "bulk-a")
     bulk = email_keys(stack.db)
@@ -274,7 +276,7 @@ def test_c_tasks_lost_with_a_flushed_redis_are_enqueued_again_by_the_next_tick(s
 
 @postgres_only
 def test_d_two_ticks_at_the_same_time_escalate_once_and_send_each_message_once(stack):
-    now = datetime.now(UTC)
+    now = stack.at
     due = make_demo_tasks_due(stack, now, escalate=True)
     escalating = {tid: level for tid, level in due.items() if level}
     assert len(escalating) > 20
@@ -320,6 +322,20 @@ def test_rows_left_sending_by_a_dead_worker_are_sent_by_a_tick_once_their_lease_
     wait_for(lambda: worker.count("rectify.tick", "succeeded") == 1, 30, "the tick")
     settle(stack.status, quiet=1.5, timeout=30)
     assert stack.status() == {"sent": 100}
+
+
+def last_send_window_instant(real_now: datetime) -> datetime:
+    """The sweep instant the worker is told to use: now if it is inside the send window
+    (working days 09:00-17:30 China time), else 17:00 of the last working day before,
+    so the tests pass at any hour of the day (a sweep outside the window sends nothing)."""
+    cal = WorkCalendar()
+    local = real_now.astimezone(CHINA)
+    if cal.is_workday(local.date()) and time(9, 1) <= local.time() < time(17, 29):
+        return real_now
+    day = local.date() if local.time() >= time(17, 29) else local.date() - timedelta(days=1)
+    while not cal.is_workday(day):
+        day -= timedelta(days=1)
+    return datetime.combine(day, time(17, 0), tzinfo=CHINA).astimezone(UTC)
 
 
 def now_minus(**kw) -> datetime:
