@@ -52,6 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pgadmin import admin_sql, pg_url  # noqa: E402  (bench/ is on sys.path when run as a script)
 from sqlalchemy import String, case, cast, create_engine, event, func, insert, literal_column, select, text, update  # noqa: E402
 from sqlalchemy.orm import aliased  # noqa: E402
 
@@ -106,19 +107,6 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def db_url(admin_url: str, name: str) -> str:
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def admin_sql(admin_url: str, sql: str) -> None:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
 @contextmanager
 def scratch_database(admin_url: str) -> Iterator[str]:
     """A new, empty database that is dropped however the block ends."""
@@ -126,7 +114,7 @@ def scratch_database(admin_url: str) -> Iterator[str]:
     admin_sql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin_sql(admin_url, f"CREATE DATABASE {name}")
     try:
-        yield db_url(admin_url, name)
+        yield pg_url(admin_url, name)
     finally:
         admin_sql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         log(f"dropped database {name}")

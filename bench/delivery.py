@@ -41,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from pgadmin import admin_sql  # noqa: E402  (bench/ is on sys.path when run as a script)
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from app.db import Database  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
@@ -61,15 +62,6 @@ from tests.integration.celery_fixtures import (  # noqa: E402
 
 def log(message: str) -> None:
     print(f"# {message}", file=sys.stderr, flush=True)
-
-
-def admin_sql(admin_url: str, sql: str) -> None:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
 
 
 def setup_db(url: str, n_users: int) -> None:

@@ -54,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pgadmin import admin_sql, pg_url  # noqa: E402  (bench/ is on sys.path when run as a script)
 from sqlalchemy import create_engine, text  # noqa: E402
 
 DUE_EVERY = 100  # every 100th task is due: 1 %
@@ -90,17 +91,6 @@ def log(message: str) -> None:
 
 
 # ---- databases --------------------------------------------------------------------------
-def pg_url(admin_url: str, name: str) -> str:
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def admin_sql(admin_url: str, sql: str) -> None:
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
 
 
 class Databases:

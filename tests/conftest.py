@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from app import create_app
 from app.db import Database
 from app.demo import DEMO_PASSWORD, load_demo
 from app.migrate import upgrade
+from app.models import User
+from app.services.auth import issue_token
 from config import TestConfig
 
 PG_ADMIN_URL = os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -218,9 +220,21 @@ class Api:
         return items[0]
 
 
+def presign(api: Api, app) -> Api:
+    """Give ``api`` every user's token, minted as the token endpoint mints them, so tests
+    that are not about signing in do not pay for password hashing at every sign-in."""
+    rt = app.extensions["rectify"]
+    with app.app_context():
+        for user in rt.db.session().scalars(select(User)):
+            api._tokens[user.username] = issue_token(rt.config.SECRET_KEY, user)
+    return api
+
+
 @pytest.fixture
-def api(app) -> Api:
-    return Api(app.test_client())
+def api(app, request) -> Api:
+    """Modules marked ``presigned`` start with every token (see :func:`presign`)."""
+    client = Api(app.test_client())
+    return presign(client, app) if request.node.get_closest_marker("presigned") else client
 
 
 def pytest_collection_modifyitems(items):

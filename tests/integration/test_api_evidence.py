@@ -12,28 +12,15 @@ from sqlalchemy import func, select
 
 import config as rectify_config
 from app import create_app
-from app.models import Evidence, User
-from app.services.auth import issue_token
-from tests.conftest import Api
+from app.models import Evidence
+from tests.conftest import Api, presign
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 JPG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(255, -1, -1)) * 4
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 MB = 1024 * 1024
 
-
-def sign_in(api: Api, app) -> Api:
-    """Tokens made the way the token endpoint makes them, to skip password hashing."""
-    rt = app.extensions["rectify"]
-    with app.app_context():
-        for user in rt.db.session().scalars(select(User)):
-            api._tokens[user.username] = issue_token(rt.config.SECRET_KEY, user)
-    return api
-
-
-@pytest.fixture
-def api(api, app):
-    return sign_in(api, app)
+pytestmark = pytest.mark.presigned  # not about signing in: tokens minted up front
 
 
 def upload_dir(app) -> Path:
@@ -132,7 +119,7 @@ def padded_png(size: int) -> bytes:
 
 
 def test_a_file_of_exactly_the_limit_is_accepted(small_app):
-    api = sign_in(Api(small_app.test_client()), small_app)
+    api = presign(Api(small_app.test_client()), small_app)
     tid = api.task_of("lushi_handler")["id"]
     r = upload(api, tid, "lushi_handler", padded_png(1 * MB), "big.png")
     assert r.status_code == 201, r.get_json()
@@ -141,7 +128,7 @@ def test_a_file_of_exactly_the_limit_is_accepted(small_app):
 
 @pytest.mark.parametrize("size", [1 * MB + 1, 2 * MB], ids=["just-over-the-file-limit", "over-the-request-limit"])
 def test_an_oversized_upload_is_a_413_json_and_leaves_no_file_and_no_row(small_app, size):
-    api = sign_in(Api(small_app.test_client()), small_app)
+    api = presign(Api(small_app.test_client()), small_app)
     tid = api.task_of("lushi_handler")["id"]
     before = files_in(small_app)
     r = upload(api, tid, "lushi_handler", padded_png(size), "big.png")

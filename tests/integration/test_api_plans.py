@@ -6,27 +6,15 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
 
 from app.demo import SMX, SMX_COUNTIES, YZ, YZ_TOWNS
 from app.domain.deadlines import ACCEPTED_FORMS
-from app.models import User
-from app.services.auth import issue_token
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 SMX_PLAN_NO = "三建〔2022〕187号"
 YZ_PLAN_NO = "禹建〔2022〕39号"
 
-
-@pytest.fixture
-def api(api, app):
-    """The shared JSON client, signed in up front with tokens made the way the token
-    endpoint makes them (test_api_auth.py covers the endpoint), to skip password hashing."""
-    rt = app.extensions["rectify"]
-    with app.app_context():
-        for user in rt.db.session().scalars(select(User)):
-            api._tokens[user.username] = issue_token(rt.config.SECRET_KEY, user)
-    return api
+pytestmark = pytest.mark.presigned  # not about signing in: tokens minted up front
 
 
 def units(api) -> dict[str, int]:

@@ -8,11 +8,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from app.demo import SMX_COUNTIES, YZ_TOWNS
-from app.models import User
-from app.services.auth import issue_token
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 SMX_PLAN_NO = "三建〔2022〕187号"
@@ -20,16 +17,7 @@ YZ_PLAN_NO = "禹建〔2022〕39号"
 # the morning after 20 June, China time: the 6月20日 and 6月中旬前 deadlines have passed
 AFTER_JUNE_20 = datetime(2022, 6, 20, 16, 0, tzinfo=UTC)
 
-
-@pytest.fixture
-def api(api, app):
-    """The shared JSON client, signed in up front with tokens made the way the token
-    endpoint makes them (test_api_auth.py covers the endpoint), to skip password hashing."""
-    rt = app.extensions["rectify"]
-    with app.app_context():
-        for user in rt.db.session().scalars(select(User)):
-            api._tokens[user.username] = issue_token(rt.config.SECRET_KEY, user)
-    return api
+pytestmark = pytest.mark.presigned  # not about signing in: tokens minted up front
 
 
 def units(api) -> dict[str, int]:

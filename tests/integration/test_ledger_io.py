@@ -13,9 +13,8 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select, update
 
 from app.demo import SMX_COUNTIES, YZ_TOWNS
-from app.models import Problem, Task, User
+from app.models import Problem, Task
 from app.services import ledger_io
-from app.services.auth import issue_token
 from app.services.errors import Invalid
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ledgers"
@@ -23,15 +22,7 @@ YZ_HEADER = ["序号", "问题类型", "问题性质", "问题表述", "整改�
 SMX_PLAN_NO = "三建〔2022〕187号"
 YZ_PLAN_NO = "禹建〔2022〕39号"
 
-
-@pytest.fixture
-def api(api, app):
-    """Signed in up front with tokens made as the token endpoint makes them (no hashing)."""
-    rt = app.extensions["rectify"]
-    with app.app_context():
-        for user in rt.db.session().scalars(select(User)):
-            api._tokens[user.username] = issue_token(rt.config.SECRET_KEY, user)
-    return api
+pytestmark = pytest.mark.presigned  # not about signing in: tokens minted up front
 
 
 def fixture(name: str) -> bytes:

@@ -52,6 +52,8 @@ XSS = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
 RAW = ("<script>alert(1)</script>", "<img src=x onerror")
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
+pytestmark = pytest.mark.presigned  # not about signing in: tokens minted up front
+
 
 # A file name cannot carry "/" (it is cut to its base name) and the test client does not
 # quote '"' in multipart headers, so the evidence file gets its own payload.
@@ -72,14 +74,6 @@ def escaped(field: str) -> str:
 
 
 # ---- helpers ----------------------------------------------------------------------------
-@pytest.fixture
-def api(api, app):
-    """Signed in up front with tokens made as the token endpoint makes them (no hashing)."""
-    rt = app.extensions["rectify"]
-    with app.app_context():
-        for user in rt.db.session().scalars(select(User)):
-            api._tokens[user.username] = issue_token(rt.config.SECRET_KEY, user)
-    return api
 
 
 class Browser:
