@@ -7,15 +7,15 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 
 from app.db import Database
 from app.domain.deadlines import CHINA
-from app.domain.supervision import BLUE_WITHIN
 from app.domain.workflow import OPEN_STATES, State
 from app.models import Problem, Task, TaskEvent, Unit, User
 from app.services.plans import make_figures, overdue_clause
 from app.services.scope import task_visible
+from app.services.tasks import colour_clause
 
 
 @dataclass
@@ -40,19 +40,11 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
     ):
         by_state[state] = n
         overdue_total += n_overdue or 0
-    colours = {
-        "red": s.scalar(select(func.count()).where(*where, Task.state.in_(open_states), Task.public_notice)) or 0,
-        "yellow": s.scalar(select(func.count()).where(*where, overdue_clause(now), Task.public_notice.is_(False))) or 0,
-        "blue": s.scalar(
-            select(func.count()).where(
-                *where,
-                Task.state.in_(open_states),
-                Task.public_notice.is_(False),
-                and_(Task.due_at >= now, Task.due_at <= now + BLUE_WITHIN),
-            )
-        )
-        or 0,
-    }
+    names = ("red", "yellow", "blue")
+    counts = s.execute(
+        select(*(func.sum(case((colour_clause(c, now), 1), else_=0)) for c in names)).where(*where)
+    ).one()
+    colours = {c: int(n or 0) for c, n in zip(names, counts, strict=True)}
     per_unit = s.execute(
         select(Unit.name, func.sum(case((overdue_clause(now), 1), else_=0)), func.count())
         .select_from(Task)

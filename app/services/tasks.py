@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -72,6 +72,16 @@ _SORTS = {
 }
 
 
+def colour_clause(colour: str, now: datetime) -> ColumnElement[bool]:
+    """三色督办 as SQL, the same rule as app.domain.supervision.colour (one colour each)."""
+    open_ = Task.state.in_([st.value for st in OPEN_STATES])
+    if colour == "red":
+        return open_ & Task.public_notice.is_(True)
+    if colour == "yellow":
+        return overdue_clause(now) & Task.public_notice.is_(False)
+    return open_ & Task.public_notice.is_(False) & (Task.due_at >= now) & (Task.due_at <= now + BLUE_WITHIN)
+
+
 def _filters(viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
     """The WHERE clauses of a task query, and whether they need the problems table."""
     where = [task_visible(viewer)]
@@ -92,17 +102,8 @@ def _filters(viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
             Task.due_at >= now,
             Task.due_at <= now + timedelta(days=q.due_within_days),
         ]
-    if q.colour == "red":
-        where += [Task.state.in_(open_states), Task.public_notice.is_(True)]
-    elif q.colour == "yellow":
-        where += [overdue_clause(now), Task.public_notice.is_(False)]
-    elif q.colour == "blue":
-        where += [
-            Task.state.in_(open_states),
-            Task.public_notice.is_(False),
-            Task.due_at >= now,
-            Task.due_at <= now + BLUE_WITHIN,
-        ]
+    if q.colour is not None:
+        where.append(colour_clause(q.colour, now))
     needs_problem = q.category is not None or q.nature is not None
     if q.category is not None:
         where.append(Problem.category == q.category)
