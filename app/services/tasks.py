@@ -13,7 +13,7 @@ from app.domain.supervision import BLUE_WITHIN, colour
 from app.domain.workflow import OPEN_STATES, State, TaskFacts, TransitionError, allowed_moves, check_move
 from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import TaskOut, TaskQuery, TransitionIn
-from app.services.errors import Conflict, Forbidden, Invalid
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.plans import overdue_clause
 from app.services.scope import actor_for, get_visible_task, task_visible
 
@@ -149,6 +149,15 @@ def get_task(db: Database, viewer: User, task_id: int, now: datetime) -> TaskVie
     task = get_visible_task(s, viewer, task_id)
     plan = s.get(Plan, task.plan_id)
     return TaskView(task, task.unit.name, task.problem.title, now, _allowed(viewer, task, plan))
+
+
+def get_overdue_task(db: Database, viewer: User, task_id: int, now: datetime) -> TaskView:
+    """A task a supervision notice (督办单) may be printed for: overdue, or on the
+    public-notice list. Any other task has no notice: not found."""
+    view = get_task(db, viewer, task_id, now)
+    if not view.overdue and not view.task.public_notice:
+        raise NotFound(f"任务 {task_id} 未逾期，没有督办单。")
+    return view
 
 
 def _evidence_to_attach(s: Session, task: Task, data: TransitionIn, needs_evidence: bool) -> list[Evidence]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import flash, g, redirect, render_template, request, send_file, url_for
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from app.domain.workflow import STATE_LABELS, State
-from app.models import Evidence, Unit
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
-from app.services import evidence, extensions, obligations, plans, tasks
+from app.services import evidence, extensions, obligations, org, plans, tasks
 from app.services.errors import ServiceError
-from app.services.scope import supervises, unit_visible
+from app.services.scope import supervises
 from app.web import bp, login_required, rt
 
 MOVE_LABELS = {
@@ -78,7 +76,7 @@ def task_list():
     db = rt().db
     q = _task_query()
     views, total = tasks.list_tasks(db, g.user, q, rt().clock())
-    units = list(db.session().scalars(select(Unit).where(unit_visible(g.user)).order_by(Unit.path)))
+    units = org.list_units(db, g.user)
     args = {k: v for k, v in request.args.items() if k != "page" and v != ""}
     return render_template(
         "tasks.html",
@@ -211,10 +209,7 @@ def extension_decision(request_id: int):
 @login_required
 def task_notice(task_id: int):
     """督办单: a printable supervision notice for an overdue task."""
-    db = rt().db
-    view = tasks.get_task(db, g.user, task_id, rt().clock())
-    if not view.overdue and not view.task.public_notice:
-        abort(404)
-    plan, _ = plans.get_plan(db, g.user, view.task.plan_id, rt().clock())
-    files = db.session().scalars(select(Evidence).where(Evidence.task_id == task_id)).all()
-    return render_template("notice.html", v=view, plan=plan, files=files)
+    db, now = rt().db, rt().clock()
+    view = tasks.get_overdue_task(db, g.user, task_id, now)
+    plan, _ = plans.get_plan(db, g.user, view.task.plan_id, now)
+    return render_template("notice.html", v=view, plan=plan, files=evidence.list_evidence(db, g.user, task_id))
