@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app import migrate as migrations
 from app.models import Unit, User
-from app.schemas import HolidayIn, UserIn
+from app.schemas import HolidayIn, UserIn, describe
 from app.services import calendar, org
 from app.services.errors import ServiceError
 
@@ -100,7 +100,7 @@ def register_cli(app: Flask) -> None:
             )
             user = org.create_user(rt.db, None, data)
         except ValidationError as err:
-            _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()))
+            _fail(describe(err))
         except ServiceError as err:
             _fail(err.message)
         click.echo(f"created user {user.username} (id {user.id}) in {unit.name}")

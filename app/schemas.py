@@ -9,9 +9,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.domain.workflow import State
+
+
+def describe(err: ValidationError) -> str:
+    """A validation error as one line a person can act on: "field: problem; …"."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in err.errors()[:5])
 
 
 class Strict(BaseModel):

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.api.spec import ApiSpec, BadJson
+from app.schemas import describe
 from app.services.auth import user_from_token
 from app.services.errors import ServiceError
 
@@ -24,10 +25,12 @@ def require_token():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     header = request.headers.get("Authorization", "")
-    rt = current_app.extensions["rectify"]
+    runtime = rt()
     user = None
     if header.startswith("Bearer "):
-        user = user_from_token(rt.db, rt.config.SECRET_KEY, header[7:].strip(), rt.config.TOKEN_TTL_SECONDS)
+        user = user_from_token(
+            runtime.db, runtime.config.SECRET_KEY, header[7:].strip(), runtime.config.TOKEN_TTL_SECONDS
+        )
     if user is None:
         return error(401, "unauthorized", "需要有效的登录令牌（Authorization: Bearer …）。")
     g.user = user
@@ -59,8 +62,7 @@ def invalid(err: ValidationError):
         {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"], "type": e["type"]}
         for e in err.errors(include_url=False, include_input=False)
     ]
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-    return error(422, "invalid", f"请求内容有误：{summary}", details)
+    return error(422, "invalid", f"请求内容有误：{describe(err)}", details)
 
 
 @bp.errorhandler(HTTPException)
@@ -73,8 +75,13 @@ def http_error(err: HTTPException):
     return error(err.code or 500, err.name.lower().replace(" ", "_"), messages.get(err.code, err.description))
 
 
+def rt():
+    """The app's runtime (database, config, clock, channels)."""
+    return current_app.extensions["rectify"]
+
+
 def now():
-    return current_app.extensions["rectify"].clock()
+    return rt().clock()
 
 
 from app.api import ledger, org, plans, reminders, tasks, tokens  # noqa: E402,F401  (register routes)

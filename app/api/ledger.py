@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from flask import current_app, g, request
+from flask import g, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api import bp, now, spec
+from app.api import bp, now, rt, spec
 from app.http import attachment
 from app.schemas import Out, Strict
 from app.services import ledger_io
@@ -57,10 +57,6 @@ class ExportQuery(BaseModel):
     layout: LayoutKey = Field(default="sanmenxia", description="sanmenxia: the annex; yuzhou: the look-back template")
 
 
-def _rt():
-    return current_app.extensions["rectify"]
-
-
 @spec.route(
     bp,
     "/plans/<int:plan_id>/ledger/preview",
@@ -73,9 +69,9 @@ def preview_ledger(plan_id: int):
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise Invalid("请以 multipart/form-data 上传，字段名为 file。")
-    rt = _rt()
+    runtime = rt()
     result = ledger_io.preview_import(
-        rt.db, rt.config.INSTANCE_DIR, g.user, plan_id, upload.stream, rt.config.MAX_UPLOAD_BYTES, now()
+        runtime.db, runtime.config.INSTANCE_DIR, g.user, plan_id, upload.stream, runtime.config.MAX_UPLOAD_BYTES, now()
     )
     return LedgerPreviewOut.model_validate(result)
 
@@ -90,9 +86,9 @@ def preview_ledger(plan_id: int):
     status=201,
 )
 def commit_ledger(plan_id: int, body: LedgerCommitIn):
-    rt = _rt()
+    runtime = rt()
     return LedgerCommitOut.model_validate(
-        ledger_io.commit_import(rt.db, rt.config.INSTANCE_DIR, g.user, plan_id, body.token, now())
+        ledger_io.commit_import(runtime.db, runtime.config.INSTANCE_DIR, g.user, plan_id, body.token, now())
     )
 
 
@@ -102,7 +98,7 @@ _STATUS_RULE = "/plans/<int:plan_id>/ledger/imports/<token>"
 @spec.route(bp, _STATUS_RULE, "GET", summary="Progress of an import (rows done of total)", response=ImportStatusOut)
 def ledger_import_status(plan_id: int, token: str):
     return ImportStatusOut.model_validate(
-        ledger_io.import_status(_rt().config.INSTANCE_DIR, g.user, plan_id, token, now())
+        ledger_io.import_status(rt().config.INSTANCE_DIR, g.user, plan_id, token, now())
     )
 
 
@@ -115,7 +111,7 @@ def ledger_import_status(plan_id: int, token: str):
     raw_response=ledger_io.XLSX_MIME,
 )
 def export_ledger_xlsx(plan_id: int, query: ExportQuery):
-    return attachment(ledger_io.export_ledger(_rt().db, g.user, plan_id, query.layout, "xlsx"))
+    return attachment(ledger_io.export_ledger(rt().db, g.user, plan_id, query.layout, "xlsx"))
 
 
 @spec.route(
@@ -127,4 +123,4 @@ def export_ledger_xlsx(plan_id: int, query: ExportQuery):
     raw_response="text/csv",
 )
 def export_ledger_csv(plan_id: int, query: ExportQuery):
-    return attachment(ledger_io.export_ledger(_rt().db, g.user, plan_id, query.layout, "csv"))
+    return attachment(ledger_io.export_ledger(rt().db, g.user, plan_id, query.layout, "csv"))

@@ -2,41 +2,37 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 
-from app.api import bp, spec
+from app.api import bp, rt, spec
 from app.schemas import HolidayIn, UnitIn, UnitOut, UserIn, UserOut
 from app.services import calendar, org
 from app.services.errors import Forbidden
 
 
-def _db():
-    return current_app.extensions["rectify"].db
-
-
 @spec.route(bp, "/units", "GET", summary="Units you can see (yours and those under it)", response=UnitOut, many=True)
 def list_units():
-    return [UnitOut.model_validate(u) for u in org.list_units(_db(), g.user)]
+    return [UnitOut.model_validate(u) for u in org.list_units(rt().db, g.user)]
 
 
 @spec.route(bp, "/units", "POST", summary="Add a unit (admin)", body=UnitIn, response=UnitOut, status=201)
 def create_unit(body: UnitIn):
-    return UnitOut.model_validate(org.create_unit(_db(), g.user, body))
+    return UnitOut.model_validate(org.create_unit(rt().db, g.user, body))
 
 
 @spec.route(bp, "/units/<int:unit_id>", "GET", summary="One unit", response=UnitOut)
 def get_unit(unit_id: int):
-    return UnitOut.model_validate(org.get_unit(_db(), g.user, unit_id))
+    return UnitOut.model_validate(org.get_unit(rt().db, g.user, unit_id))
 
 
 @spec.route(bp, "/users", "GET", summary="Users of the units you can see", response=UserOut, many=True)
 def list_users():
-    return [UserOut.model_validate(u) for u in org.list_users(_db(), g.user)]
+    return [UserOut.model_validate(u) for u in org.list_users(rt().db, g.user)]
 
 
 @spec.route(bp, "/users", "POST", summary="Add a user (admin)", body=UserIn, response=UserOut, status=201)
 def create_user(body: UserIn):
-    return UserOut.model_validate(org.create_user(_db(), g.user, body))
+    return UserOut.model_validate(org.create_user(rt().db, g.user, body))
 
 
 @spec.route(bp, "/me", "GET", summary="The signed-in user", response=UserOut)
@@ -46,7 +42,7 @@ def me():
 
 @spec.route(bp, "/calendar/overrides", "GET", summary="The admin holiday table", response=HolidayIn, many=True)
 def list_overrides():
-    return [HolidayIn(day=o.day, is_workday=o.is_workday, note=o.note) for o in calendar.list_overrides(_db())]
+    return [HolidayIn(day=o.day, is_workday=o.is_workday, note=o.note) for o in calendar.list_overrides(rt().db)]
 
 
 @spec.route(
@@ -60,5 +56,5 @@ def list_overrides():
 def set_override(body: HolidayIn):
     if g.user.role != "admin":
         raise Forbidden("只有系统管理员可以维护节假日表。")
-    calendar.set_override(_db(), body)
+    calendar.set_override(rt().db, body)
     return body

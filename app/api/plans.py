@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 
-from app.api import bp, now, spec
+from app.api import bp, now, rt, spec
 from app.models import Plan, Problem
 from app.schemas import Figures, PhaseOut, PlanIn, PlanOut, ProblemIn, ProblemOut
 from app.services import plans
-
-
-def _db():
-    return current_app.extensions["rectify"].db
 
 
 def plan_out(plan: Plan, figures: Figures | None) -> PlanOut:
@@ -34,18 +30,18 @@ def problem_out(p: Problem, state, count: int) -> ProblemOut:
 
 @spec.route(bp, "/plans", "GET", summary="Plans you can see, with roll-up figures", response=PlanOut, many=True)
 def list_plans():
-    return [plan_out(p, f) for p, f in plans.list_plans(_db(), g.user, now())]
+    return [plan_out(p, f) for p, f in plans.list_plans(rt().db, g.user, now())]
 
 
 @spec.route(bp, "/plans", "POST", summary="Issue a plan (supervisor)", body=PlanIn, response=PlanOut, status=201)
 def create_plan(body: PlanIn):
-    plan = plans.create_plan(_db(), g.user, body)
-    return plan_out(*plans.get_plan(_db(), g.user, plan.id, now()))
+    plan = plans.create_plan(rt().db, g.user, body)
+    return plan_out(*plans.get_plan(rt().db, g.user, plan.id, now()))
 
 
 @spec.route(bp, "/plans/<int:plan_id>", "GET", summary="One plan with its figures", response=PlanOut)
 def get_plan(plan_id: int):
-    return plan_out(*plans.get_plan(_db(), g.user, plan_id, now()))
+    return plan_out(*plans.get_plan(rt().db, g.user, plan_id, now()))
 
 
 @spec.route(
@@ -57,7 +53,7 @@ def get_plan(plan_id: int):
     many=True,
 )
 def list_problems(plan_id: int):
-    return [problem_out(*row) for row in plans.list_problems(_db(), g.user, plan_id)]
+    return [problem_out(*row) for row in plans.list_problems(rt().db, g.user, plan_id)]
 
 
 @spec.route(
@@ -70,10 +66,10 @@ def list_problems(plan_id: int):
     status=201,
 )
 def create_problem(plan_id: int, body: ProblemIn):
-    problem = plans.create_problem(_db(), g.user, plan_id, body, now())
-    return problem_out(*plans.get_problem(_db(), g.user, problem.id))
+    problem = plans.create_problem(rt().db, g.user, plan_id, body, now())
+    return problem_out(*plans.get_problem(rt().db, g.user, problem.id))
 
 
 @spec.route(bp, "/problems/<int:problem_id>", "GET", summary="One problem", response=ProblemOut)
 def get_problem(problem_id: int):
-    return problem_out(*plans.get_problem(_db(), g.user, problem_id))
+    return problem_out(*plans.get_problem(rt().db, g.user, problem_id))

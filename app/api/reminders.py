@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 
-from app.api import bp, now, spec
+from app.api import bp, now, rt, spec
 from app.schemas import (
     ExtensionDecisionIn,
     ExtensionIn,
@@ -27,10 +27,6 @@ from app.services import extensions, inbox, obligations, org, policy
 from app.services.errors import Invalid
 
 
-def _rt():
-    return current_app.extensions["rectify"]
-
-
 @spec.route(
     bp,
     "/plans/<int:plan_id>/obligations",
@@ -41,7 +37,7 @@ def _rt():
     status=201,
 )
 def create_obligation(plan_id: int, body: ObligationIn):
-    return ObligationOut.model_validate(obligations.create_obligation(_rt().db, g.user, plan_id, body, now()))
+    return ObligationOut.model_validate(obligations.create_obligation(rt().db, g.user, plan_id, body, now()))
 
 
 @spec.route(
@@ -53,7 +49,7 @@ def create_obligation(plan_id: int, body: ObligationIn):
     many=True,
 )
 def list_submissions(plan_id: int):
-    return [SubmissionOut.model_validate(x) for x in obligations.list_submissions(_rt().db, g.user, plan_id)]
+    return [SubmissionOut.model_validate(x) for x in obligations.list_submissions(rt().db, g.user, plan_id)]
 
 
 @spec.route(
@@ -71,11 +67,11 @@ def submit(submission_id: int):
         raise Invalid("请提供 version（整数，您读取时的版本号）。") from None
     upload = request.files.get("file")
     file = (upload.stream, upload.filename) if upload and upload.filename else None
-    rt = _rt()
+    runtime = rt()
     sub = obligations.submit(
-        rt.db,
-        rt.config.UPLOAD_DIR,
-        rt.config.MAX_UPLOAD_BYTES,
+        runtime.db,
+        runtime.config.UPLOAD_DIR,
+        runtime.config.MAX_UPLOAD_BYTES,
         g.user,
         submission_id,
         request.form.get("note", ""),
@@ -95,7 +91,7 @@ def submit(submission_id: int):
     response=SubmissionOut,
 )
 def review(submission_id: int, body: ReviewIn):
-    return SubmissionOut.model_validate(obligations.review(_rt().db, g.user, submission_id, body, now()))
+    return SubmissionOut.model_validate(obligations.review(rt().db, g.user, submission_id, body, now()))
 
 
 @spec.route(
@@ -107,7 +103,7 @@ def review(submission_id: int, body: ReviewIn):
     many=True,
 )
 def list_extensions(task_id: int):
-    return [ExtensionOut.model_validate(x) for x in extensions.list_extensions(_rt().db, g.user, task_id)]
+    return [ExtensionOut.model_validate(x) for x in extensions.list_extensions(rt().db, g.user, task_id)]
 
 
 @spec.route(
@@ -120,7 +116,7 @@ def list_extensions(task_id: int):
     status=201,
 )
 def request_extension(task_id: int, body: ExtensionIn):
-    return ExtensionOut.model_validate(extensions.request_extension(_rt().db, g.user, task_id, body, now()))
+    return ExtensionOut.model_validate(extensions.request_extension(rt().db, g.user, task_id, body, now()))
 
 
 @spec.route(
@@ -132,7 +128,7 @@ def request_extension(task_id: int, body: ExtensionIn):
     response=ExtensionOut,
 )
 def decide_extension(request_id: int, body: ExtensionDecisionIn):
-    return ExtensionOut.model_validate(extensions.decide_extension(_rt().db, g.user, request_id, body, now()))
+    return ExtensionOut.model_validate(extensions.decide_extension(rt().db, g.user, request_id, body, now()))
 
 
 @spec.route(bp, "/inbox", "GET", summary="Your notifications, newest first, with the unread count", response=InboxPage)
@@ -141,26 +137,26 @@ def list_inbox():
 
 
 def _inbox_page(unread_only: bool = False) -> InboxPage:
-    db = _rt().db
+    db = rt().db
     items = [NotificationOut.model_validate(n) for n in inbox.list_inbox(db, g.user, unread_only)]
     return InboxPage(items=items, unread=inbox.unread_count(db, g.user))
 
 
 @spec.route(bp, "/inbox/<int:notification_id>/read", "POST", summary="Mark one notification read", response=InboxPage)
 def read_one(notification_id: int):
-    inbox.mark_read(_rt().db, g.user, notification_id, now())
+    inbox.mark_read(rt().db, g.user, notification_id, now())
     return _inbox_page()
 
 
 @spec.route(bp, "/inbox/read-all", "POST", summary="Mark all notifications read", response=InboxPage)
 def read_all():
-    inbox.mark_read(_rt().db, g.user, None, now())
+    inbox.mark_read(rt().db, g.user, None, now())
     return _inbox_page()
 
 
 @spec.route(bp, "/plans/<int:plan_id>/policy", "GET", summary="The plan's reminder policy", response=PolicyOut)
 def get_policy(plan_id: int):
-    effective, overrides = policy.get_policy(_rt().db, g.user, plan_id, _rt().config.REMINDER_DEFAULTS)
+    effective, overrides = policy.get_policy(rt().db, g.user, plan_id, rt().config.REMINDER_DEFAULTS)
     return PolicyOut(effective=effective.to_dict(), overrides=overrides)
 
 
@@ -173,8 +169,8 @@ def get_policy(plan_id: int):
     response=PolicyOut,
 )
 def set_policy(plan_id: int, body: PolicyIn):
-    rt = _rt()
-    effective = policy.set_policy(rt.db, g.user, plan_id, body, rt.config.REMINDER_DEFAULTS, now())
+    runtime = rt()
+    effective = policy.set_policy(runtime.db, g.user, plan_id, body, runtime.config.REMINDER_DEFAULTS, now())
     return PolicyOut(effective=effective.to_dict(), overrides=body.model_dump(exclude_none=True))
 
 
@@ -182,7 +178,7 @@ def set_policy(plan_id: int, body: PolicyIn):
     bp, "/me/preferences", "PUT", summary="Your notification preferences", body=PreferencesIn, response=PreferencesOut
 )
 def set_preferences(body: PreferencesIn):
-    me = org.set_preferences(_rt().db, g.user, body.notify_email, body.digest)
+    me = org.set_preferences(rt().db, g.user, body.notify_email, body.digest)
     return PreferencesOut.model_validate(me)
 
 
@@ -195,7 +191,7 @@ def set_preferences(body: PreferencesIn):
     response=UnitOut,
 )
 def set_robot(unit_id: int, body: RobotIn):
-    return UnitOut.model_validate(org.set_robot(_rt().db, g.user, unit_id, body.kind, body.url, body.secret))
+    return UnitOut.model_validate(org.set_robot(rt().db, g.user, unit_id, body.kind, body.url, body.secret))
 
 
 @spec.route(
@@ -207,4 +203,4 @@ def set_robot(unit_id: int, body: RobotIn):
     many=True,
 )
 def failed_notifications():
-    return [FailedNotificationOut.model_validate(n) for n in inbox.failed_deliveries(_rt().db, g.user)]
+    return [FailedNotificationOut.model_validate(n) for n in inbox.failed_deliveries(rt().db, g.user)]

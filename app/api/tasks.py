@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request, send_file
+from flask import g, request, send_file
 
-from app.api import bp, now, spec
+from app.api import bp, now, rt, spec
 from app.schemas import EventOut, EvidenceOut, TaskOut, TaskPage, TaskQuery, TransitionIn
 from app.services import evidence, tasks
 from app.services.errors import Invalid
 
 
-def _rt():
-    return current_app.extensions["rectify"]
-
-
 @spec.route(bp, "/tasks", "GET", summary="Tasks you can see, filtered and paged", query=TaskQuery, response=TaskPage)
 def list_tasks(query: TaskQuery):
-    views, total = tasks.list_tasks(_rt().db, g.user, query, now())
+    views, total = tasks.list_tasks(rt().db, g.user, query, now())
     return TaskPage(items=[v.out() for v in views], total=total, page=query.page, per_page=query.per_page)
 
 
 @spec.route(bp, "/tasks/<int:task_id>", "GET", summary="One task", response=TaskOut)
 def get_task(task_id: int):
-    return tasks.get_task(_rt().db, g.user, task_id, now()).out()
+    return tasks.get_task(rt().db, g.user, task_id, now()).out()
 
 
 @spec.route(
@@ -34,7 +30,7 @@ def get_task(task_id: int):
     response=TaskOut,
 )
 def transition(task_id: int, body: TransitionIn):
-    return tasks.transition_task(_rt().db, g.user, task_id, body, now()).out()
+    return tasks.transition_task(rt().db, g.user, task_id, body, now()).out()
 
 
 @spec.route(bp, "/tasks/<int:task_id>/history", "GET", summary="The append-only history", response=EventOut, many=True)
@@ -51,7 +47,7 @@ def history(task_id: int):
             comment=e.comment,
             evidence_ids=ids,
         )
-        for e, ids in tasks.history(_rt().db, g.user, task_id)
+        for e, ids in tasks.history(rt().db, g.user, task_id)
     ]
 
 
@@ -59,7 +55,7 @@ def history(task_id: int):
     bp, "/tasks/<int:task_id>/evidence", "GET", summary="Evidence files of a task", response=EvidenceOut, many=True
 )
 def list_evidence(task_id: int):
-    return [EvidenceOut.model_validate(e) for e in evidence.list_evidence(_rt().db, g.user, task_id)]
+    return [EvidenceOut.model_validate(e) for e in evidence.list_evidence(rt().db, g.user, task_id)]
 
 
 @spec.route(
@@ -75,9 +71,16 @@ def upload_evidence(task_id: int):
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise Invalid("请以 multipart/form-data 上传，字段名为 file。")
-    rt = _rt()
+    runtime = rt()
     ev = evidence.store_evidence(
-        rt.db, rt.config.UPLOAD_DIR, rt.config.MAX_UPLOAD_BYTES, g.user, task_id, upload.stream, upload.filename, now()
+        runtime.db,
+        runtime.config.UPLOAD_DIR,
+        runtime.config.MAX_UPLOAD_BYTES,
+        g.user,
+        task_id,
+        upload.stream,
+        upload.filename,
+        now(),
     )
     return EvidenceOut.model_validate(ev)
 
@@ -90,8 +93,8 @@ def upload_evidence(task_id: int):
     raw_response="application/octet-stream",
 )
 def download_evidence(evidence_id: int):
-    rt = _rt()
-    ev, path = evidence.open_evidence(rt.db, rt.config.UPLOAD_DIR, g.user, evidence_id)
+    runtime = rt()
+    ev, path = evidence.open_evidence(runtime.db, runtime.config.UPLOAD_DIR, g.user, evidence_id)
     resp = send_file(path, mimetype=ev.content_type, as_attachment=True, download_name=ev.original_name)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import jsonify
 
-from app.api import bp, now, spec
+from app.api import bp, now, rt, spec
 from app.schemas import TokenOut, TokenRequest
 from app.services.auth import authenticate, issue_token
 from app.services.errors import ServiceError
@@ -28,14 +28,14 @@ class Throttled(ServiceError):
     auth=False,
 )
 def create_token(body: TokenRequest):
-    rt = current_app.extensions["rectify"]
-    if not rt.login_limiter.allow(body.username, now()):
+    runtime = rt()
+    if not runtime.login_limiter.allow(body.username, now()):
         raise Throttled("登录失败次数过多，请 15 分钟后再试。")
-    user = authenticate(rt.db, body.username, body.password)
+    user = authenticate(runtime.db, body.username, body.password)
     if user is None:
-        rt.login_limiter.fail(body.username, now())
+        runtime.login_limiter.fail(body.username, now())
         raise BadCredentials("用户名或密码不正确。")
-    return TokenOut(token=issue_token(rt.config.SECRET_KEY, user), expires_in=rt.config.TOKEN_TTL_SECONDS)
+    return TokenOut(token=issue_token(runtime.config.SECRET_KEY, user), expires_in=runtime.config.TOKEN_TTL_SECONDS)
 
 
 @bp.get("/openapi.json")

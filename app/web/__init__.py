@@ -10,10 +10,12 @@ import hmac
 import secrets
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from pydantic import ValidationError
 
 from app.domain.workflow import STATE_LABELS, State
 from app.models import User
+from app.schemas import describe
 from app.services import inbox
 from app.services.auth import password_fingerprint
 from app.services.errors import ServiceError
@@ -78,6 +80,17 @@ def login_required(view):
         return view(**kwargs)
 
     return wrapper
+
+
+def form_failed(err: ServiceError | ValidationError) -> None:
+    """A refused form: say why on the next page. Something out of the user's scope
+    stays a plain 404 (re-raised for the error page), never a hint that it exists."""
+    if isinstance(err, ServiceError):
+        if err.status == 404:
+            raise err
+        flash(err.message)
+    else:
+        flash("表单内容有误：" + describe(err))
 
 
 def local_path(target: str) -> bool:

@@ -9,18 +9,12 @@ from pydantic import ValidationError
 from app.schemas import HolidayIn, PolicyIn, UnitIn, UserIn
 from app.services import calendar, org, policy
 from app.services.errors import ServiceError
-from app.web import bp, login_required, rt
+from app.web import bp, form_failed, login_required, rt
 
 
 def _admin_only() -> None:
     if g.user.role != "admin":
         abort(404)
-
-
-def _form_error(err: ServiceError | ValidationError) -> str:
-    if isinstance(err, ServiceError):
-        return err.message
-    return "表单内容有误：" + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
 
 
 @bp.route("/admin/units", methods=["GET", "POST"])
@@ -37,7 +31,7 @@ def admin_units():
             org.create_unit(rt().db, g.user, data)
             flash("单位已添加。")
         except (ServiceError, ValidationError) as err:
-            flash(_form_error(err))
+            form_failed(err)
         return redirect(url_for("web.admin_units"))
     return render_template("admin_units.html", units=org.list_units(rt().db, g.user))
 
@@ -53,7 +47,10 @@ def admin_users():
             org.create_user(rt().db, g.user, UserIn.model_validate(form))
             flash("用户已添加。")
         except (ServiceError, ValidationError, ValueError) as err:
-            flash(_form_error(err) if not isinstance(err, ValueError) else "请选择单位。")
+            if isinstance(err, ValueError) and not isinstance(err, ValidationError):
+                flash("请选择单位。")
+            else:
+                form_failed(err)
         return redirect(url_for("web.admin_users"))
     db = rt().db
     return render_template("admin_users.html", users=org.list_users(db, g.user), units=org.list_units(db, g.user))
@@ -76,7 +73,7 @@ def admin_holidays():
             calendar.set_override(rt().db, data)
             flash("已保存。")
         except ValidationError as err:
-            flash(_form_error(err))
+            form_failed(err)
         return redirect(url_for("web.admin_holidays"))
     return render_template("admin_holidays.html", days=calendar.list_overrides(rt().db))
 
@@ -96,9 +93,7 @@ def plan_policy(plan_id: int):
             )
             flash("提醒规则已保存。")
         except (ServiceError, ValidationError) as err:
-            if isinstance(err, ServiceError) and err.status == 404:
-                raise
-            flash(_form_error(err))
+            form_failed(err)
         return redirect(url_for("web.plan_policy", plan_id=plan_id))
     effective, overrides = policy.get_policy(r.db, g.user, plan_id, r.config.REMINDER_DEFAULTS)
     return render_template("policy.html", plan_id=plan_id, p=effective.to_dict(), overrides=overrides)

@@ -10,7 +10,7 @@ from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionI
 from app.services import evidence, extensions, obligations, org, plans, tasks
 from app.services.errors import ServiceError
 from app.services.scope import supervises
-from app.web import bp, login_required, rt
+from app.web import bp, form_failed, login_required, rt
 
 MOVE_LABELS = {
     ("identified", "in_progress"): "开始整改",
@@ -107,10 +107,7 @@ def task_detail(task_id: int):
     )
 
 
-def _redo(task_id: int, err: ServiceError | ValidationError):
-    flash(
-        err.message if isinstance(err, ServiceError) else "表单内容有误：" + "; ".join(e["msg"] for e in err.errors())
-    )
+def _back_to(task_id: int):
     return redirect(url_for("web.task_detail", task_id=task_id))
 
 
@@ -128,9 +125,8 @@ def task_transition(task_id: int):
         )
         tasks.transition_task(rt().db, g.user, task_id, data, rt().clock())
     except (ServiceError, ValidationError) as err:
-        if isinstance(err, ServiceError) and err.status == 404:
-            raise
-        return _redo(task_id, err)
+        form_failed(err)
+        return _back_to(task_id)
     flash("已办理。")
     return redirect(url_for("web.task_detail", task_id=task_id))
 
@@ -155,9 +151,8 @@ def task_upload(task_id: int):
             r.clock(),
         )
     except ServiceError as err:
-        if err.status == 404:
-            raise
-        return _redo(task_id, err)
+        form_failed(err)
+        return _back_to(task_id)
     flash("佐证材料已上传。")
     return redirect(url_for("web.task_detail", task_id=task_id))
 
@@ -183,9 +178,8 @@ def task_extension(task_id: int):
         data = ExtensionIn(deadline=request.form.get("deadline", ""), reason=request.form.get("reason", ""))
         extensions.request_extension(rt().db, g.user, task_id, data, rt().clock())
     except (ServiceError, ValidationError) as err:
-        if isinstance(err, ServiceError) and err.status == 404:
-            raise
-        return _redo(task_id, err)
+        form_failed(err)
+        return _back_to(task_id)
     flash("延期申请已提交。")
     return redirect(url_for("web.task_detail", task_id=task_id))
 
@@ -198,9 +192,8 @@ def extension_decision(request_id: int):
         data = ExtensionDecisionIn(approve=request.form.get("approve") == "1", comment=request.form.get("comment", ""))
         extensions.decide_extension(rt().db, g.user, request_id, data, rt().clock())
     except (ServiceError, ValidationError) as err:
-        if isinstance(err, ServiceError) and err.status == 404:
-            raise
-        return _redo(task_id, err)
+        form_failed(err)
+        return _back_to(task_id)
     flash("已审批。")
     return redirect(url_for("web.task_detail", task_id=task_id))
 

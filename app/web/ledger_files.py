@@ -8,7 +8,7 @@ from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from app.http import attachment
 from app.services import ledger_io, plans
 from app.services.errors import ServiceError
-from app.web import bp, login_required, rt
+from app.web import bp, form_failed, login_required, rt
 
 
 @bp.route("/plans/<int:plan_id>/import", methods=["GET", "POST"])
@@ -27,9 +27,7 @@ def ledger_import(plan_id: int):
                     r.db, r.config.INSTANCE_DIR, g.user, plan_id, upload.stream, r.config.MAX_UPLOAD_BYTES, r.clock()
                 )
             except ServiceError as err:
-                if err.status == 404:
-                    raise
-                flash(err.message)
+                form_failed(err)
                 return render_template("import.html", plan=plan, preview=None), err.status
     return render_template("import.html", plan=plan, preview=preview)
 
@@ -44,9 +42,7 @@ def ledger_commit(plan_id: int, token: str):
     try:
         result = ledger_io.commit_import(r.db, r.config.INSTANCE_DIR, g.user, plan_id, token, r.clock())
     except ServiceError as err:
-        if err.status == 404:
-            raise
-        flash(err.message)
+        form_failed(err)
         target = url_for("web.ledger_import", plan_id=plan_id)
     else:
         flash(f"已导入 {result['created_problems']} 个问题，分解为 {result['created_tasks']} 项任务。")

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from app.schemas import ReviewIn
 from app.services import inbox, obligations
 from app.services.errors import ServiceError
-from app.web import back, bp, login_required, rt
+from app.web import back, bp, form_failed, login_required, rt
 
 
 @bp.get("/inbox")
@@ -51,9 +51,7 @@ def submission_submit(submission_id: int):
             r.clock(),
         )
     except ServiceError as err:
-        if err.status == 404:
-            raise
-        flash(err.message)
+        form_failed(err)
     else:
         flash("已报送。")
     return redirect(url_for("web.submission_list"))
@@ -73,9 +71,7 @@ def submission_review(submission_id: int):
         )
         obligations.review(rt().db, g.user, submission_id, data, rt().clock())
     except (ServiceError, ValidationError) as err:
-        if isinstance(err, ServiceError) and err.status == 404:
-            raise
-        flash(err.message if isinstance(err, ServiceError) else "表单内容有误。")
+        form_failed(err)
     else:
         flash("已审核。")
     return redirect(url_for("web.submission_list"))

@@ -8,7 +8,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from app.services import plans, spotchecks
 from app.services.errors import ServiceError
-from app.web import bp, login_required, rt
+from app.web import bp, form_failed, login_required, rt
 
 
 @bp.get("/plans/<int:plan_id>/spot-checks")
@@ -37,9 +37,7 @@ def spot_check_draw(plan_id: int):
         )
         flash("已抽取样本。")
     except ServiceError as err:
-        if err.status == 404:
-            raise
-        flash(err.message)
+        form_failed(err)
     return redirect(url_for("web.spot_checks", plan_id=plan_id))
 
 
@@ -53,7 +51,5 @@ def spot_check_result(item_id: int):
         )
         flash("复核结果已登记。")
     except ServiceError as err:
-        if err.status == 404:
-            raise
-        flash(err.message)
+        form_failed(err)
     return redirect(url_for("web.spot_checks", plan_id=plan_id))
