@@ -16,7 +16,7 @@ from app.models import Plan, SpotCheck, SpotCheckItem, Task, User
 from app.schemas import TransitionIn
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
 from app.services.scope import get_visible_plan, supervises, task_visible
-from app.services.tasks import transition_task
+from app.services.tasks import move_task
 
 
 def draw(db: Database, actor: User, plan_id: int, size: int, seed: int, now: datetime) -> SpotCheck:
@@ -54,31 +54,22 @@ def list_checks(db: Database, viewer: User, plan_id: int) -> list[SpotCheck]:
 
 
 def record_result(db: Database, actor: User, item_id: int, passed: bool, comment: str, now: datetime) -> SpotCheckItem:
-    s = db.session()
-    item = s.get(SpotCheckItem, item_id)
-    if item is None or s.scalar(select(Task.id).where(Task.id == item.task_id, task_visible(actor))) is None:
-        raise NotFound(f"抽查记录 {item_id} 不存在或不在您的权限范围内。")
-    plan = s.get(Plan, item.check.plan_id)
-    if not supervises(actor, plan):
-        raise Forbidden("只有方案下发单位的督办人员可以登记复核结果。")
-    if item.result != "pending":
-        raise Conflict("该抽查任务已登记复核结果。")
+    """Record a re-check; a failure reopens the task in the same transaction, so there is
+    never a failed check with a task still closed, or the reverse."""
     if not passed and not comment.strip():
         raise Invalid("复核不通过需要写明发现的问题。")
-    if not passed:
-        task = s.get(Task, item.task_id)
-        s.commit()
-        transition_task(
-            db,
-            actor,
-            task.id,
-            TransitionIn(to=State.IN_PROGRESS, comment=f"抽查复核不通过：{comment}", version=task.version),
-            now,
-        )
-    with db.transaction() as tx:
-        row = tx.get(SpotCheckItem, item_id)
-        if row.result != "pending":
+    with db.transaction() as s:
+        item = s.get(SpotCheckItem, item_id)
+        if item is None or s.scalar(select(Task.id).where(Task.id == item.task_id, task_visible(actor))) is None:
+            raise NotFound(f"抽查记录 {item_id} 不存在或不在您的权限范围内。")
+        if not supervises(actor, s.get(Plan, item.check.plan_id)):
+            raise Forbidden("只有方案下发单位的督办人员可以登记复核结果。")
+        if item.result != "pending":
             raise Conflict("该抽查任务已登记复核结果。")
-        row.result = "passed" if passed else "failed"
-        row.checked_by_id, row.checked_at, row.comment = actor.id, now, comment
-    return row
+        if not passed:
+            task = s.get(Task, item.task_id)
+            reopen = TransitionIn(to=State.IN_PROGRESS, comment=f"抽查复核不通过：{comment}", version=task.version)
+            move_task(s, actor, task.id, reopen, now)
+        item.result = "passed" if passed else "failed"
+        item.checked_by_id, item.checked_at, item.comment = actor.id, now, comment
+    return item

@@ -180,50 +180,54 @@ def transition_task(db: Database, actor_user: User, task_id: int, data: Transiti
     """Move a task to ``data.to``. The version check and the write are one guarded
     UPDATE, so of two concurrent requests exactly one wins and the other gets 409."""
     with db.transaction() as s:
-        user = s.get(User, actor_user.id)
-        task = get_visible_task(s, user, task_id)
-        if task.version != data.version:
-            raise Conflict(f"任务已被他人修改（当前版本 {task.version}，您提交的是 {data.version}），请刷新后重试。")
-        plan = s.get(Plan, task.plan_id)
-        actor = actor_for(user, task, plan.issuing_unit)
-        target = State(data.to)
-        from_state = State(task.state)
-        try:
-            # who, from where, with what comment first: a refused move must not reveal evidence ids
-            move = check_move(_facts(task, plan, 1), actor, target, data.comment)
-            evidence = _evidence_to_attach(s, task, data, move.needs_evidence)
-            check_move(_facts(task, plan, len(evidence)), actor, target, data.comment)
-        except TransitionError as err:
-            raise _ERRORS[err.kind](err.message) from None
-        values = {"state": target.value, "version": Task.version + 1, "updated_at": now}
-        values |= _schedule_change(s, task, target, now)
-        if move.name == "rectify":
-            values["rectified_by_id"] = user.id
-        if task.owner_id is None and actor.responsible:
-            values["owner_id"] = user.id
-        changed = s.execute(
-            update(Task).where(Task.id == task.id, Task.version == data.version).values(**values)
-        ).rowcount
-        if changed != 1:
-            raise Conflict("任务已被他人修改，请刷新后重试。")
-        seq = (s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task.id)) or 0) + 1
-        event = TaskEvent(
-            task_id=task.id,
-            seq=seq,
-            kind="transition",
-            from_state=from_state.value,
-            to_state=target.value,
-            actor_id=user.id,
-            at=now,
-            comment=data.comment,
-            data={"move": move.name},
-        )
-        s.add(event)
-        s.flush()
-        for ev in evidence:
-            ev.event_id = event.id
-        s.refresh(task)
+        move_task(s, actor_user, task_id, data, now)
     return get_task(db, actor_user, task_id, now)
+
+
+def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, now: datetime) -> None:
+    """The body of :func:`transition_task` inside the caller's transaction (a spot check
+    records its result and reopens the task in one)."""
+    user = s.get(User, actor_user.id)
+    task = get_visible_task(s, user, task_id)
+    if task.version != data.version:
+        raise Conflict(f"任务已被他人修改（当前版本 {task.version}，您提交的是 {data.version}），请刷新后重试。")
+    plan = s.get(Plan, task.plan_id)
+    actor = actor_for(user, task, plan.issuing_unit)
+    target = State(data.to)
+    from_state = State(task.state)
+    try:
+        # who, from where, with what comment first: a refused move must not reveal evidence ids
+        move = check_move(_facts(task, plan, 1), actor, target, data.comment)
+        evidence = _evidence_to_attach(s, task, data, move.needs_evidence)
+        check_move(_facts(task, plan, len(evidence)), actor, target, data.comment)
+    except TransitionError as err:
+        raise _ERRORS[err.kind](err.message) from None
+    values = {"state": target.value, "version": Task.version + 1, "updated_at": now}
+    values |= _schedule_change(s, task, target, now)
+    if move.name == "rectify":
+        values["rectified_by_id"] = user.id
+    if task.owner_id is None and actor.responsible:
+        values["owner_id"] = user.id
+    changed = s.execute(update(Task).where(Task.id == task.id, Task.version == data.version).values(**values)).rowcount
+    if changed != 1:
+        raise Conflict("任务已被他人修改，请刷新后重试。")
+    seq = (s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task.id)) or 0) + 1
+    event = TaskEvent(
+        task_id=task.id,
+        seq=seq,
+        kind="transition",
+        from_state=from_state.value,
+        to_state=target.value,
+        actor_id=user.id,
+        at=now,
+        comment=data.comment,
+        data={"move": move.name},
+    )
+    s.add(event)
+    s.flush()
+    for ev in evidence:
+        ev.event_id = event.id
+    s.refresh(task)
 
 
 def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> dict:
