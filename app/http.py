@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from flask import Response
 
-from app.services.ledger_io import Export
+from app.services.ledger import Export
 
 
 def attachment(export: Export) -> Response:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api import bp, now, rt, spec
 from app.http import attachment
 from app.schemas import Out, Strict
-from app.services import ledger_io
+from app.services import ledger
 from app.services.errors import Invalid
 
 LayoutKey = Literal["sanmenxia", "yuzhou"]
@@ -70,7 +70,7 @@ def preview_ledger(plan_id: int):
     if upload is None or not upload.filename:
         raise Invalid("请以 multipart/form-data 上传，字段名为 file。")
     runtime = rt()
-    result = ledger_io.preview_import(
+    result = ledger.preview_import(
         runtime.db, runtime.config.INSTANCE_DIR, g.user, plan_id, upload.stream, runtime.config.MAX_UPLOAD_BYTES, now()
     )
     return LedgerPreviewOut.model_validate(result)
@@ -88,7 +88,7 @@ def preview_ledger(plan_id: int):
 def commit_ledger(plan_id: int, body: LedgerCommitIn):
     runtime = rt()
     return LedgerCommitOut.model_validate(
-        ledger_io.commit_import(runtime.db, runtime.config.INSTANCE_DIR, g.user, plan_id, body.token, now())
+        ledger.commit_import(runtime.db, runtime.config.INSTANCE_DIR, g.user, plan_id, body.token, now())
     )
 
 
@@ -97,9 +97,7 @@ _STATUS_RULE = "/plans/<int:plan_id>/ledger/imports/<token>"
 
 @spec.route(bp, _STATUS_RULE, "GET", summary="Progress of an import (rows done of total)", response=ImportStatusOut)
 def ledger_import_status(plan_id: int, token: str):
-    return ImportStatusOut.model_validate(
-        ledger_io.import_status(rt().config.INSTANCE_DIR, g.user, plan_id, token, now())
-    )
+    return ImportStatusOut.model_validate(ledger.import_status(rt().config.INSTANCE_DIR, g.user, plan_id, token, now()))
 
 
 @spec.route(
@@ -108,10 +106,10 @@ def ledger_import_status(plan_id: int, token: str):
     "GET",
     summary="The ledger as .xlsx in a seed layout, with progress of the tasks you can see",
     query=ExportQuery,
-    raw_response=ledger_io.XLSX_MIME,
+    raw_response=ledger.XLSX_MIME,
 )
 def export_ledger_xlsx(plan_id: int, query: ExportQuery):
-    return attachment(ledger_io.export_ledger(rt().db, g.user, plan_id, query.layout, "xlsx"))
+    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, query.layout, "xlsx"))
 
 
 @spec.route(
@@ -123,4 +121,4 @@ def export_ledger_xlsx(plan_id: int, query: ExportQuery):
     raw_response="text/csv",
 )
 def export_ledger_csv(plan_id: int, query: ExportQuery):
-    return attachment(ledger_io.export_ledger(rt().db, g.user, plan_id, query.layout, "csv"))
+    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, query.layout, "csv"))

@@ -1,8 +1,8 @@
 """SQLAlchemy tables. Models never commit: services own the transaction."""
 
 from app.models.base import Base, UTCDateTime
-from app.models.ledger import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.org import POSITIONS, ROLES, CalendarOverride, Unit, User
+from app.models.plans import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.schedule import (
     ExtensionRequest,
     Notification,

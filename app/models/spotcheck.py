@@ -8,7 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime
-from app.models.ledger import Task
+from app.models.plans import Task
 
 
 class SpotCheck(Base):

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 
 from app.demo import SMX_COUNTIES, YZ_TOWNS
 from app.models import Problem, Task
-from app.services import ledger_io
 from app.services.errors import Invalid
+from app.services.ledger import guard, imports, reading
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ledgers"
 YZ_HEADER = ["序号", "问题类型", "问题性质", "问题表述", "整改措施", "完成时限", "责任单位"]
@@ -274,9 +274,9 @@ def test_the_commit_records_its_progress_every_fifty_rows(api, monkeypatch):
     rows = [[i, "农村危房改造", "个性问题", f"第{i}户未挂牌", "补挂", "6月10日", "古城镇"] for i in range(1, 121)]
     token = preview(api, pid, "yz_deputy", yuzhou_workbook(rows)).get_json()["token"]
     seen = []
-    save = ledger_io._save
+    save = imports._save
     monkeypatch.setattr(
-        ledger_io, "_save", lambda path, state: (seen.append((state["state"], state["done"])), save(path, state))
+        imports, "_save", lambda path, state: (seen.append((state["state"], state["done"])), save(path, state))
     )
     assert commit(api, pid, "yz_deputy", token).get_json() == {"created_problems": 120, "created_tasks": 120}
     assert seen == [("running", 0), ("running", 50), ("running", 100), ("done", 120)]
@@ -432,30 +432,30 @@ def test_a_file_over_the_upload_limit_is_refused_with_413(api, rt, monkeypatch):
 
 
 def test_a_workbook_unpacking_beyond_the_size_limit_is_refused_as_a_zip_bomb(monkeypatch):
-    monkeypatch.setattr(ledger_io, "MAX_UNCOMPRESSED_BYTES", 10_000)
+    monkeypatch.setattr(guard, "MAX_UNCOMPRESSED_BYTES", 10_000)
     with pytest.raises(Invalid, match="解压后"):
-        ledger_io.check_zip(fixture("sanmenxia.xlsx"))
+        guard.check_zip(fixture("sanmenxia.xlsx"))
 
 
 def test_without_defusedxml_a_dtd_or_a_utf16_part_is_refused_by_scanning_the_xml():
     for data in (hostile("billion_laughs"), hostile("external_entity")):
         with zipfile.ZipFile(io.BytesIO(data)) as zf, pytest.raises(Invalid, match="DTD"):
-            ledger_io.refuse_dtds(zf)
+            guard.refuse_dtds(zf)
     utf16 = with_member(fixture("yuzhou.xlsx"), "xl/sharedStrings.xml", LAUGHS.decode().encode("utf-16"))
     with zipfile.ZipFile(io.BytesIO(utf16)) as zf, pytest.raises(Invalid, match="UTF-8"):
-        ledger_io.refuse_dtds(zf)
+        guard.refuse_dtds(zf)
     with zipfile.ZipFile(io.BytesIO(fixture("sanmenxia.xlsx"))) as zf:
-        ledger_io.refuse_dtds(zf)
+        guard.refuse_dtds(zf)
 
 
 def test_openpyxl_parses_through_defusedxml_here():
     import openpyxl.xml
 
-    assert openpyxl.xml.DEFUSEDXML is True and ledger_io.DEFUSEDXML is True
+    assert openpyxl.xml.DEFUSEDXML is True and guard.DEFUSEDXML is True
 
 
 def test_a_date_typed_into_the_deadline_column_reads_as_that_date():
-    rows = ledger_io.parse_workbook(fixture("yuzhou.xlsx")).rows
+    rows = reading.parse_workbook(fixture("yuzhou.xlsx")).rows
     assert rows[4].deadline == "2022-06-12", "an Excel date cell, shown as 6月12日"
 
 
@@ -469,5 +469,5 @@ def test_a_merged_responsible_unit_or_deadline_applies_to_every_row_it_spans():
     ws.merge_cells("G2:G3")
     buf = io.BytesIO()
     wb.save(buf)
-    rows = ledger_io.parse_workbook(buf.getvalue()).rows
+    rows = reading.parse_workbook(buf.getvalue()).rows
     assert [(r.deadline, r.units) for r in rows] == [("6月10日", "古城镇人民政府")] * 2

@@ -1,0 +1,208 @@
+"""Plans, the task ledger, one task's page with its actions, evidence and the 督办单."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, send_file, url_for
+from pydantic import ValidationError
+
+from app.domain.workflow import STATE_LABELS, State
+from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
+from app.services import evidence, extensions, obligations, org, plans, tasks
+from app.services.errors import ServiceError
+from app.services.scope import supervises
+from app.web import bp, form_failed, login_required, rt
+
+MOVE_LABELS = {
+    ("identified", "in_progress"): "开始整改",
+    ("in_progress", "rectified"): "提交整改",
+    ("rectified", "in_progress"): "退回整改",
+    ("rectified", "verified"): "核实通过",
+    ("verified", "closed"): "销号",
+    ("closed", "in_progress"): "重新打开",
+    ("verified", "in_progress"): "重新打开",
+}
+INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+@bp.get("/")
+@login_required
+def index():
+    now = rt().clock()
+    mine = TaskQuery(sort="due", per_page=20)
+    views, total = tasks.list_tasks(rt().db, g.user, mine, now)
+    return render_template(
+        "index.html",
+        plans=plans.list_plans(rt().db, g.user, now),
+        tasks=views,
+        total=total,
+        query=mine,
+        states=list(State),
+    )
+
+
+@bp.get("/plans")
+@login_required
+def plan_list():
+    return render_template("plans.html", plans=plans.list_plans(rt().db, g.user, rt().clock()))
+
+
+@bp.get("/plans/<int:plan_id>")
+@login_required
+def plan_detail(plan_id: int):
+    db, now = rt().db, rt().clock()
+    plan, figures = plans.get_plan(db, g.user, plan_id, now)
+    return render_template(
+        "plan.html",
+        plan=plan,
+        figures=figures,
+        problems=plans.list_problems(db, g.user, plan_id),
+        submissions=obligations.list_submissions(db, g.user, plan_id),
+        supervising=supervises(g.user, plan),
+    )
+
+
+def _task_query() -> TaskQuery:
+    args = {k: v for k, v in request.args.items() if v != ""}
+    try:
+        return TaskQuery.model_validate(args)
+    except ValidationError:
+        flash("筛选条件有误，已恢复默认。")
+        return TaskQuery()
+
+
+@bp.get("/tasks")
+@login_required
+def task_list():
+    db = rt().db
+    q = _task_query()
+    views, total = tasks.list_tasks(db, g.user, q, rt().clock())
+    units = org.list_units(db, g.user)
+    args = {k: v for k, v in request.args.items() if k != "page" and v != ""}
+    return render_template(
+        "tasks.html",
+        tasks=views,
+        total=total,
+        query=q,
+        states=list(State),
+        units=units,
+        args=args,
+        plans=[p for p, _ in plans.list_plans(db, g.user, rt().clock())],
+    )
+
+
+@bp.get("/tasks/<int:task_id>")
+@login_required
+def task_detail(task_id: int):
+    db = rt().db
+    view = tasks.get_task(db, g.user, task_id, rt().clock())
+    return render_template(
+        "task.html",
+        v=view,
+        history=tasks.history(db, g.user, task_id),
+        files=evidence.list_evidence(db, g.user, task_id),
+        requests=extensions.list_extensions(db, g.user, task_id),
+        moves=[(st, MOVE_LABELS[(view.task.state, st.value)]) for st in view.allowed],
+        inline=INLINE_IMAGES,
+        labels=STATE_LABELS,
+    )
+
+
+def _back_to(task_id: int):
+    return redirect(url_for("web.task_detail", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/transition")
+@login_required
+def task_transition(task_id: int):
+    try:
+        data = TransitionIn.model_validate(
+            {
+                "to": request.form.get("to", ""),
+                "comment": request.form.get("comment", ""),
+                "version": request.form.get("version", ""),
+            },
+            strict=False,
+        )
+        tasks.transition_task(rt().db, g.user, task_id, data, rt().clock())
+    except (ServiceError, ValidationError) as err:
+        form_failed(err)
+        return _back_to(task_id)
+    flash("已办理。")
+    return redirect(url_for("web.task_detail", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/evidence")
+@login_required
+def task_upload(task_id: int):
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("请选择要上传的文件。")
+        return redirect(url_for("web.task_detail", task_id=task_id))
+    r = rt()
+    try:
+        evidence.store_evidence(
+            r.db,
+            r.config.UPLOAD_DIR,
+            r.config.MAX_UPLOAD_BYTES,
+            g.user,
+            task_id,
+            upload.stream,
+            upload.filename,
+            r.clock(),
+        )
+    except ServiceError as err:
+        form_failed(err)
+        return _back_to(task_id)
+    flash("佐证材料已上传。")
+    return redirect(url_for("web.task_detail", task_id=task_id))
+
+
+@bp.get("/evidence/<int:evidence_id>")
+@login_required
+def evidence_file(evidence_id: int):
+    """Downloads are attachments; only images whose bytes were checked at upload are
+    shown inline (as thumbnails), still with nosniff and a sandboxing CSP."""
+    r = rt()
+    ev, path = evidence.open_evidence(r.db, r.config.UPLOAD_DIR, g.user, evidence_id)
+    inline = request.args.get("inline") == "1" and ev.content_type in INLINE_IMAGES
+    resp = send_file(path, mimetype=ev.content_type, as_attachment=not inline, download_name=ev.original_name)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
+
+
+@bp.post("/tasks/<int:task_id>/extensions")
+@login_required
+def task_extension(task_id: int):
+    try:
+        data = ExtensionIn(deadline=request.form.get("deadline", ""), reason=request.form.get("reason", ""))
+        extensions.request_extension(rt().db, g.user, task_id, data, rt().clock())
+    except (ServiceError, ValidationError) as err:
+        form_failed(err)
+        return _back_to(task_id)
+    flash("延期申请已提交。")
+    return redirect(url_for("web.task_detail", task_id=task_id))
+
+
+@bp.post("/extensions/<int:request_id>/decision")
+@login_required
+def extension_decision(request_id: int):
+    task_id = request.form.get("task_id", type=int) or 0
+    try:
+        data = ExtensionDecisionIn(approve=request.form.get("approve") == "1", comment=request.form.get("comment", ""))
+        extensions.decide_extension(rt().db, g.user, request_id, data, rt().clock())
+    except (ServiceError, ValidationError) as err:
+        form_failed(err)
+        return _back_to(task_id)
+    flash("已审批。")
+    return redirect(url_for("web.task_detail", task_id=task_id))
+
+
+@bp.get("/tasks/<int:task_id>/notice")
+@login_required
+def task_notice(task_id: int):
+    """督办单: a printable supervision notice for an overdue task."""
+    db, now = rt().db, rt().clock()
+    view = tasks.get_overdue_task(db, g.user, task_id, now)
+    plan, _ = plans.get_plan(db, g.user, view.task.plan_id, now)
+    return render_template("notice.html", v=view, plan=plan, files=evidence.list_evidence(db, g.user, task_id))
