@@ -50,9 +50,10 @@ def build_channels(settings: Mapping[str, str]) -> dict[str, Channel]:
         if not sender:
             raise ValueError("RECTIFY_SMTP_HOST is set but RECTIFY_SMTP_SENDER is not")
         starttls = _flag(settings, "RECTIFY_SMTP_STARTTLS")
+        implicit_tls = _flag(settings, "RECTIFY_SMTP_SSL")
         port_text = settings.get("RECTIFY_SMTP_PORT", "").strip()
         try:
-            port = int(port_text) if port_text else (587 if starttls else 25)
+            port = int(port_text) if port_text else (465 if implicit_tls else 587 if starttls else 25)
         except ValueError:
             raise ValueError(f"RECTIFY_SMTP_PORT must be a number, not {port_text!r}") from None
         channels["smtp"] = SmtpChannel(
@@ -62,6 +63,8 @@ def build_channels(settings: Mapping[str, str]) -> dict[str, Channel]:
             username=settings.get("RECTIFY_SMTP_USER") or None,
             password=settings.get("RECTIFY_SMTP_PASSWORD") or None,
             starttls=starttls,
+            implicit_tls=implicit_tls,
+            ca_file=settings.get("RECTIFY_SMTP_CA_FILE", "").strip() or None,
         )
     if url := settings.get("RECTIFY_WEBHOOK_URL", "").strip():
         secret = settings.get("RECTIFY_WEBHOOK_SECRET", "")

@@ -2,7 +2,8 @@
 
 What a failure means here:
 
-* The connection, STARTTLS or login fails, or the server hangs up or times out midway:
+* The connection, the TLS handshake (implicit TLS or STARTTLS, including a certificate
+  that does not verify) or login fails, or the server hangs up or times out midway:
   every message not yet accepted is ``temporary`` (server or configuration trouble; the
   messages themselves are fine and go out once it is fixed).
 * The server answers a message with a code: 4xx is ``temporary``, 5xx is ``permanent``
@@ -11,6 +12,12 @@ What a failure means here:
   (the message is too big, which no retry changes).
 * No address, or one that cannot be written into a header: ``permanent`` before any
   connection is made.
+
+TLS is either implicit (``implicit_tls=True``: the connection is TLS from the first byte, port
+465, what the big public mail services expect) or STARTTLS on a plain connection
+(``starttls=True``, port 587). Either way the server's certificate and name are checked
+against the system's trusted CAs, or only against ``ca_file`` when one is given (a
+private CA, or a self-signed certificate the operator chose to trust).
 
 Message-ID is derived from the outbox key, so if a retry follows a timeout after the
 server had in fact accepted the message, the copy carries the same Message-ID and mail
@@ -46,7 +53,11 @@ class SmtpChannel:
         password: str | None = None,
         starttls: bool = False,
         timeout: float = 10,
+        implicit_tls: bool = False,
+        ca_file: str | None = None,
     ) -> None:
+        if implicit_tls and starttls:
+            raise ValueError("choose implicit TLS (port 465) or STARTTLS (port 587), not both")
         self.host = host
         self.port = port
         self.sender = Address(SENDER_NAME, addr_spec=sender)  # a malformed sender fails here, at startup
@@ -54,6 +65,10 @@ class SmtpChannel:
         self.password = password
         self.starttls = starttls
         self.timeout = timeout
+        self.implicit_tls = implicit_tls
+        self.ca_file = ca_file
+        # Built once, so a missing or unreadable CA file fails at startup, not at the first reminder.
+        self._tls = _tls_context(ca_file) if implicit_tls or starttls else None
 
     def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
         results = Verdicts(on_result)
@@ -96,14 +111,17 @@ class SmtpChannel:
                 results[i] = Result.temporary(why)
 
         try:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        except (OSError, smtplib.SMTPException) as err:
+            if self.implicit_tls:
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls)
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        except (OSError, smtplib.SMTPException) as err:  # ssl.SSLError (a refused certificate) is an OSError
             give_up_from(0, f"cannot connect to {self.host}:{self.port}: {_describe(err)}")
             return
         try:
             try:
                 if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=self._tls)
                 if self.username:
                     smtp.login(self.username, self.password or "")
             except (OSError, smtplib.SMTPException) as err:
@@ -130,6 +148,14 @@ class SmtpChannel:
                     return
         finally:
             _close(smtp)
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Certificate and host name checked; with ``ca_file`` only that CA bundle is trusted."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ValueError(f"cannot load the SMTP CA file {ca_file!r}: {err}") from None
 
 
 def _by_code(code: int, reply: bytes | str) -> Result:

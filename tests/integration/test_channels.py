@@ -64,6 +64,7 @@ class MailServer:
     refuse: dict[str, str] = field(default_factory=dict)
     connections: int = 0
     delivered: list = field(default_factory=list)
+    tls_versions: list = field(default_factory=list)  # per delivered message: the TLS version, or None
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1  # smtplib says EHLO exactly once per connection when there is no STARTTLS
@@ -77,6 +78,8 @@ class MailServer:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        tls = server.transport.get_extra_info("ssl_object")
+        self.tls_versions.append(tls.version() if tls else None)
         self.delivered.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
         return "250 OK"
 
@@ -494,3 +497,61 @@ def test_a_server_slower_than_the_timeout_is_temporary_and_waited_for_once(endpo
     assert [r.status for r in results] == ["temporary"] * 3
     assert len(endpoint.seen) == 1
     assert time.monotonic() - started < 2
+
+
+# --- SMTP over TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_mail(self_signed) -> Iterator[tuple[MailServer, int]]:
+    """aiosmtpd speaking TLS from the first byte, as a port-465 server does."""
+    handler = MailServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), ssl_context=self_signed.server_context())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+def test_mail_goes_over_implicit_tls_to_a_server_whose_certificate_is_trusted(tls_mail, self_signed):
+    server, port = tls_mail
+
+    results = smtp_channel(port, implicit_tls=True, ca_file=str(self_signed.cert)).send_batch(
+        [outgoing(0), outgoing(1)], NOW
+    )
+
+    assert results == [Result.sent(), Result.sent()]
+    assert [rcpts for rcpts, _ in server.delivered] == [["user0@example.cn"], ["user1@example.cn"]]
+    assert server.delivered[0][1]["Subject"] == SUBJECT
+    assert all(v and v.startswith("TLSv1.") for v in server.tls_versions)
+
+
+def test_implicit_tls_refuses_a_certificate_nobody_trusts_and_keeps_the_mail_for_later(tls_mail):
+    server, port = tls_mail
+
+    results = smtp_channel(port, implicit_tls=True).send_batch([outgoing(0), outgoing(1)], NOW)
+
+    assert [r.status for r in results] == ["temporary", "temporary"]
+    assert "CERTIFICATE_VERIFY_FAILED" in results[0].detail
+    assert server.delivered == []
+
+
+def test_starttls_checks_the_certificate_against_the_configured_ca_file(self_signed):
+    handler = MailServer()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), tls_context=self_signed.server_context(), require_starttls=True
+    )
+    controller.start()
+    try:
+        trusted = smtp_channel(controller.port, starttls=True, ca_file=str(self_signed.cert))
+        untrusted = smtp_channel(controller.port, starttls=True)
+
+        assert trusted.send_batch([outgoing(0)], NOW) == [Result.sent()]
+        refused = untrusted.send_batch([outgoing(1)], NOW)
+    finally:
+        controller.stop()
+
+    assert refused[0].status == "temporary" and "CERTIFICATE_VERIFY_FAILED" in refused[0].detail
+    assert [rcpts for rcpts, _ in handler.delivered] == [["user0@example.cn"]]
+    assert handler.tls_versions[0].startswith("TLSv1.")

@@ -44,6 +44,17 @@ def test_plain_smtp_defaults_to_port_25_and_an_explicit_port_wins():
     assert build_channels(base | {"RECTIFY_SMTP_PORT": "2525"})["smtp"].port == 2525
 
 
+def test_implicit_tls_defaults_to_port_465_and_names_the_ca_file_to_trust(self_signed):
+    ca = self_signed.cert
+    base = {"RECTIFY_SMTP_HOST": "smtp.qq.com", "RECTIFY_SMTP_SENDER": "a@b.cn", "RECTIFY_SMTP_SSL": "1"}
+
+    plain = build_channels(base)["smtp"]
+    private = build_channels(base | {"RECTIFY_SMTP_CA_FILE": str(ca)})["smtp"]
+
+    assert (plain.port, plain.implicit_tls, plain.starttls, plain.ca_file) == (465, True, False, None)
+    assert private.ca_file == str(ca)
+
+
 @pytest.mark.parametrize(
     "settings",
     [
@@ -52,8 +63,18 @@ def test_plain_smtp_defaults_to_port_25_and_an_explicit_port_wins():
         {"RECTIFY_SMTP_HOST": "mail", "RECTIFY_SMTP_SENDER": "a@b.cn", "RECTIFY_SMTP_STARTTLS": "maybe"},
         {"RECTIFY_SMTP_HOST": "mail", "RECTIFY_SMTP_SENDER": "not an address"},
         {"RECTIFY_WEBHOOK_URL": "https://hooks.example.cn"},
+        {"RECTIFY_SMTP_HOST": "m", "RECTIFY_SMTP_SENDER": "a@b", "RECTIFY_SMTP_SSL": "1", "RECTIFY_SMTP_STARTTLS": "1"},
+        {"RECTIFY_SMTP_HOST": "m", "RECTIFY_SMTP_SENDER": "a@b", "RECTIFY_SMTP_SSL": "1", "RECTIFY_SMTP_CA_FILE": "/x"},
     ],
-    ids=["no sender", "bad port", "bad flag", "bad sender", "webhook without secret"],
+    ids=[
+        "no sender",
+        "bad port",
+        "bad flag",
+        "bad sender",
+        "webhook without secret",
+        "both TLS modes",
+        "missing CA file",
+    ],
 )
 def test_half_configured_channels_fail_at_startup(settings):
     with pytest.raises(ValueError):
