@@ -115,8 +115,25 @@ def register_cli(app: Flask) -> None:
             data = HolidayIn.model_validate({"day": day, "is_workday": not off, "note": note}, strict=False)
         except ValidationError:
             _fail(f"日期「{day}」格式不对，应为 YYYY-MM-DD")
-        calendar.set_override(_rt().db, data)
-        click.echo(f"{data.day}: {'day off' if off else 'working day'}")
+        rt = _rt()
+        moved = calendar.set_override(rt.db, data, rt.clock())
+        click.echo(f"{data.day}: {'day off' if off else 'working day'}; {moved} open deadlines moved")
+
+    @app.cli.command("holiday-year")
+    @click.argument("year", type=int)
+    @click.option(
+        "--official/--provisional",
+        default=True,
+        help="the holiday table now holds YEAR's official holidays and make-up days (default), or not",
+    )
+    def holiday_year_cmd(year: int, official: bool) -> None:
+        """Mark YEAR's working days official once its holidays are in the table."""
+        rt = _rt()
+        try:
+            source, moved = calendar.set_official_year(rt.db, year, official, rt.clock())
+        except ServiceError as err:
+            _fail(err.message)
+        click.echo(f"{year}: {source}; {moved} open deadlines moved")
 
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="do nothing when the database already has units")

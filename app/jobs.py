@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.models import Notification, SchedulerLock
+from app.services import calendar
 from app.services.delivery import DeliveryReport, claimable, deliver
 from app.services.digest import compose_digests
 from app.services.sweep import SweepReport, sweep
@@ -40,6 +41,7 @@ class TickReport:
 
 
 def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
+    calendar.reconcile(rt.db, now)  # an upgraded calendar package: count provisional deadlines again first
     report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose)
     digests = compose_digests(rt.db, now, rt.config.REMINDER_DEFAULTS)
     # what delivery can take right now (the sweep itself may run as of another instant)

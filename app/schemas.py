@@ -11,7 +11,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.domain.deadlines import Basis
 from app.domain.workflow import State
+
+BASIS_DOC = (
+    "what the date was computed from: fixed (the date as written), received (counted from the day the unit "
+    "received the task), issued (counted from the plan's issue date), requested (counted from an extension request)"
+)
+WorkdaysFrom = Literal["received", "issued"]
 
 
 def describe(err: ValidationError) -> str:
@@ -96,6 +103,10 @@ class PlanIn(Strict):
     issuing_unit_id: int | None = Field(default=None, description="defaults to your own unit")
     issued_on: date
     evidence_required: bool = True
+    workdays_from: WorkdaysFrom = Field(
+        default="received",
+        description="「N个工作日内」 counts from the day each unit receives its task (default) or from the issue date",
+    )
     phases: list[PhaseIn] = Field(default_factory=list, max_length=20)
 
 
@@ -121,6 +132,7 @@ class PlanOut(Out):
     issuing_unit_id: int
     issued_on: date
     evidence_required: bool
+    workdays_from: WorkdaysFrom
     phases: list[PhaseOut]
     figures: Figures | None = None
 
@@ -207,7 +219,14 @@ class TaskOut(Out):
     problem_title: str
     state: State
     deadline_kind: str
+    deadline_text: str = Field(description="the deadline in force as written (the problem's, or an extension's)")
     due_at: datetime | None
+    deadline_basis: Basis | None = Field(description=BASIS_DOC)
+    deadline_counted_from: date | None = Field(description="the day a count of days started from")
+    calendar_provisional: bool = Field(
+        description="working days of a year without the official holiday calendar went into the date or its "
+        "reminders; it is counted again when the official calendar arrives"
+    )
     overdue: bool
     escalation_level: int = 0
     public_notice: bool = False
@@ -261,6 +280,23 @@ class HolidayIn(Strict):
     day: date
     is_workday: bool
     note: str = Field(default="", max_length=200)
+
+
+class CalendarChangeOut(HolidayIn):
+    moved: int = Field(description="open tasks whose deadline moved with this change (each written into its history)")
+
+
+class OfficialYearIn(Strict):
+    official: bool = Field(description="true: the admin table holds this year's official holidays and make-up days")
+
+
+class CalendarYearOut(Out):
+    year: int
+    source: Literal["package", "admin", "provisional"] = Field(
+        description="package: the official calendar package covers it; admin: marked official by an admin; "
+        "provisional: weekdays less the holidays package's public holidays, plus the admin table"
+    )
+    moved: int | None = Field(default=None, description="after a change: open tasks whose deadline moved")
 
 
 # ---- reporting obligations, extensions, inbox --------------------------------------------

@@ -9,8 +9,9 @@ from flask import g, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api import bp, now, rt, spec
+from app.domain.deadlines import Basis
 from app.http import attachment
-from app.schemas import Out, Strict
+from app.schemas import BASIS_DOC, Out, Strict
 from app.services import ledger
 from app.services.errors import Invalid
 
@@ -25,6 +26,7 @@ class LedgerRowOut(Out):
     title: str
     deadline_text: str
     due_at: datetime | None
+    deadline_basis: Basis | None = Field(default=None, description=BASIS_DOC)
     units: list[str] = Field(description="responsible units as resolved")
     errors: list[str]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import g
 
-from app.api import bp, rt, spec
-from app.schemas import HolidayIn, UnitIn, UnitOut, UserIn, UserOut
+from app.api import bp, now, rt, spec
+from app.domain.deadlines import CHINA
+from app.schemas import CalendarChangeOut, CalendarYearOut, HolidayIn, OfficialYearIn, UnitIn, UnitOut, UserIn, UserOut
 from app.services import calendar, org
 from app.services.errors import Forbidden
 
@@ -51,10 +52,42 @@ def list_overrides():
     "PUT",
     summary="Set one day as working day or day off (admin)",
     body=HolidayIn,
-    response=HolidayIn,
+    response=CalendarChangeOut,
 )
 def set_override(body: HolidayIn):
+    _admin_only()
+    moved = calendar.set_override(rt().db, body, now(), g.user.id)
+    return CalendarChangeOut(**body.model_dump(), moved=moved)
+
+
+@spec.route(
+    bp,
+    "/calendar/years",
+    "GET",
+    summary="Where each year's working days come from",
+    response=CalendarYearOut,
+    many=True,
+)
+def list_calendar_years():
+    return [
+        CalendarYearOut(year=y, source=src) for y, src in calendar.year_sources(rt().db, now().astimezone(CHINA).date())
+    ]
+
+
+@spec.route(
+    bp,
+    "/calendar/years/<int:year>",
+    "PUT",
+    summary="Mark a year official once its holidays are in the admin table (admin); open deadlines are counted again",
+    body=OfficialYearIn,
+    response=CalendarYearOut,
+)
+def set_calendar_year(year: int, body: OfficialYearIn):
+    _admin_only()
+    source, moved = calendar.set_official_year(rt().db, year, body.official, now(), g.user.id)
+    return CalendarYearOut(year=year, source=source, moved=moved)
+
+
+def _admin_only() -> None:
     if g.user.role != "admin":
         raise Forbidden("只有系统管理员可以维护节假日表。")
-    calendar.set_override(rt().db, body)
-    return body

@@ -18,6 +18,7 @@ def plan_out(plan: Plan, figures: Figures | None) -> PlanOut:
         issuing_unit_id=plan.issuing_unit_id,
         issued_on=plan.issued_on,
         evidence_required=plan.evidence_required,
+        workdays_from=plan.workdays_from,
         phases=[PhaseOut.model_validate(p) for p in plan.phases],
         figures=figures,
     )

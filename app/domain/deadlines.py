@@ -36,6 +36,10 @@ ACCEPTED_FORMS: tuple[str, ...] = (
 )
 
 DeadlineKind = Literal["date", "immediate", "long_term"]
+# What a dated deadline was computed from: the date as written (fixed), or a count of
+# days from the plan's issue date, from the day the unit received the task, or from
+# the day an extension was asked for.
+Basis = Literal["fixed", "issued", "received", "requested"]
 
 _REASONS: dict[str, tuple[str, str]] = {
     "unrecognised": ("无法识别的整改时限「{text}」", "unrecognised deadline"),
@@ -61,11 +65,18 @@ class DeadlineError(ValueError):
 
 @dataclass(frozen=True)
 class Deadline:
-    """A parsed deadline; `text` is kept verbatim because it is what the notice said."""
+    """A parsed deadline; `text` is kept verbatim because it is what the notice said.
+
+    `counted_from` is the day a 「N个工作日内」 or 「N日内」 count starts from (None for a
+    date as written). `provisional` says that working days in a year without the
+    official calendar went into it, or into the reminders and escalations around it.
+    """
 
     text: str
     kind: DeadlineKind
     due_on: date | None
+    counted_from: date | None = None
+    provisional: bool = False
 
     def __post_init__(self) -> None:
         if (self.kind == "date") != (self.due_on is not None):
@@ -107,13 +118,14 @@ _LONG_TERM = frozenset({"长期整改", "长期坚持", "长期"})
 _DIGITS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)} | {"两": 2}
 
 
-def parse_deadline(text: str, issued_on: date, calendar: WorkCalendar) -> Deadline:
+def parse_deadline(text: str, issued_on: date, calendar: WorkCalendar, counts_from: date | None = None) -> Deadline:
     """Parse a deadline written in a notice issued on `issued_on` (a China-time date).
 
     Month-day forms take the issue year, or the next year when the month is earlier
     than the issue month (a December plan writing 「1月底」 means next January).
     A 旬 deadline means the end of that ten-day period: 上旬 the 10th, 中旬 the 20th,
-    下旬 the last day of the month.
+    下旬 the last day of the month. 「N个工作日内」 and 「N日内」 count from `counts_from`
+    (default: the issue date); the start day itself never counts.
     Raises DeadlineError for anything else, including impossible dates.
     """
     stripped = text.strip()
@@ -127,12 +139,50 @@ def parse_deadline(text: str, issued_on: date, calendar: WorkCalendar) -> Deadli
     for pattern, rule in _DATE_RULES:
         match = pattern.fullmatch(normal)
         if match:
+            start = (counts_from or issued_on) if rule in _COUNTING_RULES else None
             try:
-                due_on = rule(match, issued_on, calendar)
+                due_on = rule(match, start or issued_on, calendar)
             except ValueError as exc:  # date() refusing 2月30日 or 13月1日
                 raise DeadlineError(stripped, "invalid_date") from exc
-            return Deadline(stripped, "date", due_on)
+            provisional = calendar.provisional_between(start or due_on, due_on)
+            return Deadline(stripped, "date", due_on, start, provisional)
     raise DeadlineError(stripped)
+
+
+def task_deadline(
+    text: str, issued_on: date, received_on: date, count_from_issue: bool, calendar: WorkCalendar
+) -> tuple[Deadline, Basis | None]:
+    """The deadline of a task a unit received on `received_on`, and what it counts from.
+
+    A count of days runs from the day the unit received the task, unless the plan says
+    it runs from its issue date (`count_from_issue`). Even then an item is never overdue
+    the moment it arrives: if the count from the issue date ran out before the unit
+    received the task, it runs from the day of receipt instead. A date as written stays
+    what the notice says, however late the task arrives (that lateness is real and the
+    ladder shows it). The basis is None for 立行立改 and long-term items.
+    """
+    if count_from_issue:
+        dl = parse_deadline(text, issued_on, calendar)
+        if dl.counted_from is None or dl.due_on >= received_on:
+            return dl, basis_of(dl, "issued")
+    dl = parse_deadline(text, issued_on, calendar, counts_from=received_on)
+    return dl, basis_of(dl, "received")
+
+
+def recount(text: str, due_on: date, counted_from: date | None, calendar: WorkCalendar) -> Deadline:
+    """The same dated deadline under a changed calendar: a count of days is counted
+    again from the day it started; a date as written stays, and only whether it is
+    provisional may change."""
+    if counted_from is None:
+        return Deadline(text, "date", due_on, None, calendar.provisional_between(due_on, due_on))
+    return parse_deadline(text, counted_from, calendar, counts_from=counted_from)
+
+
+def basis_of(dl: Deadline, counted: Basis) -> Basis | None:
+    """`counted` for a count of days, "fixed" for a date as written, None without a date."""
+    if dl.kind != "date":
+        return None
+    return counted if dl.counted_from is not None else "fixed"
 
 
 def _year_for(match: re.Match[str], month: int, issued_on: date) -> int:
@@ -197,6 +247,8 @@ def _after_workdays(match: re.Match[str], issued_on: date, cal: WorkCalendar) ->
 def _after_days(match: re.Match[str], issued_on: date, _: WorkCalendar) -> date:
     return issued_on + timedelta(days=_count(match))
 
+
+_COUNTING_RULES = frozenset({_after_workdays, _after_days})
 
 _DATE_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], date, WorkCalendar], date]], ...] = (
     (_DAY_RE, _on_day),

@@ -1,7 +1,7 @@
 """SQLAlchemy tables. Models never commit: services own the transaction."""
 
 from app.models.base import Base, UTCDateTime
-from app.models.org import POSITIONS, ROLES, CalendarOverride, Unit, User
+from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, Unit, User
 from app.models.plans import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.schedule import (
     ExtensionRequest,
@@ -22,6 +22,7 @@ __all__ = [
     "Milestone",
     "Notification",
     "Obligation",
+    "OfficialYear",
     "Phase",
     "Plan",
     "Problem",

@@ -67,3 +67,14 @@ class CalendarOverride(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     is_workday: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class OfficialYear(Base):
+    """A year the calendar package lacks whose holidays and make-up days an admin has
+    entered in full from the State Council's notice: its working days stop being
+    provisional."""
+
+    __tablename__ = "calendar_official_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    note: Mapped[str] = mapped_column(String(200), default="")

@@ -35,6 +35,8 @@ class Plan(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     evidence_required: Mapped[bool] = mapped_column(Boolean, default=True)
     reminder_policy: Mapped[dict | None] = mapped_column(JSON)  # overrides of config defaults
+    # 「N个工作日内」 counts from the day a unit receives its task, or from the issue date
+    workdays_from: Mapped[str] = mapped_column(String(20), default="received")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -126,6 +128,15 @@ class Task(Schedulable, Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     deadline_kind: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The deadline in force as written (the problem's, or an approved extension's), what
+    # its date was computed from (app.domain.deadlines.Basis; None without a date) and,
+    # for a count of days, the day the count started: enough to count it again when the
+    # working-day calendar changes. calendar_provisional: working days of a year without
+    # the official calendar went into the date or its reminders.
+    deadline_text: Mapped[str] = mapped_column(String(100), default="")
+    deadline_basis: Mapped[str | None] = mapped_column(String(20))
+    deadline_from: Mapped[date | None] = mapped_column(Date)
+    calendar_provisional: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     rectified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

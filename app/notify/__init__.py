@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from app.notify.base import Channel, Outgoing, Result
-from app.notify.render import KINDS, china_date, render
+from app.notify.render import KINDS, china_date, format_day, render
 from app.notify.robots import DingTalkRobot, WeComRobot
 from app.notify.smtp import SmtpChannel
 from app.notify.webhook import WebhookChannel, verify_signature
@@ -26,6 +26,7 @@ __all__ = [
     "WebhookChannel",
     "build_channels",
     "china_date",
+    "format_day",
     "render",
     "robot_for",
     "verify_signature",

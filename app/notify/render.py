@@ -35,7 +35,7 @@ A missing key is an error (StrictUndefined), not a blank in a message to an offi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,11 @@ def china_date(moment: datetime, lang: str = "zh") -> str:
     """The China calendar date of an aware instant: 2022年6月20日 / 20 June 2022."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment!r}: pass an aware UTC datetime")
-    day = moment.astimezone(CHINA).date()
+    return format_day(moment.astimezone(CHINA).date(), lang)
+
+
+def format_day(day: date, lang: str = "zh") -> str:
+    """A calendar date as people write it: 2022年6月20日 / 20 June 2022."""
     if lang == "zh":
         return f"{day.year}年{day.month}月{day.day}日"
     return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}"

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from app.db import Database
-from app.domain.deadlines import CHINA, DeadlineError, parse_deadline
+from app.domain.deadlines import CHINA, DeadlineError, basis_of, parse_deadline
 from app.domain.workflow import OPEN_STATES
 from app.models import ExtensionRequest, Plan, Task, TaskEvent, User
 from app.schemas import ExtensionDecisionIn, ExtensionIn
@@ -99,6 +99,8 @@ def decide_extension(
         req.decided_by_id, req.decided_at, req.decision_comment = user.id, now, data.comment
         old_due_at = task.due_at
         if data.approve:
+            # what the granted date counts from, for when the working-day calendar changes
+            asked = parse_deadline(req.new_deadline_text, req.requested_at.astimezone(CHINA).date(), load_calendar(s))
             cancel_pending(s, "task", task.id)
             s.execute(
                 update(Task)
@@ -106,6 +108,10 @@ def decide_extension(
                 .values(
                     due_at=req.new_due_at,
                     deadline_kind="date",
+                    deadline_text=req.new_deadline_text,
+                    deadline_basis=basis_of(asked, "requested"),
+                    deadline_from=asked.counted_from,
+                    calendar_provisional=asked.provisional,
                     active_since=now,
                     swept_until=now,
                     next_action_at=now,

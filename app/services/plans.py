@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.domain.deadlines import Deadline, DeadlineError, parse_deadline
+from app.domain.deadlines import CHINA, Basis, Deadline, DeadlineError, parse_deadline, task_deadline
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES, State, rollup_state
 from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
@@ -18,12 +20,22 @@ from app.services.calendar import load_calendar
 from app.services.errors import Forbidden, Invalid, NotFound
 from app.services.scope import get_visible_plan, plan_visible, task_visible
 
+T = TypeVar("T")
 
-def _deadline(text: str, issued_on: date, cal: WorkCalendar, field: str) -> Deadline:
+
+def _checked(field: str, parse: Callable[..., T], *args) -> T:
+    """A deadline parser's result, or its DeadlineError as Invalid naming the field."""
     try:
-        return parse_deadline(text, issued_on, cal)
+        return parse(*args)
     except DeadlineError as err:
         raise Invalid(str(err), [{"field": field, "message": str(err)}]) from None
+
+
+def deadline_on_receipt(plan: Plan, text: str, now: datetime, cal: WorkCalendar) -> tuple[Deadline, Basis | None]:
+    """The deadline of the tasks units receive at `now` (assigned or imported) under
+    `plan`, and what it counts from. Raises DeadlineError."""
+    received_on = now.astimezone(CHINA).date()
+    return task_deadline(text, plan.issued_on, received_on, plan.workdays_from == "issued", cal)
 
 
 def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
@@ -41,10 +53,11 @@ def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
             issuing_unit_id=unit.id,
             issued_on=data.issued_on,
             evidence_required=data.evidence_required,
+            workdays_from=data.workdays_from,
             created_by_id=actor.id,
         )
         for i, ph in enumerate(data.phases, start=1):
-            d = _deadline(ph.deadline, data.issued_on, cal, f"phases[{i - 1}].deadline")
+            d = _checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, data.issued_on, cal)
             plan.phases.append(Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on))
         s.add(plan)
     return plan
@@ -100,7 +113,7 @@ def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkC
         )
         if not self_report:
             raise Forbidden("只能由方案下发单位交办问题，或为本单位上报自查问题。")
-    dl = _deadline(data.deadline, plan.issued_on, cal, "deadline")
+    dl, basis = _checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
     seq = data.seq or (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
     if s.scalar(select(Problem.id).where(Problem.plan_id == plan.id, Problem.seq == seq)):
         raise Invalid(f"本方案已有序号为 {seq} 的问题。")
@@ -121,7 +134,7 @@ def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkC
         created_by_id=actor.id,
     )
     for i, m in enumerate(data.milestones, start=1):
-        md = _deadline(m.deadline, plan.issued_on, cal, f"milestones[{i - 1}].deadline")
+        md = _checked(f"milestones[{i - 1}].deadline", parse_deadline, m.deadline, plan.issued_on, cal)
         problem.milestones.append(Milestone(seq=i, title=m.title, deadline_text=md.text, due_at=md.due_at))
     s.add(problem)
     s.flush()
@@ -133,6 +146,10 @@ def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkC
             "state": State.IDENTIFIED.value,
             "deadline_kind": dl.kind,
             "due_at": dl.due_at,
+            "deadline_text": dl.text,
+            "deadline_basis": basis,
+            "deadline_from": dl.counted_from,
+            "calendar_provisional": dl.provisional,
             "version": 1,
             "created_at": now,
             "updated_at": now,

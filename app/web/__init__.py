@@ -114,6 +114,14 @@ def _china_date(moment):
     return china_date(moment, lang()) if moment else ""
 
 
+@bp.app_template_filter("day")
+def _day(day):
+    """A calendar date (already a China date) as people write it."""
+    from app.notify import format_day
+
+    return format_day(day, lang()) if day else ""
+
+
 @bp.app_template_filter("china_time")
 def _china_time(moment):
     from app.domain.deadlines import CHINA

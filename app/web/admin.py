@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
+from app.domain.deadlines import CHINA
 from app.schemas import HolidayIn, PolicyIn, UnitIn, UserIn
 from app.services import calendar, org, policy
 from app.services.errors import ServiceError
@@ -70,12 +71,35 @@ def admin_holidays():
                 },
                 strict=False,
             )
-            calendar.set_override(rt().db, data)
-            flash("已保存。")
+            moved = calendar.set_override(rt().db, data, rt().clock(), g.user.id)
+            flash(_saved(moved))
         except ValidationError as err:
             form_failed(err)
         return redirect(url_for("web.admin_holidays"))
-    return render_template("admin_holidays.html", days=calendar.list_overrides(rt().db))
+    r = rt()
+    return render_template(
+        "admin_holidays.html",
+        days=calendar.list_overrides(r.db),
+        years=calendar.year_sources(r.db, r.clock().astimezone(CHINA).date()),
+    )
+
+
+@bp.route("/admin/holidays/years/<int:year>", methods=["POST"])
+@login_required
+def admin_holiday_year(year: int):
+    _admin_only()
+    try:
+        _, moved = calendar.set_official_year(
+            rt().db, year, request.form.get("official") == "1", rt().clock(), g.user.id
+        )
+        flash(_saved(moved))
+    except ServiceError as err:
+        form_failed(err)
+    return redirect(url_for("web.admin_holidays"))
+
+
+def _saved(moved: int) -> str:
+    return f"已保存，{moved} 项任务的整改时限随之调整（已记入各任务的办理记录）。" if moved else "已保存。"
 
 
 @bp.route("/plans/<int:plan_id>/policy", methods=["GET", "POST"])

@@ -130,6 +130,29 @@ EN = {
     "同意延期": "Extension approved",
     "不同意延期": "Extension denied",
     "逾期督办升级": "Escalated",
+    "工作日历调整，时限重算": "Working-day calendar changed, deadline counted again",
+    "自收到任务之日": "counted from the day the unit received it",
+    "自方案印发之日": "counted from the plan's issue date",
+    "自申请延期之日": "counted from the extension request",
+    "起算": "",
+    "暂定": "provisional",
+    "该年度法定节假日尚未正式公布，按推算的节假日计算，正式安排公布后将重新计算": (
+        "This year's official holidays are not published yet; computed from the expected public holidays "
+        "and counted again when the official calendar arrives"
+    ),
+    "各年工作日历来源": "Where each year's working days come from",
+    "正式（国务院通知，随软件包提供）": "Official (State Council notice, from the calendar package)",
+    "正式（管理员已按通知录入）": "Official (entered by an admin from the notice)",
+    "暂定（工作日减去推算的法定节假日，未含调休）": (
+        "Provisional (weekdays less the expected public holidays, no make-up days)"
+    ),
+    "已按正式通知录入，标为正式": "Entered from the official notice: mark official",
+    "改回暂定": "Back to provisional",
+    "暂定年份内计算的整改时限和提醒日标注“暂定”；录入或更正某日后，未办结任务的时限会重新计算并记入办理记录。": (
+        "Deadlines and reminder days in a provisional year are marked provisional; after a day is entered or "
+        "corrected, the deadlines of open tasks are counted again and the change is written into their history."
+    ),
+    "调整某一天": "Change one day",
     "待审批": "Pending",
     "版式": "Layout",
     "行": "rows",

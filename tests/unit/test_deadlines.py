@@ -11,6 +11,8 @@ from app.domain.deadlines import (
     DeadlineError,
     end_of_day_utc,
     parse_deadline,
+    recount,
+    task_deadline,
 )
 from app.domain.workcalendar import WorkCalendar
 
@@ -58,7 +60,7 @@ def test_every_seed_deadline_means_the_end_of_its_day_in_china(
     text: str, issued_on: date, due_on: date, cal: WorkCalendar
 ) -> None:
     deadline = parse_deadline(text, issued_on, cal)
-    assert deadline == Deadline(text, "date", due_on)
+    assert (deadline.text, deadline.kind, deadline.due_on, deadline.provisional) == (text, "date", due_on, False)
     assert deadline.due_at == utc(due_on.year, due_on.month, due_on.day, 15, 59, 59)
 
 
@@ -257,3 +259,79 @@ def test_a_date_deadline_needs_a_date_and_others_must_not_have_one() -> None:
         Deadline("6月20日", "date", None)
     with pytest.raises(ValueError):
         Deadline("立行立改", "immediate", date(2022, 6, 20))
+
+
+# --- what a task's deadline counts from (N个工作日内) ----------------------------------------
+
+
+def test_a_count_of_working_days_runs_from_the_day_the_unit_received_the_task(cal: WorkCalendar) -> None:
+    # The Sanmenxia plan was issued Tue 2022-06-07; its ledger is imported on Mon 2022-08-01.
+    dl, basis = task_deadline("5个工作日内", SANMENXIA_ISSUED, date(2022, 8, 1), False, cal)
+
+    assert (dl.due_on, dl.counted_from, basis) == (date(2022, 8, 8), date(2022, 8, 1), "received")
+
+
+def test_a_plan_may_count_from_its_issue_date(cal: WorkCalendar) -> None:
+    dl, basis = task_deadline("5个工作日内", SANMENXIA_ISSUED, date(2022, 6, 8), True, cal)
+
+    assert (dl.due_on, dl.counted_from, basis) == (date(2022, 6, 14), SANMENXIA_ISSUED, "issued")
+
+
+def test_a_count_from_the_issue_date_that_ran_out_before_receipt_runs_from_receipt(cal: WorkCalendar) -> None:
+    """Never overdue the moment it arrives: the count from 06-07 ended 06-14, long before 08-01."""
+    dl, basis = task_deadline("5个工作日内", SANMENXIA_ISSUED, date(2022, 8, 1), True, cal)
+
+    assert (dl.due_on, basis) == (date(2022, 8, 8), "received")
+
+
+@pytest.mark.parametrize("count_from_issue", [False, True])
+def test_a_date_as_written_stays_the_date_however_late_the_task_arrives(
+    cal: WorkCalendar, count_from_issue: bool
+) -> None:
+    dl, basis = task_deadline("6月20日前", SANMENXIA_ISSUED, date(2022, 8, 1), count_from_issue, cal)
+
+    assert (dl.due_on, dl.counted_from, basis) == (date(2022, 6, 20), None, "fixed")
+
+
+def test_immediate_and_long_term_items_have_no_basis(cal: WorkCalendar) -> None:
+    assert task_deadline("立行立改", SANMENXIA_ISSUED, date(2022, 8, 1), False, cal)[1] is None
+    assert task_deadline("长期整改", SANMENXIA_ISSUED, date(2022, 8, 1), False, cal)[1] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "received_on"),
+    [("5个工作日内", date(2022, 6, 9)), ("3个工作日内", date(2022, 9, 30)), ("10日内", date(2022, 12, 30))],
+)
+def test_no_counted_deadline_is_due_before_the_day_after_it_arrives(
+    cal: WorkCalendar, text: str, received_on: date
+) -> None:
+    for count_from_issue in (False, True):
+        dl, _ = task_deadline(text, SANMENXIA_ISSUED, received_on, count_from_issue, cal)
+        assert dl.due_on > received_on
+
+
+# --- provisional years ------------------------------------------------------------------------------------
+
+
+def test_a_deadline_in_a_year_without_the_official_calendar_is_provisional(cal: WorkCalendar) -> None:
+    assert parse_deadline("5个工作日内", date(2026, 12, 28), cal).provisional  # runs into 2027
+    assert parse_deadline("2027年3月31日", date(2026, 12, 1), cal).provisional  # its reminders are 2027 days
+    assert not parse_deadline("12月25日", date(2026, 12, 1), cal).provisional
+    assert not parse_deadline("立行立改", date(2027, 1, 4), cal).provisional
+
+
+def test_recounting_moves_a_counted_deadline_when_a_day_inside_the_count_changes() -> None:
+    before = parse_deadline("5个工作日内", date(2027, 1, 4), WorkCalendar())  # Mon: Jan 5-8, Jan 11
+    assert before.due_on == date(2027, 1, 11)
+
+    after = recount("5个工作日内", before.due_on, before.counted_from, WorkCalendar({date(2027, 1, 6): False}))
+
+    assert (after.due_on, after.counted_from, after.provisional) == (date(2027, 1, 12), date(2027, 1, 4), True)
+
+
+def test_recounting_keeps_a_date_as_written_and_only_updates_whether_it_is_provisional() -> None:
+    official = WorkCalendar({date(2027, 3, 1): False}, official_years=frozenset({2027}))
+
+    after = recount("3月31日", date(2027, 3, 31), None, official)
+
+    assert (after.due_on, after.provisional) == (date(2027, 3, 31), False)

@@ -87,11 +87,43 @@ def test_covers_the_package_years_only() -> None:
     assert not cal.covers(2035)
 
 
-def test_uncovered_year_falls_back_to_weekdays_without_raising() -> None:
+def test_uncovered_year_falls_back_to_weekdays_less_the_expected_public_holidays() -> None:
     cal = WorkCalendar()
-    assert cal.is_workday(date(2035, 1, 1))  # a Monday; the real holiday is unknown
+    assert not cal.is_workday(date(2035, 1, 1))  # a Monday, but New Year's Day
+    assert cal.is_workday(date(2035, 1, 2))
     assert not cal.is_workday(date(2035, 1, 6))  # a Saturday
     assert cal.add_workdays(date(2035, 1, 5), 1) == date(2035, 1, 8)
+
+
+def test_the_2027_spring_festival_is_off_although_no_official_calendar_has_it_yet() -> None:
+    cal = WorkCalendar()
+    assert not cal.covers(2027)
+    # 2027-02-06 is 春节 (a Saturday); the holidays package gives Feb 5-10 with the observed days
+    assert [cal.is_workday(date(2027, 2, d)) for d in range(4, 12)] == [True] + [False] * 6 + [True]
+    assert not cal.is_workday(date(2027, 10, 1))  # National Day, a Friday
+    # From Wed 2027-02-03: Feb 4 (1), Feb 5-10 off, Feb 11 (2), Feb 12 (3), Feb 15 (4), Feb 16 (5).
+    assert cal.add_workdays(date(2027, 2, 3), 5) == date(2027, 2, 16)
+
+
+def test_a_year_is_provisional_until_the_package_or_an_admin_has_its_official_calendar() -> None:
+    cal = WorkCalendar()
+    assert not cal.is_provisional(2026)
+    assert cal.is_provisional(2027)
+    assert cal.provisional_between(date(2026, 12, 28), date(2027, 1, 5))
+    assert not cal.provisional_between(date(2026, 6, 1), date(2026, 12, 31))
+
+    entered = WorkCalendar({date(2027, 2, 11): False}, official_years=frozenset({2027}))
+    assert not entered.is_provisional(2027)
+    assert not entered.provisional_between(date(2026, 12, 28), date(2027, 1, 5))
+
+
+def test_an_official_year_from_the_admin_is_weekdays_plus_the_table_only(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER_NAME)
+    cal = WorkCalendar({date(2027, 2, 11): False, date(2027, 2, 20): True}, official_years=frozenset({2027}))
+    assert cal.is_workday(date(2027, 2, 8))  # the table does not list it: the admin says it is a working day
+    assert not cal.is_workday(date(2027, 2, 11))
+    assert cal.is_workday(date(2027, 2, 20))  # a make-up Saturday
+    assert calendar_warnings(caplog) == []  # nothing approximate any more
 
 
 def test_uncovered_year_warns_once_however_many_days_are_asked(

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from app.db import Database
-from app.domain.deadlines import DeadlineError, parse_deadline
+from app.domain.deadlines import DeadlineError
 from app.domain.ledger_layouts import (
     LedgerRow,
     nature_of,
@@ -34,7 +34,7 @@ from app.services.errors import Conflict, Invalid, NotFound, ServiceError
 from app.services.ledger.guard import read_upload
 from app.services.ledger.reading import parse_workbook
 from app.services.ledger.units import UnitResolver
-from app.services.plans import add_problem
+from app.services.plans import add_problem, deadline_on_receipt
 from app.services.scope import get_visible_plan
 
 IMPORT_TTL = timedelta(hours=1)
@@ -53,7 +53,7 @@ _FIELD_LABELS = {
 
 
 def _row_problem(
-    row: LedgerRow, resolver: UnitResolver, plan: Plan, cal: WorkCalendar
+    row: LedgerRow, resolver: UnitResolver, plan: Plan, cal: WorkCalendar, now: datetime
 ) -> tuple[dict, ProblemIn | None]:
     """The preview line of one row and, if it has no errors, the problem it will add."""
     resolved = resolver.resolve(row.units)
@@ -63,9 +63,10 @@ def _row_problem(
         nature = nature_of(row.nature, resolved.scope)
     except ValueError as err:
         errors.append(str(err))
-    due_at = None
-    try:
-        due_at = parse_deadline(row.deadline, plan.issued_on, cal).due_at
+    due_at = basis = None
+    try:  # the units receive their tasks when the import is confirmed, which is about now
+        deadline, basis = deadline_on_receipt(plan, row.deadline, now, cal)
+        due_at = deadline.due_at
     except DeadlineError as err:
         errors.append(str(err))
     if not row.title:
@@ -77,6 +78,7 @@ def _row_problem(
         "title": row.title,
         "deadline_text": row.deadline,
         "due_at": due_at.isoformat() if due_at else None,
+        "deadline_basis": basis,
         "units": [u.name for u in resolved.units],
         "errors": errors,
     }
@@ -120,7 +122,7 @@ def preview_import(
     next_seq = (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
     lines = []
     for offset, row in enumerate(parsed.rows):
-        line, problem = _row_problem(row, resolver, plan, cal)
+        line, problem = _row_problem(row, resolver, plan, cal, now)
         lines.append(
             {"seq": next_seq + offset}
             | line
