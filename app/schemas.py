@@ -261,6 +261,7 @@ class EventOut(Out):
     actor_name: str | None
     at: datetime
     comment: str
+    data: dict = Field(default_factory=dict, description="what the step recorded, e.g. old_due_at and new_due_at")
     evidence_ids: list[int] = []
 
 

@@ -45,6 +45,7 @@ def history(task_id: int):
             actor_name=e.actor.full_name or e.actor.username if e.actor else None,
             at=e.at,
             comment=e.comment,
+            data=e.data or {},
             evidence_ids=ids,
         )
         for e, ids in tasks.history(rt().db, g.user, task_id)
