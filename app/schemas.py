@@ -263,6 +263,9 @@ class EventOut(Out):
     comment: str
     data: dict = Field(default_factory=dict, description="what the step recorded, e.g. old_due_at and new_due_at")
     evidence_ids: list[int] = []
+    # what the step recorded besides its comment, e.g. an escalation's level, the day it
+    # was scheduled for and whether it was caught up later
+    data: dict = {}
 
 
 class EvidenceOut(Out):

@@ -47,6 +47,7 @@ def history(task_id: int):
             comment=e.comment,
             data=e.data or {},
             evidence_ids=ids,
+            data=e.data or {},
         )
         for e, ids in tasks.history(rt().db, g.user, task_id)
     ]

@@ -16,7 +16,7 @@ import heapq
 import itertools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -31,14 +31,18 @@ MAX_REMIND_DAYS = 366
 MAX_WORKDAYS = 250  # about one year of working days
 
 _HANDLER_AND_DEPUTY = ("handler", "deputy")
-_ESCALATION_AUDIENCE: dict[int, tuple[str, ...]] = {
-    1: _HANDLER_AND_DEPUTY,  # 经办人 and 分管领导 first
-    2: ("head",),  # then 主要领导, the first responsible
-    3: ("supervisor",),  # then the issuing unit, with the item on the 通报 list
+# Everyone the ladder has reached at each level: it only ever adds people. Level 1 the
+# 经办人 and 分管领导, level 2 also the 主要领导 (first responsible), level 3 also the
+# issuing unit's supervisors, with the item on the 通报 list.
+LADDER_AUDIENCE: dict[int, tuple[str, ...]] = {
+    1: _HANDLER_AND_DEPUTY,
+    2: (*_HANDLER_AND_DEPUTY, "head"),
+    3: (*_HANDLER_AND_DEPUTY, "head", "supervisor"),
 }
 _REMINDER_LIKE = frozenset({"remind", "daily", "nag"})
 _HH_MM = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})")
 _ONE_DAY = timedelta(days=1)
+_INSTANT = timedelta(microseconds=1)  # the least time after an instant (steps are strictly after their start)
 _WORKDAY_SETTINGS = ("level2_after_workdays", "level3_after_workdays", "nag_every_workdays", "immediate_every_workdays")
 
 
@@ -183,9 +187,11 @@ def _require_aware(name: str, instant: datetime) -> None:
 class Item:
     """What the ladder needs to know about a task or one occurrence of a report.
 
-    `active_since` is when the item was created, or when an extension was approved:
-    a new `Item` with the new `due_on` and that moment replaces the old schedule, and
-    no step at or before it exists (an extension stops the old ladder).
+    `active_since` is when the item was created, reopened, or when an extension was
+    approved: a new `Item` with the new `due_on` and that moment replaces the old
+    schedule, and no step at or before it exists (an extension stops the old ladder),
+    except that escalations whose day has passed are caught up at the first send window
+    after it (an item imported after its deadline is as overdue as one entered before).
     """
 
     deadline_kind: DeadlineKind
@@ -215,14 +221,25 @@ class Step:
     level: int
     audience: tuple[str, ...]  # positions: "handler", "deputy", "head", "supervisor"
     public_notice: bool = False  # level 3: put on the 通报 list
+    # An escalation whose day had passed when the item arrived (created, imported,
+    # reopened, or extended to a past date) is caught up at the item's first send window;
+    # this is the instant it would have happened.
+    caught_up_from: datetime | None = None
+
+    @property
+    def scheduled_at(self) -> datetime:
+        """When the calendar put this step: ``at`` unless it was caught up."""
+        return self.caught_up_from or self.at
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What a sweep sends, and what it records as handled without a message of its own."""
+    """What a sweep sends, what it records as handled without a message of its own, and
+    the levels the item climbs (each written into its history, lowest first)."""
 
     send: list[Step]
     fold: list[Step]
+    climb: list[Step] = field(default_factory=list)
 
 
 def into_window(instant: datetime, policy: Policy, cal: WorkCalendar) -> datetime:
@@ -262,23 +279,26 @@ def next_step_after(item: Item, policy: Policy, cal: WorkCalendar, after: dateti
     return next(_steps_after(item, policy, cal, after), None)
 
 
-def decide(due: list[Step]) -> Decision:
-    """Which of one item's due steps to send after a sweep, e.g. one that follows downtime.
+def decide(due: list[Step], level: int = 0) -> Decision:
+    """Which of one item's due steps to send, for an item now at ``level``.
 
-    Every escalation is sent (each level once, in order): the head and the supervisor
-    must hear of it even if it is late. Of the reminder-like steps only the latest is
-    sent, because three stale "still overdue" messages say nothing the last one does
-    not; one at or before the latest escalation is folded into it, because the
-    escalation already tells the same people the same thing.
+    The item climbs to the highest level among the due escalations, and every level
+    above ``level`` it passes is in ``climb`` (each is recorded once). Only the highest
+    is sent: its audience is everyone the ladder has reached, so after a late import or
+    downtime each person hears once, at the level the item is really at, rather than
+    once per skipped level. An escalation at or below ``level`` happened already (before
+    a reopening, say) and is folded. Of the reminder-like steps only the latest is sent,
+    because three stale "still overdue" messages say nothing the last one does not; one
+    at or before the climb is folded into it, because the climb tells the same people.
     """
     ordered = sorted(due, key=_order)
-    escalations = [step for step in ordered if step.kind == "escalate"]
+    climb = [step for step in ordered if step.kind == "escalate" and step.level > level]
     reminders = [step for step in ordered if step.kind in _REMINDER_LIKE]
-    send = list(escalations)
-    if reminders and (not escalations or reminders[-1].at > escalations[-1].at):
+    send = climb[-1:]
+    if reminders and (not climb or reminders[-1].at > climb[-1].at):
         send.append(reminders[-1])
     fold = [step for step in ordered if step not in send]
-    return Decision(send=sorted(send, key=_order), fold=fold)
+    return Decision(send=sorted(send, key=_order), fold=fold, climb=climb)
 
 
 def _order(step: Step) -> tuple[datetime, str]:
@@ -322,7 +342,7 @@ def _steps_after(item: Item, policy: Policy, cal: WorkCalendar, after: datetime)
     if item.deadline_kind == "immediate":
         return _daily_steps(item, policy, cal, lower)
     if item.due_on is not None:  # a "date" item, by Item's invariant
-        fixed = [step for step in _fixed_steps(item.due_on, policy, cal) if step.at > lower]
+        fixed = [step for step in _fixed_steps(item, item.due_on, policy, cal) if step.at > lower]
         return heapq.merge(fixed, _nag_steps(item.due_on, policy, cal, lower), key=_order)
     return iter(())
 
@@ -343,39 +363,58 @@ def _escalation_days(due_on: date, policy: Policy, cal: WorkCalendar) -> tuple[d
     )
 
 
-def _fixed_steps(due_on: date, policy: Policy, cal: WorkCalendar) -> list[Step]:
+def _fixed_steps(item: Item, due_on: date, policy: Policy, cal: WorkCalendar) -> list[Step]:
     """The finite part of a dated item's ladder: reminders and escalations, ordered.
 
-    A remind:Nd step is dropped when its deferred instant is not earlier than that of
-    the next nearer reminder (ultimately the day-of one): after a holiday the nearer
-    reminder is the one that tells the truth about the time left.
+    Reminders are deferred to the next send window like everything else, except that a
+    reminder is never sent after the deadline: one whose window would come after it (the
+    due day, or the days before it, off work) goes out in the last window before it. A
+    remind:Nd step is dropped when its instant is not earlier than that of the next
+    nearer reminder (ultimately the day-of one), which tells the truth about the time left.
+
+    An escalation whose day is not after the item's start is caught up at the item's
+    first send window, so an item that arrives late climbs at once to the level in force.
     """
-    escalations = [
-        Step(
-            f"escalate:{level}", "escalate", _window_start(day, policy), level, _ESCALATION_AUDIENCE[level], level == 3
+    catch_up_at = into_window(item.active_since + _INSTANT, policy, cal)
+    escalations = []
+    for level, day in enumerate(_escalation_days(due_on, policy, cal), start=1):
+        at = _window_start(day, policy)
+        late = at <= item.active_since
+        escalations.append(
+            Step(
+                f"escalate:{level}",
+                "escalate",
+                catch_up_at if late else at,
+                level,
+                LADDER_AUDIENCE[level],
+                level == 3,
+                at if late else None,
+            )
         )
-        for level, day in enumerate(_escalation_days(due_on, policy, cal), start=1)
-    ]
-    day_of_at = into_window(_window_start(due_on, policy), policy, cal)
+    last_window = _window_start(_workday_on_or_before(cal, due_on), policy)
     reminders: list[Step] = []
-    if policy.remind_on_day:
-        # On a holiday due date this lands with escalate:1, so it carries the level in force then.
-        level = sum(step.at <= day_of_at for step in escalations)
-        reminders.append(Step("remind:day", "remind", day_of_at, level, _HANDLER_AND_DEPUTY))
-    limit = day_of_at
-    for n in reversed(policy.remind_days_before):  # nearest first
-        at = into_window(_window_start(due_on - timedelta(days=n), policy), policy, cal)
-        if at < limit:
-            reminders.append(Step(f"remind:{n}d", "remind", at, 0, _HANDLER_AND_DEPUTY))
+    limit = None
+    leads = ((0, "remind:day"),) if policy.remind_on_day else ()
+    for n, key in (*leads, *((n, f"remind:{n}d") for n in reversed(policy.remind_days_before))):  # nearest first
+        at = min(into_window(_window_start(due_on - timedelta(days=n), policy), policy, cal), last_window)
+        if limit is None or at < limit:
+            reminders.append(Step(key, "remind", at, 0, _HANDLER_AND_DEPUTY))
             limit = at
     return sorted(reminders + escalations, key=_order)
 
 
+def _workday_on_or_before(cal: WorkCalendar, day: date) -> date:
+    while not cal.is_workday(day):
+        day -= _ONE_DAY
+    return day
+
+
 def _nag_steps(due_on: date, policy: Policy, cal: WorkCalendar, lower: datetime) -> Iterator[Step]:
-    """While overdue, a nag every n working days after escalate:1, except on escalation days."""
+    """While overdue, a nag every n working days after escalate:1, except on escalation days
+    (where the escalation tells the same people), to everyone the ladder has reached."""
     first, *later = _escalation_days(due_on, policy, cal)
     for day in _every_nth_workday(cal, first, policy.nag_every_workdays, _last_started_day(lower, policy)):
         if day in later:
             continue
         level = 1 + sum(start < day for start in later)
-        yield Step(f"nag:{day.isoformat()}", "nag", _window_start(day, policy), level, _HANDLER_AND_DEPUTY)
+        yield Step(f"nag:{day.isoformat()}", "nag", _window_start(day, policy), level, LADDER_AUDIENCE[level])

@@ -129,7 +129,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             continue
         after = it.swept_until or it.active_since
         due_steps = steps_between(item, policy, cal, after, now)
-        decision = decide(due_steps)
+        decision = decide(due_steps, it.escalation_level)
         target = _target(kind, it, plan, titles[it.id], people, now)
         for step in decision.send:
             rows.extend(rows_for_step(target, step, people, channels, now))
@@ -140,12 +140,11 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             rows.append(folded_row(target, decision.fold, latest_sent, now))
         report.folded += len(decision.fold)
         level, notice = it.escalation_level, it.public_notice
-        for step in decision.send:
-            if step.kind == "escalate" and step.level > level:
-                level, notice = step.level, notice or step.public_notice
-                report.escalations += 1
-                if kind == "task":
-                    events.append(_escalation_event(it, step, seqs, now))
+        for step in decision.climb:  # every level passed is recorded, only the highest was sent
+            level, notice = step.level, notice or step.public_notice
+            report.escalations += 1
+            if kind == "task":
+                events.append(_escalation_event(it, step, seqs, now))
         nxt = next_step_after(item, policy, cal, now)
         updates.append(
             {
@@ -183,8 +182,15 @@ def _next_seqs(s: Session, task_ids: list[int]) -> dict[int, int]:
 
 
 def _escalation_event(task: Task, step: Step, seqs: dict[int, int], now: datetime) -> dict:
+    """One history row per level. A level recorded after its day (the task arrived late,
+    or the sweep was down) is marked as caught up, with the day it would have happened."""
     seq = seqs.get(task.id, 1)
     seqs[task.id] = seq + 1
+    scheduled_on = china_date(step.scheduled_at)
+    caught_up = scheduled_on < china_date(now)
+    comment = f"逾期督办升级至第{step.level}级" + ("，列入通报名单" if step.public_notice else "")
+    if caught_up:
+        comment += f"（补记：应于{scheduled_on.year}年{scheduled_on.month}月{scheduled_on.day}日升级）"
     return {
         "task_id": task.id,
         "seq": seq,
@@ -193,8 +199,14 @@ def _escalation_event(task: Task, step: Step, seqs: dict[int, int], now: datetim
         "to_state": task.state,
         "actor_id": None,
         "at": now,
-        "comment": f"逾期督办升级至第{step.level}级" + ("，列入通报名单" if step.public_notice else ""),
-        "data": {"level": step.level, "step": step.key, "scheduled_at": step.at.isoformat()},
+        "comment": comment,
+        "data": {
+            "level": step.level,
+            "step": step.key,
+            "scheduled_at": step.scheduled_at.isoformat(),
+            "caught_up": caught_up,
+            "scheduled_on": scheduled_on.isoformat(),
+        },
     }
 
 

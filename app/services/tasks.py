@@ -236,12 +236,14 @@ def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, no
 
 def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> dict:
     """Leaving the open states stops the ladder and cancels what is still unsent; coming
-    back (rejected, reopened) resumes it from now without replaying what was missed."""
+    back (rejected, reopened) starts its schedule afresh from now: reminders and nags that
+    were missed are not replayed, but a task back after its escalation days climbs at its
+    first send window to the level in force (levels it had reached already are kept)."""
     if target not in OPEN_STATES:
         cancel_pending(s, "task", task.id)
         return {"next_action_at": None}
     if task.state not in OPEN_STATES and task.deadline_kind != "long_term":
-        return {"next_action_at": now, "swept_until": now}
+        return {"next_action_at": now, "swept_until": now, "active_since": now}
     return {}
 
 

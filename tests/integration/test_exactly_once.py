@@ -160,7 +160,7 @@ def test_repeated_beats_add_nothing_and_after_three_days_down_stale_reminders_ar
     new = Counter((m.item[1], m.step) for m in h.mail.since(mark))
     assert new == {
         **{(t, "daily:2022-06-14"): 2 for t in daily},
-        **{(t, "escalate:2"): 1 for t in overdue},  # the head alone hears of level 2
+        **{(t, "escalate:2"): 3 for t in overdue},  # everyone the ladder has reached: handler, deputy and head
     }
     assert h.mail.duplicates() == {}
     assert duplicate_rows(h) == []

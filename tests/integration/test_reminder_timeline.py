@@ -11,9 +11,11 @@ and the real 2022 calendar (06-03 the Dragon Boat holiday, 07-31 a Sunday):
   escalate:3 06-17, nag 06-21 (06-15 and 06-17 carry escalations), nag 06-23.
 - #2 6月20日 / #5 6月20日前 / 整改情况报告 6月20日前 (Mon): 7d 06-13, 3d 06-17 (Fri), no 1d
   (Sunday defers onto the day itself), remind:day 06-20, escalate:1 06-21, escalate:2 06-23.
-- #1 7月底前 (Sun 07-31): 7d 07-25 (Sun 07-24 deferred), 3d 07-28, 1d (Sat 07-30) dropped,
-  escalate:1 08-01 with remind:day folded into it, escalate:2 08-03, escalate:3 08-05,
-  nags 08-09, 08-11.
+- #1 7月底前 (Sun 07-31): 7d 07-25 (Sun 07-24 deferred), 3d 07-28, remind:day on Fri 07-29
+  (the day itself and 1d, Sat 07-30, would come after the deadline: the last window before
+  it instead, once), escalate:1 08-01, escalate:2 08-03, escalate:3 08-05, nags 08-09, 08-11.
+- Each escalation and nag reaches everyone the ladder has reached: level 1 handler and
+  deputy, level 2 also the head, level 3 also the supervisors of the bureau.
 - 立行立改: daily from the first working day after creation, 06-09, 06-10, 06-13, ...
 
 Every sweep below asserts the exact set of e-mails the Sanmenxia items produced, by
@@ -49,6 +51,8 @@ R10 = "整改方案及台账"
 R20 = "整改情况报告"
 IMMEDIATE = (3, 4, 6, 7, 8)  # the common 立行立改 problems; #9 is Lushi's own
 HANDLER_AND_DEPUTY = ("handler", "deputy")
+LEVEL2 = (*HANDLER_AND_DEPUTY, "head")  # everyone the ladder has reached at level 2
+LEVEL3 = (*LEVEL2, "supervisor")
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
@@ -207,7 +211,7 @@ def test_june_reports_and_deadlines_are_reminded_once_at_their_instants_to_their
         h.rectify(task_id, "lushi_handler", china(2022, 6, 14, 10, 0))
     assert all(schedule_of(h, "task", task_id).next_action_at is None for _, task_id in daily)
 
-    sweep(china(2022, 6, 15), smx.mails(late, "escalate:2", ("head",)))
+    sweep(china(2022, 6, 15), smx.mails(late, "escalate:2", LEVEL2))
     assert inbox_for(api, "shanzhou_head", f"/submissions/{r10['shanzhou'][1]}") == [
         ("escalate", 2, china(2022, 6, 15), china(2022, 6, 15))
     ]
@@ -215,7 +219,7 @@ def test_june_reports_and_deadlines_are_reminded_once_at_their_instants_to_their
     sweep(china(2022, 6, 16), set())
     sweep(
         china(2022, 6, 17),
-        smx.mails(late, "escalate:3", ("supervisor",))
+        smx.mails(late, "escalate:3", LEVEL3)
         | smx.mails(june20, "remind:3d", HANDLER_AND_DEPUTY)
         | smx.mails(r20, "remind:3d", HANDLER_AND_DEPUTY),
     )
@@ -230,7 +234,7 @@ def test_june_reports_and_deadlines_are_reminded_once_at_their_instants_to_their
     sweep(china(2022, 6, 20), smx.mails(june20, "remind:day", HANDLER_AND_DEPUTY))
     for kind, task_id in june20:
         h.rectify(task_id, f"{smx.unit_of[(kind, task_id)]}_handler", china(2022, 6, 20, 10, 0))
-    sweep(china(2022, 6, 21), smx.mails(late, "nag:2022-06-21", HANDLER_AND_DEPUTY))  # the report is still missing
+    sweep(china(2022, 6, 21), smx.mails(late, "nag:2022-06-21", LEVEL3))  # the report is still missing
     for kind, report_id in late:
         submit_report(api, h, report_id, f"{smx.unit_of[(kind, report_id)]}_handler", china(2022, 6, 21, 10, 0))
     sweep(china(2022, 6, 23), set())  # every report is in and every June item fixed: silence
@@ -253,7 +257,11 @@ def test_the_july_end_item_escalates_level_by_level_on_working_days_until_it_is_
     sweep(china(2022, 7, 22), set())
     sweep(china(2022, 7, 25), smx.mails(july, "remind:7d", HANDLER_AND_DEPUTY))  # Sun 07-24 deferred to Monday
     sweep(china(2022, 7, 28), smx.mails(july, "remind:3d", HANDLER_AND_DEPUTY))
-    sweep(china(2022, 7, 29), set())  # remind:1d would be Saturday 07-30, deferred onto the day-of: dropped
+    # the deadline is Sunday 07-31 and remind:1d Saturday: the last window before the deadline, once
+    friday = sweep(china(2022, 7, 29), smx.mails(july, "remind:day", HANDLER_AND_DEPUTY))
+    assert {m.subject for m in friday.mails if m.item == ("task", hubin)} == {
+        "【整改提醒】农村危房改造建新未拆旧问题仍然存在（2天后到期）"
+    }
     sweep(china(2022, 7, 30, 10, 0), set())
     sweep(china(2022, 8, 1, 8, 30), set())
     task = api.get(f"/tasks/{hubin}", "hubin_handler").get_json()
@@ -261,8 +269,7 @@ def test_the_july_end_item_escalates_level_by_level_on_working_days_until_it_is_
     assert shown(api, hubin, "hubin_handler") == (0, False, True, "yellow")  # overdue, not yet escalated
 
     sweep(china(2022, 8, 1), smx.mails(july, "escalate:1", HANDLER_AND_DEPUTY))
-    folded = h.rows(Notification.item_type == "task", Notification.item_id == hubin, Notification.status == "folded")
-    assert [(r.step, r.data["folded_into"]) for r in folded] == [("remind:day", "escalate:1")]
+    assert not h.rows(Notification.item_id == hubin, Notification.status == "folded")  # nothing was late
     assert shown(api, hubin) == (1, False, True, "yellow")
     assert escalations(api, hubin) == [(china(2022, 8, 1), "逾期督办升级至第1级")]
     assert inbox_for(api, "hubin_deputy", f"/tasks/{hubin}")[-1] == (
@@ -274,10 +281,10 @@ def test_the_july_end_item_escalates_level_by_level_on_working_days_until_it_is_
 
     sweep(china(2022, 8, 1, 18, 0), set())
     sweep(china(2022, 8, 2), set())
-    sweep(china(2022, 8, 3), smx.mails(july, "escalate:2", ("head",)))
+    sweep(china(2022, 8, 3), smx.mails(july, "escalate:2", LEVEL2))
     assert shown(api, hubin) == (2, False, True, "yellow")
     sweep(china(2022, 8, 4), set())
-    sweep(china(2022, 8, 5), smx.mails(july, "escalate:3", ("supervisor",)))
+    sweep(china(2022, 8, 5), smx.mails(july, "escalate:3", LEVEL3))
     assert {shown(api, task_id) for _, task_id in july} == {(3, True, True, "red")}  # on the 通报 list
     assert escalations(api, hubin) == [
         (china(2022, 8, 1), "逾期督办升级至第1级"),
@@ -311,9 +318,9 @@ def test_the_july_end_item_escalates_level_by_level_on_working_days_until_it_is_
     h.deliver(china(2022, 8, 9, 9, 15))
     still_open = [t for t in july if t[1] != lushi]
     nag_day = Sweep(china(2022, 8, 9), h.mail.since(mark), h.hooks.since(hook_mark))
-    assert_sent_exactly(nag_day, smx, smx.mails(still_open, "nag:2022-08-09", HANDLER_AND_DEPUTY))
+    assert_sent_exactly(nag_day, smx, smx.mails(still_open, "nag:2022-08-09", LEVEL3))
 
-    sweep(china(2022, 8, 11), smx.mails(still_open, "nag:2022-08-11", HANDLER_AND_DEPUTY))
+    sweep(china(2022, 8, 11), smx.mails(still_open, "nag:2022-08-11", LEVEL3))
     assert schedule_of(h, "task", lushi).next_action_at is None
     assert not h.rows(
         Notification.item_id == lushi, Notification.item_type == "task", Notification.step == "nag:2022-08-11"
@@ -335,13 +342,13 @@ def test_an_approved_extension_cancels_pending_reminders_resets_the_level_and_st
         return done
 
     sweep(china(2022, 6, 21), smx.mails([task], "escalate:1", HANDLER_AND_DEPUTY))
-    sweep(china(2022, 6, 23), smx.mails([task], "escalate:2", ("head",)))
+    sweep(china(2022, 6, 23), smx.mails([task], "escalate:2", LEVEL2))
     h.tick(china(2022, 6, 27))  # escalate:3 written, not yet delivered
     assert shown(api, task_id)[:2] == (3, True)
     pending = h.rows(
         Notification.item_id == task_id, Notification.item_type == "task", Notification.status == "pending"
     )
-    assert sorted(r.channel for r in pending) == ["email"] * 3 + ["webhook"]
+    assert sorted(r.channel for r in pending) == ["email"] * 6 + ["webhook"]  # the unit's three, the supervisors
 
     h.clock.now = china(2022, 6, 27, 9, 10)
     r = api.post(

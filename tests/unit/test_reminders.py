@@ -59,14 +59,20 @@ def test_item_due_june_10_only_keeps_the_reminders_after_the_plan_was_issued() -
     ]
 
 
-def test_escalation_audiences_climb_from_the_handler_to_the_public_notice_list() -> None:
+def test_the_ladder_only_adds_people_and_nags_reach_everyone_it_has_reached() -> None:
     steps = {s.key: s for s in steps_between(dated(date(2022, 6, 10)), DEFAULT, CAL, BEGINNING, china(2022, 6, 21))}
     assert steps["remind:day"].audience == ("handler", "deputy")
     assert steps["escalate:1"].audience == ("handler", "deputy")
-    assert steps["escalate:2"].audience == ("head",)
-    assert steps["escalate:3"].audience == ("supervisor",)
-    assert steps["nag:2022-06-21"].audience == ("handler", "deputy")
+    assert steps["escalate:2"].audience == ("handler", "deputy", "head")
+    assert steps["escalate:3"].audience == ("handler", "deputy", "head", "supervisor")
+    assert steps["nag:2022-06-21"].audience == ("handler", "deputy", "head", "supervisor")
     assert [k for k, s in steps.items() if s.public_notice] == ["escalate:3"]
+
+
+def test_a_nag_at_level_2_reaches_the_head_too() -> None:
+    policy = Policy(level3_after_workdays=8)  # levels 1 on Jun 13, 2 on Jun 15, 3 on Jun 22
+    steps = {s.key: s for s in steps_between(dated(date(2022, 6, 10)), policy, CAL, BEGINNING, china(2022, 6, 21))}
+    assert (steps["nag:2022-06-17"].level, steps["nag:2022-06-17"].audience) == (2, ("handler", "deputy", "head"))
 
 
 def test_item_due_just_before_the_dragon_boat_holiday_escalates_on_the_working_days_after_it() -> None:
@@ -85,6 +91,7 @@ def test_item_due_just_before_the_dragon_boat_holiday_escalates_on_the_working_d
 
 
 def test_item_due_on_a_monday_has_no_one_day_reminder_because_sunday_defers_to_the_day_itself() -> None:
+    # The deadline itself is a working day, so deferring the Sunday reminder is not late.
     assert ladder(dated(date(2022, 6, 20)), china(2022, 6, 29)) == [
         ("remind:7d", china(2022, 6, 13), 0),
         ("remind:3d", china(2022, 6, 17), 0),  # Friday
@@ -96,22 +103,39 @@ def test_item_due_on_a_monday_has_no_one_day_reminder_because_sunday_defers_to_t
     ]
 
 
-def test_month_end_on_a_sunday_puts_the_day_of_reminder_together_with_escalate_1() -> None:
+def test_a_month_end_deadline_on_a_sunday_is_reminded_on_the_friday_before_never_after() -> None:
     item = dated(date(2022, 7, 31))  # 7月底
     assert ladder(item, china(2022, 8, 9)) == [
-        ("remind:7d", china(2022, 7, 25), 0),  # Sun Jul 24 -> Mon
+        ("remind:7d", china(2022, 7, 25), 0),  # Sun Jul 24 -> Mon: still well before the deadline
         ("remind:3d", china(2022, 7, 28), 0),
-        # remind:1d (Sat Jul 30) would land on Mon Aug 1 with the day-of one: dropped.
-        ("escalate:1", china(2022, 8, 1), 1),
-        ("remind:day", china(2022, 8, 1), 1),  # after the deadline, so at level 1
+        # The day itself (Sun) and remind:1d (Sat) would defer past the deadline: both go
+        # out in the last window before it, Friday, once.
+        ("remind:day", china(2022, 7, 29), 0),
+        ("escalate:1", china(2022, 8, 1), 1),  # escalations still defer
         ("escalate:2", china(2022, 8, 3), 2),
         ("escalate:3", china(2022, 8, 5), 3),
         ("nag:2022-08-09", china(2022, 8, 9), 3),
     ]
     due_on_monday = steps_between(item, DEFAULT, CAL, china(2022, 7, 29), china(2022, 8, 1))
-    decision = decide(due_on_monday)
-    assert [s.key for s in decision.send] == ["escalate:1"]
-    assert [s.key for s in decision.fold] == ["remind:day"]
+    assert [s.key for s in decide(due_on_monday).send] == ["escalate:1"]
+
+
+def test_without_the_day_of_reminder_the_one_day_reminder_of_a_sunday_deadline_goes_out_on_friday() -> None:
+    policy = Policy(remind_on_day=False)
+    assert ladder(dated(date(2022, 7, 31)), china(2022, 7, 31), policy)[-1] == ("remind:1d", china(2022, 7, 29), 0)
+
+
+def test_a_deadline_on_the_last_day_of_a_holiday_is_reminded_before_the_holiday() -> None:
+    # Due Fri 2022-10-07, the last day of National Day: the last window before it is Fri Sep 30.
+    item = dated(date(2022, 10, 7), active_since=datetime(2022, 9, 1, tzinfo=CHINA))
+    assert ladder(item, china(2022, 10, 7, 23)) == [
+        ("remind:day", china(2022, 9, 30), 0),  # 7d, 3d and 1d fall there too: sent once
+    ]
+    policy = Policy(remind_days_before=(10,))
+    assert ladder(item, china(2022, 10, 7, 23), policy) == [
+        ("remind:10d", china(2022, 9, 27), 0),
+        ("remind:day", china(2022, 9, 30), 0),
+    ]
 
 
 def test_immediate_item_is_reminded_every_working_day_skipping_the_weekend_and_the_holiday() -> None:
@@ -172,10 +196,14 @@ def test_reminders_deferred_over_national_day_keep_only_the_nearest() -> None:
     ]
 
 
-def test_without_the_day_of_reminder_a_reminder_deferred_past_the_due_morning_is_still_dropped() -> None:
+def test_without_the_day_of_reminder_a_reminder_deferred_onto_the_due_morning_is_sent_there() -> None:
     policy = Policy(remind_on_day=False)
-    keys = [key for key, _, _ in ladder(dated(date(2022, 6, 20)), china(2022, 6, 21), policy)]
-    assert keys == ["remind:7d", "remind:3d", "escalate:1"]
+    assert ladder(dated(date(2022, 6, 20)), china(2022, 6, 21), policy) == [
+        ("remind:7d", china(2022, 6, 13), 0),
+        ("remind:3d", china(2022, 6, 17), 0),
+        ("remind:1d", china(2022, 6, 20), 0),  # Sunday -> the Monday deadline's own morning
+        ("escalate:1", china(2022, 6, 21), 1),
+    ]
 
 
 def test_a_custom_window_and_ladder_are_followed() -> None:
@@ -204,7 +232,8 @@ def test_next_step_four_years_overdue_is_the_nag_on_the_right_working_day() -> N
     while not (CAL.is_workday(day) and CAL.workdays_between(date(2022, 6, 13), day) % 2 == 0):
         day += timedelta(days=1)
     step = next_step_after(item, DEFAULT, CAL, china(2026, 6, 1, 12))
-    assert step == Step(f"nag:{day.isoformat()}", "nag", china(day.year, day.month, day.day), 3, ("handler", "deputy"))
+    everyone = ("handler", "deputy", "head", "supervisor")
+    assert step == Step(f"nag:{day.isoformat()}", "nag", china(day.year, day.month, day.day), 3, everyone)
 
 
 def test_a_sweep_at_the_exact_instant_of_a_step_sends_it_once() -> None:
@@ -268,11 +297,20 @@ def test_after_three_days_of_downtime_one_daily_reminder_is_sent_and_the_rest_fo
     assert [s.key for s in decision.fold] == ["daily:2022-06-06", "daily:2022-06-07"]
 
 
-def test_after_downtime_every_escalation_is_sent_once_in_order_with_only_the_latest_nag() -> None:
+def test_after_downtime_the_item_climbs_every_level_but_sends_the_highest_once_with_the_latest_nag() -> None:
     due = steps_between(dated(date(2022, 6, 10)), DEFAULT, CAL, china(2022, 6, 12), china(2022, 6, 24))
     decision = decide(due)
-    assert [s.key for s in decision.send] == ["escalate:1", "escalate:2", "escalate:3", "nag:2022-06-23"]
-    assert [s.key for s in decision.fold] == ["nag:2022-06-21"]
+    assert [s.key for s in decision.climb] == ["escalate:1", "escalate:2", "escalate:3"]
+    assert [s.key for s in decision.send] == ["escalate:3", "nag:2022-06-23"]
+    assert [s.key for s in decision.fold] == ["escalate:1", "escalate:2", "nag:2022-06-21"]
+
+
+def test_escalations_the_item_went_through_before_it_was_reopened_are_not_climbed_again() -> None:
+    due = steps_between(dated(date(2022, 6, 10)), DEFAULT, CAL, china(2022, 6, 12), china(2022, 6, 22))
+    decision = decide(due, level=2)
+    assert [s.key for s in decision.climb] == ["escalate:3"]
+    assert [s.key for s in decision.send] == ["escalate:3", "nag:2022-06-21"]
+    assert [s.key for s in decide(due, level=3).send] == ["nag:2022-06-21"]
 
 
 def test_a_reminder_due_before_an_escalation_in_the_same_batch_is_folded_into_it() -> None:
@@ -283,7 +321,47 @@ def test_a_reminder_due_before_an_escalation_in_the_same_batch_is_folded_into_it
 
 
 def test_deciding_nothing_sends_nothing() -> None:
-    assert decide([]) == Decision(send=[], fold=[])
+    assert decide([]) == Decision(send=[], fold=[], climb=[])
+
+
+# --- items that arrive late: imported, created or reopened after their escalation days --------
+
+
+def test_an_item_imported_ten_working_days_after_its_deadline_climbs_to_level_3_at_its_first_window() -> None:
+    # Due Fri 2022-06-10 (levels on Jun 13, 15, 17), imported Fri Jun 24 at 20:00: first window Mon Jun 27.
+    item = dated(date(2022, 6, 10), active_since=china(2022, 6, 24, 20))
+    steps = steps_between(item, DEFAULT, CAL, item.active_since, china(2022, 6, 27, 9, 1))
+    assert [(s.key, s.at, s.level, s.scheduled_at) for s in steps] == [
+        ("escalate:1", china(2022, 6, 27), 1, china(2022, 6, 13)),
+        ("escalate:2", china(2022, 6, 27), 2, china(2022, 6, 15)),
+        ("escalate:3", china(2022, 6, 27), 3, china(2022, 6, 17)),
+        ("nag:2022-06-27", china(2022, 6, 27), 3, china(2022, 6, 27)),  # a nag day: folded into the climb
+    ]
+    decision = decide(steps)
+    assert [s.key for s in decision.climb] == ["escalate:1", "escalate:2", "escalate:3"]
+    assert [(s.key, s.audience, s.public_notice) for s in decision.send] == [
+        ("escalate:3", ("handler", "deputy", "head", "supervisor"), True)
+    ]
+    # and afterwards the ladder goes on as for any level-3 item
+    assert next_step_after(item, DEFAULT, CAL, china(2022, 6, 27, 9, 1)).key == "nag:2022-06-29"  # type: ignore[union-attr]
+
+
+def test_an_item_created_inside_a_window_after_its_deadline_climbs_in_that_same_window() -> None:
+    created = china(2022, 6, 14, 10, 30)  # Tue: levels 1 (Jun 13) passed, 2 (Jun 15) to come
+    item = dated(date(2022, 6, 10), active_since=created)
+    first = next_step_after(item, DEFAULT, CAL, created)
+    assert first is not None and (first.key, first.level, first.scheduled_at) == ("escalate:1", 1, china(2022, 6, 13))
+    assert created < first.at < china(2022, 6, 14, 10, 31)
+    assert [s.key for s in steps_between(item, DEFAULT, CAL, created, china(2022, 6, 15, 12))] == [
+        "escalate:1",
+        "escalate:2",  # on its own day, not caught up
+    ]
+
+
+def test_reminders_of_an_item_that_arrives_after_its_deadline_are_not_sent_at_all() -> None:
+    item = dated(date(2022, 6, 10), active_since=china(2022, 6, 24, 20))
+    keys = [s.key for s in steps_between(item, DEFAULT, CAL, BEGINNING, china(2022, 7, 1))]
+    assert not [k for k in keys if k.startswith("remind:")]
 
 
 # --- Policy ------------------------------------------------------------------------
@@ -436,18 +514,21 @@ def test_every_step_is_after_the_start_in_a_working_window_in_order_with_rising_
         assert CAL.is_workday(local.date())
         assert policy.window_start <= local.time() < policy.window_end
         assert step.public_notice == (step.key == "escalate:3")
-        if item.due_on is not None and step.kind == "remind" and step.key != "remind:day":
-            assert step.at < end_of_day_utc(item.due_on)  # an advance reminder is never late
+        if item.due_on is not None and step.kind == "remind":
+            assert step.at < end_of_day_utc(item.due_on)  # a reminder is never late
+        if step.caught_up_from is not None:  # only an escalation whose day passed before the item arrived
+            assert step.kind == "escalate" and step.caught_up_from <= item.active_since < step.at
 
 
 @settings(deadline=None)
-@given(items(), policies(), cut_points, st.integers(0, 10 * MINUTES_PER_DAY))
-def test_decide_sends_each_escalation_and_at_most_one_reminder_and_folds_the_rest(
-    item: Item, policy: Policy, x: int, downtime: int
+@given(items(), policies(), cut_points, st.integers(0, 10 * MINUTES_PER_DAY), st.integers(0, 3))
+def test_decide_climbs_every_due_level_sends_the_highest_and_at_most_one_reminder_and_folds_the_rest(
+    item: Item, policy: Policy, x: int, downtime: int, level: int
 ) -> None:
     after = around(item, x)
     due = steps_between(item, policy, CAL, after, after + timedelta(minutes=downtime))
-    decision = decide(due)
+    decision = decide(due, level)
     assert sorted(decision.send + decision.fold, key=lambda s: (s.at, s.key)) == due
-    assert [s for s in decision.send if s.kind == "escalate"] == [s for s in due if s.kind == "escalate"]
+    assert decision.climb == [s for s in due if s.kind == "escalate" and s.level > level]
+    assert [s for s in decision.send if s.kind == "escalate"] == decision.climb[-1:]
     assert len([s for s in decision.send if s.kind != "escalate"]) <= 1
