@@ -261,11 +261,12 @@ class EventOut(Out):
     actor_name: str | None
     at: datetime
     comment: str
-    data: dict = Field(default_factory=dict, description="what the step recorded, e.g. old_due_at and new_due_at")
+    data: dict = Field(
+        default_factory=dict,
+        description="what the step recorded, e.g. old_due_at and new_due_at, or an escalation's level, "
+        "the day it was scheduled for and whether it was caught up later",
+    )
     evidence_ids: list[int] = []
-    # what the step recorded besides its comment, e.g. an escalation's level, the day it
-    # was scheduled for and whether it was caught up later
-    data: dict = {}
 
 
 class EvidenceOut(Out):

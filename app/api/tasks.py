@@ -47,7 +47,6 @@ def history(task_id: int):
             comment=e.comment,
             data=e.data or {},
             evidence_ids=ids,
-            data=e.data or {},
         )
         for e, ids in tasks.history(rt().db, g.user, task_id)
     ]
