@@ -36,6 +36,9 @@ ACCEPTED_FORMS: tuple[str, ...] = (
 )
 
 DeadlineKind = Literal["date", "immediate", "long_term"]
+# The reminders before a deadline (7 days ahead by default) and the escalation ladder
+# after it (level 3 after 5 working days) fall within this reach of the due day.
+SCHEDULE_REACH = timedelta(days=14)
 # What a dated deadline was computed from: the date as written (fixed), or a count of
 # days from the plan's issue date, from the day the unit received the task, or from
 # the day an extension was asked for.
@@ -144,8 +147,7 @@ def parse_deadline(text: str, issued_on: date, calendar: WorkCalendar, counts_fr
                 due_on = rule(match, start or issued_on, calendar)
             except ValueError as exc:  # date() refusing 2月30日 or 13月1日
                 raise DeadlineError(stripped, "invalid_date") from exc
-            provisional = calendar.provisional_between(start or due_on, due_on)
-            return Deadline(stripped, "date", due_on, start, provisional)
+            return Deadline(stripped, "date", due_on, start, _provisional(calendar, start, due_on))
     raise DeadlineError(stripped)
 
 
@@ -174,8 +176,15 @@ def recount(text: str, due_on: date, counted_from: date | None, calendar: WorkCa
     again from the day it started; a date as written stays, and only whether it is
     provisional may change."""
     if counted_from is None:
-        return Deadline(text, "date", due_on, None, calendar.provisional_between(due_on, due_on))
+        return Deadline(text, "date", due_on, None, _provisional(calendar, None, due_on))
     return parse_deadline(text, counted_from, calendar, counts_from=counted_from)
+
+
+def _provisional(calendar: WorkCalendar, counted_from: date | None, due_on: date) -> bool:
+    """Whether a day of the count, or of the reminders and ladder around the due day,
+    lies in a year without the official calendar."""
+    low = min(counted_from or due_on, due_on - SCHEDULE_REACH)
+    return calendar.provisional_between(low, due_on + SCHEDULE_REACH)
 
 
 def basis_of(dl: Deadline, counted: Basis) -> Basis | None:

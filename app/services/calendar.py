@@ -16,12 +16,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.domain.deadlines import CHINA, end_of_day_utc, recount
+from app.domain.deadlines import CHINA, SCHEDULE_REACH, end_of_day_utc, recount
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
-from app.models import CalendarOverride, OfficialYear, Submission, Task, TaskEvent
+from app.models import CalendarOverride, OfficialYear, Submission, Task
 from app.schemas import HolidayIn
 from app.services.errors import Invalid
+from app.services.history import add_event
 
 _OPEN = [st.value for st in OPEN_STATES]
 
@@ -42,7 +43,9 @@ def set_override(db: Database, data: HolidayIn, now: datetime, actor_id: int | N
         s.flush()
         what = "工作日" if data.is_workday else "休息日"
         reason = f"节假日表：{data.day.isoformat()} 设为{what}" + (f"（{data.note}）" if data.note else "")
-        return recalendar(s, load_calendar(s), now, reason, actor_id)
+        # only a count of days that ran over that day can move
+        inside = (Task.deadline_from < data.day) & (Task.due_at >= end_of_day_utc(data.day))
+        return recalendar(s, load_calendar(s), now, reason, actor_id, inside)
 
 
 def set_official_year(
@@ -93,9 +96,10 @@ def reconcile(db: Database, now: datetime) -> int:
         if first is None:
             return 0
         year = next(y for y in count(first.astimezone(CHINA).year) if cal.is_provisional(y))
-        if year == first.astimezone(CHINA).year:
+        # deadlines whose count and schedule lie wholly before that year are settled now
+        settled = datetime.combine(date(year, 1, 1) - SCHEDULE_REACH, time(0), tzinfo=CHINA).astimezone(UTC)
+        if first >= settled:
             return 0
-        settled = datetime.combine(date(year, 1, 1), time(0), tzinfo=CHINA).astimezone(UTC)
         where = Task.calendar_provisional.is_(True) & (Task.due_at < settled)
         return recalendar(s, cal, now, "工作日历已更新为正式安排", None, where)
 
@@ -105,16 +109,8 @@ def recalendar(s: Session, cal: WorkCalendar, now: datetime, reason: str, actor_
     `cal`, inside the caller's transaction. A moved deadline is written into the
     task's history; every open item is handed to the next sweep to plan again."""
     query = select(Task).where(_open(), Task.deadline_kind == "date")
-    tasks = list(s.scalars(query.where(where) if where is not None else query))
-    seqs = dict(
-        s.execute(
-            select(TaskEvent.task_id, func.max(TaskEvent.seq))
-            .where(TaskEvent.task_id.in_([t.id for t in tasks]))
-            .group_by(TaskEvent.task_id)
-        ).all()
-    )
     moved = 0
-    for task in tasks:
+    for task in s.scalars(query.where(where) if where is not None else query).all():
         old_on = task.due_at.astimezone(CHINA).date()
         dl = recount(task.deadline_text, old_on, task.deadline_from, cal)
         task.calendar_provisional = dl.provisional
@@ -122,19 +118,9 @@ def recalendar(s: Session, cal: WorkCalendar, now: datetime, reason: str, actor_
             continue
         moved += 1
         new_at = end_of_day_utc(dl.due_on)
-        s.add(
-            TaskEvent(
-                task_id=task.id,
-                seq=seqs.get(task.id, 0) + 1,
-                kind="deadline_moved",
-                from_state=task.state,
-                to_state=task.state,
-                actor_id=actor_id,
-                at=now,
-                comment=f"{reason}，整改时限「{task.deadline_text}」由{old_on:%Y年%m月%d日}改为{dl.due_on:%Y年%m月%d日}",
-                data={"old_due_at": task.due_at.isoformat(), "new_due_at": new_at.isoformat(), "reason": reason},
-            )
-        )
+        comment = f"{reason}，整改时限「{task.deadline_text}」由{old_on:%Y年%m月%d日}改为{dl.due_on:%Y年%m月%d日}"
+        data = {"old_due_at": task.due_at.isoformat(), "new_due_at": new_at.isoformat(), "reason": reason}
+        add_event(s, task, "deadline_moved", actor_id, now, comment, data)
         if new_at > now:  # no longer overdue: the ladder starts again from the bottom, as after an extension
             task.escalation_level, task.public_notice = 0, False
         task.due_at = new_at

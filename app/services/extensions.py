@@ -9,34 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from app.db import Database
 from app.domain.deadlines import CHINA, DeadlineError, basis_of, parse_deadline
 from app.domain.workflow import OPEN_STATES
-from app.models import ExtensionRequest, Plan, Task, TaskEvent, User
+from app.models import ExtensionRequest, Plan, Task, User
 from app.schemas import ExtensionDecisionIn, ExtensionIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.history import add_event
 from app.services.scope import actor_for, get_visible_task
 from app.services.tasks import cancel_pending
-
-
-def _event(s, task: Task, kind: str, actor_id: int, now: datetime, comment: str, data: dict) -> None:
-    seq = (s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task.id)) or 0) + 1
-    s.add(
-        TaskEvent(
-            task_id=task.id,
-            seq=seq,
-            kind=kind,
-            from_state=task.state,
-            to_state=task.state,
-            actor_id=actor_id,
-            at=now,
-            comment=comment,
-            data=data,
-        )
-    )
 
 
 def request_extension(db: Database, actor: User, task_id: int, data: ExtensionIn, now: datetime) -> ExtensionRequest:
@@ -71,7 +55,7 @@ def request_extension(db: Database, actor: User, task_id: int, data: ExtensionIn
         )
         s.add(req)
         s.flush()
-        _event(s, task, "extension_requested", user.id, now, data.reason, {"request": req.id, "deadline": dl.text})
+        add_event(s, task, "extension_requested", user.id, now, data.reason, {"request": req.id, "deadline": dl.text})
     return req
 
 
@@ -121,7 +105,7 @@ def decide_extension(
                     updated_at=now,
                 )
             )
-        _event(
+        add_event(
             s,
             task,
             "extension_approved" if data.approve else "extension_denied",

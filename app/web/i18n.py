@@ -153,6 +153,8 @@ EN = {
         "corrected, the deadlines of open tasks are counted again and the change is written into their history."
     ),
     "调整某一天": "Change one day",
+    "“N个工作日内”自方案印发之日起算": "“within N working days” counts from the issue date",
+    "“N个工作日内”自各单位收到任务之日起算": "“within N working days” counts from the day each unit receives its task",
     "待审批": "Pending",
     "版式": "Layout",
     "行": "rows",

@@ -168,6 +168,15 @@ def test_a_day_off_set_by_the_cli_moves_a_working_day_deadline(app):
     assert plan.get_json()["phases"][0]["ends_on"] == "2035-01-15"
 
 
+def test_holiday_year_marks_a_year_official_and_back(app):
+    result = run(app, "holiday-year", "2035")
+    assert result.exit_code == 0, result.output
+    assert "2035: admin; 0 open deadlines moved" in result.output
+    assert "2035: provisional" in run(app, "holiday-year", "2035", "--provisional").output
+    refused = run(app, "holiday-year", "1999")
+    assert refused.exit_code != 0 and "1999" in refused.output
+
+
 def test_holiday_with_a_bad_date_fails_and_stores_nothing(app):
     for day in ("2035-13-01", "2035-02-30", "tomorrow", "35-1-2", ""):
         result = run(app, "holiday", day, "--off")

@@ -151,6 +151,24 @@ def test_marking_2027_official_takes_away_the_provisional_mark(api, clock):
     assert api.call("PUT", "/calendar/years/1999", "admin", json={"official": True}).status_code == 422
 
 
+def test_an_extension_counted_in_working_days_moves_with_the_calendar_too(api, clock):
+    task = one_task(api, clock, JAN_4_2027, "2027年1月8日", "2027-01-04")
+    r = api.post(
+        f"/tasks/{task['id']}/extensions", "gucheng_handler", json={"deadline": "10个工作日内", "reason": "待鉴定"}
+    )
+    assert r.status_code == 201, r.get_json()
+    decided = api.post(f"/extensions/{r.get_json()['id']}/decision", "yz_deputy", json={"approve": True})
+    assert decided.status_code == 200, decided.get_json()
+    extended = api.get(f"/tasks/{task['id']}", "admin").get_json()
+    assert (extended["deadline_text"], extended["due_at"][:10]) == ("10个工作日内", "2027-01-18")
+    assert (extended["deadline_basis"], extended["deadline_counted_from"]) == ("requested", "2027-01-04")
+
+    r = api.call("PUT", "/calendar/overrides", "admin", json={"day": "2027-01-15", "is_workday": False})
+
+    assert r.get_json()["moved"] == 1
+    assert api.get(f"/tasks/{task['id']}", "admin").get_json()["due_at"][:10] == "2027-01-19"
+
+
 @pytest.fixture
 def upgraded_package(monkeypatch):
     """What upgrading chinesecalendar to a release with 2027 does: its table gains the year.

@@ -316,7 +316,8 @@ def test_no_counted_deadline_is_due_before_the_day_after_it_arrives(
 def test_a_deadline_in_a_year_without_the_official_calendar_is_provisional(cal: WorkCalendar) -> None:
     assert parse_deadline("5个工作日内", date(2026, 12, 28), cal).provisional  # runs into 2027
     assert parse_deadline("2027年3月31日", date(2026, 12, 1), cal).provisional  # its reminders are 2027 days
-    assert not parse_deadline("12月25日", date(2026, 12, 1), cal).provisional
+    assert parse_deadline("12月28日", date(2026, 12, 1), cal).provisional  # its escalations fall in January
+    assert not parse_deadline("12月10日", date(2026, 12, 1), cal).provisional
     assert not parse_deadline("立行立改", date(2027, 1, 4), cal).provisional
 
 
