@@ -137,9 +137,12 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="do nothing when the database already has units")
-    def demo_cmd(if_empty: bool) -> None:
-        """Load the demo organisation, users and the two seed plans."""
+    @click.option("--as-issued", is_flag=True, help="the plans as issued in 2022, nothing done yet")
+    def demo_cmd(if_empty: bool, as_issued: bool) -> None:
+        """Load the demo organisation, users and the two seed plans, as a campaign under
+        way today (played forward through the services), or --as-issued."""
         from app.demo import DEMO_PASSWORD, load_demo
+        from app.demo_campaign import load_campaign
 
         rt = _rt()
         if rt.db.session().scalar(select(func.count()).select_from(Unit)):
@@ -147,7 +150,7 @@ def register_cli(app: Flask) -> None:
                 click.echo("database already has data; demo not loaded")
                 return
             _fail("数据库已有数据，演示数据只能载入空库 (database is not empty)")
-        summary = load_demo(rt.db, rt.clock())
+        summary = load_demo(rt.db, rt.clock()) if as_issued else load_campaign(rt, rt.clock())
         click.echo(summary)
         users = rt.db.session().scalars(select(User).order_by(User.id)).all()
         click.echo(f"{len(users)} demo users; password for all: {DEMO_PASSWORD}")

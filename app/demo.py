@@ -3,15 +3,24 @@
 Household names from the notices are masked (武朋昌 → 武某某); officials and units
 are not personal data. Everything goes through the same service functions a user's
 requests use, so the demo is also a smoke test of them.
+
+:func:`load_demo` loads the plans as issued (2022 dates, nothing done yet): what the
+test suite starts from and ``flask demo --as-issued`` loads. ``flask demo`` itself
+loads the same plans shifted to the present and played forward (app/demo_campaign.py),
+built from the same pieces here: :class:`Shift` moves the seeds' dates, the
+``*_problems`` functions give the seeds' problems.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
 from app.db import Database
+from app.domain.deadlines import parse_deadline
+from app.domain.workcalendar import WorkCalendar
 from app.models import Unit, User
 from app.schemas import PhaseIn, PlanIn, ProblemIn, UnitIn, UserIn
 from app.services import org, plans
@@ -138,6 +147,53 @@ YZ_SELF_REPORTED = [
 ]
 
 
+@dataclass(frozen=True)
+class Shift:
+    """A seed plan moved in time: every date it writes moves by the same number of days.
+
+    The texts keep their form (「6月20日前」 stays a 「…日前」); a month end or 旬 that no
+    longer falls on one is written as the day it moved to. No shift: the texts as issued.
+    """
+
+    issued_as: date  # the seed's issue date
+    issued_on: date  # the issue date after the shift
+
+    @property
+    def days(self) -> timedelta:
+        return self.issued_on - self.issued_as
+
+    def on(self, seed_day: date) -> date:
+        return seed_day + self.days
+
+    def text(self, deadline: str) -> str:
+        if not self.days:
+            return deadline
+        parsed = parse_deadline(deadline, self.issued_as, WorkCalendar())
+        if parsed.kind != "date":
+            return deadline
+        moved = self.on(parsed.due_on)
+        return f"{moved.month}月{moved.day}日" + ("前" if deadline.endswith("前") else "")
+
+
+SMX_ISSUED = date(2022, 6, 7)
+YZ_ISSUED = date(2022, 5, 20)
+# 各县（市、区）于6月10日前将整改方案及台账、6月20日前将整改情况报告书面报市住房城乡建设局
+SMX_REPORTS = (("整改方案及台账", "6月10日前"), ("整改情况报告", "6月20日前"))
+YZ_WEEKLY = ("“回头看”整改台账周报", "每周五")  # 周报告制度: 从第一周起，每周…报送一次
+YZ_FINAL = ("整改台账及整改报告", "6月25日前")
+
+
+@dataclass
+class Organisation:
+    smx: Unit
+    counties: dict[str, Unit]
+    yz: Unit
+    towns: dict[str, Unit]
+    smx_staff: dict[str, User]
+    yz_staff: dict[str, User]
+    town_staff: dict[str, dict[str, User]]
+
+
 def _unit(db: Database, name: str, parent: Unit | None, kind: str) -> Unit:
     return org.create_unit(db, None, UnitIn(name=name, kind=kind, parent_id=parent.id if parent else None))
 
@@ -161,7 +217,7 @@ def _users(db: Database, unit: Unit, key: str, role: str) -> dict[str, User]:
     return made
 
 
-def load_demo(db: Database, now: datetime) -> str:
+def build_organisation(db: Database) -> Organisation:
     smx = _unit(db, SMX, None, "市级")
     counties = {k: _unit(db, n, smx, "县级") for k, n in SMX_COUNTIES.items()}
     yz = _unit(db, YZ, None, "县级市")
@@ -182,82 +238,95 @@ def load_demo(db: Database, now: datetime) -> str:
         _users(db, unit, key, "official")
     yz_staff = _users(db, yz, "yz", "supervisor")
     town_staff = {key: _users(db, unit, key, "official") for key, unit in towns.items()}
+    return Organisation(smx, counties, yz, towns, smx_staff, yz_staff, town_staff)
 
-    smx_plan = plans.create_plan(
-        db,
-        smx_staff["deputy"],
-        PlanIn(
-            title="关于2021年度国家和省巩固拓展脱贫攻坚成果同乡村振兴有效衔接考核评估反馈问题整改方案",
-            doc_number="三建〔2022〕187号",
-            issued_on=date(2022, 6, 7),
-            phases=[PhaseIn(name="整改落实", deadline="6月底")],
-        ),
-    )
-    for category, nature, title, desc, measures, deadline, only in SMX_PROBLEMS:
-        plans.create_problem(
-            db,
-            smx_staff["deputy"],
-            smx_plan.id,
-            ProblemIn(
-                category=category,
-                nature=nature,
-                title=title,
-                description=desc,
-                source="2021年度国家和省考核评估反馈",
-                measures=measures,
-                deadline=deadline,
-                unit_ids=[counties[k].id for k in only] if only else None,
-                all_units_under=None if only else smx.id,
-            ),
-            now,
-        )
 
-    yz_plan = plans.create_plan(
-        db,
-        yz_staff["deputy"],
-        PlanIn(
-            title="禹州市2022年度第一轮巩固拓展脱贫攻坚成果农村危房改造“回头看”实施方案",
-            doc_number="禹建〔2022〕39号",
-            issued_on=date(2022, 5, 20),
-            phases=[
-                PhaseIn(name="动员部署阶段", deadline="5月底前"),
-                PhaseIn(name="排查整改阶段", deadline="6月中旬前"),
-                PhaseIn(name="总结验收阶段", deadline="6月25日前"),
-            ],
-        ),
+def smx_plan(shift: Shift) -> PlanIn:
+    return PlanIn(
+        title="关于2021年度国家和省巩固拓展脱贫攻坚成果同乡村振兴有效衔接考核评估反馈问题整改方案",
+        doc_number="三建〔2022〕187号",
+        issued_on=shift.issued_on,
+        phases=[PhaseIn(name="整改落实", deadline=shift.text("6月底"))],
     )
-    plans.create_problem(
-        db,
-        yz_staff["deputy"],
-        yz_plan.id,
+
+
+def smx_problems(o: Organisation, shift: Shift) -> list[ProblemIn]:
+    return [
         ProblemIn(
-            category="农村危房改造",
-            nature="common",
-            title="开展脱贫户、监测对象住房安全“回头看”系统排查",
-            measures="以乡镇为单位集中全面自查，列出问题清单，建立整改台账，每周报送一次。",
-            deadline="6月中旬前",
-            all_units_under=yz.id,
-        ),
-        now,
+            category=category,
+            nature=nature,
+            title=title,
+            description=desc,
+            source="2021年度国家和省考核评估反馈",
+            measures=measures,
+            deadline=shift.text(deadline),
+            unit_ids=[o.counties[k].id for k in only] if only else None,
+            all_units_under=None if only else o.smx.id,
+        )
+        for category, nature, title, desc, measures, deadline, only in SMX_PROBLEMS
+    ]
+
+
+def yz_plan(shift: Shift) -> PlanIn:
+    return PlanIn(
+        title="禹州市2022年度第一轮巩固拓展脱贫攻坚成果农村危房改造“回头看”实施方案",
+        doc_number="禹建〔2022〕39号",
+        issued_on=shift.issued_on,
+        phases=[
+            PhaseIn(name="动员部署阶段", deadline=shift.text("5月底前")),
+            PhaseIn(name="排查整改阶段", deadline=shift.text("6月中旬前")),
+            PhaseIn(name="总结验收阶段", deadline=shift.text("6月25日前")),
+        ],
     )
-    for town, nature, title, measures, deadline in YZ_SELF_REPORTED:
-        plans.create_problem(
-            db,
-            town_staff[town]["handler"],
-            yz_plan.id,
+
+
+def yz_lookback(o: Organisation, shift: Shift) -> ProblemIn:
+    return ProblemIn(
+        category="农村危房改造",
+        nature="common",
+        title="开展脱贫户、监测对象住房安全“回头看”系统排查",
+        measures="以乡镇为单位集中全面自查，列出问题清单，建立整改台账，每周报送一次。",
+        deadline=shift.text("6月中旬前"),
+        all_units_under=o.yz.id,
+    )
+
+
+def yz_self_reported(o: Organisation, shift: Shift) -> list[tuple[str, ProblemIn]]:
+    """(town key, problem) for each problem a township reported itself."""
+    return [
+        (
+            town,
             ProblemIn(
                 category="农村危房改造",
                 nature=nature,
                 title=title,
                 measures=measures,
-                deadline=deadline,
+                deadline=shift.text(deadline),
                 source="乡镇自查",
-                unit_ids=[towns[town].id],
+                unit_ids=[o.towns[town].id],
             ),
-            now,
         )
+        for town, nature, title, measures, deadline in YZ_SELF_REPORTED
+    ]
+
+
+def summary(db: Database, o: Organisation, *plan_list) -> str:
     n_users = len(list(db.session().scalars(select(User.id))))
     return (
-        f"demo loaded: {2 + len(counties) + len(towns)} units, {n_users} users, "
-        f"plans {smx_plan.doc_number} and {yz_plan.doc_number}"
+        f"demo loaded: {2 + len(o.counties) + len(o.towns)} units, {n_users} users, "
+        f"plans {' and '.join(p.doc_number for p in plan_list)}"
     )
+
+
+def load_demo(db: Database, now: datetime) -> str:
+    """The organisation and both plans as issued in 2022, every task still 挂账."""
+    o = build_organisation(db)
+    as_smx, as_yz = Shift(SMX_ISSUED, SMX_ISSUED), Shift(YZ_ISSUED, YZ_ISSUED)
+    smx = plans.create_plan(db, o.smx_staff["deputy"], smx_plan(as_smx))
+    for problem in smx_problems(o, as_smx):
+        plans.create_problem(db, o.smx_staff["deputy"], smx.id, problem, now)
+    yz = plans.create_plan(db, o.yz_staff["deputy"], yz_plan(as_yz))
+    plans.create_problem(db, o.yz_staff["deputy"], yz.id, yz_lookback(o, as_yz), now)
+    for town, problem in yz_self_reported(o, as_yz):
+        plans.create_problem(db, o.town_staff[town]["handler"], yz.id, problem, now)
+    return summary(db, o, smx, yz)
