@@ -158,9 +158,15 @@ class Campaign:
     def _lookback_issue_day(self) -> date:
         """About 22 working days ago, on a day that makes the 6月15日 items level 2 now."""
         offset = _LEVEL2_SEED_DAY - demo.YZ_ISSUED
-        for k in sorted(range(16, 29), key=lambda k: (abs(k - 22), k)):
-            if self.level_today(self.w(k) + offset) == 2:
-                return self.w(k)
+        working = [self.w(k) for k in sorted(range(16, 29), key=lambda k: (abs(k - 22), k))]
+        # near a long holiday no working day may fit; then a day off (plans do go out on one)
+        any_day = sorted(
+            (self.w(28) + timedelta(days=n) for n in range((self.w(16) - self.w(28)).days)),
+            key=lambda d: abs((d - self.w(22)).days),
+        )
+        for day in working + any_day:
+            if self.level_today(day + offset) == 2:
+                return day
         return self.w(22)
 
     # -- scheduling

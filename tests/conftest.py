@@ -39,6 +39,8 @@ from config import TestConfig
 PG_ADMIN_URL = os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DEMO_TIME = datetime(2022, 6, 8, 1, 0, tzinfo=UTC)  # the morning after the Sanmenxia plan was issued
+# "today" for the demo as a campaign under way (`flask demo`): a Wednesday, 10:00 China time
+CAMPAIGN_NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 
 
 def need_service(name: str, reason: str) -> None:
@@ -137,6 +139,17 @@ def _build_template(url: str) -> None:
         load_demo(db, DEMO_TIME)
     finally:
         db.dispose()
+
+
+def load_campaign_demo(url: str, instance_dir, now: datetime = CAMPAIGN_NOW) -> None:
+    """What `make run` does to an empty database, at ``now``: migrate, then `flask demo --if-empty`."""
+    upgrade(url)
+    application = create_app(TestConfig(url, instance_dir), clock=lambda: now)
+    try:
+        result = application.test_cli_runner().invoke(args=["demo", "--if-empty"])
+        assert result.exit_code == 0, result.output
+    finally:
+        application.extensions["rectify"].db.dispose()
 
 
 @pytest.fixture(scope="session")

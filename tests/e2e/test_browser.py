@@ -8,14 +8,13 @@ timeline, the images and charts actually painted.
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from app.demo import SMX, SMX_COUNTIES
+from app.demo_campaign import photo_png as png
 from app.domain.ledger_layouts import short_title
 
 pytestmark = pytest.mark.e2e
@@ -28,21 +27,6 @@ HEAD = "三门峡市住房和城乡建设局主要领导"
 
 
 # ---- helpers --------------------------------------------------------------------------
-def png(width: int = 64, height: int = 48, tint: tuple[int, int, int] = (40, 120, 200)) -> bytes:
-    """A real PNG (RGB, 8 bits) with a gradient, built by hand with zlib and struct."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    r, g, b = tint
-    rows = b"".join(
-        b"\x00" + b"".join(bytes(((r + x * 3) % 256, (g + y * 3) % 256, b)) for x in range(width))
-        for y in range(height)
-    )
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
 def flashes(page) -> str:
     return " ".join(page.locator("p.flash").all_inner_texts())
 

@@ -8,7 +8,7 @@ import config as rectify_config
 from app import create_app
 from app.demo import SMX_COUNTIES
 from app.migrate import upgrade
-from app.models import Unit, User
+from app.models import Plan, Task, Unit, User
 
 LUSHI = SMX_COUNTIES["lushi"]
 
@@ -111,17 +111,23 @@ def _units(app) -> int:
         return app.extensions["rectify"].db.session().scalar(select(func.count()).select_from(Unit))
 
 
-def test_demo_if_empty_loads_the_demo_into_an_empty_database(tmp_path, clock):
-    """One backend is enough: the PostgreSQL template of every API test is built by load_demo."""
+def test_demo_as_issued_loads_the_2022_plans_into_an_empty_database_with_nothing_done_yet(tmp_path, clock):
+    """One backend is enough: the PostgreSQL template of every API test is built by load_demo.
+    (The demo as a campaign under way, `make run`'s `demo --if-empty`, has tests/integration/
+    test_demo_campaign.py.)"""
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     upgrade(url)
     application = create_app(rectify_config.TestConfig(url, tmp_path / "instance"), clock=clock)
     try:
-        result = run(application, "demo", "--if-empty")
+        result = run(application, "demo", "--if-empty", "--as-issued")
         assert result.exit_code == 0, result.output
         assert "三建〔2022〕187号" in result.output and "rectify-demo" in result.output
         assert _units(application) == 1 + 7 + 1 + 6
         assert login(application, "smx_head", "rectify-demo").status_code == 200
+        with application.app_context():
+            s = application.extensions["rectify"].db.session()
+            assert {p.issued_on.isoformat() for p in s.scalars(select(Plan))} == {"2022-06-07", "2022-05-20"}
+            assert set(s.scalars(select(Task.state))) == {"identified"}
         # a second run leaves it alone
         again = run(application, "demo", "--if-empty")
         assert again.exit_code == 0 and "not loaded" in again.output

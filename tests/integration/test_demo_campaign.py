@@ -1,0 +1,188 @@
+"""`flask demo` on an empty database gives a campaign under way: what a new user sees
+after `make run`, read through the API as each demo user would read it.
+
+The demo is loaded once per backend at a fixed "today" (CAMPAIGN_NOW, a Wednesday in
+December 2026) by the real command; the tests only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import pytest
+
+import config as rectify_config
+from app import create_app
+from app.demo import SMX_COUNTIES, YZ_TOWNS
+from app.domain.deadlines import CHINA
+from tests.conftest import CAMPAIGN_NOW, Api, Clock, load_campaign_demo, need_service, pg_admin, pg_url, presign
+from tests.integration.test_pages import login
+
+pytestmark = pytest.mark.presigned
+TODAY = CAMPAIGN_NOW.astimezone(CHINA).date()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def campaign(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("campaign")
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'rectify.db'}"
+        load_campaign_demo(url, folder / "instance")
+        yield url, folder / "instance"
+        return
+    name = f"rectify_campaign_{os.getpid()}"
+    try:
+        pg_admin(f"DROP DATABASE IF EXISTS {name}")
+        pg_admin(f"CREATE DATABASE {name}")
+    except Exception as err:
+        need_service("PostgreSQL", type(err).__name__)
+    try:
+        load_campaign_demo(pg_url(name), folder / "instance")
+        yield pg_url(name), folder / "instance"
+    finally:
+        pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def api(campaign):
+    url, instance = campaign
+    application = create_app(rectify_config.TestConfig(url, instance), clock=Clock(CAMPAIGN_NOW))
+    yield presign(Api(application.test_client()), application)
+    application.extensions["rectify"].db.dispose()
+
+
+def all_tasks(api: Api, user: str, **filters) -> list[dict]:
+    items, page = [], 1
+    while True:
+        body = api.get("/tasks", user, query_string={"per_page": 200, "page": page} | filters).get_json()
+        items += body["items"]
+        if len(items) >= body["total"]:
+            return items
+        page += 1
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def plan_ids(api: Api) -> dict[str, int]:
+    return {p["doc_number"]: p["id"] for p in api.get("/plans", "admin").get_json()}
+
+
+def test_both_seed_plans_keep_their_document_numbers_and_were_issued_weeks_before_today(api):
+    plans = {p["doc_number"]: p for p in api.get("/plans", "admin").get_json()}
+    assert set(plans) == {"三建〔2022〕187号", "禹建〔2022〕39号"}
+    for plan in plans.values():
+        issued = date.fromisoformat(plan["issued_on"])
+        assert TODAY - timedelta(days=56) <= issued <= TODAY - timedelta(days=21), issued
+
+
+def test_tasks_stand_in_every_state_and_every_colour_with_deadlines_before_and_after_today(api):
+    tasks = all_tasks(api, "admin")
+    assert len(tasks) == 8 * len(SMX_COUNTIES) + 1 + len(YZ_TOWNS) + 4
+    assert set(Counter(t["state"] for t in tasks)) == {"identified", "in_progress", "rectified", "verified", "closed"}
+    assert {"red", "yellow", "blue"} <= {t["colour"] for t in tasks}
+    dues = [instant(t["due_at"]) for t in tasks if t["due_at"]]
+    assert min(dues) < CAMPAIGN_NOW < max(dues)
+    # the colour filter agrees with each task's colour
+    for colour in ("red", "yellow", "blue"):
+        listed = all_tasks(api, "admin", colour=colour)
+        assert listed and {t["colour"] for t in listed} == {colour}
+
+
+def test_overdue_tasks_have_climbed_to_levels_one_two_and_three_and_level_three_is_red(api):
+    overdue = all_tasks(api, "admin", overdue="true")
+    levels = Counter(t["escalation_level"] for t in overdue)
+    assert {1, 2, 3} <= set(levels), levels
+    for t in overdue:
+        assert (t["colour"] == "red") == (t["escalation_level"] == 3) == t["public_notice"], t
+
+
+def test_the_city_supervisor_sees_red_items_and_the_township_supervisor_yellow_ones(api):
+    assert all_tasks(api, "smx_head", colour="red")
+    assert all_tasks(api, "yz_head", colour="yellow")
+
+
+@pytest.mark.parametrize("user", ["smx_head", "lushi_handler"])
+def test_demo_users_have_unread_messages_in_their_inbox(api, user):
+    body = api.get("/inbox", user).get_json()
+    assert body["unread"] > 0 and body["items"]
+
+
+def test_the_city_head_has_read_older_messages_and_not_the_newer_ones(api):
+    items = api.get("/inbox", "smx_head").get_json()["items"]
+    read = [n for n in items if n["read_at"]]
+    unread = [n for n in items if not n["read_at"]]
+    assert read and unread
+    assert max(instant(n["created_at"]) for n in read) <= min(instant(n["created_at"]) for n in unread)
+
+
+def test_reports_are_owed_submitted_accepted_and_returned(api):
+    subs = [s for pid in plan_ids(api).values() for s in api.get(f"/plans/{pid}/submissions", "admin").get_json()]
+    assert {"pending", "submitted", "accepted", "returned"} <= {s["state"] for s in subs}
+    owed = [instant(s["due_at"]) > CAMPAIGN_NOW for s in subs if s["state"] == "pending"]
+    assert any(owed) and not all(owed)  # some not due yet, some overdue
+    assert all(s["decision_comment"] for s in subs if s["state"] == "returned")
+
+
+def test_one_task_was_sent_back_with_a_reason_and_is_being_worked_again(api):
+    mine = all_tasks(api, "lushi_handler", state="in_progress")
+    sent_back = []
+    for t in mine:
+        history = api.get(f"/tasks/{t['id']}/history", "lushi_handler").get_json()
+        sent_back += [e for e in history if e["from_state"] == "rectified" and e["to_state"] == "in_progress"]
+    assert len(sent_back) == 1 and "约谈记录" in sent_back[0]["comment"]
+
+
+def test_rectified_tasks_carry_real_png_photos_uploaded_by_the_unit(api):
+    rectified = all_tasks(api, "smx_handler", state="rectified")
+    assert rectified
+    evidence = api.get(f"/tasks/{rectified[0]['id']}/evidence", "smx_handler").get_json()
+    assert evidence and all(e["content_type"] == "image/png" for e in evidence)
+    body = api.get(f"/evidence/{evidence[0]['id']}/content", "smx_handler").data
+    assert body.startswith(b"\x89PNG\r\n\x1a\n") and len(body) == evidence[0]["size"]
+
+
+def test_an_extension_waits_for_the_supervisors_decision(api):
+    pending = []
+    for t in all_tasks(api, "smx_deputy", overdue="true"):
+        pending += [
+            x for x in api.get(f"/tasks/{t['id']}/extensions", "smx_deputy").get_json() if x["state"] == "pending"
+        ]
+    assert len(pending) == 1
+
+
+def test_the_history_is_honest_every_step_stamped_on_its_own_day_between_issue_and_today(api):
+    closed = all_tasks(api, "smx_head", state="closed")
+    days = set()
+    for t in closed[:10]:
+        history = api.get(f"/tasks/{t['id']}/history", "smx_head").get_json()
+        stamps = [instant(e["at"]) for e in history]
+        assert stamps == sorted(stamps) and stamps[-1] < CAMPAIGN_NOW
+        assert [e["to_state"] for e in history if e["kind"] == "transition"][-1] == "closed"
+        days |= {s.astimezone(CHINA).date() for s in stamps}
+    assert len(days) >= 5
+
+
+def test_the_dashboard_burn_down_has_weeks_of_history_and_falls(api):
+    client = api.client
+    assert login(client, "smx_head").status_code == 302
+    page = client.get("/dashboard").get_data(as_text=True)
+    data = json.loads(re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page, re.S)[1])
+    series = data["burndown"]
+    assert len(series) >= 21
+    counts = [n for _, n in series]
+    assert max(counts) > counts[-1] > 0
+
+
+def test_a_spot_check_was_drawn_and_one_task_failed_its_re_check_and_was_reopened(api):
+    smx = plan_ids(api)["三建〔2022〕187号"]
+    reopened = []
+    for t in all_tasks(api, "smx_head", plan_id=smx, state="in_progress"):
+        history = api.get(f"/tasks/{t['id']}/history", "smx_head").get_json()
+        reopened += [e for e in history if e["comment"].startswith("抽查复核不通过")]
+    assert len(reopened) == 1
