@@ -514,7 +514,7 @@ class Campaign:
         self.report("smx", "整改情况报告", "mianchi", report_due, (w(2), "submit", "整改情况报告，延期事项另行说明。"))
 
         # people read their inbox now and then
-        self.at(i(8), "16:50", lambda: inbox.mark_read(self.db, self.user("smx_head"), None, self.t))
+        self.at(w(4), "16:50", lambda: inbox.mark_read(self.db, self.user("smx_head"), None, self.t))
         self.at(w(8), "16:50", lambda: inbox.mark_read(self.db, self.user("lushi_handler"), None, self.t))
 
     def yuzhou(self) -> None:
