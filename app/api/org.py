@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import g
 
 from app.api import bp, now, rt, spec
+from app.domain import permissions
 from app.domain.deadlines import CHINA
 from app.schemas import CalendarChangeOut, CalendarYearOut, HolidayIn, OfficialYearIn, UnitIn, UnitOut, UserIn, UserOut
 from app.services import calendar, org
-from app.services.errors import Forbidden
+from app.services.scope import require, who
 
 
 @spec.route(bp, "/units", "GET", summary="Units you can see (yours and those under it)", response=UnitOut, many=True)
@@ -89,5 +90,4 @@ def set_calendar_year(year: int, body: OfficialYearIn):
 
 
 def _admin_only() -> None:
-    if g.user.role != "admin":
-        raise Forbidden("只有系统管理员可以维护节假日表。")
+    require(permissions.may_administer(who(g.user)), "只有系统管理员可以维护节假日表。")

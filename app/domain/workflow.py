@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.domain.permissions import Actor, Side, on_side
+
 
 class State(StrEnum):
     IDENTIFIED = "identified"  # 挂账
@@ -27,11 +29,6 @@ STATE_LABELS = {
     State.VERIFIED: "已核实",
     State.CLOSED: "已销号",
 }
-
-
-class Side(StrEnum):
-    RESPONSIBLE = "responsible"  # the unit that does the work
-    SUPERVISING = "supervising"  # the issuing unit and those above it
 
 
 @dataclass(frozen=True)
@@ -73,16 +70,6 @@ _BY_EDGE = {(m.source, m.target): m for m in MOVES}
 
 
 @dataclass(frozen=True)
-class Actor:
-    """What the service knows about the acting user relative to one task."""
-
-    user_id: int
-    role: str  # admin | supervisor | official | viewer
-    responsible: bool  # the user belongs to the task's own unit
-    supervising: bool  # the user's unit issued the plan, or is above the issuer
-
-
-@dataclass(frozen=True)
 class TaskFacts:
     state: State
     rectified_by: int | None
@@ -97,12 +84,6 @@ class TransitionError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
-
-
-def on_side(actor: Actor, side: Side) -> bool:
-    if side is Side.RESPONSIBLE:
-        return actor.responsible and actor.role in ("official", "supervisor")
-    return actor.supervising and not actor.responsible and actor.role == "supervisor"
 
 
 def allowed_moves(facts: TaskFacts, actor: Actor) -> list[Move]:
@@ -136,6 +117,21 @@ def check_move(facts: TaskFacts, actor: Actor, target: State, comment: str) -> M
     if move.needs_evidence and facts.evidence_required and facts.evidence_count == 0:
         raise TransitionError("invalid", "提交整改需要至少一份佐证材料（先上传照片或文件）。")
     return move
+
+
+def check_evidence(state: State, actor: Actor) -> None:
+    """Evidence is the responsible unit's proof, accepted while the task is in its hands
+    (identified or in progress); after that it can no longer change what was checked."""
+    if not on_side(actor, Side.RESPONSIBLE):
+        raise TransitionError("forbidden", "只有责任单位的人员可以上传佐证材料。")
+    if state not in OPEN_STATES:
+        raise TransitionError(
+            "conflict", f"任务当前为「{STATE_LABELS[state]}」，已不在责任单位办理中，不能再上传佐证材料。"
+        )
+
+
+def may_add_evidence(state: State, actor: Actor) -> bool:
+    return state in OPEN_STATES and on_side(actor, Side.RESPONSIBLE)
 
 
 def rollup_state(states: list[State]) -> State | None:

@@ -7,9 +7,10 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.domain.permissions import Role
 from app.models.base import Base, UTCDateTime, utcnow
 
-ROLES = ("admin", "supervisor", "official", "viewer")
+ROLES = tuple(Role)
 POSITIONS = ("head", "deputy", "handler")
 
 
@@ -32,10 +33,6 @@ class Unit(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
-
-    def is_within(self, other: Unit) -> bool:
-        """True if this unit is ``other`` or lies under it."""
-        return self.path.startswith(other.path)
 
 
 class User(Base):

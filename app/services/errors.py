@@ -32,3 +32,8 @@ class Invalid(ServiceError):
 
 class TooLarge(ServiceError):
     status = 413
+
+
+def refusal(kind: str, message: str) -> ServiceError:
+    """A state table's refusal (app.domain TransitionError.kind) as the service error."""
+    return {"conflict": Conflict, "forbidden": Forbidden, "invalid": Invalid}[kind](message)

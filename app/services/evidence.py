@@ -9,10 +9,11 @@ from typing import BinaryIO
 from sqlalchemy import select
 
 from app.db import Database
-from app.models import Evidence, Plan, User
-from app.services.errors import Forbidden, NotFound
+from app.domain.workflow import State, TransitionError, check_evidence
+from app.models import Evidence, User
+from app.services.errors import NotFound, refusal
 from app.services.files import save_upload
-from app.services.scope import actor_for, get_visible_task
+from app.services.scope import get_visible_task, task_actor
 
 
 def store_evidence(
@@ -27,11 +28,11 @@ def store_evidence(
 ) -> Evidence:
     with db.transaction() as s:
         u = s.get(User, user.id)
-        task = get_visible_task(s, u, task_id)
-        plan = s.get(Plan, task.plan_id)
-        actor = actor_for(u, task, plan.issuing_unit)
-        if u.role not in ("official", "supervisor") or not (actor.responsible or actor.supervising):
-            raise Forbidden("只有责任单位或督办单位的人员可以上传佐证材料。")
+        task = get_visible_task(s, u, task_id, lock=True)  # a rectification waits for this upload
+        try:
+            check_evidence(State(task.state), task_actor(s, u, task))
+        except TransitionError as err:
+            raise refusal(err.kind, err.message) from None
         stored = save_upload(upload_dir, max_bytes, stream, filename)
         ev = Evidence(
             task_id=task.id,

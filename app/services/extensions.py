@@ -7,35 +7,38 @@ Both the request and the decision go into the task's history.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
 
 from app.db import Database
+from app.domain import extensions as flow
 from app.domain.deadlines import CHINA, DeadlineError, basis_of, parse_deadline
-from app.domain.workflow import OPEN_STATES
-from app.models import ExtensionRequest, Plan, Task, User
+from app.domain.extensions import ExtensionState
+from app.domain.permissions import Actor
+from app.domain.workflow import OPEN_STATES, State, TransitionError
+from app.models import ExtensionRequest, Task, User
 from app.schemas import ExtensionDecisionIn, ExtensionIn
 from app.services.calendar import load_calendar
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.history import add_event
-from app.services.scope import actor_for, get_visible_task
+from app.services.scope import get_visible_task, task_actor
 from app.services.tasks import cancel_pending
+
+_PENDING = ExtensionRequest.state == ExtensionState.PENDING.value
 
 
 def request_extension(db: Database, actor: User, task_id: int, data: ExtensionIn, now: datetime) -> ExtensionRequest:
     with db.transaction() as s:
         user = s.get(User, actor.id)
-        task = get_visible_task(s, user, task_id)
-        plan = s.get(Plan, task.plan_id)
-        if not actor_for(user, task, plan.issuing_unit).responsible or user.role not in ("official", "supervisor"):
-            raise Forbidden("只有责任单位的人员可以申请延期。")
-        if task.state not in OPEN_STATES:
-            raise Conflict("只有尚未整改完成的任务可以申请延期。")
-        if s.scalar(
-            select(ExtensionRequest.id).where(ExtensionRequest.task_id == task.id, ExtensionRequest.state == "pending")
-        ):
-            raise Conflict("该任务已有待审批的延期申请。")
+        task = get_visible_task(s, user, task_id, lock=True)  # of two requests, the second sees the first
+        pending = s.scalar(select(ExtensionRequest.state).where(ExtensionRequest.task_id == task.id, _PENDING))
+        state = ExtensionState(pending) if pending else None
+        try:
+            flow.check("request", state, State(task.state), task_actor(s, user, task), data.reason)
+        except TransitionError as err:
+            raise refusal(err.kind, err.message) from None
         try:
             # read against today, not the plan's issue date: 「12月31日」 asked for now means this December
             dl = parse_deadline(data.deadline, now.astimezone(CHINA).date(), load_calendar(s))
@@ -71,44 +74,46 @@ def decide_extension(
             task = get_visible_task(s, user, req.task_id)
         except NotFound:
             raise NotFound(f"延期申请 {request_id} 不存在或不在您的权限范围内。") from None
-        plan = s.get(Plan, task.plan_id)
-        actor_rel = actor_for(user, task, plan.issuing_unit)
-        if user.role != "supervisor" or not actor_rel.supervising or actor_rel.responsible:
-            raise Forbidden("只有方案下发单位的督办人员可以审批延期。")
-        if req.state != "pending":
-            raise Conflict("该延期申请已处理。")
-        if not data.approve and not data.comment.strip():
-            raise Invalid("不予延期需要填写理由。")
-        req.state = "approved" if data.approve else "denied"
-        req.decided_by_id, req.decided_at, req.decision_comment = user.id, now, data.comment
+        name, actor_rel = "approve" if data.approve else "deny", task_actor(s, user, task)
+        try:
+            move = flow.check(name, ExtensionState(req.state), State(task.state), actor_rel, data.comment)
+        except TransitionError as err:
+            raise refusal(err.kind, err.message) from None
         old_due_at = task.due_at
+        # of two deciders, or a decision racing the task's rectification, one wins; the other gets 409
+        decided = s.execute(
+            update(ExtensionRequest)
+            .where(ExtensionRequest.id == req.id, ExtensionRequest.state == move.source)
+            .values(state=move.target.value, decided_by_id=user.id, decided_at=now, decision_comment=data.comment)
+        ).rowcount
+        values: dict = {"updated_at": now}
         if data.approve:
             # what the granted date counts from, for when the working-day calendar changes
             asked = parse_deadline(req.new_deadline_text, req.requested_at.astimezone(CHINA).date(), load_calendar(s))
+            values |= {
+                "due_at": req.new_due_at,
+                "deadline_kind": "date",
+                "deadline_text": req.new_deadline_text,
+                "deadline_basis": basis_of(asked, "requested"),
+                "deadline_from": asked.counted_from,
+                "calendar_provisional": asked.provisional,
+                "active_since": now,
+                "swept_until": now,
+                "next_action_at": now,
+                "escalation_level": 0,
+                "public_notice": False,
+                "version": Task.version + 1,
+            }
+        still_open = Task.state.in_([st.value for st in OPEN_STATES])
+        touched = s.execute(update(Task).where(Task.id == task.id, still_open).values(**values)).rowcount
+        if decided != 1 or touched != 1:
+            raise Conflict("该延期申请或其任务已被他人处理，请刷新后查看。")
+        if data.approve:
             cancel_pending(s, "task", task.id)
-            s.execute(
-                update(Task)
-                .where(Task.id == task.id)
-                .values(
-                    due_at=req.new_due_at,
-                    deadline_kind="date",
-                    deadline_text=req.new_deadline_text,
-                    deadline_basis=basis_of(asked, "requested"),
-                    deadline_from=asked.counted_from,
-                    calendar_provisional=asked.provisional,
-                    active_since=now,
-                    swept_until=now,
-                    next_action_at=now,
-                    escalation_level=0,
-                    public_notice=False,
-                    version=Task.version + 1,
-                    updated_at=now,
-                )
-            )
         add_event(
             s,
             task,
-            "extension_approved" if data.approve else "extension_denied",
+            f"extension_{move.target.value}",
             user.id,
             now,
             data.comment,
@@ -118,6 +123,7 @@ def decide_extension(
                 "old_due_at": old_due_at.isoformat() if old_due_at else None,
             },
         )
+        s.refresh(req)
     return req
 
 
@@ -126,4 +132,21 @@ def list_extensions(db: Database, viewer: User, task_id: int) -> list[ExtensionR
     task = get_visible_task(s, viewer, task_id)
     return list(
         s.scalars(select(ExtensionRequest).where(ExtensionRequest.task_id == task.id).order_by(ExtensionRequest.id))
+    )
+
+
+@dataclass(frozen=True)
+class Offers:
+    """What a task's page offers its viewer about extensions."""
+
+    request: bool  # the request form
+    decide: frozenset[int]  # the requests they may approve or deny
+
+
+def offers(task: Task, actor: Actor, requests: list[ExtensionRequest]) -> Offers:
+    state = State(task.state)
+    pending = any(r.state == ExtensionState.PENDING for r in requests)
+    return Offers(
+        request=flow.may("request", ExtensionState.PENDING if pending else None, state, actor),
+        decide=frozenset(r.id for r in requests if flow.may("approve", ExtensionState(r.state), state, actor)),
     )

@@ -7,8 +7,10 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from app.db import Database
+from app.domain import permissions
 from app.models import Notification, User
-from app.services.errors import Forbidden, NotFound
+from app.services.errors import NotFound
+from app.services.scope import require, who
 
 
 def _mine(user: User):
@@ -41,7 +43,6 @@ def mark_read(db: Database, user: User, notification_id: int | None, now: dateti
 
 def failed_deliveries(db: Database, admin: User, limit: int = 200) -> list[Notification]:
     """Messages that will not go out without someone's help (admins only)."""
-    if admin.role != "admin":
-        raise Forbidden("只有系统管理员可以查看发送失败的消息。")
+    require(permissions.may_administer(who(admin)), "只有系统管理员可以查看发送失败的消息。")
     q = select(Notification).where(Notification.status == "failed").order_by(Notification.id.desc()).limit(limit)
     return list(db.session().scalars(q))

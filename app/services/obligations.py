@@ -10,14 +10,25 @@ from typing import BinaryIO
 from sqlalchemy import insert, select, update
 
 from app.db import Database
+from app.domain import permissions
+from app.domain import submissions as flow
 from app.domain.deadlines import CHINA, end_of_day_utc
 from app.domain.recurrence import RecurrenceError, occurrences, parse_recurrence
+from app.domain.submissions import SubmissionState
+from app.domain.workflow import TransitionError
 from app.models import Obligation, Plan, Submission, Unit, User
 from app.schemas import ObligationIn, ReviewIn
 from app.services.calendar import load_calendar
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.errors import Conflict, Invalid, refusal
 from app.services.files import save_upload
-from app.services.scope import get_visible_plan, supervises, units_under
+from app.services.scope import (
+    facts,
+    get_visible_plan,
+    get_visible_submission,
+    require,
+    submission_visible,
+    unit_facts,
+)
 from app.services.tasks import cancel_pending
 
 
@@ -26,8 +37,8 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
     (default: the end of the plan's last phase, else a year after issue)."""
     with db.transaction() as s:
         plan = get_visible_plan(s, actor, plan_id)
-        if not supervises(actor, plan):
-            raise Forbidden("只有方案下发单位的督办人员可以设置报送要求。")
+        who, plan_f, _ = facts(actor, plan)
+        require(permissions.supervises(who, plan_f), "只有方案下发单位的督办人员可以设置报送要求。")
         cal = load_calendar(s)
         try:
             rec = parse_recurrence(data.schedule, plan.issued_on, cal)
@@ -38,14 +49,25 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
         dates = [rec.on] if rec.kind == "once" else occurrences(rec, starts_on, ends_on)
         if not dates:
             raise Invalid(f"在 {starts_on} 至 {ends_on} 之间没有应报送的日期，请检查报送时间或截止日期。")
-        parent_id = data.all_units_under or plan.issuing_unit_id
-        units = list(s.scalars(select(Unit.id).where(Unit.parent_id == parent_id).order_by(Unit.id)))
         if data.unit_ids is not None:
-            allowed = set(s.scalars(select(Unit.id).where(Unit.path.startswith(plan.issuing_unit.path))))
-            bad = sorted(set(data.unit_ids) - allowed)
-            if bad:
-                raise Invalid(f"报送单位 {bad} 不存在或不在方案下发单位之下。")
-            units = list(dict.fromkeys(data.unit_ids))
+            wanted = list(dict.fromkeys(data.unit_ids))
+            found = list(s.scalars(select(Unit).where(Unit.id.in_(wanted))))
+        else:
+            parent = s.get(Unit, data.all_units_under or plan.issuing_unit_id)
+            wanted = [parent.id if parent else data.all_units_under]
+            found = [parent] if parent else []
+        ok = {u.id for u in found if permissions.may_declare_obligation(who, plan_f, [unit_facts(u)])}
+        bad = sorted(set(wanted) - ok)
+        if bad:
+            field = "unit_ids" if data.unit_ids is not None else "all_units_under"
+            raise Invalid(
+                f"报送单位 {bad} 不存在或不在方案下发单位「{plan.issuing_unit.name}」之下。",
+                [{"field": field, "message": f"unknown or out of scope: {bad}"}],
+            )
+        if data.unit_ids is not None:
+            units = wanted
+        else:
+            units = list(s.scalars(select(Unit.id).where(Unit.parent_id == found[0].id).order_by(Unit.id)))
         if not units:
             raise Invalid("没有需要报送的单位。")
         ob = Obligation(
@@ -68,7 +90,7 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
                     "unit_id": uid,
                     "due_on": d,
                     "due_at": end_of_day_utc(d),
-                    "state": "pending",
+                    "state": SubmissionState.PENDING.value,
                     "note": "",
                     "decision_comment": "",
                     "version": 1,
@@ -91,23 +113,25 @@ def _plan_end(plan: Plan) -> date:
 
 
 def list_submissions(db: Database, viewer: User, plan_id: int | None = None) -> list[Submission]:
+    """The submissions the viewer sees; with ``plan_id``, those of a plan they see (404
+    for any other)."""
     s = db.session()
-    q = select(Submission).join(Plan, Submission.plan_id == Plan.id)
-    if viewer.role != "admin":
-        q = q.where(Submission.unit_id.in_(units_under(viewer)) | Plan.issuing_unit_id.in_(units_under(viewer)))
+    q = select(Submission).where(submission_visible(viewer))
     if plan_id is not None:
-        q = q.where(Submission.plan_id == plan_id)
+        q = q.where(Submission.plan_id == get_visible_plan(s, viewer, plan_id).id)
     return list(s.scalars(q.order_by(Submission.due_on, Submission.unit_id)))
 
 
-def _visible_submission(s, viewer: User, submission_id: int) -> tuple[Submission, Plan]:
-    sub = s.get(Submission, submission_id)
-    plan = s.get(Plan, sub.plan_id) if sub else None
-    if sub is None or not (
-        viewer.role == "admin" or sub.unit.is_within(viewer.unit) or plan.issuing_unit.is_within(viewer.unit)
-    ):
-        raise NotFound(f"报送事项 {submission_id} 不存在或不在您的权限范围内。")
-    return sub, plan
+def _actor(s, user: User, sub: Submission) -> permissions.Actor:
+    f = facts(user, s.get(Plan, sub.plan_id), sub.unit)
+    return permissions.actor(f.who, f.plan, f.unit)
+
+
+def _check(name: str, s, user: User, sub: Submission, comment: str = "", has_content: bool = True) -> flow.Move:
+    try:
+        return flow.check(name, SubmissionState(sub.state), _actor(s, user, sub), comment, has_content)
+    except TransitionError as err:
+        raise refusal(err.kind, err.message) from None
 
 
 def submit(
@@ -124,16 +148,11 @@ def submit(
     """The unit hands in its report (a note and, usually, the document)."""
     with db.transaction() as s:
         user = s.get(User, actor.id)
-        sub, _plan = _visible_submission(s, user, submission_id)
-        if user.unit_id != sub.unit_id or user.role not in ("official", "supervisor"):
-            raise Forbidden("只有责任单位的人员可以报送。")
-        if sub.state not in ("pending", "returned"):
-            raise Conflict(f"该报送事项当前为「{sub.state}」，不能再次报送。")
-        if not note.strip() and file is None:
-            raise Invalid("报送需要附上文件或填写说明。")
+        sub = get_visible_submission(s, user, submission_id)
+        move = _check("submit", s, user, sub, has_content=bool(note.strip()) or file is not None)
         stored = save_upload(upload_dir, max_bytes, file[0], file[1]) if file else None
         values = {
-            "state": "submitted",
+            "state": move.target.value,
             "note": note,
             "submitted_by_id": user.id,
             "submitted_at": now,
@@ -163,15 +182,10 @@ def review(db: Database, actor: User, submission_id: int, data: ReviewIn, now: d
     """The supervisor accepts the report, or returns it with a reason (it is due again)."""
     with db.transaction() as s:
         user = s.get(User, actor.id)
-        sub, plan = _visible_submission(s, user, submission_id)
-        if not supervises(user, plan) or user.unit_id == sub.unit_id:
-            raise Forbidden("只有方案下发单位的督办人员可以审核报送。")
-        if sub.state != "submitted":
-            raise Conflict("只能审核已报送的事项。")
-        if not data.accept and not data.comment.strip():
-            raise Invalid("退回需要填写理由。")
+        sub = get_visible_submission(s, user, submission_id)
+        move = _check("accept" if data.accept else "return", s, user, sub, data.comment)
         values = {
-            "state": "accepted" if data.accept else "returned",
+            "state": move.target.value,
             "decided_by_id": user.id,
             "decided_at": now,
             "decision_comment": data.comment,
@@ -185,3 +199,14 @@ def review(db: Database, actor: User, submission_id: int, data: ReviewIn, now: d
         if changed != 1:
             raise Conflict("该报送事项已被他人修改，请刷新后重试。")
     return db.session().get(Submission, submission_id)
+
+
+def offers(db: Database, viewer: User, subs: list[Submission]) -> dict[int, set[str]]:
+    """The moves (submit, accept, return) a page may offer the viewer on each submission."""
+    s = db.session()
+    return {
+        sub.id: {
+            m.name for m in flow.TABLE.moves if flow.may(m.name, SubmissionState(sub.state), _actor(s, viewer, sub))
+        }
+        for sub in subs
+    }

@@ -7,15 +7,15 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.db import Database
+from app.domain import permissions
 from app.models import Unit, User
 from app.schemas import UnitIn, UserIn
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
-from app.services.scope import unit_visible
+from app.services.errors import Conflict, Invalid, NotFound
+from app.services.scope import require, unit_visible, who
 
 
 def _require_admin(user: User) -> None:
-    if user.role != "admin":
-        raise Forbidden("只有系统管理员可以管理单位和用户。")
+    require(permissions.may_administer(who(user)), "只有系统管理员可以管理单位和用户。")
 
 
 def create_unit(db: Database, actor: User | None, data: UnitIn) -> Unit:

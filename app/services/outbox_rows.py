@@ -18,8 +18,10 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.domain import permissions
 from app.domain.reminders import Step
 from app.models import Notification, Unit, User
+from app.services import scope
 
 REMINDER_LIKE = ("remind", "daily", "nag")
 
@@ -85,7 +87,8 @@ class People:
     def audience(self, who: str, unit_id: int, issuer_id: int, owner_id: int | None) -> list[User]:
         """ "handler" is the task's owner when it has one, else the unit's handlers."""
         if who == "supervisor":
-            return [u for u in self.by_unit[issuer_id] if u.role == "supervisor"]
+            plan = scope.issued_by(self.units[issuer_id])
+            return [u for u in self.by_unit[issuer_id] if permissions.supervises(scope.who(u), plan)]
         if who == "handler" and owner_id is not None:
             owner = [u for u in self.by_unit[unit_id] if u.id == owner_id]
             if owner:

@@ -11,14 +11,25 @@ from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain import permissions
 from app.domain.deadlines import CHINA, Basis, Deadline, DeadlineError, parse_deadline, task_deadline
+from app.domain.permissions import Side
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES, State, rollup_state
 from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import Figures, PlanIn, ProblemIn
 from app.services.calendar import load_calendar
-from app.services.errors import Forbidden, Invalid, NotFound
-from app.services.scope import get_visible_plan, plan_visible, task_visible
+from app.services.errors import Invalid
+from app.services.scope import (
+    facts,
+    get_visible_plan,
+    get_visible_problem,
+    plan_facts,
+    plan_visible,
+    require,
+    task_visible,
+    unit_facts,
+)
 
 T = TypeVar("T")
 
@@ -39,12 +50,11 @@ def deadline_on_receipt(plan: Plan, text: str, now: datetime, cal: WorkCalendar)
 
 
 def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
-    """Only a supervisor (or admin) may issue, and only for their unit or one under it."""
-    if actor.role not in ("supervisor", "admin"):
-        raise Forbidden("只有督办人员可以下发整改方案。")
+    """Only a supervisor may issue, and only for their unit or one under it."""
+    require(permissions.may_issue_plans(facts(actor).who), "只有督办人员可以下发整改方案。")
     with db.transaction() as s:
         unit = s.get(Unit, data.issuing_unit_id or actor.unit_id)
-        if unit is None or (actor.role != "admin" and not unit.is_within(actor.unit)):
+        if unit is None or not permissions.may_issue_plan(facts(actor).who, unit_facts(unit)):
             raise Invalid(f"下发单位 {data.issuing_unit_id} 不存在或不在您的管辖范围内。")
         cal = load_calendar(s)
         plan = Plan(
@@ -67,7 +77,7 @@ def _target_units(s: Session, plan: Plan, data: ProblemIn) -> list[Unit]:
     issuer = plan.issuing_unit
     if data.all_units_under is not None:
         parent = s.get(Unit, data.all_units_under)
-        if parent is None or not parent.is_within(issuer):
+        if parent is None or not permissions.may_assign(plan_facts(plan), [unit_facts(parent)]):
             raise Invalid(f"单位 {data.all_units_under} 不在方案下发单位「{issuer.name}」之下。")
         units = list(s.scalars(select(Unit).where(Unit.parent_id == parent.id).order_by(Unit.id)))
         if not units:
@@ -75,7 +85,7 @@ def _target_units(s: Session, plan: Plan, data: ProblemIn) -> list[Unit]:
         return units
     ids = list(dict.fromkeys(data.unit_ids or []))
     units = list(s.scalars(select(Unit).where(Unit.id.in_(ids))))
-    bad = set(ids) - {u.id for u in units if u.is_within(issuer)}
+    bad = set(ids) - {u.id for u in units if permissions.may_assign(plan_facts(plan), [unit_facts(u)])}
     if bad:
         raise Invalid(
             f"责任单位 {sorted(bad)} 不存在或不在方案下发单位「{issuer.name}」之下。",
@@ -101,18 +111,11 @@ def create_problem(db: Database, actor: User, plan_id: int, data: ProblemIn, now
 def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkCalendar, now: datetime) -> Problem:
     """The body of :func:`create_problem` inside the caller's transaction, so that a
     ledger import adds all its problems or none."""
-    supervising = actor.role in ("supervisor", "admin") and (
-        actor.role == "admin" or plan.issuing_unit.is_within(actor.unit)
-    )
     units = _target_units(s, plan, data)
-    if not supervising:
-        self_report = (
-            actor.role in ("official", "supervisor")
-            and actor.unit.is_within(plan.issuing_unit)
-            and [u.id for u in units] == [actor.unit_id]
-        )
-        if not self_report:
-            raise Forbidden("只能由方案下发单位交办问题，或为本单位上报自查问题。")
+    who, plan_f, _ = facts(actor, plan)
+    side = permissions.problem_side(who, plan_f, [unit_facts(u) for u in units])
+    require(side is not None, "只能由方案下发单位交办问题，或为本单位上报自查问题。")
+    supervising = side is Side.SUPERVISING
     dl, basis = _checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
     seq = data.seq or (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
     if s.scalar(select(Problem.id).where(Problem.plan_id == plan.id, Problem.seq == seq)):
@@ -184,8 +187,8 @@ def overdue_clause(now: datetime):
     return (Task.state.in_([s.value for s in OPEN_STATES])) & (Task.due_at < now)
 
 
-def figures_by_plan(s: Session, plan_ids: list[int], now: datetime) -> dict[int, Figures]:
-    """Roll-up of many plans in one grouped query."""
+def figures_by_plan(s: Session, viewer: User, plan_ids: list[int], now: datetime) -> dict[int, Figures]:
+    """Roll-up of many plans in one grouped query, over the tasks the viewer sees."""
     rows = s.execute(
         select(
             Task.plan_id,
@@ -193,7 +196,7 @@ def figures_by_plan(s: Session, plan_ids: list[int], now: datetime) -> dict[int,
             func.count(),
             func.sum(case((overdue_clause(now), 1), else_=0)),
         )
-        .where(Task.plan_id.in_(plan_ids))
+        .where(Task.plan_id.in_(plan_ids), task_visible(viewer))
         .group_by(Task.plan_id, Task.state)
     ).all()
     acc: dict[int, dict[str, int]] = defaultdict(lambda: {st.value: 0 for st in State})
@@ -219,32 +222,36 @@ def make_figures(by_state: dict[str, int], overdue: int) -> Figures:
 def list_plans(db: Database, viewer: User, now: datetime) -> list[tuple[Plan, Figures]]:
     s = db.session()
     plans = list(s.scalars(select(Plan).where(plan_visible(viewer)).order_by(Plan.issued_on.desc(), Plan.id.desc())))
-    figs = figures_by_plan(s, [p.id for p in plans], now)
+    figs = figures_by_plan(s, viewer, [p.id for p in plans], now)
     return [(p, figs[p.id]) for p in plans]
 
 
 def get_plan(db: Database, viewer: User, plan_id: int, now: datetime) -> tuple[Plan, Figures]:
     s = db.session()
     plan = get_visible_plan(s, viewer, plan_id)
-    return plan, figures_by_plan(s, [plan.id], now)[plan.id]
+    return plan, figures_by_plan(s, viewer, [plan.id], now)[plan.id]
 
 
 def list_problems(db: Database, viewer: User, plan_id: int) -> list[tuple[Problem, State | None, int]]:
-    """Problems of a plan with the state and count of the tasks the viewer can see."""
+    """The problems of a plan the viewer may see, with the state and count of the tasks
+    they can see."""
     s = db.session()
     plan = get_visible_plan(s, viewer, plan_id)
+    who, plan_f, _ = facts(viewer, plan)
     problems = list(s.scalars(select(Problem).where(Problem.plan_id == plan.id).order_by(Problem.seq)))
     states: dict[int, list[State]] = defaultdict(list)
     for pid, st in s.execute(select(Task.problem_id, Task.state).where(Task.plan_id == plan.id, task_visible(viewer))):
         states[pid].append(State(st))
-    return [(p, rollup_state(states[p.id]), len(states[p.id])) for p in problems]
+    return [
+        (p, rollup_state(states[p.id]), len(states[p.id]))
+        for p in problems
+        if permissions.sees_problem(who, plan_f, len(states[p.id]))
+    ]
 
 
 def get_problem(db: Database, viewer: User, problem_id: int) -> tuple[Problem, State | None, int]:
     s = db.session()
-    problem = s.scalar(select(Problem).join(Plan).where(Problem.id == problem_id, plan_visible(viewer)))
-    if problem is None:
-        raise NotFound(f"问题 {problem_id} 不存在或不在您的权限范围内。")
+    problem = get_visible_problem(s, viewer, problem_id)
     states = [
         State(x) for x in s.scalars(select(Task.state).where(Task.problem_id == problem.id, task_visible(viewer)))
     ]

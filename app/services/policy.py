@@ -8,11 +8,12 @@ from datetime import datetime
 from sqlalchemy import update
 
 from app.db import Database
+from app.domain import permissions
 from app.domain.reminders import Policy, PolicyError
 from app.models import Plan, Task, User
 from app.schemas import PolicyIn
-from app.services.errors import Forbidden, Invalid
-from app.services.scope import get_visible_plan
+from app.services.errors import Invalid
+from app.services.scope import facts, get_visible_plan, require
 
 
 def get_policy(db: Database, viewer: User, plan_id: int, defaults: Mapping) -> tuple[Policy, dict]:
@@ -25,10 +26,8 @@ def set_policy(db: Database, actor: User, plan_id: int, data: PolicyIn, defaults
     policy (nothing already sent is sent again: the ladder resumes, it does not replay)."""
     with db.transaction() as s:
         plan: Plan = get_visible_plan(s, actor, plan_id)
-        if actor.role not in ("supervisor", "admin") or not (
-            actor.role == "admin" or plan.issuing_unit.is_within(actor.unit)
-        ):
-            raise Forbidden("只有方案下发单位的督办人员可以修改提醒规则。")
+        f = facts(actor, plan)
+        require(permissions.may_set_policy(f.who, f.plan), "只有方案下发单位的督办人员可以修改提醒规则。")
         overrides = data.model_dump(exclude_none=True)
         try:
             policy = Policy.from_dict(dict(defaults) | overrides)

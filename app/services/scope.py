@@ -1,48 +1,118 @@
-"""Who sees what. A user sees tasks of their own unit and the units under it, and
-everything in plans their unit (or a unit under it) issued. Admins see everything.
-Anything outside is reported as "not found", never "forbidden"."""
+"""The facts app.domain.permissions decides on, loaded from the database, and its seeing
+rules as SQL for lists and figures.
+
+:func:`facts` is the one place that turns a user, a plan and a record's unit into the
+domain's plain facts; every service asks the domain module with them. The SQL clauses
+below are built from :func:`app.domain.permissions.seen_subtree` and mirror
+``sees_unit``, ``issuing_side``, ``sees_plan`` and ``sees_problem`` (a test checks that
+they agree for every demo user and record). Anything outside is reported as "not found",
+never "forbidden".
+"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, exists, or_, select, true
 from sqlalchemy.orm import Session
 
-from app.domain.workflow import Actor
-from app.models import Plan, Task, Unit, User
-from app.services.errors import NotFound
+from app.domain import permissions
+from app.domain.permissions import PlanFacts, Role, UnitFacts, Who
+from app.models import Plan, Problem, Submission, Task, Unit, User
+from app.services.errors import Forbidden, NotFound
 
 
-def units_under(user: User):
-    """Select of the ids of the user's unit and all units below it."""
-    return select(Unit.id).where(Unit.path.startswith(user.unit.path))
+class Facts(NamedTuple):
+    who: Who
+    plan: PlanFacts | None
+    unit: UnitFacts | None
 
 
-def plan_visible(user: User) -> ColumnElement[bool]:
-    """A plan is visible to its issuer's subtree and to units it has tasks for."""
-    if user.role == "admin":
-        return true()
-    issued_by_us = Plan.issuing_unit_id.in_(units_under(user))
-    assigned_to_us = exists(select(Task.id).where(Task.plan_id == Plan.id, Task.unit_id.in_(units_under(user))))
-    return or_(issued_by_us, assigned_to_us)
+def facts(user: User, plan: Plan | None = None, unit: Unit | None = None) -> Facts:
+    """The actor, and optionally a plan and the unit of one of its records."""
+    return Facts(
+        Who(user.id, user.unit_id, user.unit.path, Role(user.role)),
+        plan_facts(plan) if plan is not None else None,
+        unit_facts(unit) if unit is not None else None,
+    )
 
 
-def task_visible(user: User) -> ColumnElement[bool]:
-    """Tasks of the user's unit and the units under it. That also covers every task of
-    a plan the user's unit issued, because a plan only assigns units under its issuer
-    (see plans._target_units), so one indexable condition is enough."""
-    if user.role == "admin":
-        return true()
-    return Task.unit_id.in_(units_under(user))
+def plan_facts(plan: Plan) -> PlanFacts:
+    return issued_by(plan.issuing_unit)
+
+
+def issued_by(issuer: Unit) -> PlanFacts:
+    """The facts of a plan, from its issuing unit alone."""
+    return PlanFacts(issuer.id, issuer.path)
+
+
+def unit_facts(unit: Unit) -> UnitFacts:
+    return UnitFacts(unit.id, unit.path)
+
+
+def who(user: User) -> Who:
+    return facts(user).who
+
+
+def require(allowed: bool, message: str) -> None:
+    """Refuse (403) what the actor can see but may not do."""
+    if not allowed:
+        raise Forbidden(message)
+
+
+# ---- the seeing rules as SQL ----------------------------------------------------------------
+def _seen_units(user: User):
+    """Select of the ids of the units the user sees, or None for every unit."""
+    prefix = permissions.seen_subtree(who(user))
+    return None if prefix is None else select(Unit.id).where(Unit.path.startswith(prefix))
 
 
 def unit_visible(user: User) -> ColumnElement[bool]:
-    if user.role == "admin":
+    prefix = permissions.seen_subtree(who(user))
+    return true() if prefix is None else Unit.path.startswith(prefix)
+
+
+def task_visible(user: User) -> ColumnElement[bool]:
+    """Tasks of a unit the user sees. That covers every task of a plan the user's unit
+    issued too, because a plan only assigns units under its issuer (may_assign)."""
+    seen = _seen_units(user)
+    return true() if seen is None else Task.unit_id.in_(seen)
+
+
+def submission_visible(user: User) -> ColumnElement[bool]:
+    seen = _seen_units(user)
+    return true() if seen is None else Submission.unit_id.in_(seen)
+
+
+def issuing_side(user: User) -> ColumnElement[bool]:
+    """Plans the user's unit issued, or that a unit under it issued."""
+    seen = _seen_units(user)
+    return true() if seen is None else Plan.issuing_unit_id.in_(seen)
+
+
+def plan_visible(user: User) -> ColumnElement[bool]:
+    """A plan is visible to its issuing side and to units that owe something in it."""
+    if permissions.sees_everything(who(user)):
         return true()
-    return Unit.path.startswith(user.unit.path)
+    tasks_here = exists(select(Task.id).where(Task.plan_id == Plan.id, task_visible(user)))
+    reports_here = exists(select(Submission.id).where(Submission.plan_id == Plan.id, submission_visible(user)))
+    return or_(issuing_side(user), tasks_here, reports_here)
 
 
-def get_visible_task(s: Session, user: User, task_id: int) -> Task:
-    task = s.scalar(select(Task).where(Task.id == task_id, task_visible(user)))
+def problem_visible(user: User) -> ColumnElement[bool]:
+    """Problems of a plan the user issued (or is above), or with a task the user sees.
+    Use with Problem joined to its Plan."""
+    if permissions.sees_everything(who(user)):
+        return true()
+    return or_(issuing_side(user), exists(select(Task.id).where(Task.problem_id == Problem.id, task_visible(user))))
+
+
+# ---- loading one record the user may see ---------------------------------------------------
+def get_visible_task(s: Session, user: User, task_id: int, lock: bool = False) -> Task:
+    """``lock``: hold the task's row until the transaction ends (PostgreSQL; SQLite's
+    writers are serialised anyway), so a guard read here still holds at the write."""
+    q = select(Task).where(Task.id == task_id, task_visible(user))
+    task = s.scalar(q.with_for_update(of=Task) if lock else q)
     if task is None:
         raise NotFound(f"任务 {task_id} 不存在或不在您的权限范围内。")
     return task
@@ -55,16 +125,21 @@ def get_visible_plan(s: Session, user: User, plan_id: int) -> Plan:
     return plan
 
 
-def supervises(user: User, plan: Plan) -> bool:
-    """A supervisor of the unit that issued the plan, or of a unit above it."""
-    return user.role == "supervisor" and plan.issuing_unit.is_within(user.unit)
+def get_visible_problem(s: Session, user: User, problem_id: int) -> Problem:
+    problem = s.scalar(select(Problem).join(Plan).where(Problem.id == problem_id, problem_visible(user)))
+    if problem is None:
+        raise NotFound(f"问题 {problem_id} 不存在或不在您的权限范围内。")
+    return problem
 
 
-def actor_for(user: User, task: Task, issuing_unit: Unit) -> Actor:
-    """The user's relation to one task, as the workflow rules need it."""
-    return Actor(
-        user_id=user.id,
-        role=user.role,
-        responsible=user.unit_id == task.unit_id,
-        supervising=issuing_unit.is_within(user.unit),
-    )
+def get_visible_submission(s: Session, user: User, submission_id: int) -> Submission:
+    sub = s.scalar(select(Submission).where(Submission.id == submission_id, submission_visible(user)))
+    if sub is None:
+        raise NotFound(f"报送事项 {submission_id} 不存在或不在您的权限范围内。")
+    return sub
+
+
+def task_actor(s: Session, user: User, task: Task) -> permissions.Actor:
+    """The user's relation to one task, as the state tables need it."""
+    f = facts(user, s.get(Plan, task.plan_id), task.unit)
+    return permissions.actor(f.who, f.plan, f.unit)

@@ -10,12 +10,12 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.db import Database
-from app.domain import sampling
+from app.domain import permissions, sampling
 from app.domain.workflow import State
 from app.models import Plan, SpotCheck, SpotCheckItem, Task, User
 from app.schemas import TransitionIn
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
-from app.services.scope import get_visible_plan, supervises, task_visible
+from app.services.errors import Conflict, Invalid, NotFound
+from app.services.scope import facts, get_visible_plan, require, task_visible
 from app.services.tasks import move_task
 
 
@@ -24,8 +24,8 @@ def draw(db: Database, actor: User, plan_id: int, size: int, seed: int, now: dat
         raise Invalid("样本数应在 1 到 500 之间。")
     with db.transaction() as s:
         plan = get_visible_plan(s, actor, plan_id)
-        if not supervises(actor, plan):
-            raise Forbidden("只有方案下发单位的督办人员可以抽查。")
+        f = facts(actor, plan)
+        require(permissions.may_spot_check(f.who, f.plan), "只有方案下发单位的督办人员可以抽查。")
         all_tasks = s.execute(select(Task.id, Task.unit_id, Task.state).where(Task.plan_id == plan.id)).all()
         counts = Counter(unit for _, unit, _ in all_tasks)
         weights = sampling.unit_weights(counts)
@@ -48,8 +48,12 @@ def draw(db: Database, actor: User, plan_id: int, size: int, seed: int, now: dat
 
 
 def list_checks(db: Database, viewer: User, plan_id: int) -> list[SpotCheck]:
+    """The draws of a plan: its issuing side's work, not shown to the units checked (404)."""
     s = db.session()
     plan = get_visible_plan(s, viewer, plan_id)
+    f = facts(viewer, plan)
+    if not permissions.sees_spot_checks(f.who, f.plan):
+        raise NotFound(f"整改方案 {plan_id} 的抽查记录不存在或不在您的权限范围内。")
     return list(s.scalars(select(SpotCheck).where(SpotCheck.plan_id == plan.id).order_by(SpotCheck.id.desc())))
 
 
@@ -62,8 +66,8 @@ def record_result(db: Database, actor: User, item_id: int, passed: bool, comment
         item = s.get(SpotCheckItem, item_id)
         if item is None or s.scalar(select(Task.id).where(Task.id == item.task_id, task_visible(actor))) is None:
             raise NotFound(f"抽查记录 {item_id} 不存在或不在您的权限范围内。")
-        if not supervises(actor, s.get(Plan, item.check.plan_id)):
-            raise Forbidden("只有方案下发单位的督办人员可以登记复核结果。")
+        who, plan, _ = facts(actor, s.get(Plan, item.check.plan_id))
+        require(permissions.may_spot_check(who, plan), "只有方案下发单位的督办人员可以登记复核结果。")
         if item.result != "pending":
             raise Conflict("该抽查任务已登记复核结果。")
         if not passed:

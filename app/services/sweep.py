@@ -20,13 +20,12 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.domain.deadlines import CHINA
 from app.domain.reminders import Item, Policy, Step, decide, into_window, next_step_after, steps_between
+from app.domain.submissions import OWED
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
 from app.models import Obligation, Plan, Problem, Submission, Task, TaskEvent, Unit
 from app.services.calendar import load_calendar
 from app.services.outbox_rows import People, Target, folded_row, insert_ignoring_duplicates, rows_for_step
-
-SUBMISSION_OPEN = ("pending", "returned")
 
 
 @dataclass
@@ -116,7 +115,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
     seqs = _next_seqs(s, [i.id for i in items]) if kind == "task" else {}
     for it in items:
         plan = plans[it.plan_id]
-        still_open = it.state in (OPEN_STATES if kind == "task" else SUBMISSION_OPEN)
+        still_open = it.state in (OPEN_STATES if kind == "task" else OWED)
         if not still_open:
             updates.append({"id": it.id, "next_action_at": None})
             continue

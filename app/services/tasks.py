@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain.permissions import Actor
 from app.domain.supervision import BLUE_WITHIN, colour
-from app.domain.workflow import OPEN_STATES, State, TaskFacts, TransitionError, allowed_moves, check_move
+from app.domain.workflow import (
+    OPEN_STATES,
+    State,
+    TaskFacts,
+    TransitionError,
+    allowed_moves,
+    check_move,
+    may_add_evidence,
+)
 from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import TaskOut, TaskQuery, TransitionIn
-from app.services.errors import Conflict, Forbidden, Invalid, NotFound
+from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.plans import overdue_clause
-from app.services.scope import actor_for, get_visible_task, task_visible
-
-_ERRORS = {"conflict": Conflict, "forbidden": Forbidden, "invalid": Invalid}
+from app.services.scope import get_visible_task, task_actor, task_visible
 
 
 @dataclass
@@ -26,7 +33,12 @@ class TaskView:
     unit_name: str
     problem_title: str
     now: datetime
+    actor: Actor  # the viewer's relation to the task, for pages to ask the state tables
     allowed: list[State]
+
+    @property
+    def takes_evidence(self) -> bool:
+        return may_add_evidence(State(self.task.state), self.actor)
 
     @property
     def overdue(self) -> bool:
@@ -134,7 +146,7 @@ def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> tuple
         .offset((q.page - 1) * q.per_page)
     ).all()
     plans = {p.id: p for p in s.scalars(select(Plan).where(Plan.id.in_({t.plan_id for t, _, _ in rows})))}
-    views = [TaskView(t, un, pt, now, _allowed(viewer, t, plans[t.plan_id])) for t, un, pt in rows]
+    views = [_view(s, viewer, t, plans[t.plan_id], un, pt, now) for t, un, pt in rows]
     return views, total
 
 
@@ -142,17 +154,18 @@ def _facts(task: Task, plan: Plan, evidence_count: int) -> TaskFacts:
     return TaskFacts(State(task.state), task.rectified_by_id, evidence_count, plan.evidence_required)
 
 
-def _allowed(viewer: User, task: Task, plan: Plan) -> list[State]:
-    """States the viewer may move the task to (evidence is checked when they try)."""
-    actor = actor_for(viewer, task, plan.issuing_unit)
-    return [m.target for m in allowed_moves(_facts(task, plan, 1), actor)]
+def _view(s: Session, viewer: User, task: Task, plan: Plan, unit_name: str, title: str, now: datetime) -> TaskView:
+    """The task with the states the viewer may move it to (evidence is checked when they try)."""
+    actor = task_actor(s, viewer, task)
+    allowed = [m.target for m in allowed_moves(_facts(task, plan, 1), actor)]
+    return TaskView(task, unit_name, title, now, actor, allowed)
 
 
 def get_task(db: Database, viewer: User, task_id: int, now: datetime) -> TaskView:
     s = db.session()
     task = get_visible_task(s, viewer, task_id)
     plan = s.get(Plan, task.plan_id)
-    return TaskView(task, task.unit.name, task.problem.title, now, _allowed(viewer, task, plan))
+    return _view(s, viewer, task, plan, task.unit.name, task.problem.title, now)
 
 
 def get_overdue_task(db: Database, viewer: User, task_id: int, now: datetime) -> TaskView:
@@ -196,25 +209,31 @@ def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, no
     if task.version != data.version:
         raise Conflict(f"任务已被他人修改（当前版本 {task.version}，您提交的是 {data.version}），请刷新后重试。")
     plan = s.get(Plan, task.plan_id)
-    actor = actor_for(user, task, plan.issuing_unit)
+    actor = task_actor(s, user, task)
     target = State(data.to)
     from_state = State(task.state)
+    before = _facts(task, plan, 1)
     try:
         # who, from where, with what comment first: a refused move must not reveal evidence ids
-        move = check_move(_facts(task, plan, 1), actor, target, data.comment)
-        evidence = _evidence_to_attach(s, task, data, move.needs_evidence)
-        check_move(_facts(task, plan, len(evidence)), actor, target, data.comment)
+        move = check_move(before, actor, target, data.comment)
     except TransitionError as err:
-        raise _ERRORS[err.kind](err.message) from None
+        raise refusal(err.kind, err.message) from None
     values = {"state": target.value, "version": Task.version + 1, "updated_at": now}
     values |= _schedule_change(s, task, target, now)
     if move.name == "rectify":
         values["rectified_by_id"] = user.id
     if task.owner_id is None and actor.responsible:
         values["owner_id"] = user.id
+    # The version check and the write are one guarded UPDATE, taken before the evidence is
+    # counted: whoever loses a race gets 409, never a stale "upload evidence first".
     changed = s.execute(update(Task).where(Task.id == task.id, Task.version == data.version).values(**values)).rowcount
     if changed != 1:
         raise Conflict("任务已被他人修改，请刷新后重试。")
+    evidence = _evidence_to_attach(s, task, data, move.needs_evidence)
+    try:
+        check_move(replace(before, evidence_count=len(evidence)), actor, target, data.comment)
+    except TransitionError as err:
+        raise refusal(err.kind, err.message) from None  # the caller's transaction undoes the write
     seq = (s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task.id)) or 0) + 1
     event = TaskEvent(
         task_id=task.id,

@@ -13,12 +13,14 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from pydantic import ValidationError
 
+from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, State
 from app.models import User
 from app.schemas import describe
 from app.services import inbox
 from app.services.auth import password_fingerprint
 from app.services.errors import ServiceError
+from app.services.scope import who
 from app.web.i18n import translate
 
 bp = Blueprint("web", __name__)
@@ -47,6 +49,7 @@ def _template_globals():
         "lang": lang(),
         "state_label": lambda s: translate(STATE_LABELS[State(s)], lang()),
         "me": user,
+        "administers": bool(user) and permissions.may_administer(who(user)),
         "unread": inbox.unread_count(rt().db, user) if user else 0,
     }
 

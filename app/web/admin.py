@@ -6,15 +6,17 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
+from app.domain import permissions
 from app.domain.deadlines import CHINA
 from app.schemas import HolidayIn, PolicyIn, UnitIn, UserIn
 from app.services import calendar, org, policy
 from app.services.errors import ServiceError
+from app.services.scope import who
 from app.web import bp, form_failed, login_required, rt
 
 
 def _admin_only() -> None:
-    if g.user.role != "admin":
+    if not permissions.may_administer(who(g.user)):
         abort(404)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import flash, g, redirect, render_template, request, send_file, url_for
 from pydantic import ValidationError
 
+from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, State
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
 from app.services import evidence, extensions, obligations, org, plans, tasks
 from app.services.errors import ServiceError
-from app.services.scope import supervises
+from app.services.scope import facts
 from app.web import bp, form_failed, login_required, rt
 
 MOVE_LABELS = {
@@ -51,13 +52,15 @@ def plan_list():
 def plan_detail(plan_id: int):
     db, now = rt().db, rt().clock()
     plan, figures = plans.get_plan(db, g.user, plan_id, now)
+    f = facts(g.user, plan)
     return render_template(
         "plan.html",
         plan=plan,
         figures=figures,
         problems=plans.list_problems(db, g.user, plan_id),
         submissions=obligations.list_submissions(db, g.user, plan_id),
-        supervising=supervises(g.user, plan),
+        supervising=permissions.supervises(f.who, f.plan),
+        sees_spot_checks=permissions.sees_spot_checks(f.who, f.plan),
     )
 
 
@@ -95,12 +98,14 @@ def task_list():
 def task_detail(task_id: int):
     db = rt().db
     view = tasks.get_task(db, g.user, task_id, rt().clock())
+    requests = extensions.list_extensions(db, g.user, task_id)
     return render_template(
         "task.html",
         v=view,
         history=tasks.history(db, g.user, task_id),
         files=evidence.list_evidence(db, g.user, task_id),
-        requests=extensions.list_extensions(db, g.user, task_id),
+        requests=requests,
+        offers=extensions.offers(view.task, view.actor, requests),
         moves=[(st, MOVE_LABELS[(view.task.state, st.value)]) for st in view.allowed],
         inline=INLINE_IMAGES,
         labels=STATE_LABELS,

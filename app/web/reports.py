@@ -29,7 +29,7 @@ def inbox_read():
 @login_required
 def submission_list():
     subs = obligations.list_submissions(rt().db, g.user, request.args.get("plan_id", type=int))
-    return render_template("submissions.html", subs=subs)
+    return render_template("submissions.html", subs=subs, offers=obligations.offers(rt().db, g.user, subs))
 
 
 @bp.post("/submissions/<int:submission_id>/submit")

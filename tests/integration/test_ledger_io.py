@@ -238,20 +238,44 @@ def test_a_township_imports_its_own_findings_but_not_another_townships(api):
         [
             [1, "农村危房改造", "个性问题", "3户未挂牌", "补挂", "6月10日", "古城镇"],
             [2, "农村危房改造", "个性问题", "顺店镇的问题", "补齐", "6月12日", "顺店镇"],
+            [3, "农村危房改造", "共性问题", "各乡镇的问题", "补齐", "6月12日", "各乡镇人民政府"],
         ]
     )
-    token = preview(api, pid, "gucheng_handler", other).get_json()["token"]
-    r = commit(api, pid, "gucheng_handler", token)
-    assert r.status_code == 403 and r.get_json()["message"].startswith("第 4 行：")
+    body = preview(api, pid, "gucheng_handler", other).get_json()
+    assert [bool(x["errors"]) for x in body["rows"]] == [False, True, True]
+    assert all("本单位自查" in x["errors"][0] for x in body["rows"][1:])
+    r = commit(api, pid, "gucheng_handler", body["token"])
+    assert r.status_code == 422 and [d["row"] for d in r.get_json()["details"]] == [4, 5]
     assert (problem_count(api, pid), task_total(api, pid)) == (problems, tasks), "all or nothing"
-    status = api.get(f"/plans/{pid}/ledger/imports/{token}", "gucheng_handler").get_json()
-    assert status["state"] == "failed" and "第 4 行" in status["error"]
 
 
-def test_a_viewer_may_preview_but_not_import(api):
+@pytest.mark.parametrize("where", ["api", "page"])
+def test_a_county_official_cannot_import_the_other_counties_problems_into_the_citys_plan(api, app, where):
+    """Regression: a county's ledger naming 各县（市、区） or a sibling county fanned out to
+    them. Its rows may name only itself; such a file is shown with errors and never written."""
     pid = demo_plan(api, SMX_PLAN_NO)
-    token = preview(api, pid, "smx_viewer", fixture("sanmenxia.xlsx")).get_json()["token"]
-    assert commit(api, pid, "smx_viewer", token).status_code == 403
+    problems, tasks = problem_count(api, pid), task_total(api, pid)
+    data = fixture("sanmenxia.xlsx")  # the city's own annex: rows for every county
+    if where == "api":
+        body = preview(api, pid, "lushi_handler", data).get_json()
+        assert body["errors_count"] > 0
+        assert any("本单位自查" in e for x in body["rows"] for e in x["errors"])
+        r = commit(api, pid, "lushi_handler", body["token"])
+        assert r.status_code == 422
+    else:
+        from tests.integration.test_web_security import Browser
+
+        browser = Browser(app, "lushi_handler")
+        r = browser.post(f"/plans/{pid}/import", {"file": (io.BytesIO(data), "台账.xlsx")})
+        assert r.status_code == 200 and "本单位自查" in r.get_data(as_text=True)
+    assert (problem_count(api, pid), task_total(api, pid)) == (problems, tasks)
+
+
+@pytest.mark.parametrize("who", ["smx_viewer", "yz_deputy", "admin"])
+def test_who_may_not_add_problems_may_not_even_preview_a_ledger(api, who):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    r = preview(api, pid, who, fixture("sanmenxia.xlsx"))
+    assert r.status_code == (404 if who == "yz_deputy" else 403), r.get_json()
     assert problem_count(api, pid) == 9
 
 

@@ -101,7 +101,6 @@ class TaskModel:
     version: int = 1
     rectified_by: str | None = None
     pending_evidence: int = 0  # uploaded by the task's own unit: what a rectification counts
-    pending_other: int = 0  # uploaded by the supervising side: never counts as the unit's proof
     events: list[Event] = field(default_factory=list)
 
 
@@ -202,18 +201,17 @@ def make_machine(env: Env) -> type[RuleBasedStateMachine]:
                 headers=self._headers(user),
                 data={"file": (io.BytesIO(PNG), "现场照片.png")},
             )
-            role = USERS[user][1]
             if not visible(user, m.unit):
                 expected = 404
-            elif role not in ("official", "supervisor"):
-                expected = 403
+            elif not on_side(user, m.unit, "responsible"):
+                expected = 403  # evidence is the responsible unit's proof
+            elif m.state not in ("identified", "in_progress"):
+                expected = 409  # no longer in the unit's hands
             else:
                 expected = 201
-            assert r.status_code == expected, (user, m.unit, r.get_json())
-            if expected == 201 and USERS[user][0] == m.unit:
+            assert r.status_code == expected, (user, m.unit, m.state, r.get_json())
+            if expected == 201:
                 m.pending_evidence += 1
-            elif expected == 201:
-                m.pending_other += 1
 
         def _predict(self, user: str, m: TaskModel, target: str, comment: str, version: int) -> int:
             if not visible(user, m.unit):
@@ -354,7 +352,7 @@ def make_machine(env: Env) -> type[RuleBasedStateMachine]:
                 assert [len(h["evidence_ids"]) for h in history] == [e.evidence for e in m.events]
                 assert (row.state, row.version) == (m.state, m.version)
                 assert row.rectified_by_id == (env.user_ids[m.rectified_by] if m.rectified_by else None)
-                assert pending.get(tid, 0) == m.pending_evidence + m.pending_other
+                assert pending.get(tid, 0) == m.pending_evidence
 
     return WorkflowMachine
 

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.workflow import Actor, State, TaskFacts, TransitionError, allowed_moves, check_move, rollup_state
+from app.domain.permissions import Actor
+from app.domain.workflow import State, TaskFacts, TransitionError, allowed_moves, check_move, rollup_state
 
 IDENTIFIED, IN_PROGRESS, RECTIFIED, VERIFIED, CLOSED = (
     "identified",

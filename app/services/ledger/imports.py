@@ -19,8 +19,10 @@ from typing import BinaryIO
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain import permissions
 from app.domain.deadlines import DeadlineError
 from app.domain.ledger_layouts import (
     LedgerRow,
@@ -35,7 +37,7 @@ from app.services.ledger.guard import read_upload
 from app.services.ledger.reading import parse_workbook
 from app.services.ledger.units import UnitResolver
 from app.services.plans import add_problem, deadline_on_receipt
-from app.services.scope import get_visible_plan
+from app.services.scope import Facts, facts, get_visible_plan, require, unit_facts
 
 IMPORT_TTL = timedelta(hours=1)
 PROGRESS_EVERY = 50
@@ -53,11 +55,13 @@ _FIELD_LABELS = {
 
 
 def _row_problem(
-    row: LedgerRow, resolver: UnitResolver, plan: Plan, cal: WorkCalendar, now: datetime
+    row: LedgerRow, resolver: UnitResolver, plan: Plan, cal: WorkCalendar, now: datetime, f: Facts
 ) -> tuple[dict, ProblemIn | None]:
     """The preview line of one row and, if it has no errors, the problem it will add."""
     resolved = resolver.resolve(row.units)
     errors = list(resolved.errors)
+    if resolved.units and permissions.problem_side(f.who, f.plan, [unit_facts(u) for u in resolved.units]) is None:
+        errors.append("您只能导入本单位自查发现的问题，本行的责任单位不是（或不只是）本单位")
     nature = None
     try:
         nature = nature_of(row.nature, resolved.scope)
@@ -105,6 +109,13 @@ def _row_problem(
     return line, problem
 
 
+def _importable_plan(s: Session, user: User, plan_id: int) -> Plan:
+    plan = get_visible_plan(s, user, plan_id)
+    f = facts(user, plan)
+    require(permissions.may_import(f.who, f.plan), "只有方案下发单位的督办人员可以导入台账。")
+    return plan
+
+
 def preview_import(
     db: Database, instance_dir: Path, user: User, plan_id: int, stream: BinaryIO, max_bytes: int, now: datetime
 ) -> dict:
@@ -115,14 +126,15 @@ def preview_import(
     database; a refused file leaves nothing behind at all.
     """
     s = db.session()
-    plan = get_visible_plan(s, user, plan_id)
+    plan = _importable_plan(s, user, plan_id)  # before the file is even read
+    f = facts(user, plan)
     parsed = parse_workbook(read_upload(stream, max_bytes))
     resolver = UnitResolver(s, plan.issuing_unit)
     cal = load_calendar(s)
     next_seq = (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
     lines = []
     for offset, row in enumerate(parsed.rows):
-        line, problem = _row_problem(row, resolver, plan, cal, now)
+        line, problem = _row_problem(row, resolver, plan, cal, now, f)
         lines.append(
             {"seq": next_seq + offset}
             | line
@@ -180,7 +192,7 @@ def commit_import(db: Database, instance_dir: Path, user: User, plan_id: int, to
     _save(path, state)
     try:
         with db.transaction() as s:
-            plan = get_visible_plan(s, user, plan_id)
+            plan = _importable_plan(s, user, plan_id)
             cal = load_calendar(s)
             count_tasks = select(func.count()).select_from(Task).where(Task.plan_id == plan.id)
             before = s.scalar(count_tasks)

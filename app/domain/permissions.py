@@ -1,0 +1,220 @@
+"""Who may see or do what: every permission question of Rectify, answered in one place.
+
+Pure rules over plain facts, which :func:`app.services.scope.facts` loads:
+
+- the actor (:class:`Who`): user id, unit id, the unit's path and the role;
+- a plan (:class:`PlanFacts`): the issuing unit's id and path (the path lists the
+  issuer's ancestors: ``/1/4/`` is unit 4 under unit 1);
+- a record's unit (:class:`UnitFacts`): the unit a task or a submission belongs to.
+
+"A lies under B" is ``A.path.startswith(B.path)``, a unit lying under itself.
+
+Seeing (anything else answers 404, as if it did not exist)
+
+- units: the actor's own unit and every unit under it;
+- tasks (with their history, evidence and extension requests) and submissions: those
+  of a unit the actor sees;
+- a plan: its **issuing side** (the issuer's unit and every unit above it) sees all of
+  it: every problem, the plan-wide figures, every submission, its spot checks. Any other
+  unit sees a plan only while it (or a unit under it) has a task or owes a report in it,
+  and then only those parts: the problems it has a task for, figures counted over its own
+  tasks, never the spot checks;
+- figures, lists and exports count only what the actor may see.
+
+Doing
+
+- **acting for a unit** (the responsible side): an official or a supervisor of exactly
+  that unit starts and rectifies its tasks, uploads their evidence, asks for extensions
+  and hands in its reports;
+- **supervising a plan** (the supervising side): a supervisor of the issuing unit or of a
+  unit above it sends back, verifies, closes and reopens tasks, decides extensions,
+  accepts and returns reports, draws spot checks, sets the reminder policy, imports
+  ledgers for any units under the issuer and declares reporting obligations for them. A unit never
+  supervises its own record, and nobody verifies or closes what they rectified
+  themselves (that guard is in the state tables);
+- **issuing a plan**: a supervisor, for their own unit or a unit under it;
+- **adding a problem**, one at a time or by importing a ledger file (its preview
+  included): whoever supervises the plan, for units under the issuer; or a unit under
+  the issuer reporting problems it found itself (自查), for itself only;
+- a **viewer** sees what their unit sees and does nothing.
+
+The administrator (``admin``) sees every unit, plan and record, so that they can help
+anyone, and alone administers the organisation: units, users, the holiday table, group
+robots and messages that failed for good. An administrator never takes a side in the
+work itself (issuing, assigning, importing, moving tasks, deciding, reviewing, spot
+checks, reminder policy): every step in the history must name a person of the
+responsible or the supervising unit, never a system account signing for them (代签).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    OFFICIAL = "official"
+    VIEWER = "viewer"
+
+
+WORKERS = (Role.OFFICIAL, Role.SUPERVISOR)  # those who may act for their own unit
+
+
+class Side(StrEnum):
+    RESPONSIBLE = "responsible"  # the unit that does the work
+    SUPERVISING = "supervising"  # the issuing unit and those above it
+
+
+@dataclass(frozen=True)
+class Who:
+    """The acting user."""
+
+    user_id: int
+    unit_id: int
+    unit_path: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    issuer_id: int
+    issuer_path: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user relative to one record (a task, an extension request, a submission)."""
+
+    user_id: int
+    role: str
+    responsible: bool  # the user belongs to the record's own unit
+    supervising: bool  # the user's unit issued the plan, or is above the issuer
+
+
+def under(path: str, ancestor_path: str) -> bool:
+    """True if the unit at ``path`` is the one at ``ancestor_path`` or lies under it."""
+    return path.startswith(ancestor_path)
+
+
+# ---- seeing ------------------------------------------------------------------------------
+def sees_everything(who: Who) -> bool:
+    return who.role == Role.ADMIN
+
+
+def seen_subtree(who: Who) -> str | None:
+    """The path whose subtree holds every unit, task and submission the actor sees, or
+    None for everything. The SQL form of the seeing rules is built from this alone."""
+    return None if sees_everything(who) else who.unit_path
+
+
+def sees_unit(who: Who, unit: UnitFacts) -> bool:
+    return sees_everything(who) or under(unit.path, who.unit_path)
+
+
+def issuing_side(who: Who, plan: PlanFacts) -> bool:
+    """The actor's unit issued the plan or lies above the issuer: they see all of it."""
+    return sees_everything(who) or under(plan.issuer_path, who.unit_path)
+
+
+def sees_plan(who: Who, plan: PlanFacts, owes_in_it: bool) -> bool:
+    """``owes_in_it``: a unit the actor sees has a task or a report owed in the plan."""
+    return issuing_side(who, plan) or owes_in_it
+
+
+def sees_problem(who: Who, plan: PlanFacts, visible_tasks: int) -> bool:
+    return issuing_side(who, plan) or visible_tasks > 0
+
+
+def sees_spot_checks(who: Who, plan: PlanFacts) -> bool:
+    return issuing_side(who, plan)
+
+
+# ---- doing -------------------------------------------------------------------------------
+def actor(who: Who, plan: PlanFacts, unit: UnitFacts) -> Actor:
+    """The actor's relation to one record of ``plan`` belonging to ``unit``."""
+    return Actor(
+        user_id=who.user_id,
+        role=who.role,
+        responsible=who.unit_id == unit.id,
+        supervising=under(plan.issuer_path, who.unit_path),
+    )
+
+
+def on_side(actor: Actor, side: Side) -> bool:
+    if side is Side.RESPONSIBLE:
+        return actor.responsible and actor.role in WORKERS
+    return actor.supervising and not actor.responsible and actor.role == Role.SUPERVISOR
+
+
+def acts_for(who: Who, unit: UnitFacts) -> bool:
+    """The actor works for ``unit`` itself (the responsible side of its records)."""
+    return who.unit_id == unit.id and who.role in WORKERS
+
+
+def supervises(who: Who, plan: PlanFacts) -> bool:
+    """A supervisor of the issuing unit or a unit above it (for one record, see
+    :func:`actor`: a unit never supervises its own)."""
+    return who.role == Role.SUPERVISOR and under(plan.issuer_path, who.unit_path)
+
+
+def may_issue_plans(who: Who) -> bool:
+    return who.role == Role.SUPERVISOR
+
+
+def may_issue_plan(who: Who, issuer: UnitFacts) -> bool:
+    return may_issue_plans(who) and under(issuer.path, who.unit_path)
+
+
+def may_assign(plan: PlanFacts, units: Iterable[UnitFacts]) -> bool:
+    """Records of a plan go only to units under its issuer."""
+    return all(under(u.path, plan.issuer_path) for u in units)
+
+
+def reports_own_findings(who: Who, plan: PlanFacts) -> bool:
+    """A unit under the issuer may add the problems it found itself (自查), for itself."""
+    return who.role in WORKERS and under(who.unit_path, plan.issuer_path)
+
+
+def problem_side(who: Who, plan: PlanFacts, units: list[UnitFacts]) -> Side | None:
+    """On which side the actor adds a problem for ``units``: SUPERVISING (assigned by the
+    plan's supervisor), RESPONSIBLE (a unit's own finding, for itself only), or None
+    (refused). Units outside the issuer are refused either way."""
+    if not may_assign(plan, units):
+        return None
+    if supervises(who, plan):
+        return Side.SUPERVISING
+    if [u.id for u in units] == [who.unit_id] and reports_own_findings(who, plan):
+        return Side.RESPONSIBLE
+    return None
+
+
+def may_import(who: Who, plan: PlanFacts) -> bool:
+    """Importing (and so previewing) a ledger file into a plan: whoever may add problems
+    to it; each row is then held to :func:`problem_side` (a unit's rows name itself only)."""
+    return supervises(who, plan) or reports_own_findings(who, plan)
+
+
+def may_declare_obligation(who: Who, plan: PlanFacts, units: Iterable[UnitFacts]) -> bool:
+    return supervises(who, plan) and may_assign(plan, units)
+
+
+def may_set_policy(who: Who, plan: PlanFacts) -> bool:
+    return supervises(who, plan)
+
+
+def may_spot_check(who: Who, plan: PlanFacts) -> bool:
+    return supervises(who, plan)
+
+
+def may_administer(who: Who) -> bool:
+    """Units, users, the holiday table, group robots, failed messages."""
+    return who.role == Role.ADMIN
