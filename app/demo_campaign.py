@@ -288,9 +288,9 @@ class Campaign:
 
     def report(self, plan: str, title: str, unit: str, due_on: date, *steps: tuple[date, str, str]) -> None:
         """A unit's report due on ``due_on``: ``(day, submit|accept|return, words)``."""
-        units = self.o.counties if plan == "smx" else self.o.towns
 
         def find() -> tuple[int, int]:
+            units = self.o.counties if plan == "smx" else self.o.towns
             return (
                 self.db.session()
                 .execute(
@@ -335,27 +335,32 @@ class Campaign:
                 self.at(day, hours[kind], step(kind, words))
 
     # -- the story
+    def tell(self) -> None:
+        """Schedule the whole story (nothing runs until :meth:`play`)."""
+        self.issue()
+        self.sanmenxia()
+        self.yuzhou()
+
     def issue(self) -> None:
         """Both plans, their problems and their reports owed, on their issue days."""
-        o = self.o
 
         def smx() -> None:
             deputy = self.user("smx_deputy")
             plan = plans.create_plan(self.db, deputy, demo.smx_plan(self.smx_shift))
             self.plan_ids["smx"] = plan.id
-            for problem in demo.smx_problems(o, self.smx_shift):
+            for problem in demo.smx_problems(self.o, self.smx_shift):
                 plans.create_problem(self.db, deputy, plan.id, problem, self.t)
             for title, schedule in demo.SMX_REPORTS:
-                data = ObligationIn(title=title, schedule=self.smx_shift.text(schedule), all_units_under=o.smx.id)
+                data = ObligationIn(title=title, schedule=self.smx_shift.text(schedule), all_units_under=self.o.smx.id)
                 obligations.create_obligation(self.db, deputy, plan.id, data, self.t)
 
         def yz() -> None:
             deputy = self.user("yz_deputy")
             plan = plans.create_plan(self.db, deputy, demo.yz_plan(self.yz_shift))
             self.plan_ids["yz"] = plan.id
-            plans.create_problem(self.db, deputy, plan.id, demo.yz_lookback(o, self.yz_shift), self.t)
+            plans.create_problem(self.db, deputy, plan.id, demo.yz_lookback(self.o, self.yz_shift), self.t)
             for title, schedule in (demo.YZ_WEEKLY, (demo.YZ_FINAL[0], self.yz_shift.text(demo.YZ_FINAL[1]))):
-                data = ObligationIn(title=title, schedule=schedule, all_units_under=o.yz.id)
+                data = ObligationIn(title=title, schedule=schedule, all_units_under=self.o.yz.id)
                 obligations.create_obligation(self.db, deputy, plan.id, data, self.t)
 
         self.at(self.smx_shift.issued_on, "09:30", smx)
@@ -519,7 +524,7 @@ class Campaign:
 
     def yuzhou(self) -> None:
         yi, w = self.yi, self.w
-        o, shift = self.o, self.yz_shift
+        shift = self.yz_shift
         # the look-back itself, one task per township
         for n, town in enumerate(demo.YZ_TOWNS):
             if town != "fangshan":
@@ -528,10 +533,10 @@ class Campaign:
         self.track("yz", 1, "huolong", (w(6), "rectify"), (w(4), "verify"), account=YZ_ACCOUNT)
 
         # what the townships found themselves, entered during the 排查 phase
-        reported = demo.yz_self_reported(o, shift)
-        for n, (town, problem) in enumerate(reported):
+        for n in range(len(demo.YZ_SELF_REPORTED)):
 
-            def add(town=town, problem=problem) -> None:
+            def add(n=n) -> None:
+                town, problem = demo.yz_self_reported(self.o, shift)[n]
                 plans.create_problem(self.db, self.user(f"{town}_handler"), self.plan_ids["yz"], problem, self.t)
 
             self.at(yi(5 + n // 2), "09:10", add)
@@ -615,9 +620,12 @@ _SMX_NOT_AT_ONCE = {
 def load_campaign(rt, now: datetime) -> str:
     """Load the demo into an empty database as a campaign under way at ``now``."""
     c = Campaign(rt, now)
+    c.tell()
     c.o = demo.build_organisation(c.db)
-    c.issue()
-    c.sanmenxia()
-    c.yuzhou()
     c.play()
-    return demo.summary(c.db, c.o, *(c.db.session().get(Plan, c.plan_ids[k]) for k in ("smx", "yz")))
+    issued = [c.db.session().get(Plan, c.plan_ids[k]) for k in ("smx", "yz")]
+    return (
+        demo.summary(c.db, c.o, *issued)
+        + f", issued {' and '.join(str(p.issued_on) for p in issued)} and played forward to "
+        + f"{now.astimezone(CHINA):%Y-%m-%d %H:%M} China time"
+    )

@@ -11,13 +11,14 @@ import json
 import os
 import re
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
 import config as rectify_config
 from app import create_app
 from app.demo import SMX_COUNTIES, YZ_TOWNS
+from app.demo_campaign import Campaign
 from app.domain.deadlines import CHINA
 from tests.conftest import CAMPAIGN_NOW, Api, Clock, load_campaign_demo, need_service, pg_admin, pg_url, presign
 from tests.integration.test_pages import login
@@ -186,3 +187,22 @@ def test_a_spot_check_was_drawn_and_one_task_failed_its_re_check_and_was_reopene
         history = api.get(f"/tasks/{t['id']}/history", "smx_head").get_json()
         reopened += [e for e in history if e["comment"].startswith("抽查复核不通过")]
     assert len(reopened) == 1
+
+
+@pytest.fixture
+def backend() -> str:
+    """The calendar test below needs a database only for the (empty) admin holiday table."""
+    return "sqlite"
+
+
+def test_the_story_fits_the_working_day_calendar_whatever_day_and_hour_the_demo_is_loaded(rt):
+    """Told (scheduled, not played) for three instants a day over two years, holidays and
+    weekends included: nothing falls on or after today, each task's steps come in order,
+    and the look-back's 6月15日 items are exactly level-2 overdue."""
+    start = date(2026, 1, 1)
+    for n in range(0, 730):
+        for hour in (8, 14, 20):
+            now = datetime.combine(start + timedelta(days=n), time(hour, 30), tzinfo=CHINA)
+            story = Campaign(rt, now)
+            story.tell()
+            assert story.level_today(story.yz_shift.on(date(2022, 6, 15))) == 2, now
