@@ -22,7 +22,7 @@ from app.domain.workflow import OPEN_STATES
 from app.models import CalendarOverride, OfficialYear, Submission, Task
 from app.schemas import HolidayIn
 from app.services.errors import Invalid
-from app.services.history import add_event
+from app.services.history import Entry, add_events
 
 _OPEN = [st.value for st in OPEN_STATES]
 
@@ -109,26 +109,26 @@ def recalendar(s: Session, cal: WorkCalendar, now: datetime, reason: str, actor_
     `cal`, inside the caller's transaction. A moved deadline is written into the
     task's history; every open item is handed to the next sweep to plan again."""
     query = select(Task).where(_open(), Task.deadline_kind == "date")
-    moved = 0
+    moved: list[Entry] = []
     for task in s.scalars(query.where(where) if where is not None else query).all():
         old_on = task.due_at.astimezone(CHINA).date()
         dl = recount(task.deadline_text, old_on, task.deadline_from, cal)
         task.calendar_provisional = dl.provisional
         if dl.due_on == old_on:
             continue
-        moved += 1
         new_at = end_of_day_utc(dl.due_on)
         comment = f"{reason}，整改时限「{task.deadline_text}」由{old_on:%Y年%m月%d日}改为{dl.due_on:%Y年%m月%d日}"
         data = {"old_due_at": task.due_at.isoformat(), "new_due_at": new_at.isoformat(), "reason": reason}
-        add_event(s, task, "deadline_moved", actor_id, now, comment, data)
+        moved.append(Entry(task, "deadline_moved", actor_id, comment, data))
         if new_at > now:  # no longer overdue: the ladder starts again from the bottom, as after an extension
             task.escalation_level, task.public_notice = 0, False
         task.due_at = new_at
         task.version += 1
         task.updated_at = now
+    add_events(s, moved, now)
     for model in (Task, Submission):  # only open items have a next action
         s.execute(update(model).where(model.next_action_at > now).values(next_action_at=now))
-    return moved
+    return len(moved)
 
 
 def _open():
