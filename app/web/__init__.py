@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import datetime
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -111,9 +112,12 @@ def back(default: str):
 
 @bp.app_template_filter("china_date")
 def _china_date(moment):
-    """A stored instant as the China calendar date people wrote (2022年6月20日)."""
+    """A stored instant (or its ISO text, as a kept import preview holds it) as the
+    China calendar date people wrote (2022年6月20日)."""
     from app.notify import china_date
 
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return china_date(moment, lang()) if moment else ""
 
 

@@ -9,6 +9,7 @@ upgraded package) open deadlines are counted again into their history.
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 
 import chinese_calendar.constants
@@ -61,6 +62,15 @@ def test_a_ledger_imported_long_after_the_issue_date_counts_its_working_days_fro
             [2, "农村危房改造", "个性问题", "未挂牌", "补挂", "6月20日前", "古城镇"],
         ]
     )
+
+    client = app.test_client()
+    login(client, "yz_deputy")
+    form = client.get(f"/plans/{pid}/import").get_data(as_text=True)
+    token = form.split('name="csrf_token" value="')[1].split('"')[0]
+    page = client.post(
+        f"/plans/{pid}/import", data={"csrf_token": token, "file": (io.BytesIO(data), "台账.xlsx")}
+    ).get_data(as_text=True)
+    assert "5个工作日内（2022年8月8日）<small" in page and "自收到任务之日起算" in page
 
     body = preview(api, pid, "yz_deputy", data).get_json()
     assert [(r["due_at"][:10], r["deadline_basis"]) for r in body["rows"]] == [
