@@ -8,6 +8,7 @@ a notification until the next tick picks it up as pending.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.models import Notification, SchedulerLock
-from app.services import calendar
+from app.services import calendar, ledger
 from app.services.delivery import DeliveryReport, claimable, deliver
 from app.services.digest import compose_digests
 from app.services.sweep import SweepReport, sweep
@@ -50,7 +51,43 @@ def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
         rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by(Notification.id))
     )
     rt.db.session().commit()
+    for import_id in ledger.stale_imports(rt.db, claim_now):
+        run_import(rt, import_id)
     return TickReport(report, digests, pending)
+
+
+def import_progress(rt) -> ledger.Progress:
+    return ledger.progress_store(rt.config.INSTANCE_DIR, rt.config.REDIS_URL)
+
+
+def run_import(rt, import_id: int) -> str:
+    """The ledger import job, wherever it runs."""
+    return ledger.run_import(rt.db, import_progress(rt), import_id, rt.clock())
+
+
+def submit_import(rt, extensions: dict, import_id: int) -> None:
+    """Run a queued import outside the request that confirmed it (after that request's
+    commit): a Celery task in the distributed mode, else the embedded scheduler's thread
+    pool, else (a process without the scheduler, such as a test) a thread of its own.
+    A message that is lost only delays it: the tick runs imports left queued."""
+    if rt.config.SCHEDULER == "off" and rt.config.REDIS_URL:
+        _celery_client(rt.config.REDIS_URL).send_task("rectify.import_ledger", args=[import_id])
+        return
+    scheduler = extensions.get("rectify_scheduler")
+    if scheduler is not None and scheduler.running:
+        scheduler.add_job(run_import, args=[rt, import_id], id=f"ledger-import-{import_id}")
+    else:
+        threading.Thread(
+            target=run_import, args=(rt, import_id), name=f"ledger-import-{import_id}", daemon=True
+        ).start()
+
+
+@functools.cache
+def _celery_client(broker: str):
+    """A Celery client that only sends (the web process runs no tasks)."""
+    from celery import Celery
+
+    return Celery("rectify", broker=broker)
 
 
 def deliver_due(rt, ids: list[int] | None = None, limit: int = 500) -> DeliveryReport:

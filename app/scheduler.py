@@ -50,5 +50,6 @@ def start(app: Flask) -> BackgroundScheduler:
         coalesce=True,
     )
     scheduler.start()
+    app.extensions["rectify_scheduler"] = scheduler  # ledger imports run in its thread pool
     log.info("embedded scheduler started as %s", holder)
     return scheduler

@@ -32,3 +32,9 @@ def tick(at: str | None = None) -> str:
 def deliver(ids: list[int]) -> str:
     d = jobs.deliver_due(_rt(), ids=ids, limit=len(ids))
     return f"{d.sent} sent, {d.retry} retry, {d.failed} failed"
+
+
+@celery.task(name="rectify.import_ledger")
+def import_ledger(import_id: int) -> str:
+    """A confirmed ledger import (claimed by a guarded UPDATE, so a redelivery is a no-op)."""
+    return jobs.run_import(_rt(), import_id)

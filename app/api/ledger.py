@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from flask import g, request
+from flask import current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field
 
+from app import jobs
 from app.api import bp, now, rt, spec
 from app.domain.deadlines import Basis
 from app.http import attachment
@@ -20,7 +21,12 @@ LayoutKey = Literal["sanmenxia", "yuzhou"]
 
 class LedgerRowOut(Out):
     row: int = Field(description="row number in the spreadsheet")
-    seq: int = Field(description="the problem number it will get")
+    seq: int = Field(description="the problem number it will get, or has (a changed or unchanged row)")
+    action: Literal["add", "change", "same"] = Field(
+        description="add a problem; change the problem its hidden 台账编号 names; or nothing (unchanged)"
+    )
+    changes: list[str] = Field(description="for a changed row: the fields that change")
+    note: str | None = Field(default=None, description="进展 typed in the file, to be recorded as a progress note")
     category: str
     nature: Literal["common", "individual"] | None
     title: str
@@ -29,6 +35,19 @@ class LedgerRowOut(Out):
     deadline_basis: Basis | None = Field(default=None, description=BASIS_DOC)
     units: list[str] = Field(description="responsible units as resolved")
     errors: list[str]
+    warnings: list[str] = Field(description="e.g. a formula cell, read as the value it shows")
+
+
+class MissingProblemOut(Out):
+    seq: int
+    title: str
+
+
+class LedgerCountsOut(Out):
+    add: int
+    change: int
+    same: int
+    missing: int
 
 
 class LedgerPreviewOut(Out):
@@ -36,22 +55,29 @@ class LedgerPreviewOut(Out):
     layout: LayoutKey
     rows: list[LedgerRowOut]
     errors_count: int
+    counts: LedgerCountsOut
+    missing: list[MissingProblemOut] = Field(
+        description="the plan's problems a re-imported ledger of this plan no longer lists (nothing is done to them)"
+    )
 
 
 class LedgerCommitIn(Strict):
     token: str = Field(min_length=1, max_length=100)
 
 
-class LedgerCommitOut(Out):
+class ImportResultOut(Out):
     created_problems: int
     created_tasks: int
+    changed_problems: int
+    progress_notes: int
 
 
 class ImportStatusOut(Out):
-    state: Literal["previewed", "running", "done", "failed"]
-    done: int
+    state: Literal["previewed", "queued", "running", "done", "failed"]
+    done: int = Field(description="rows written so far")
     total: int
     error: str | None = None
+    result: ImportResultOut | None = None
 
 
 class ExportQuery(BaseModel):
@@ -72,9 +98,7 @@ def preview_ledger(plan_id: int):
     if upload is None or not upload.filename:
         raise Invalid("请以 multipart/form-data 上传，字段名为 file。")
     runtime = rt()
-    result = ledger.preview_import(
-        runtime.db, runtime.config.INSTANCE_DIR, g.user, plan_id, upload.stream, runtime.config.MAX_UPLOAD_BYTES, now()
-    )
+    result = ledger.preview_import(runtime.db, g.user, plan_id, upload.stream, runtime.config.MAX_UPLOAD_BYTES, now())
     return LedgerPreviewOut.model_validate(result)
 
 
@@ -82,24 +106,33 @@ def preview_ledger(plan_id: int):
     bp,
     "/plans/<int:plan_id>/ledger/commit",
     "POST",
-    summary="Add all previewed rows in one transaction (all or nothing)",
+    summary="Queue the previewed import; a job writes all its rows in one transaction (all or nothing). "
+    "Poll /ledger/imports/<token> for progress and the result.",
     body=LedgerCommitIn,
-    response=LedgerCommitOut,
-    status=201,
+    response=ImportStatusOut,
+    status=202,
 )
 def commit_ledger(plan_id: int, body: LedgerCommitIn):
     runtime = rt()
-    return LedgerCommitOut.model_validate(
-        ledger.commit_import(runtime.db, runtime.config.INSTANCE_DIR, g.user, plan_id, body.token, now())
-    )
+    status = ledger.commit_import(runtime.db, g.user, plan_id, body.token, now())
+    jobs.submit_import(runtime, current_app.extensions, ledger.import_id(runtime.db, body.token))
+    return ImportStatusOut.model_validate(status)
 
 
 _STATUS_RULE = "/plans/<int:plan_id>/ledger/imports/<token>"
 
 
-@spec.route(bp, _STATUS_RULE, "GET", summary="Progress of an import (rows done of total)", response=ImportStatusOut)
+@spec.route(
+    bp,
+    _STATUS_RULE,
+    "GET",
+    summary="Progress of an import (rows done of total), then its result or error",
+    response=ImportStatusOut,
+)
 def ledger_import_status(plan_id: int, token: str):
-    return ImportStatusOut.model_validate(ledger.import_status(rt().config.INSTANCE_DIR, g.user, plan_id, token, now()))
+    runtime = rt()
+    status = ledger.import_status(runtime.db, jobs.import_progress(runtime), g.user, plan_id, token, now())
+    return ImportStatusOut.model_validate(status)
 
 
 @spec.route(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -88,8 +88,12 @@ YUZHOU = Layout(
     grouped=False,
 )
 LAYOUTS = {layout.key: layout for layout in (SANMENXIA, YUZHOU)}
-# Columns the export adds after the layout's own: the roll-up of the problem's tasks.
-PROGRESS_COLUMNS = (Column("progress", "进展", 26), Column("closed", "是否销号", 9))
+PROGRESS, CLOSED, KEY = "progress", "closed", "key"
+# Columns the export adds after the layout's own: the roll-up of the problem's tasks, and
+# a hidden key naming the plan and problem, by which a re-imported file updates the plan.
+PROGRESS_COLUMNS = (Column(PROGRESS, "进展", 26), Column(CLOSED, "是否销号", 9))
+KEY_COLUMN = Column(KEY, "台账编号", 12)
+EXTRA_COLUMNS = (*PROGRESS_COLUMNS, KEY_COLUMN)  # read when present, never required
 
 HEADER_SCAN_ROWS = 20  # title rows (台账 title, 单位（盖章）：, date) sit above the header
 
@@ -121,9 +125,11 @@ def restore(text: str) -> str:
 def cell_text(value: object) -> str:
     """A cell as the official sees it: whole numbers without ``.0``, dates as ISO dates
     (which the deadline parser accepts), placeholder dots as nothing."""
-    if value is None:
+    if value is None or value == "":
         return ""
-    if isinstance(value, float) and value.is_integer():
+    if type(value) is str:
+        text = value
+    elif isinstance(value, float) and value.is_integer():
         text = str(int(value))
     elif isinstance(value, datetime):
         text = value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
@@ -164,22 +170,35 @@ def match_header(row: Sequence[object]) -> tuple[Layout, dict[str, int]] | None:
                 found[col.key] = index
         if layout.required <= found.keys() and (best is None or len(found) > len(best[1])):
             best = (layout, found)
+    if best is not None:
+        for col in EXTRA_COLUMNS:
+            index = next((i for i, t in enumerate(texts) if t == col.label and i not in best[1].values()), None)
+            if index is not None:
+                best[1][col.key] = index
     return best
 
 
-def unmerge(grid: list[list[object]], ranges: Iterable[tuple[int, int, int, int]]) -> list[list[object]]:
+def unmerge(
+    grid: list[list[object]], ranges: Iterable[tuple[int, int, int, int]], tick: Callable[[], None] = lambda: None
+) -> list[list[object]]:
     """Give every cell of a merged range the range's top-left value.
 
     ``grid[r - 1][c - 1]`` is sheet cell (r, c); ranges are 1-based
     ``(min_row, min_col, max_row, max_col)``. Parts of a range beyond the grid are
-    ignored, so a merge declared over a million rows costs nothing.
+    ignored, so a merge declared over a million rows costs nothing. ``tick`` is called
+    once per range (the caller's CPU budget).
     """
-    out = [list(row) for row in grid]
+    out = list(grid)
+    copied: set[int] = set()  # rows are copied only when a merge writes into them
     for min_row, min_col, max_row, max_col in ranges:
+        tick()
         if min_row > len(out) or min_col > len(out[min_row - 1]):
             continue
         value = out[min_row - 1][min_col - 1]
         for r in range(min_row, min(max_row, len(out)) + 1):
+            if r not in copied:
+                out[r - 1] = list(out[r - 1])
+                copied.add(r)
             row = out[r - 1]
             for c in range(min_col, min(max_col, len(row)) + 1):
                 row[c - 1] = value
@@ -199,30 +218,57 @@ class LedgerRow:
     deadline: str
     units: str
     remarks: str
+    progress: str = ""  # 进展 as typed (the export writes the roll-up there)
+    key: str = ""  # the hidden 台账编号 of an exported ledger
 
 
-def read_rows(header: Header, grid: list[list[object]]) -> list[LedgerRow]:
+_DESCRIPTION_HEADINGS = {
+    name
+    for layout in LAYOUTS.values()
+    for col in layout.columns
+    if col.key == DESCRIPTION
+    for name in (col.label, *col.aliases)
+}
+
+
+def read_rows(header: Header, grid: list[list[object]], tick: Callable[[], None] = lambda: None) -> list[LedgerRow]:
     """The problem rows below the header, in sheet order.
 
     A blank 类型 continues the one above (a continuation row of the annex, or a merge
     the file lost). 序号 is not read: a problem gets its number when it is added.
     Rows without problem text are skipped, as are a repeated header (tables split
-    over printed pages) and a note merged across the row.
+    over printed pages) and a note merged across the row. ``tick`` is called every
+    hundred rows (the caller's CPU budget).
     """
-    cols = header.columns
+    cols = list(header.columns.items())
     out: list[LedgerRow] = []
-    category = ""
+    category, last_category = "", None
+    seen: dict[object, str] = {"": ""}  # cell value -> its text: ledgers repeat units, deadlines, measures
+    headings = _DESCRIPTION_HEADINGS | {grid[header.row - 1][header.columns[DESCRIPTION]]}
     for number in range(header.row + 1, len(grid) + 1):
+        if number % 100 == 0:
+            tick()
         values = grid[number - 1]
-        texts = {key: cell_text(values[i]) if i < len(values) else "" for key, i in cols.items()}
-        filled = [t for t in (cell_text(v) for v in values) if t]
+        width = len(values)
+        texts = {}
+        for key, i in cols:
+            value = values[i] if i < width else ""
+            text = seen.get(value) if type(value) is str else None
+            if text is None:
+                text = cell_text(value)
+                if type(value) is str:
+                    seen[value] = text
+            texts[key] = text
         if not any(texts.get(k) for k in CONTENT_KEYS):
             continue
+        filled = [t for t in texts.values() if t]
         if len(filled) >= 3 and len(set(filled)) == 1:
             continue
-        if match_header(values):
+        if texts[DESCRIPTION] in headings and match_header(values):
             continue
-        category = re.sub(r"\s+", "", texts.get(CATEGORY, "")) or category
+        if texts.get(CATEGORY, "") != last_category:
+            last_category = texts.get(CATEGORY, "")
+            category = re.sub(r"\s+", "", last_category) or category
         description = texts.get(DESCRIPTION, "")
         out.append(
             LedgerRow(
@@ -235,6 +281,8 @@ def read_rows(header: Header, grid: list[list[object]]) -> list[LedgerRow]:
                 deadline=texts.get(DEADLINE, ""),
                 units=texts.get(UNITS, ""),
                 remarks=texts.get(REMARKS, ""),
+                progress=texts.get(PROGRESS, ""),
+                key=texts.get(KEY, ""),
             )
         )
     return out
@@ -340,6 +388,31 @@ def abbreviates(short: str, full: str) -> bool:
     return all(ch in it for ch in rest_short)
 
 
+def scope_fits(phrase: str, names: Sequence[str]) -> bool:
+    """Whether a 「各…」 phrase can mean the units called ``names``: the place levels it
+    names (县（市、区）, 乡（镇）, 街道 …) must include the level of at least one of them.
+    A phrase naming no level (各下属单位, 各有关单位) fits any units."""
+    head = re.match(r"(?:全[省市县区])?各((?:[省州盟县市区旗乡镇村（）()、]|街道)*)", normal_name(phrase))
+    wanted = set(_PLACE_END.findall(head.group(1))) if head else set()
+    if not wanted:
+        return True
+    have = {m.group() for n in names if (m := _PLACE_END.search(normal_name(n)))}
+    return bool(wanted & have)
+
+
+def row_key(plan_id: int, seq: int) -> str:
+    """The hidden 台账编号 of an exported row: which plan and which problem."""
+    return f"P{plan_id}-{seq}"
+
+
+_KEY = re.compile(r"P([0-9]{1,9})-([0-9]{1,9})")
+
+
+def parse_key(text: str) -> tuple[int, int] | None:
+    m = _KEY.fullmatch(text.strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 _LEVEL_ORDER = ("省", "州", "盟", "县", "市", "区", "旗", "乡", "镇", "街道", "村")
 
 
@@ -409,6 +482,7 @@ def chinese_number(n: int) -> str:
 
 @dataclass(frozen=True)
 class ExportProblem:
+    id: int
     seq: int
     category: str
     nature: str

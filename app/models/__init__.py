@@ -1,6 +1,7 @@
 """SQLAlchemy tables. Models never commit: services own the transaction."""
 
 from app.models.base import Base, UTCDateTime
+from app.models.ledger import LedgerImport
 from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, Unit, User
 from app.models.plans import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.schedule import (
@@ -19,6 +20,7 @@ __all__ = [
     "CalendarOverride",
     "Evidence",
     "ExtensionRequest",
+    "LedgerImport",
     "Milestone",
     "Notification",
     "Obligation",

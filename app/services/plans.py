@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -19,7 +19,7 @@ from app.domain.workflow import OPEN_STATES, State, rollup_state
 from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import Figures, PlanIn, ProblemIn
 from app.services.calendar import load_calendar
-from app.services.errors import Invalid
+from app.services.errors import Invalid, ServiceError
 from app.services.scope import (
     facts,
     get_visible_plan,
@@ -109,41 +109,113 @@ def create_problem(db: Database, actor: User, plan_id: int, data: ProblemIn, now
 
 
 def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkCalendar, now: datetime) -> Problem:
-    """The body of :func:`create_problem` inside the caller's transaction, so that a
-    ledger import adds all its problems or none."""
-    units = _target_units(s, plan, data)
+    """The body of :func:`create_problem` inside the caller's transaction."""
+    (problem_id,) = add_problems(s, actor, plan, [data], cal, now)
+    return s.get(Problem, problem_id)
+
+
+ADD_REFUSED = "只能由方案下发单位交办问题，或为本单位上报自查问题。"
+ADD_CHUNK = 1000  # problems per round of inserts (and per progress report)
+
+
+def add_problems(
+    s: Session,
+    actor: User,
+    plan: Plan,
+    items: Sequence[ProblemIn],
+    cal: WorkCalendar,
+    now: datetime,
+    where: Callable[[int], str] = lambda _i: "",
+    progress: Callable[[int], None] = lambda _done: None,
+) -> list[int]:
+    """Add problems and fan each out, inside the caller's transaction: one task per
+    responsible unit, each with a "created" history entry.
+
+    Set-based: the rules are checked for every item first (units resolved once per
+    distinct target, deadlines once per distinct text), then problems, milestones, tasks
+    and history go in as a few multi-row INSERTs per :data:`ADD_CHUNK` problems, so a
+    ledger of ten thousand problems costs about as much as inserting its rows. A refused
+    item raises naming ``where(index)``; ``progress(done)`` follows each chunk.
+
+    The issuing side may assign any units under the issuer. A unit under the issuer may
+    also report a problem it found itself (自查, the Yuzhou look-back), for itself only.
+    """
     who, plan_f, _ = facts(actor, plan)
-    side = permissions.problem_side(who, plan_f, [unit_facts(u) for u in units])
-    require(side is not None, "只能由方案下发单位交办问题，或为本单位上报自查问题。")
-    supervising = side is Side.SUPERVISING
-    dl, basis = _checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
-    seq = data.seq or (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
-    if s.scalar(select(Problem.id).where(Problem.plan_id == plan.id, Problem.seq == seq)):
-        raise Invalid(f"本方案已有序号为 {seq} 的问题。")
-    problem = Problem(
-        plan_id=plan.id,
-        seq=seq,
-        category=data.category,
-        nature=data.nature,
-        title=data.title,
-        description=data.description,
-        source=data.source,
-        measures=data.measures,
-        deadline_text=dl.text,
-        deadline_kind=dl.kind,
-        due_at=dl.due_at,
-        remarks=data.remarks,
-        reported_by_unit_id=None if supervising else actor.unit_id,
-        created_by_id=actor.id,
-    )
-    for i, m in enumerate(data.milestones, start=1):
-        md = _checked(f"milestones[{i - 1}].deadline", parse_deadline, m.deadline, plan.issued_on, cal)
-        problem.milestones.append(Milestone(seq=i, title=m.title, deadline_text=md.text, due_at=md.due_at))
-    s.add(problem)
-    s.flush()
+    targets: dict[tuple, list[Unit]] = {}
+    deadlines: dict[str, tuple[Deadline, Basis | None]] = {}
+    planned = []
+    next_seq = (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
+    taken = {data.seq for data in items if data.seq}
+    in_plan = select(Problem.seq).where(Problem.plan_id == plan.id, Problem.seq.in_(taken))
+    taken_before = set(s.scalars(in_plan)) if taken else set()
+    seen: set[int] = set()
+    for i, data in enumerate(items):
+        try:
+            key = (data.all_units_under, tuple(data.unit_ids or ()))
+            units = targets.get(key) or targets.setdefault(key, _target_units(s, plan, data))
+            side = permissions.problem_side(who, plan_f, [unit_facts(u) for u in units])
+            require(side is not None, ADD_REFUSED)
+            if data.deadline not in deadlines:
+                deadlines[data.deadline] = _checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
+            dl = deadlines[data.deadline]
+            if data.seq:
+                seq = data.seq
+                if seq in seen or seq in taken_before:
+                    raise Invalid(f"本方案已有序号为 {seq} 的问题。")
+            else:
+                while next_seq in taken:
+                    next_seq += 1
+                seq, next_seq = next_seq, next_seq + 1
+            seen.add(seq)
+            milestones = [
+                (m, _checked(f"milestones[{j}].deadline", parse_deadline, m.deadline, plan.issued_on, cal))
+                for j, m in enumerate(data.milestones)
+            ]
+        except ServiceError as err:
+            raise type(err)(where(i) + err.message, err.details) from None
+        planned.append((data, seq, dl, units, milestones, side is Side.SUPERVISING))
+    ids: list[int] = []
+    for start in range(0, len(planned), ADD_CHUNK):
+        chunk = planned[start : start + ADD_CHUNK]
+        ids += _insert_problems(s, actor, plan, chunk, now)
+        progress(start + len(chunk))
+    return ids
+
+
+def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: datetime) -> list[int]:
+    problem_ids = s.scalars(
+        insert(Problem).returning(Problem.id, sort_by_parameter_order=True),
+        [
+            {
+                "plan_id": plan.id,
+                "seq": seq,
+                "category": data.category,
+                "nature": data.nature,
+                "title": data.title,
+                "description": data.description,
+                "source": data.source,
+                "measures": data.measures,
+                "deadline_text": dl.text,
+                "deadline_kind": dl.kind,
+                "due_at": dl.due_at,
+                "remarks": data.remarks,
+                "reported_by_unit_id": None if supervising else actor.unit_id,
+                "created_by_id": actor.id,
+                "created_at": now,
+            }
+            for data, seq, (dl, _basis), _units, _milestones, supervising in chunk
+        ],
+    ).all()
+    milestone_rows = [
+        {"problem_id": pid, "seq": j, "title": m.title, "deadline_text": md.text, "due_at": md.due_at}
+        for pid, (_data, _seq, _dl, _units, milestones, _side) in zip(problem_ids, chunk, strict=True)
+        for j, (m, md) in enumerate(milestones, start=1)
+    ]
+    if milestone_rows:
+        s.execute(insert(Milestone), milestone_rows)
     task_rows = [
         {
-            "problem_id": problem.id,
+            "problem_id": pid,
             "plan_id": plan.id,
             "unit_id": u.id,
             "state": State.IDENTIFIED.value,
@@ -160,9 +232,10 @@ def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkC
             "swept_until": now,
             "next_action_at": None if dl.kind == "long_term" else now,  # the sweep plans from here
         }
+        for pid, (_data, _seq, (dl, basis), units, _milestones, _side) in zip(problem_ids, chunk, strict=True)
         for u in units
     ]
-    task_ids = s.scalars(insert(Task).returning(Task.id), task_rows).all()
+    task_ids = s.scalars(insert(Task).returning(Task.id, sort_by_parameter_order=True), task_rows).all()
     s.execute(
         insert(TaskEvent),
         [
@@ -180,7 +253,7 @@ def add_problem(s: Session, actor: User, plan: Plan, data: ProblemIn, cal: WorkC
             for tid in task_ids
         ],
     )
-    return problem
+    return list(problem_ids)
 
 
 def overdue_clause(now: datetime):

@@ -1,27 +1,20 @@
-// Confirming an import: post the form in the background and show progress while the
-// server writes the rows (without JavaScript the form simply posts).
+// An import running as a job: follow its progress, then show the result the server kept
+// (without JavaScript, the page's refresh link does the same).
 (function () {
-  const form = document.getElementById("commit");
-  if (!form) return;
-  form.addEventListener("submit", (ev) => {
-    ev.preventDefault();
-    const bar = document.getElementById("import-progress");
-    bar.hidden = false;
-    form.querySelector("button").disabled = true;
-    const timer = setInterval(async () => {
-      const r = await fetch(form.dataset.status, { credentials: "same-origin" });
-      if (r.ok) {
-        const s = await r.json();
-        bar.max = s.total || bar.max;
-        bar.value = s.done || 0;
-      }
-    }, 300);
-    fetch(form.action, {
-      method: "POST", body: new FormData(form), credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    })
-      .then((r) => r.json())
-      .then((b) => { clearInterval(timer); window.location = b.redirect; })
-      .catch(() => { clearInterval(timer); form.submit(); });
-  });
+  const box = document.getElementById("import-status");
+  if (!box || !["queued", "running"].includes(box.dataset.state)) return;
+  const bar = document.getElementById("import-progress");
+  const done = document.getElementById("import-done");
+  const timer = setInterval(async () => {
+    const r = await fetch(box.dataset.status, { credentials: "same-origin" });
+    if (!r.ok) return;
+    const s = await r.json();
+    bar.max = s.total || bar.max;
+    bar.value = s.done || 0;
+    done.textContent = s.done || 0;
+    if (s.state === "done" || s.state === "failed") {
+      clearInterval(timer);
+      window.location.reload();
+    }
+  }, 500);
 })();

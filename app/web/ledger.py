@@ -3,8 +3,9 @@ and export in either seed layout."""
 
 from __future__ import annotations
 
-from flask import flash, g, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
+from app import jobs
 from app.http import attachment
 from app.services import ledger, plans
 from app.services.errors import ServiceError
@@ -24,7 +25,7 @@ def ledger_import(plan_id: int):
         else:
             try:
                 preview = ledger.preview_import(
-                    r.db, r.config.INSTANCE_DIR, g.user, plan_id, upload.stream, r.config.MAX_UPLOAD_BYTES, r.clock()
+                    r.db, g.user, plan_id, upload.stream, r.config.MAX_UPLOAD_BYTES, r.clock()
                 )
             except ServiceError as err:
                 form_failed(err)
@@ -35,26 +36,37 @@ def ledger_import(plan_id: int):
 @bp.post("/plans/<int:plan_id>/import/<token>")
 @login_required
 def ledger_commit(plan_id: int, token: str):
-    """Without JavaScript a redirect; the progress-bar script asks for JSON instead, so
-    the flash message waits for the page it then opens."""
+    """Queue the import and hand it to a job; the page that follows shows its progress
+    and then its result. The progress-bar script asks for JSON instead of a redirect."""
     r = rt()
     wants_json = request.accept_mimetypes.best == "application/json"
     try:
-        result = ledger.commit_import(r.db, r.config.INSTANCE_DIR, g.user, plan_id, token, r.clock())
+        ledger.commit_import(r.db, g.user, plan_id, token, r.clock())
     except ServiceError as err:
         form_failed(err)
         target = url_for("web.ledger_import", plan_id=plan_id)
     else:
-        flash(f"已导入 {result['created_problems']} 个问题，分解为 {result['created_tasks']} 项任务。")
-        target = url_for("web.plan_detail", plan_id=plan_id)
+        jobs.submit_import(r, current_app.extensions, ledger.import_id(r.db, token))
+        target = url_for("web.ledger_import_page", plan_id=plan_id, token=token)
     return jsonify(redirect=target) if wants_json else redirect(target)
+
+
+@bp.get("/plans/<int:plan_id>/import/<token>")
+@login_required
+def ledger_import_page(plan_id: int, token: str):
+    """An import's progress while its job runs (the page reloads itself), then its result
+    or its error, kept for the user."""
+    r = rt()
+    plan, _ = plans.get_plan(r.db, g.user, plan_id, r.clock())
+    status = ledger.import_status(r.db, jobs.import_progress(r), g.user, plan_id, token, r.clock())
+    return render_template("import_status.html", plan=plan, status=status, token=token)
 
 
 @bp.get("/plans/<int:plan_id>/import/<token>/status")
 @login_required
 def ledger_import_progress(plan_id: int, token: str):
     r = rt()
-    return jsonify(ledger.import_status(r.config.INSTANCE_DIR, g.user, plan_id, token, r.clock()))
+    return jsonify(ledger.import_status(r.db, jobs.import_progress(r), g.user, plan_id, token, r.clock()))
 
 
 @bp.get("/plans/<int:plan_id>/export.<fmt>")

@@ -8,6 +8,7 @@ timeline, the images and charts actually painted.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from openpyxl import load_workbook
 from app.demo import SMX, SMX_COUNTIES
 from app.demo_campaign import photo_png as png
 from app.domain.ledger_layouts import short_title
+from app.services import plans
+from app.services.ledger import imports
 
 pytestmark = pytest.mark.e2e
 
@@ -237,7 +240,9 @@ def preview_ledger(page, plan_id: int, path: Path) -> None:
         page.get_by_role("button", name="预览").click()
 
 
-def test_a_supervisor_imports_a_ledger_through_the_preview_and_exports_it_back(page, login, shot, api, tmp_path):
+def test_a_supervisor_imports_a_ledger_through_the_preview_and_exports_it_back(
+    page, login, shot, api, tmp_path, monkeypatch
+):
     plan_id = new_plan(api)
     expected = ledger_rows(FIXTURES / "sanmenxia.xlsx")
     titles = [t or short_title(d) for t, d, _ in expected]
@@ -253,23 +258,34 @@ def test_a_supervisor_imports_a_ledger_through_the_preview_and_exports_it_back(p
     assert preview.count() == len(expected) == 5
     assert page.locator("#errors-count").inner_text() == "0"
     assert page.locator("table#preview tr.colour-red").count() == 0
-    assert [t.strip() for t in preview.locator("td:nth-child(5)").all_inner_texts()] == titles
-    assert all(u.count("、") == len(SMX_COUNTIES) - 1 for u in preview.locator("td:nth-child(7)").all_inner_texts())
+    assert [t.strip() for t in preview.locator("td:nth-child(6)").all_inner_texts()] == titles
+    assert all(u.count("、") == len(SMX_COUNTIES) - 1 for u in preview.locator("td:nth-child(8)").all_inner_texts())
     shot(page, "preview")
 
-    # hold the commit request so the progress bar can be seen while the server works
-    held = []
-    commit_url = re.compile(r"/import/[A-Za-z0-9_-]+$")
-    page.route(commit_url, lambda route: held.append(route))
-    page.get_by_role("button", name="确认导入").click()
-    page.wait_for_function("() => !document.getElementById('import-progress').hidden")
-    assert page.locator("form#commit button").is_disabled()
+    # hold the job after its first chunk of rows, so the page shows real progress while it runs
+    monkeypatch.setattr(plans, "ADD_CHUNK", 2)
+    halfway, go_on = threading.Event(), threading.Event()
+    record = imports.FileProgress.set
+
+    def report(self, token, done):
+        record(self, token, done)
+        if done == 2:
+            halfway.set()
+            go_on.wait(30)
+
+    monkeypatch.setattr(imports.FileProgress, "set", report)
+    with page.expect_navigation(url=re.compile(rf"/plans/{plan_id}/import/[A-Za-z0-9_-]+$")):
+        page.get_by_role("button", name="确认导入").click()
+    assert halfway.wait(30), "the job started beside the request, which has already answered"
+    page.wait_for_function("() => document.getElementById('import-progress').value === 2")
+    assert page.locator("#import-progress").get_attribute("max") == "5"
     shot(page, "importing")
-    page.wait_for_function("() => true")  # let Playwright dispatch the held request to the handler
-    assert len(held) == 1 and held[0].request.method == "POST"
+    go_on.set()
+    page.wait_for_selector("#import-result")
+    assert "新增问题 5（分解为任务 35）" in page.locator("#import-result").inner_text()
+    shot(page, "import-done")
     with page.expect_navigation(url=re.compile(rf"/plans/{plan_id}$")):
-        held[0].continue_()
-    page.unroute(commit_url)
+        page.get_by_role("link", name="返回整改方案").click()
     problems = page.locator("table#problems tbody tr")
     assert [t.strip() for t in problems.locator("td:nth-child(4)").all_inner_texts()] == titles
     assert [t.strip() for t in problems.locator("td:nth-child(5)").all_inner_texts()] == [d for *_, d in expected]
@@ -288,22 +304,21 @@ def test_a_supervisor_imports_a_ledger_through_the_preview_and_exports_it_back(p
     assert ws["H3"].value == "各县（市、区）住房和城乡建设部门"
 
 
-def test_after_confirming_an_import_the_plan_page_says_how_many_problems_were_imported(page, login, shot, api):
+def test_after_confirming_an_import_its_page_says_how_many_problems_were_imported(page, login, shot, api):
     plan_id = new_plan(api)
     login(page, "smx_deputy")
     preview_ledger(page, plan_id, FIXTURES / "sanmenxia.xlsx")
-    with page.expect_navigation(url=re.compile(rf"/plans/{plan_id}$")):
-        page.get_by_role("button", name="确认导入").click()
-    page.wait_for_load_state()
+    page.get_by_role("button", name="确认导入").click()
+    page.wait_for_selector("#import-result")
     shot(page, "imported")
-    assert "已导入 5 个问题，分解为 35 项任务" in flashes(page)
+    assert "新增问题 5（分解为任务 35）" in page.locator("#import-result").inner_text()
 
 
 def test_the_import_preview_names_each_rows_nature_as_the_ledger_does(page, login, api):
     plan_id = new_plan(api)
     login(page, "smx_deputy")
     preview_ledger(page, plan_id, FIXTURES / "sanmenxia.xlsx")
-    natures = page.locator("table#preview tbody tr td:nth-child(4)").all_inner_texts()
+    natures = page.locator("table#preview tbody tr td:nth-child(5)").all_inner_texts()
     assert natures == ["共性问题"] * 5
 
 

@@ -28,9 +28,9 @@ from app.models import (
     CalendarOverride,
     Evidence,
     ExtensionRequest,
+    LedgerImport,
     Notification,
     Plan,
-    Problem,
     SpotCheck,
     SpotCheckItem,
     Submission,
@@ -308,12 +308,11 @@ def _extension_decision(w: World) -> Form:
 
 def _ledger_import(w: World) -> Form:
     data = (LEDGERS / "sanmenxia.xlsx").read_bytes()
-    instance = w.rt.config.INSTANCE_DIR
     return Form(
         "smx_deputy",
         "/plans/1/import",
         lambda: {"file": (io.BytesIO(data), "台账.xlsx")},
-        lambda b: [f for f in w.files_under(instance) if f.endswith(".json")],
+        lambda b: w.count(LedgerImport),
     )
 
 
@@ -324,11 +323,12 @@ def _ledger_commit(w: World) -> Form:
         f"/plans/{plan['id']}/ledger/preview", "smx_deputy", data={"file": (io.BytesIO(data), "台账.xlsx")}
     )
     assert preview.status_code == 200 and preview.get_json()["errors_count"] == 0, preview.get_json()
+    token = preview.get_json()["token"]
     return Form(
         "smx_deputy",
-        f"/plans/{plan['id']}/import/{preview.get_json()['token']}",
+        f"/plans/{plan['id']}/import/{token}",
         dict,
-        lambda b: w.count(Problem, Problem.plan_id == plan["id"]),
+        lambda b: w.value(LedgerImport.state, LedgerImport.token == token) != "previewed",  # queued for its job
     )
 
 

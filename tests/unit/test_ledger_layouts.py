@@ -275,7 +275,7 @@ def test_categories_are_numbered_in_chinese_as_the_annex_does():
 
 def problem(seq: int, category: str, title: str, description: str = "", nature: str = "common") -> ExportProblem:
     return ExportProblem(
-        seq, category, nature, title, description, "措施", "立行立改", "各乡镇", "", "0/1 已销号", False
+        seq, seq, category, nature, title, description, "措施", "立行立改", "各乡镇", "", "0/1 已销号", False
     )
 
 

@@ -4,6 +4,28 @@ tree (:mod:`.units`), preview and commit of an import (:mod:`.imports`), and the
 (:mod:`.export`)."""
 
 from app.services.ledger.export import CSV_MIME, XLSX_MIME, Export, export_ledger
-from app.services.ledger.imports import commit_import, import_status, preview_import
+from app.services.ledger.imports import (
+    Progress,
+    commit_import,
+    import_id,
+    import_status,
+    preview_import,
+    progress_store,
+    run_import,
+    stale_imports,
+)
 
-__all__ = ["CSV_MIME", "XLSX_MIME", "Export", "commit_import", "export_ledger", "import_status", "preview_import"]
+__all__ = [
+    "CSV_MIME",
+    "XLSX_MIME",
+    "Export",
+    "Progress",
+    "commit_import",
+    "export_ledger",
+    "import_id",
+    "import_status",
+    "preview_import",
+    "progress_store",
+    "run_import",
+    "stale_imports",
+]

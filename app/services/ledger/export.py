@@ -51,7 +51,7 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
     s = db.session()
     plan = get_visible_plan(s, user, plan_id)
     layout = LAYOUTS[layout_key]
-    problems = _export_problems(s, user, plan)
+    problems = export_problems(s, user, plan)
     table = export_table(layout, problems)
     title = f"{plan.title}（{plan.doc_number}）" if plan.doc_number else plan.title
     content = _xlsx(layout, title, table) if fmt == "xlsx" else _csv(table)
@@ -64,7 +64,7 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
     )
 
 
-def _export_problems(s: Session, user: User, plan: Plan) -> list[ExportProblem]:
+def export_problems(s: Session, user: User, plan: Plan) -> list[ExportProblem]:
     tasks = s.execute(
         select(Task.problem_id, Task.state, Unit.id, Unit.name)
         .join(Unit, Task.unit_id == Unit.id)
@@ -90,6 +90,7 @@ def _export_problems(s: Session, user: User, plan: Plan) -> list[ExportProblem]:
             names = list(mine.values())
         out.append(
             ExportProblem(
+                id=p.id,
                 seq=p.seq,
                 category=p.category,
                 nature=p.nature,

@@ -1,20 +1,33 @@
 """The upload guard: an uploaded ledger is untrusted.
 
 Before any reader sees it the size, the content (a zip, not a renamed PDF or an old
-.xls), the zip directory (bombs) and, when the XML parser is not defused, the XML itself
-(entity tricks) are checked.
+.xls), the zip directory (bombs) and the XML itself (entity tricks) are checked; before a
+sheet's cells are read its XML is checked for what would make reading it expensive (a
+declared or real extent beyond the limits, too many or too large merged ranges); and the
+work done after reading runs under a CPU :class:`Budget`.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import time
 import zipfile
+from dataclasses import dataclass
 from typing import BinaryIO
 
-from openpyxl.xml import DEFUSEDXML
+from defusedxml.ElementTree import fromstring
+from openpyxl.utils import column_index_from_string
 
 from app.services.errors import Invalid, TooLarge
 
+MAX_ROWS = 10_000  # problem rows in one ledger
+MAX_SHEET_ROWS = 5 * MAX_ROWS  # rows including blank formatted ones: beyond this the file is padding
+MAX_COLUMNS = 60  # a ledger has about ten; wider sheets are read only this far
+MAX_SHEET_COLUMNS = 200  # a sheet with cells beyond this is not a ledger
+MAX_MERGES = 3 * MAX_ROWS  # 序号/类型/数量 merged per category, a title or two
+MAX_MERGED_CELLS = 6 * MAX_SHEET_ROWS  # cells covered by all merged ranges together
+CPU_SECONDS = 5.0  # per file, after the guards; a normal 10,000-row ledger needs well under one
 MAX_MEMBERS = 1000
 MAX_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_RATIO = 100  # uncompressed / compressed per zip member; real workbooks stay far below
@@ -65,15 +78,14 @@ def check_zip(data: bytes) -> None:
                 raise Invalid(f"文件部件「{m.filename}」压缩比异常（超过 {MAX_RATIO} 倍），疑似压缩炸弹，已拒收。")
         if "[Content_Types].xml" not in zf.namelist():
             raise Invalid("文件内容不是 .xlsx 表格（是其他类型的压缩包），已拒收。")
-        if not DEFUSEDXML:
-            refuse_dtds(zf)
+        refuse_dtds(zf)
 
 
 def refuse_dtds(zf: zipfile.ZipFile) -> None:
     """Refuse any XML part declaring a DTD or entities (billion laughs, external entities).
 
-    Needed only when openpyxl parses with the plain standard-library parser. A part that
-    is not UTF-8 (UTF-16 would hide the markers from a byte scan) is refused as well:
+    calamine's XML reader neither expands nor refuses them, so they are refused here,
+    before it runs. A part that is not UTF-8 (UTF-16 would hide the markers from a byte scan) is refused as well:
     Excel and WPS always write UTF-8.
     """
     for info in zf.infolist():
@@ -91,3 +103,98 @@ def refuse_dtds(zf: zipfile.ZipFile) -> None:
                 if len(window) == len(tail):
                     break
                 tail = window[-16:]
+
+
+class Budget:
+    """CPU seconds this thread may spend on one file; :meth:`check` refuses beyond them.
+
+    Thread time, not wall time: a busy server must not refuse a normal file, and the
+    other requests of the process do not count.
+    """
+
+    def __init__(self, seconds: float = CPU_SECONDS) -> None:
+        self.seconds = seconds
+        self.start = time.thread_time()
+
+    def check(self) -> None:
+        if time.thread_time() - self.start > self.seconds:
+            raise Invalid(
+                f"解析该文件超过 {self.seconds:g} 秒的处理时间上限，已停止。请检查文件是否含有大量空行或合并单元格。"
+            )
+
+
+_NS = {
+    "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "p": "http://schemas.openxmlformats.org/package/2006/relationships",
+}
+
+
+def sheet_parts(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> the zip member holding its XML, from the workbook and its relations
+    (both small, and parsed with defusedxml)."""
+    try:
+        book = fromstring(zf.read("xl/workbook.xml"))
+        rels = fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    except KeyError:
+        raise Invalid(UNREADABLE) from None
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels.iterfind("p:Relationship", _NS)}
+    out = {}
+    for sheet in book.iterfind("m:sheets/m:sheet", _NS):
+        target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "")
+        out[sheet.get("name", "")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return out
+
+
+@dataclass(frozen=True)
+class SheetFacts:
+    formulas: frozenset[tuple[int, int]]  # (row, column), 1-based, of cells holding a formula
+
+
+_DIMENSION = re.compile(rb'<dimension ref="([A-Z]{1,3})?([0-9]{1,7})?(?::([A-Z]{1,3})([0-9]{1,7}))?"')
+_LAST_ROW = re.compile(rb'<row r="([0-9]{1,8})"')
+_WIDE_CELL = re.compile(rb'<c r="([A-Z]{2,3})[0-9]')
+_MERGE = re.compile(rb'<mergeCell ref="([A-Z]{1,3})([0-9]{1,8})(?::([A-Z]{1,3})([0-9]{1,8}))?"')
+_FORMULA = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,8})"[^>]*>\s*<f[\s>/]')
+
+
+def check_sheet(name: str, xml: bytes) -> SheetFacts:
+    """Refuse a sheet whose reading would cost far more than a ledger's, from its XML
+    alone (a few byte searches, no parsing); return where its formulas are."""
+    declared = _DIMENSION.search(xml, 0, 4096)
+    if declared and declared.group(4):
+        rows, cols = int(declared.group(4)), column_index_from_string(declared.group(3).decode())
+        if rows > MAX_SHEET_ROWS or cols > MAX_SHEET_COLUMNS:
+            raise Invalid(
+                f"工作表「{name}」声明的范围达 {rows} 行 × {cols} 列"
+                f"（上限 {MAX_SHEET_ROWS} 行、{MAX_SHEET_COLUMNS} 列），请删除多余的空行、空列后再上传。"
+            )
+    end = xml.rfind(b"</sheetData>")
+    last = xml.rfind(b"<row ", 0, end if end >= 0 else len(xml))
+    found = _LAST_ROW.match(xml, last) if last >= 0 else None
+    rows = max(int(found.group(1)) if found else 0, xml.count(b"<row ", 0, end if end >= 0 else len(xml)))
+    if rows > MAX_SHEET_ROWS:
+        raise Invalid(f"工作表「{name}」超过 {MAX_SHEET_ROWS} 行（含空行），请删除多余的空行后再上传。")
+    widest = max((column_index_from_string(m.group(1).decode()) for m in _WIDE_CELL.finditer(xml)), default=0)
+    if widest > MAX_SHEET_COLUMNS:
+        raise Invalid(
+            f"工作表「{name}」在第 {widest} 列还有内容（上限 {MAX_SHEET_COLUMNS} 列），请删除多余的列后再上传。"
+        )
+    merges = _MERGE.finditer(xml, max(end, 0))
+    area = 0
+    for count, m in enumerate(merges, start=1):
+        first_col, first_row = column_index_from_string(m.group(1).decode()), int(m.group(2))
+        last_col = column_index_from_string(m.group(3).decode()) if m.group(3) else first_col
+        last_row = int(m.group(4)) if m.group(4) else first_row
+        area += (abs(last_row - first_row) + 1) * (abs(last_col - first_col) + 1)
+        if count > MAX_MERGES or area > MAX_MERGED_CELLS:
+            raise Invalid(
+                f"工作表「{name}」的合并单元格过多或过大（上限 {MAX_MERGES} 处、共 {MAX_MERGED_CELLS} 个单元格），"
+                "不像是整改台账，已拒收。"
+            )
+    formulas = (
+        frozenset((int(m.group(2)), column_index_from_string(m.group(1).decode())) for m in _FORMULA.finditer(xml))
+        if b"<f" in xml
+        else frozenset()
+    )
+    return SheetFacts(formulas)

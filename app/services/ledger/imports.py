@@ -1,48 +1,65 @@
-"""Import in two steps, preview then commit.
+"""Import in two steps, preview then commit, the commit running as a job.
 
 Nothing is written before the official has seen what the file will become: the preview
-parses and resolves every row and keeps the result server-side under a random token
-(bound to the user and the plan, valid for an hour); the commit adds all rows in one
-transaction, so it writes everything or nothing.
+parses and resolves every row, compares it with the plan (a row carrying the hidden
+台账编号 of an exported ledger of this plan updates its problem; any other row adds one)
+and keeps the result as a :class:`~app.models.LedgerImport` draft under a random token,
+bound to the user and the plan and valid for an hour.
+
+Confirming only queues the draft; :func:`run_import` (a Celery task in the distributed
+mode, a thread of the web process otherwise: see :mod:`app.jobs`) then writes every row
+in one transaction, set-based, so it writes everything or nothing, and records the
+result or the error on the draft in that same transaction. Progress while it runs goes
+to a side store (:class:`FileProgress` or :class:`RedisProgress`): the transaction is
+not visible to the page that polls it, and on SQLite it holds the only write lock.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import re
 import secrets
-import time as systime
+from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain import permissions
 from app.domain.deadlines import DeadlineError
 from app.domain.ledger_layouts import (
+    NATURE,
+    TITLE,
+    Layout,
     LedgerRow,
     nature_of,
+    parse_key,
+    short_title,
 )
 from app.domain.workcalendar import WorkCalendar
-from app.models import Plan, Problem, Task, User
+from app.models import LedgerImport, Plan, Problem, Task, User
 from app.schemas import ProblemIn
 from app.services.calendar import load_calendar
-from app.services.errors import Conflict, Invalid, NotFound, ServiceError
-from app.services.ledger.guard import read_upload
+from app.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from app.services.history import Entry, add_events
+from app.services.ledger.export import export_problems
+from app.services.ledger.guard import Budget, read_upload
 from app.services.ledger.reading import parse_workbook
 from app.services.ledger.units import UnitResolver
-from app.services.plans import add_problem, deadline_on_receipt
-from app.services.scope import Facts, facts, get_visible_plan, require, unit_facts
+from app.services.plans import add_problems, deadline_on_receipt
+from app.services.scope import Facts, facts, get_visible_plan, require, task_visible, unit_facts
+
+log = logging.getLogger("rectify.ledger")
 
 IMPORT_TTL = timedelta(hours=1)
-PROGRESS_EVERY = 50
+LEASE = timedelta(minutes=10)  # a running import not finished by then has rolled back
+REQUEUE_AFTER = timedelta(minutes=2)  # a queued import nobody took (lost message, restart)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
-
 
 _FIELD_LABELS = {
     "category": "类型",
@@ -52,12 +69,73 @@ _FIELD_LABELS = {
     "deadline": "整改时限",
     "remarks": "备注",
 }
+# What a re-imported row may change in its problem; deadline and units have their own ways
+CHANGEABLE = ("category", "nature", "title", "description", "measures", "remarks")
+_CHANGE_LABELS = {"category": "类型", "nature": "问题性质", "title": "问题", "description": "问题表述"} | {
+    "measures": "整改措施",
+    "remarks": "备注",
+}
+
+
+# ---- progress while a job runs ---------------------------------------------------------
+class Progress(Protocol):
+    def set(self, token: str, done: int) -> None: ...
+    def get(self, token: str) -> int | None: ...
+
+
+class FileProgress:
+    """The embedded mode: a small file per import in the instance folder, which every
+    web process on the machine can read."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def set(self, token: str, done: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{token}.{secrets.token_hex(4)}.tmp"
+        tmp.write_text(str(done))
+        os.replace(tmp, self.folder / f"{token}.progress")
+
+    def get(self, token: str) -> int | None:
+        try:
+            return int((self.folder / f"{token}.progress").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+
+class RedisProgress:
+    """The distributed mode: the worker and the web processes share Redis."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=5)
+
+    def set(self, token: str, done: int) -> None:
+        self.client.set(f"rectify:import:{token}", done, ex=int(IMPORT_TTL.total_seconds()))
+
+    def get(self, token: str) -> int | None:
+        value = self.client.get(f"rectify:import:{token}")
+        return int(value) if value is not None else None
+
+
+def progress_store(instance_dir: Path, redis_url: str | None) -> Progress:
+    return RedisProgress(redis_url) if redis_url else FileProgress(instance_dir / "imports")
+
+
+# ---- preview ---------------------------------------------------------------------------
+def _importable_plan(s: Session, user: User, plan_id: int) -> Plan:
+    plan = get_visible_plan(s, user, plan_id)
+    f = facts(user, plan)
+    require(permissions.may_import(f.who, f.plan), "只有方案下发单位的督办人员可以导入台账。")
+    return plan
 
 
 def _row_problem(
-    row: LedgerRow, resolver: UnitResolver, plan: Plan, cal: WorkCalendar, now: datetime, f: Facts
-) -> tuple[dict, ProblemIn | None]:
-    """The preview line of one row and, if it has no errors, the problem it will add."""
+    row: LedgerRow, resolver: UnitResolver, plan: Plan, cal: WorkCalendar, now: datetime, f: Facts, deadlines: dict
+) -> tuple[dict, ProblemIn | None, list]:
+    """The preview line of one row, the problem it describes if it has no errors, and
+    the units it names."""
     resolved = resolver.resolve(row.units)
     errors = list(resolved.errors)
     if resolved.units and permissions.problem_side(f.who, f.plan, [unit_facts(u) for u in resolved.units]) is None:
@@ -67,16 +145,20 @@ def _row_problem(
         nature = nature_of(row.nature, resolved.scope)
     except ValueError as err:
         errors.append(str(err))
-    due_at = basis = None
-    try:  # the units receive their tasks when the import is confirmed, which is about now
-        deadline, basis = deadline_on_receipt(plan, row.deadline, now, cal)
-        due_at = deadline.due_at
-    except DeadlineError as err:
-        errors.append(str(err))
+    if row.deadline not in deadlines:
+        try:  # the units receive their tasks when the import is confirmed, which is about now
+            deadline, basis = deadline_on_receipt(plan, row.deadline, now, cal)
+            deadlines[row.deadline] = deadline.due_at, basis, None
+        except DeadlineError as err:
+            deadlines[row.deadline] = None, None, str(err)
+    due_at, basis, deadline_error = deadlines[row.deadline]
+    if deadline_error:
+        errors.append(deadline_error)
     if not row.title:
         errors.append("没有问题表述，无法确定问题标题")
     line = {
         "row": row.row,
+        "action": "add",
         "category": row.category,
         "nature": nature,
         "title": row.title,
@@ -85,9 +167,11 @@ def _row_problem(
         "deadline_basis": basis,
         "units": [u.name for u in resolved.units],
         "errors": errors,
+        "warnings": [],
+        "changes": [],
     }
     if errors:
-        return line, None
+        return line, None, resolved.units
     everyone = resolved.scope and {u.id for u in resolved.units} == {u.id for u in resolver.children}
     try:
         problem = ProblemIn(
@@ -105,170 +189,295 @@ def _row_problem(
         line["errors"] = [
             f"{_FIELD_LABELS.get(str(e['loc'][0]) if e['loc'] else '', '内容')}：{e['msg']}" for e in err.errors()
         ]
-        return line, None
-    return line, problem
+        return line, None, resolved.units
+    return line, problem, resolved.units
 
 
-def _importable_plan(s: Session, user: User, plan_id: int) -> Plan:
-    plan = get_visible_plan(s, user, plan_id)
-    f = facts(user, plan)
-    require(permissions.may_import(f.who, f.plan), "只有方案下发单位的督办人员可以导入台账。")
-    return plan
+def preview_import(db: Database, user: User, plan_id: int, stream: BinaryIO, max_bytes: int, now: datetime) -> dict:
+    """Parse and resolve an uploaded ledger, compare it with the plan, and keep the
+    result for :func:`commit_import`.
 
-
-def preview_import(
-    db: Database, instance_dir: Path, user: User, plan_id: int, stream: BinaryIO, max_bytes: int, now: datetime
-) -> dict:
-    """Parse and resolve an uploaded ledger and keep the result for :func:`commit_import`.
-
-    Returns ``{token, layout, rows, errors_count}``; ``rows[i].seq`` is the number the
-    problem will get (after the plan's existing ones). Nothing is written to the
-    database; a refused file leaves nothing behind at all.
+    Returns ``{token, layout, rows, errors_count, counts, missing}``: each row is to be
+    added (``seq`` is the number it will get), changed (``changes`` names the fields) or
+    is unchanged; ``missing`` lists the plan's problems a re-imported ledger of the plan
+    no longer has (shown only: withdrawing a problem is its own step). Nothing is written
+    to the plan; a refused file leaves nothing behind at all.
     """
     s = db.session()
     plan = _importable_plan(s, user, plan_id)  # before the file is even read
     f = facts(user, plan)
-    parsed = parse_workbook(read_upload(stream, max_bytes))
+    budget = Budget()
+    parsed = parse_workbook(read_upload(stream, max_bytes), budget)
     resolver = UnitResolver(s, plan.issuing_unit)
     cal = load_calendar(s)
-    next_seq = (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
-    lines = []
-    for offset, row in enumerate(parsed.rows):
-        line, problem = _row_problem(row, resolver, plan, cal, now, f)
-        lines.append(
-            {"seq": next_seq + offset}
-            | line
-            | {"problem": problem.model_dump(mode="json", exclude_none=True) if problem else None}
-        )
-    token = secrets.token_urlsafe(24)
-    state = {
-        "token": token,
-        "user_id": user.id,
-        "plan_id": plan.id,
-        "created_at": now.isoformat(),
-        "expires_at": (now + IMPORT_TTL).isoformat(),
-        "layout": parsed.layout.key,
-        "state": "previewed",
-        "done": 0,
-        "total": len(lines),
-        "error": None,
-        "rows": lines,
-    }
-    folder = _imports_dir(instance_dir)
-    _sweep(folder)
-    _save(folder / f"{token}.json", state)
+    existing = {p.seq: p for p in export_problems(s, user, plan)}
+    keyed = {key[1] for r in parsed.rows if (key := parse_key(r.key)) and key[0] == plan.id}
+    next_seq = (s.scalar(select(Problem.seq).where(Problem.plan_id == plan.id).order_by(Problem.seq.desc())) or 0) + 1
+    units_of = _task_units(s, user, plan) if keyed else {}
+    may_change = permissions.supervises(f.who, f.plan)
+    lines, deadlines, seen = [], {}, set()
+    for row in parsed.rows:
+        if len(lines) % 200 == 0:
+            budget.check()
+        line, problem, units = _row_problem(row, resolver, plan, cal, now, f, deadlines)
+        key = parse_key(row.key)
+        current = existing.get(key[1]) if key and key[0] == plan.id and key[1] not in seen else None
+        line["warnings"] = [
+            f"「{label}」是公式，已按表格中显示的内容导入" for label in parsed.formulas.get(row.row, [])
+        ]
+        if current is None:
+            line |= {
+                "seq": next_seq,
+                "problem": problem.model_dump(mode="json", exclude_none=True) if problem else None,
+            }
+            next_seq += 1
+        else:
+            seen.add(current.seq)
+            line |= _compare(parsed.layout, row, problem, current, units, units_of.get(current.id, set()), may_change)
+        lines.append(line)
+    missing = [{"seq": seq, "title": p.title} for seq, p in sorted(existing.items()) if keyed and seq not in seen]
+    counts = {a: sum(1 for line in lines if line["action"] == a) for a in ("add", "change", "same")}
+    draft = LedgerImport(
+        token=secrets.token_urlsafe(24),
+        user_id=user.id,
+        plan_id=plan.id,
+        layout=parsed.layout.key,
+        state="previewed",
+        total=len(lines),
+        done=0,
+        rows=lines,
+        created_at=now,
+        expires_at=now + IMPORT_TTL,
+    )
+    with db.transaction() as t:
+        t.execute(update(LedgerImport).where(LedgerImport.expires_at < now - IMPORT_TTL * 24).values(rows=None))
+        t.add(draft)
     return {
-        "token": token,
+        "token": draft.token,
         "layout": parsed.layout.key,
-        "rows": [{k: v for k, v in line.items() if k != "problem"} for line in lines],
+        "rows": [{k: v for k, v in line.items() if k not in ("problem", "update")} for line in lines],
         "errors_count": sum(len(line["errors"]) for line in lines),
+        "counts": counts | {"missing": len(missing)},
+        "missing": missing,
     }
 
 
-def commit_import(db: Database, instance_dir: Path, user: User, plan_id: int, token: str, now: datetime) -> dict:
-    """Add every previewed row in one transaction; returns the numbers created.
+def _task_units(s: Session, user: User, plan: Plan) -> dict[int, set[int]]:
+    """problem id -> the units of its tasks the user can see."""
+    out: dict[int, set[int]] = defaultdict(set)
+    rows = s.execute(select(Task.problem_id, Task.unit_id).where(Task.plan_id == plan.id, task_visible(user)))
+    for problem_id, unit_id in rows:
+        out[problem_id].add(unit_id)
+    return out
 
-    Refused (422) while any row has errors. Progress is written to the import's file
-    every :data:`PROGRESS_EVERY` rows for :func:`import_status`. Who may add what is
-    decided by ``add_problem`` itself; its refusal names the row and undoes all rows.
+
+def _compare(layout: Layout, row: LedgerRow, problem: ProblemIn | None, current, units, had: set[int], may_change):
+    """A keyed row against its problem: unchanged, or the fields to change; deadline and
+    units are not changed by a file (an extension and the problem's page do that)."""
+    out = {"seq": current.seq, "problem_id": current.id, "action": "same", "changes": []}
+    if problem is None:
+        return out
+    errors = []
+    if row.deadline != current.deadline_text:
+        errors.append(f"整改时限由「{current.deadline_text}」改为「{row.deadline}」：修改时限请走延期申请")
+    if {u.id for u in units} != had:
+        errors.append("责任单位与方案中的不同：增减责任单位请在问题页面操作")
+    new = {
+        "category": problem.category,
+        "nature": problem.nature if layout.column(NATURE) else current.nature,
+        "title": problem.title,
+        "description": problem.description,
+        "measures": problem.measures,
+        "remarks": problem.remarks if layout.column("remarks") else current.remarks,
+    }
+    if not layout.column(TITLE):  # the Yuzhou layout: 问题表述 holds the description, or the title
+        if problem.description == (current.description or current.title):
+            new |= {"title": current.title, "description": current.description}
+        else:
+            new["title"] = short_title(problem.description) or current.title
+    changes = [f for f in CHANGEABLE if new[f] != getattr(current, f)]
+    note = row.progress if row.progress and row.progress != current.progress else ""
+    if changes and not may_change:
+        errors.append("只有方案下发单位可以修改问题内容")
+    out |= {"errors": errors} if errors else {}
+    if changes:
+        out |= {"action": "change", "changes": [_CHANGE_LABELS[f] for f in changes]}
+        out["update"] = {f: new[f] for f in changes}
+    if note:
+        out |= {"note": note}
+    return out
+
+
+# ---- commit ----------------------------------------------------------------------------
+def commit_import(db: Database, user: User, plan_id: int, token: str, now: datetime) -> dict:
+    """Queue a previewed import for :func:`run_import`; returns its status.
+
+    Refused (422) while any row has errors or when nothing would change, 409 once it has
+    been queued. Who may add and change what is decided again when the job runs.
     """
-    path, state = _load(instance_dir, user, plan_id, token, now)
-    if state["state"] != "previewed":
-        raise Conflict("该台账已经提交过导入，请重新上传文件。")
-    bad = [line for line in state["rows"] if line["errors"]]
-    if bad:
-        raise Invalid(
-            f"有 {len(bad)} 行存在错误，请在表格中改正后重新上传。",
-            [{"row": line["row"], "message": "；".join(line["errors"])} for line in bad],
-        )
-    if not state["rows"]:
-        raise Invalid("表格中没有问题行，没有可导入的内容。")
-    try:
-        os.close(os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        raise Conflict("该台账正在导入中。") from None
-    total, rows = state["total"], state.pop("rows")  # a started import is never previewed again:
-    state.update(state="running", done=0)  # the progress writes need not carry the rows
-    _save(path, state)
+    with db.transaction() as s:
+        draft = _load(s, user, plan_id, token, now)
+        _importable_plan(s, user, plan_id)
+        if draft.state != "previewed":
+            raise Conflict("该台账已经提交过导入，请重新上传文件。")
+        bad = [line for line in draft.rows if line["errors"]]
+        if bad:
+            raise Invalid(
+                f"有 {len(bad)} 行存在错误，请在表格中改正后重新上传。",
+                [{"row": line["row"], "message": "；".join(line["errors"])} for line in bad],
+            )
+        if not any(line["action"] != "same" or line.get("note") for line in draft.rows):
+            raise Invalid("表格中没有新增或修改的问题，没有可导入的内容。")
+        taken = s.execute(
+            update(LedgerImport)
+            .where(LedgerImport.id == draft.id, LedgerImport.state == "previewed")
+            .values(state="queued", queued_at=now)
+        ).rowcount
+        if not taken:
+            raise Conflict("该台账已经提交过导入，请重新上传文件。")
+    return {"token": token, "state": "queued", "done": 0, "total": draft.total, "error": None, "result": None}
+
+
+def run_import(db: Database, progress: Progress, import_id: int, now: datetime) -> str:
+    """The job: claim a queued import and write it in one transaction. Returns the state
+    it left (``done``, ``failed``, or ``skipped`` when another worker has it)."""
+    with db.transaction() as s:
+        claimed = s.execute(
+            update(LedgerImport)
+            .where(LedgerImport.id == import_id, LedgerImport.state == "queued")
+            .values(state="running", lease_until=now + LEASE)
+        ).rowcount
+    if not claimed:
+        return "skipped"
+    draft = db.session().get(LedgerImport, import_id)
+    token = draft.token
+    progress.set(token, 0)
     try:
         with db.transaction() as s:
-            plan = _importable_plan(s, user, plan_id)
-            cal = load_calendar(s)
-            count_tasks = select(func.count()).select_from(Task).where(Task.plan_id == plan.id)
-            before = s.scalar(count_tasks)
-            for done, line in enumerate(rows, start=1):
-                try:
-                    add_problem(s, user, plan, ProblemIn.model_validate(line["problem"]), cal, now)
-                except ServiceError as err:
-                    raise type(err)(f"第 {line['row']} 行：{err.message}", err.details) from None
-                if done % PROGRESS_EVERY == 0 and done < total:
-                    state["done"] = done
-                    _save(path, state)
-            created_tasks = s.scalar(count_tasks) - before
+            result = _write(s, draft, lambda done: progress.set(token, done), now)
+            s.execute(
+                update(LedgerImport)
+                .where(LedgerImport.id == import_id)
+                .values(state="done", done=draft.total, result=result, rows=None, finished_at=now, lease_until=None)
+            )
     except ServiceError as err:
-        state.update(state="failed", error=err.message)
-        _save(path, state)
-        raise
+        _fail(db, import_id, err.message, now)
+        return "failed"
     except Exception:
-        state.update(state="failed", error="导入失败（服务器内部错误），没有写入任何内容。")
-        _save(path, state)
-        raise
-    state.update(state="done", done=total)
-    _save(path, state)
-    return {"created_problems": total, "created_tasks": created_tasks}
+        log.exception("ledger import %s failed", import_id)
+        _fail(db, import_id, "导入失败（服务器内部错误），没有写入任何内容。", now)
+        return "failed"
+    finally:
+        db.remove()
+    return "done"
 
 
-def import_status(instance_dir: Path, user: User, plan_id: int, token: str, now: datetime) -> dict:
-    """``{state, done, total, error}`` of an import, for a page polling a long commit."""
-    _, state = _load(instance_dir, user, plan_id, token, now)
-    return {k: state[k] for k in ("state", "done", "total", "error")}
+def _fail(db: Database, import_id: int, message: str, now: datetime) -> None:
+    with db.transaction() as s:
+        s.execute(
+            update(LedgerImport)
+            .where(LedgerImport.id == import_id)
+            .values(state="failed", error=message, finished_at=now, lease_until=None)
+        )
 
 
-def _imports_dir(instance_dir: Path) -> Path:
-    return instance_dir / "imports"
+def _write(s: Session, draft: LedgerImport, report, now: datetime) -> dict:
+    user = s.get(User, draft.user_id)
+    plan = _importable_plan(s, user, draft.plan_id)  # the user's powers as they are now
+    rows = draft.rows
+    adds = [line for line in rows if line["action"] == "add"]
+    changes = [line for line in rows if line["action"] == "change"]
+    where = [f"第 {line['row']} 行：" for line in adds]
+    count_tasks = select(func.count()).select_from(Task).where(Task.plan_id == plan.id)
+    before = s.scalar(count_tasks) if adds else 0
+    add_problems(
+        s,
+        user,
+        plan,
+        [ProblemIn.model_validate(line["problem"]) for line in adds],
+        load_calendar(s),
+        now,
+        where=where.__getitem__,
+        progress=report,
+    )
+    created_tasks = s.scalar(count_tasks) - before if adds else 0
+    if changes:
+        if not permissions.supervises(*facts(user, plan)[:2]):
+            raise Forbidden(f"第 {changes[0]['row']} 行：只有方案下发单位可以修改问题内容")
+        s.execute(update(Problem), [{"id": line["problem_id"]} | line["update"] for line in changes])
+    notes = _progress_notes(s, user, plan, [line for line in rows if line.get("note")], now)
+    report(len(rows))
+    return {
+        "created_problems": len(adds),
+        "created_tasks": created_tasks,
+        "changed_problems": len(changes),
+        "progress_notes": notes,
+    }
 
 
-def _load(instance_dir: Path, user: User, plan_id: int, token: str, now: datetime) -> tuple[Path, dict]:
+def _progress_notes(s: Session, user: User, plan: Plan, lines: list[dict], now: datetime) -> int:
+    """进展 typed into the file, as a note in the history of each of the problem's tasks
+    the importer can see. States are not touched: they move only through the workflow."""
+    if not lines:
+        return 0
+    text = {line["problem_id"]: line["note"] for line in lines}
+    tasks = s.execute(
+        select(Task.id, Task.problem_id, Task.state).where(
+            Task.problem_id.in_(text), Task.plan_id == plan.id, task_visible(user)
+        )
+    ).all()
+    add_events(
+        s, [Entry(t, "progress_note", user.id, text[t.problem_id], {"source": "ledger_import"}) for t in tasks], now
+    )
+    return len(tasks)
+
+
+def import_status(db: Database, progress: Progress, user: User, plan_id: int, token: str, now: datetime) -> dict:
+    """``{state, done, total, error, result}`` of an import: live progress while its
+    job runs, and its result or error afterwards (kept after the draft expires)."""
+    draft = _load(db.session(), user, plan_id, token, now, expired_ok=True)
+    done = draft.done
+    if draft.state == "running":
+        done = progress.get(token) or 0
+    return {"state": draft.state, "done": done, "total": draft.total, "error": draft.error, "result": draft.result}
+
+
+def stale_imports(db: Database, now: datetime) -> list[int]:
+    """Imports to run again: queued and not taken for a while (a lost message, a
+    restarted process), or running past their lease (the worker died; its transaction
+    rolled back, since it records ``done`` itself). They go back to queued."""
+    with db.transaction() as s:
+        ids = list(
+            s.scalars(
+                select(LedgerImport.id).where(
+                    ((LedgerImport.state == "queued") & (LedgerImport.queued_at < now - REQUEUE_AFTER))
+                    | ((LedgerImport.state == "running") & (LedgerImport.lease_until < now))
+                )
+            )
+        )
+        if ids:
+            s.execute(
+                update(LedgerImport)
+                .where(LedgerImport.id.in_(ids))
+                .values(state="queued", queued_at=now, lease_until=None)
+            )
+    return ids
+
+
+def _load(s: Session, user: User, plan_id: int, token: str, now: datetime, expired_ok: bool = False) -> LedgerImport:
     """The import behind a token, if it is this user's, for this plan, and not expired;
     anything else is "not found", so a token reveals nothing to another user."""
     missing = NotFound("导入记录不存在或已过期，请重新上传文件。")
     if not _TOKEN.fullmatch(token):
         raise missing
-    path = _imports_dir(instance_dir) / f"{token}.json"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise missing from None
-    if state["user_id"] != user.id or state["plan_id"] != plan_id:
+    draft = s.scalar(select(LedgerImport).where(LedgerImport.token == token))
+    if draft is None or draft.user_id != user.id or draft.plan_id != plan_id:
         raise missing
-    if now > datetime.fromisoformat(state["expires_at"]):
-        _remove(path)
+    if now > draft.expires_at and not (expired_ok and draft.state != "previewed"):
         raise missing
-    return path, state
+    return draft
 
 
-def _save(path: Path, state: dict) -> None:
-    """Write atomically, so a polling reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _remove(path: Path) -> None:
-    path.unlink(missing_ok=True)
-    path.with_suffix(".lock").unlink(missing_ok=True)
-
-
-def _sweep(folder: Path) -> None:
-    """Delete imports nobody committed. Tokens expire by the app's clock; the files are
-    swept by the file system's, a day late, which only matters for disk space."""
-    if not folder.is_dir():
-        return
-    cutoff = systime.time() - IMPORT_TTL.total_seconds() * 24
-    for path in folder.glob("*.json"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                _remove(path)
-        except FileNotFoundError:
-            continue
+def import_id(db: Database, token: str) -> int:
+    """The id a job is given (jobs take ids, never objects)."""
+    return db.session().scalar(select(LedgerImport.id).where(LedgerImport.token == token))

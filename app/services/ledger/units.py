@@ -12,6 +12,7 @@ from app.domain.ledger_layouts import (
     abbreviates,
     is_scope,
     normal_name,
+    scope_fits,
     split_units,
 )
 from app.models import Unit
@@ -25,7 +26,11 @@ class Resolved:
 
 
 class UnitResolver:
-    """责任单位 text → units in the subtree of the plan's issuing unit."""
+    """责任单位 text → units in the subtree of the plan's issuing unit.
+
+    The unit tree is loaded once per file and each distinct cell text resolved once, so
+    a ten-thousand-row ledger costs a handful of lookups, not one per row.
+    """
 
     def __init__(self, s: Session, issuer: Unit) -> None:
         self.issuer = issuer
@@ -35,8 +40,15 @@ class UnitResolver:
         for u in self.units:
             self.by_name[normal_name(u.name)].append(u)
         self._memo: dict[str, Unit | str] = {}
+        self._resolved: dict[str, Resolved] = {}
 
     def resolve(self, text: str) -> Resolved:
+        found = self._resolved.get(text)
+        if found is None:
+            found = self._resolved[text] = self._resolve(text)
+        return found
+
+    def _resolve(self, text: str) -> Resolved:
         names = split_units(text)
         if not names:
             return Resolved([], False, ["责任单位为空"])
@@ -47,6 +59,12 @@ class UnitResolver:
                 scope = True
                 if not self.children:
                     errors.append(f"责任单位「{name}」指下级单位，但「{self.issuer.name}」没有下级单位")
+                elif not scope_fits(name, [u.name for u in self.children]):
+                    errors.append(
+                        f"责任单位「{name}」与本方案的下级单位不符（「{self.issuer.name}」的下级单位是"
+                        f"{'、'.join(u.name for u in self.children[:3])}{'等' if len(self.children) > 3 else ''}）"
+                    )
+                    continue
                 units.update((u.id, u) for u in self.children)
                 continue
             found = self._memo.get(name) or self._memo.setdefault(name, self._one(name))
