@@ -30,6 +30,7 @@ from app.models import (
     ExtensionRequest,
     LedgerImport,
     Notification,
+    OfficialYear,
     Plan,
     SpotCheck,
     SpotCheckItem,
@@ -255,6 +256,10 @@ def _admin_holidays(w: World) -> Form:
     return Form("admin", "/admin/holidays", lambda: dict(fields), lambda b: w.count(CalendarOverride))
 
 
+def _admin_holiday_year(w: World) -> Form:
+    return Form("admin", "/admin/holidays/years/2027", lambda: {"official": "1"}, lambda b: w.count(OfficialYear))
+
+
 def _plan_policy(w: World) -> Form:
     fields = {"remind_days_before": "5,2", "remind_on_day": "1", "level2_after_workdays": "2"}
     return Form(
@@ -395,6 +400,7 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.admin_units": _admin_units,
     "web.admin_users": _admin_users,
     "web.admin_holidays": _admin_holidays,
+    "web.admin_holiday_year": _admin_holiday_year,
     "web.plan_policy": _plan_policy,
     "web.task_transition": _task_transition,
     "web.task_upload": _task_upload,
