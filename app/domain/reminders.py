@@ -31,13 +31,15 @@ MAX_REMIND_DAYS = 366
 MAX_WORKDAYS = 250  # about one year of working days
 
 _HANDLER_AND_DEPUTY = ("handler", "deputy")
-# Everyone the ladder has reached at each level: it only ever adds people. Level 1 the
-# 经办人 and 分管领导, level 2 also the 主要领导 (first responsible), level 3 also the
-# issuing unit's supervisors, with the item on the 通报 list.
+# Everyone in the unit the ladder has reached at each level: it only ever adds people.
+# Level 1 the 经办人 and 分管领导, level 2 also the 主要领导 (first responsible). Level 3
+# puts the item on the 通报 list (public_notice), and the issuing unit's supervisors
+# hear of it there: one list per working day of all their plans' items at level 3,
+# instead of a message per item (see app.services.sweep).
 LADDER_AUDIENCE: dict[int, tuple[str, ...]] = {
     1: _HANDLER_AND_DEPUTY,
     2: (*_HANDLER_AND_DEPUTY, "head"),
-    3: (*_HANDLER_AND_DEPUTY, "head", "supervisor"),
+    3: (*_HANDLER_AND_DEPUTY, "head"),
 }
 _REMINDER_LIKE = frozenset({"remind", "daily", "nag"})
 _HH_MM = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})")
@@ -219,7 +221,7 @@ class Step:
     kind: StepKind
     at: datetime  # UTC, always inside the send window of a working day
     level: int
-    audience: tuple[str, ...]  # positions: "handler", "deputy", "head", "supervisor"
+    audience: tuple[str, ...]  # positions in the responsible unit: "handler", "deputy", "head"
     public_notice: bool = False  # level 3: put on the 通报 list
     # An escalation whose day had passed when the item arrived (created, imported,
     # reopened, or extended to a past date) is caught up at the item's first send window;

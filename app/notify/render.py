@@ -24,6 +24,10 @@ optional key that is empty counts as absent):
                 in the order given, each with ``title``, ``unit``, ``due_at`` (None for
                 立行立改), ``state`` (a task state such as ``in_progress``) and
                 ``overdue_days`` (0 when not overdue)), ``url`` (the person's list).
+``notice_list`` the day's 通报 list for one issuing unit's supervisors. ``issuer`` (the
+                unit's name), ``items`` (a list, shown in the order given, each with
+                ``title``, ``unit``, ``due_at`` and ``overdue_days``), ``url`` (the list
+                of red tasks).
 ``obligation``  a report (报送) a unit owes. ``title`` (the report, e.g. 「整改情况报告」),
                 ``unit`` (who owes it), ``due_at``, ``days`` (days left; 0 today;
                 negative when the report is already late), ``url``; optional
@@ -46,7 +50,7 @@ from app.domain.deadlines import CHINA
 from app.domain.workflow import STATE_LABELS, State
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "notify"
-KINDS = ("reminder", "escalation", "daily", "digest", "obligation")
+KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation")
 LANGS = ("zh", "en")
 
 _STATE_NAMES = {

@@ -114,9 +114,11 @@ def _days(template: str, data: dict) -> int:
 
 def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
     data = dict(row.data or {})
-    if row.kind == "digest":
+    if row.kind in ("digest", "notice_list"):
         items = [i | {"due_at": _instant(i.get("due_at"))} for i in data.get("items", [])]
-        kind, ctx = "digest", {"items": items, "url": base_url + "/inbox"}
+        kind, ctx = row.kind, {"items": items, "url": base_url + data.get("url", "/inbox")}
+        if row.kind == "notice_list":
+            ctx["issuer"] = data.get("issuer", "")
     else:
         kind = "obligation" if row.item_type == "submission" else _KIND_TEMPLATE.get(row.kind, "reminder")
         ctx = {

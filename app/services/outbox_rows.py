@@ -112,10 +112,7 @@ class Target:
 
 
 def rows_for_step(target: Target, step: Step, people: People, channels: frozenset[str], now: datetime) -> list[dict]:
-    """One inbox row per person (shown at once), one e-mail per person (held for the
-    digest when they asked for one), one group-robot message per unit that has a robot,
-    and one generic-webhook message per step."""
-    base = f"{target.item_type}:{target.item_id}:{target.epoch}:{step.key}"
+    """The messages of one step of one item, to the step's audience in the item's unit."""
     common = {
         "item_type": target.item_type,
         "item_id": target.item_id,
@@ -131,61 +128,68 @@ def rows_for_step(target: Target, step: Step, people: People, channels: frozense
         "attempts": 0,
         "last_error": "",
     }
-    rows: list[dict] = []
-    seen: set[int] = set()
-    robot_units: list[int] = []
+    users: list[User] = []
     for who in step.audience:
-        unit_id = target.issuer_id if who == "supervisor" else target.unit_id
-        if unit_id not in robot_units:
-            robot_units.append(unit_id)
-        for user in people.audience(who, target.unit_id, target.issuer_id, target.owner_id):
-            if user.id in seen:
-                continue
-            seen.add(user.id)
+        users += [u for u in people.audience(who, target.unit_id, target.issuer_id, target.owner_id) if u not in users]
+    held = step.kind in REMINDER_LIKE
+    base = f"{target.item_type}:{target.item_id}:{target.epoch}:{step.key}"
+    return fan_out(base, common, users, people.units.get(target.unit_id), channels, now, held)
+
+
+def fan_out(
+    base: str,
+    common: dict,
+    users: Sequence[User],
+    unit: Unit | None,
+    channels: frozenset[str],
+    now: datetime,
+    digestible: bool,
+) -> list[dict]:
+    """One inbox row per person (shown at once), one e-mail per person (held for the
+    digest when they asked for one and the message is ``digestible``), one group-robot
+    message for ``unit`` if it has a robot, and one generic-webhook message."""
+    rows: list[dict] = []
+    for user in users:
+        rows.append(
+            common
+            | {
+                "key": f"{base}:inbox:{user.id}",
+                "recipient_id": user.id,
+                "unit_id": user.unit_id,
+                "channel": "inbox",
+                "status": "sent",
+                "sent_at": now,
+            }
+        )
+        if "email" in channels and user.notify_email and user.email:
             rows.append(
                 common
                 | {
-                    "key": f"{base}:inbox:{user.id}",
+                    "key": f"{base}:email:{user.id}",
                     "recipient_id": user.id,
                     "unit_id": user.unit_id,
-                    "channel": "inbox",
-                    "status": "sent",
-                    "sent_at": now,
+                    "channel": "email",
+                    "status": "held" if user.digest and digestible else "pending",
                 }
             )
-            if "email" in channels and user.notify_email and user.email:
-                held = user.digest and step.kind in REMINDER_LIKE
-                rows.append(
-                    common
-                    | {
-                        "key": f"{base}:email:{user.id}",
-                        "recipient_id": user.id,
-                        "unit_id": user.unit_id,
-                        "channel": "email",
-                        "status": "held" if held else "pending",
-                    }
-                )
-    if "robot" in channels:
-        for unit_id in robot_units:
-            unit = people.units.get(unit_id)
-            if unit is not None and unit.robot_kind and unit.robot_url:
-                rows.append(
-                    common
-                    | {
-                        "key": f"{base}:{unit.robot_kind}:unit{unit_id}",
-                        "recipient_id": None,
-                        "unit_id": unit_id,
-                        "channel": unit.robot_kind,
-                        "status": "pending",
-                    }
-                )
+    if "robot" in channels and unit is not None and unit.robot_kind and unit.robot_url:
+        rows.append(
+            common
+            | {
+                "key": f"{base}:{unit.robot_kind}:unit{unit.id}",
+                "recipient_id": None,
+                "unit_id": unit.id,
+                "channel": unit.robot_kind,
+                "status": "pending",
+            }
+        )
     if "webhook" in channels:
         rows.append(
             common
             | {
                 "key": f"{base}:webhook",
                 "recipient_id": None,
-                "unit_id": target.unit_id,
+                "unit_id": unit.id if unit is not None else None,
                 "channel": "webhook",
                 "status": "pending",
             }

@@ -1,6 +1,8 @@
 """The sweep: find items whose next action is due, write their notifications and
 escalation steps, and move each item's ``next_action_at`` on. One batch = one
-transaction, so a crash leaves either the whole batch or none of it.
+transaction, so a crash leaves either the whole batch or none of it. Then, once per
+working day, each issuing unit's supervisors get the 通报 list: one message naming every
+open item of its plans at level 3, instead of a message per item.
 
 Cost follows what is due (an indexed ``next_action_at <= now`` range), not what exists.
 On PostgreSQL rows are locked with SKIP LOCKED so concurrent sweeps split the work; on
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -23,9 +25,16 @@ from app.domain.reminders import Item, Policy, Step, decide, into_window, next_s
 from app.domain.submissions import OWED
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
-from app.models import Obligation, Plan, Problem, Submission, Task, TaskEvent, Unit
+from app.models import Notification, Obligation, Plan, Problem, Submission, Task, TaskEvent, Unit
 from app.services.calendar import load_calendar
-from app.services.outbox_rows import People, Target, folded_row, insert_ignoring_duplicates, rows_for_step
+from app.services.outbox_rows import (
+    People,
+    Target,
+    fan_out,
+    folded_row,
+    insert_ignoring_duplicates,
+    rows_for_step,
+)
 
 
 @dataclass
@@ -35,12 +44,15 @@ class SweepReport:
     escalations: int = 0
     folded: int = 0
     batches: int = 0
+    listed: int = 0  # items newly put on the 通报 list (level 3)
+    notice_lists: int = 0  # 通报 lists written for issuing units
     lines: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
             f"swept {self.items} items in {self.batches} batches: {self.notifications} notifications, "
-            f"{self.escalations} escalation steps, {self.folded} stale steps folded"
+            f"{self.escalations} escalation steps, {self.folded} stale steps folded, "
+            f"{self.notice_lists} notice lists"
         )
 
 
@@ -84,6 +96,8 @@ def sweep(
             report.items += n
             if n < batch_size:
                 break
+    with db.transaction() as s:
+        _notice_lists(s, now, defaults, channels, report, verbose)
     return report
 
 
@@ -140,6 +154,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
         report.folded += len(decision.fold)
         level, notice = it.escalation_level, it.public_notice
         for step in decision.climb:  # every level passed is recorded, only the highest was sent
+            report.listed += step.public_notice and not notice
             level, notice = step.level, notice or step.public_notice
             report.escalations += 1
             if kind == "task":
@@ -245,3 +260,99 @@ def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime
             "doc_number": plan.doc_number,
         },
     )
+
+
+def _notice_lists(
+    s: Session, now: datetime, defaults: Mapping, channels: frozenset[str], report: SweepReport, verbose: bool
+) -> None:
+    """The 通报 list of the day, for each issuing unit with open items at level 3 in its
+    plans: one message to each of its supervisors (and its robot, and the webhook), at the
+    first sweep in the day's send window that finds such items. The key is per unit and
+    day, so a day has at most one; an item reaching level 3 after that is on tomorrow's.
+
+    Looking costs a scan of the items on the list, so once the day's first lists are out
+    only a sweep that put an item on the list looks again (for units without one yet).
+    """
+    policy = Policy.from_dict(dict(defaults))
+    if into_window(now, policy, load_calendar(s)) != now:
+        return
+    day = china_date(now)
+    step = f"notice_list:{day.isoformat()}"
+    done = set(
+        s.scalars(
+            select(Notification.item_id)
+            .where(Notification.item_type == "notice_list", Notification.step == step)
+            .distinct()
+        )
+    )
+    if done and not report.listed:
+        return
+    open_tasks = [st.value for st in OPEN_STATES]
+    found = [
+        *s.execute(
+            select(Plan.issuing_unit_id, Task.id, Task.unit_id, Task.due_at, Problem.title, literal("task"))
+            .join(Plan, Plan.id == Task.plan_id)
+            .join(Problem, Problem.id == Task.problem_id)
+            .where(Task.public_notice.is_(True), Task.state.in_(open_tasks), Plan.issuing_unit_id.not_in(done))
+        ),
+        *s.execute(
+            select(
+                Plan.issuing_unit_id,
+                Submission.id,
+                Submission.unit_id,
+                Submission.due_at,
+                Obligation.title,
+                literal("submission"),
+            )
+            .join(Plan, Plan.id == Submission.plan_id)
+            .join(Obligation, Obligation.id == Submission.obligation_id)
+            .where(
+                Submission.public_notice.is_(True),
+                Submission.state.in_(SUBMISSION_OPEN),
+                Plan.issuing_unit_id.not_in(done),
+            )
+        ),
+    ]
+    if not found:
+        return
+    people = People.load(s, {r[0] for r in found} | {r[2] for r in found})
+    by_issuer: dict[int, list[dict]] = {}
+    for issuer_id, item_id, unit_id, due_at, title, kind in found:
+        unit = people.units.get(unit_id)
+        by_issuer.setdefault(issuer_id, []).append(
+            {
+                "title": title,
+                "unit": unit.name if unit else "",
+                "due_at": due_at.isoformat() if due_at else None,
+                "overdue_days": (day - china_date(due_at)).days if due_at else 0,
+                "url": f"/{'tasks' if kind == 'task' else 'submissions'}/{item_id}",
+            }
+        )
+    rows: list[dict] = []
+    for issuer_id, items in sorted(by_issuer.items()):
+        items.sort(key=lambda i: (-i["overdue_days"], i["url"]))
+        issuer = people.units.get(issuer_id)
+        subject = f"【通报名单】{issuer.name if issuer else ''}督办事项中{len(items)}项已升级至第三级"
+        common = {
+            "item_type": "notice_list",
+            "item_id": issuer_id,
+            "plan_id": None,
+            "step": step,
+            "kind": "notice_list",
+            "level": 3,
+            "subject": subject,
+            "body": "\n".join(f"{i['title']}（{i['unit']}，已逾期{i['overdue_days']}天）" for i in items),
+            "data": {"items": items, "url": "/tasks?colour=red", "issuer": issuer.name if issuer else ""},
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+            "last_error": "",
+        }
+        supervisors = people.audience("supervisor", issuer_id, issuer_id, None)
+        rows += fan_out(f"notice_list:{issuer_id}:{day.isoformat()}", common, supervisors, issuer, channels, now, False)
+        report.notice_lists += 1
+        if verbose:
+            report.lines.append(
+                f"notice list for unit {issuer_id}: {len(items)} items → {len(supervisors)} supervisors"
+            )
+    report.notifications += insert_ignoring_duplicates(s, rows)

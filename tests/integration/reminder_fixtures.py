@@ -60,6 +60,20 @@ SUPERVISORS = ("smx_head", "smx_deputy", "smx_handler")  # the supervisors of th
 # outbox keys: <item_type>:<item_id>:<epoch>:<step>:<channel>[:<recipient>]; a step may contain ':'
 _KEY = re.compile(r"^(?P<type>task|submission):(?P<id>\d+):(?P<epoch>\d+):(?P<step>.+):(?P<channel>email|inbox):\d+$")
 _HOOK_KEY = re.compile(r"^(?P<type>task|submission):(?P<id>\d+):(?P<epoch>\d+):(?P<step>.+):webhook$")
+# the day's 通报 list of an issuing unit: notice_list:<unit id>:<China date>:<channel>[:<recipient>]
+_LIST_KEY = re.compile(
+    r"^(?P<type>notice_list):(?P<id>\d+):(?P<day>[0-9-]{10}):(?P<channel>email|inbox|webhook)(:\d+)?$"
+)
+
+
+def _item_and_step(key: str, pattern: re.Pattern[str]) -> tuple[str, int, str]:
+    """(item type, item id, step) of an outbox key; a 通报 list's item is its issuing unit."""
+    match = pattern.match(key)
+    if match:
+        return match["type"], int(match["id"]), match["step"]
+    match = _LIST_KEY.match(key)
+    assert match, f"unexpected outbox key {key!r}"
+    return match["type"], int(match["id"]), f"notice_list:{match['day']}"
 
 
 def china(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
@@ -97,11 +111,11 @@ class Mail:
 
     @property
     def item(self) -> tuple[str, int]:
-        return self.parts["type"], int(self.parts["id"])
+        return _item_and_step(self.key, _KEY)[:2]
 
     @property
     def step(self) -> str:
-        return self.parts["step"]
+        return _item_and_step(self.key, _KEY)[2]
 
     @property
     def epoch(self) -> int:
@@ -172,15 +186,11 @@ class Hook:
 
     @property
     def item(self) -> tuple[str, int]:
-        match = _HOOK_KEY.match(self.key)
-        assert match, f"unexpected webhook key {self.key!r}"
-        return match["type"], int(match["id"])
+        return _item_and_step(self.key, _HOOK_KEY)[:2]
 
     @property
     def step(self) -> str:
-        match = _HOOK_KEY.match(self.key)
-        assert match, f"unexpected webhook key {self.key!r}"
-        return match["step"]
+        return _item_and_step(self.key, _HOOK_KEY)[2]
 
 
 class HookSink:
@@ -496,17 +506,18 @@ class Sanmenxia:
     county_of_unit: dict[int, str]
     unit_of: dict[tuple[str, int], str] = field(default_factory=dict)
     submissions: dict[tuple[str, str], int] = field(default_factory=dict)
+    bureau: int = 0  # the issuing unit, whose supervisors get the 通报 list
 
     @classmethod
     def load(cls, h: Harness) -> Sanmenxia:
-        plan_id = h.sql("SELECT id FROM plans WHERE doc_number = :d", d=SMX_PLAN)[0].id
+        plan_id, bureau = h.sql("SELECT id, issuing_unit_id FROM plans WHERE doc_number = :d", d=SMX_PLAN)[0]
         names = {r.name: r.id for r in h.sql("SELECT name, id FROM units")}
         county_of_unit = {names[name]: key for key, name in SMX_COUNTIES.items()}
         rows = h.sql(
             "SELECT t.id, t.unit_id, p.seq FROM tasks t JOIN problems p ON p.id = t.problem_id WHERE t.plan_id = :p",
             p=plan_id,
         )
-        found = cls(plan_id, {(r.seq, county_of_unit[r.unit_id]): r.id for r in rows}, county_of_unit)
+        found = cls(plan_id, {(r.seq, county_of_unit[r.unit_id]): r.id for r in rows}, county_of_unit, bureau=bureau)
         found.unit_of = {("task", r.id): county_of_unit[r.unit_id] for r in rows}
         found.reload(h)
         return found
@@ -526,7 +537,12 @@ class Sanmenxia:
 
     @property
     def items(self) -> set[tuple[str, int]]:
-        return set(self.unit_of)
+        """Every item of the plan, and the bureau's 通报 list."""
+        return set(self.unit_of) | {("notice_list", self.bureau)}
+
+    def notice_list(self, day: str) -> set:
+        """The (item type, item id, step, address) of the bureau's 通报 list on ``day``: one to each supervisor."""
+        return {("notice_list", self.bureau, f"notice_list:{day}", email_of(u)) for u in SUPERVISORS}
 
     def task(self, seq: int, county: str) -> tuple[str, int]:
         return ("task", self.tasks[(seq, county)])

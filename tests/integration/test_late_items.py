@@ -32,6 +32,7 @@ db_url = fixtures.quiet_db_url("silent")
 
 LUSHI, HUBIN = "卢氏县住房和城乡建设局", "湖滨区住房和城乡建设局"
 LADDER = ("handler", "deputy", "head")  # the unit's people the ladder has reached at level 2 and 3
+SUPERVISOR_MAIL = sorted(email_of(u) for u in SUPERVISORS)
 CAUGHT_UP = [
     (1, "逾期督办升级至第1级（补记：应于2022年6月13日升级）", "2022-06-13"),
     (2, "逾期督办升级至第2级（补记：应于2022年6月15日升级）", "2022-06-15"),
@@ -78,9 +79,13 @@ def mails_of(sweep: Sweep, task_id: int) -> list[tuple[str, str]]:
     return sorted((m.step, m.rcpt) for m in sweep.mails if m.item == ("task", task_id))
 
 
-def expected(county: str, step: str, audience=LADDER, supervisors=SUPERVISORS) -> list[tuple[str, str]]:
-    people = [email_of(f"{county}_{who}") for who in audience] + [email_of(u) for u in supervisors]
-    return sorted((step, address) for address in people)
+def expected(county: str, step: str) -> list[tuple[str, str]]:
+    return sorted((step, email_of(f"{county}_{who}")) for who in LADDER)
+
+
+def notice_lists(sweep: Sweep) -> list[tuple[str, str, str]]:
+    """(step, address, subject) of the 通报 lists this sweep sent."""
+    return sorted((m.step, m.rcpt, m.subject) for m in sweep.mails if m.item[0] == "notice_list")
 
 
 def shown(api, task_id: int) -> tuple:
@@ -117,12 +122,18 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
 
     first = h.sweep(china(2022, 6, 24, 10, 1))
     for county, task_id in tasks.items():
-        assert mails_of(first, task_id) == expected(county, "escalate:3"), "one message per recipient"
+        assert mails_of(first, task_id) == expected(county, "escalate:3"), "one message per person in the unit"
         assert sorted(hook.step for hook in first.hooks if hook.item == ("task", task_id)) == ["escalate:3"]
         assert shown(api, task_id) == (3, True, True, "red")
         assert escalation_history(api, task_id) == CAUGHT_UP, "one history row per level"
     subjects = {m.subject for m in first.mails if m.item == ("task", lushi)}
     assert subjects == {"【逾期督办·三级】危房鉴定档案不全（已逾期14天）"}  # says how long it has been overdue
+    # the bureau's supervisors: one message each, listing both items, instead of one per item
+    listed = "【通报名单】三门峡市住房和城乡建设局督办事项中2项已升级至三级督办"
+    assert notice_lists(first) == [("notice_list:2022-06-24", address, listed) for address in SUPERVISOR_MAIL]
+    (inbox_list,) = [n for n in api.get("/inbox", "smx_head").get_json()["items"] if n["kind"] == "notice_list"]
+    assert sorted(i["url"] for i in inbox_list["data"]["items"]) == sorted(f"/tasks/{t}" for t in tasks.values())
+    assert {i["overdue_days"] for i in inbox_list["data"]["items"]} == {14}
 
     # the list filter, the dashboard tiles and the 督办单 say the same
     red = api.get("/tasks", "smx_deputy", query_string={"colour": "red", "per_page": 100}).get_json()["items"]
@@ -137,7 +148,7 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     rows = outbox_size(h)
     for at in (china(2022, 6, 24, 10, 1), china(2022, 6, 24, 10, 2), china(2022, 6, 24, 16, 0)):
         again = h.sweep(at)
-        assert [m for m in again.mails if m.item[1] in tasks.values()] == [] and again.hooks == []
+        assert again.mails == [] and again.hooks == []
     assert outbox_size(h) == rows
     assert all(len(escalation_history(api, t)) == 3 for t in tasks.values())
 
@@ -147,6 +158,8 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     nag = h.sweep(china(2022, 6, 27))
     assert mails_of(nag, lushi) == []
     assert mails_of(nag, hubin) == expected("hubin", "nag:2022-06-27")
+    listed = "【通报名单】三门峡市住房和城乡建设局督办事项中1项已升级至三级督办"
+    assert notice_lists(nag) == [("notice_list:2022-06-27", address, listed) for address in SUPERVISOR_MAIL]
     assert h.rows(Notification.item_id == lushi, Notification.step.like("nag:%")) == []
 
 
@@ -157,6 +170,7 @@ def test_a_ledger_imported_over_the_weekend_climbs_in_the_first_window_of_monday
     assert shown(api, tasks["lushi"])[:2] == (0, False)
     monday = h.sweep(china(2022, 6, 27))  # a nag day too: the nag is folded into the climb
     assert mails_of(monday, tasks["lushi"]) == expected("lushi", "escalate:3")
+    assert [address for _, address, _ in notice_lists(monday)] == SUPERVISOR_MAIL
     assert shown(api, tasks["lushi"]) == (3, True, True, "red")
 
 
@@ -186,6 +200,7 @@ def test_a_task_reopened_long_after_its_deadline_climbs_the_same_way(harness, ap
 
     first = h.sweep(china(2022, 7, 20, 10, 1))
     assert mails_of(first, task_id) == expected("lushi", "escalate:3")
+    assert [address for _, address, _ in notice_lists(first)] == SUPERVISOR_MAIL
     assert shown(api, task_id) == (3, True, True, "red")
     assert escalation_history(api, task_id) == [
         (1, "逾期督办升级至第1级（补记：应于2022年6月21日升级）", "2022-06-21"),

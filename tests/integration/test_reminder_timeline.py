@@ -52,7 +52,7 @@ R20 = "整改情况报告"
 IMMEDIATE = (3, 4, 6, 7, 8)  # the common 立行立改 problems; #9 is Lushi's own
 HANDLER_AND_DEPUTY = ("handler", "deputy")
 LEVEL2 = (*HANDLER_AND_DEPUTY, "head")  # everyone the ladder has reached at level 2
-LEVEL3 = (*LEVEL2, "supervisor")
+LEVEL3 = LEVEL2  # level 3 per item: the unit's people; the bureau's supervisors get the day's 通报 list
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
@@ -220,21 +220,24 @@ def test_june_reports_and_deadlines_are_reminded_once_at_their_instants_to_their
     sweep(
         china(2022, 6, 17),
         smx.mails(late, "escalate:3", LEVEL3)
+        | smx.notice_list("2022-06-17")
         | smx.mails(june20, "remind:3d", HANDLER_AND_DEPUTY)
         | smx.mails(r20, "remind:3d", HANDLER_AND_DEPUTY),
     )
-    for who in SUPERVISORS:
-        level3 = [n for n in inbox(api, who) if n["kind"] == "escalate" and n["level"] == 3]
-        assert sorted(n["data"]["url"] for n in level3) == sorted(f"/submissions/{r[1]}" for r in late)
+    for who in SUPERVISORS:  # one message listing the five late reports, not one per report
+        assert [n for n in inbox(api, who) if n["level"] == 3 and n["kind"] != "notice_list"] == []
+        (listed,) = [n for n in inbox(api, who) if n["kind"] == "notice_list"]
+        assert sorted(i["url"] for i in listed["data"]["items"]) == sorted(f"/submissions/{r[1]}" for r in late)
     assert all(tuple(schedule_of(h, *r)[:2]) == (3, True) for r in late)
     assert tuple(schedule_of(h, *r10["hubin"])[:2]) == (0, False)
 
     for county in COUNTIES:
         submit_report(api, h, smx.report(R20, county)[1], f"{county}_handler", china(2022, 6, 17, 10, 0))
-    sweep(china(2022, 6, 20), smx.mails(june20, "remind:day", HANDLER_AND_DEPUTY))
+    sweep(china(2022, 6, 20), smx.mails(june20, "remind:day", HANDLER_AND_DEPUTY) | smx.notice_list("2022-06-20"))
     for kind, task_id in june20:
         h.rectify(task_id, f"{smx.unit_of[(kind, task_id)]}_handler", china(2022, 6, 20, 10, 0))
-    sweep(china(2022, 6, 21), smx.mails(late, "nag:2022-06-21", LEVEL3))  # the report is still missing
+    # the reports are still missing: nags to the units, the list to the bureau
+    sweep(china(2022, 6, 21), smx.mails(late, "nag:2022-06-21", LEVEL3) | smx.notice_list("2022-06-21"))
     for kind, report_id in late:
         submit_report(api, h, report_id, f"{smx.unit_of[(kind, report_id)]}_handler", china(2022, 6, 21, 10, 0))
     sweep(china(2022, 6, 23), set())  # every report is in and every June item fixed: silence
@@ -284,7 +287,7 @@ def test_the_july_end_item_escalates_level_by_level_on_working_days_until_it_is_
     sweep(china(2022, 8, 3), smx.mails(july, "escalate:2", LEVEL2))
     assert shown(api, hubin) == (2, False, True, "yellow")
     sweep(china(2022, 8, 4), set())
-    sweep(china(2022, 8, 5), smx.mails(july, "escalate:3", LEVEL3))
+    sweep(china(2022, 8, 5), smx.mails(july, "escalate:3", LEVEL3) | smx.notice_list("2022-08-05"))
     assert {shown(api, task_id) for _, task_id in july} == {(3, True, True, "red")}  # on the 通报 list
     assert escalations(api, hubin) == [
         (china(2022, 8, 1), "逾期督办升级至第1级"),
@@ -292,7 +295,7 @@ def test_the_july_end_item_escalates_level_by_level_on_working_days_until_it_is_
         (china(2022, 8, 5), "逾期督办升级至第3级，列入通报名单"),
     ]
     sweep(china(2022, 8, 6, 10, 0), set())  # Saturday
-    sweep(china(2022, 8, 8), set())
+    sweep(china(2022, 8, 8), smx.notice_list("2022-08-08"))  # every working day, also without a nag
 
     # 08-09: the sweep writes the nags; before delivery Lushi rectifies, so its unsent rows are cancelled
     mark, hook_mark = h.mail.mark(), h.hooks.mark()
@@ -318,9 +321,14 @@ def test_the_july_end_item_escalates_level_by_level_on_working_days_until_it_is_
     h.deliver(china(2022, 8, 9, 9, 15))
     still_open = [t for t in july if t[1] != lushi]
     nag_day = Sweep(china(2022, 8, 9), h.mail.since(mark), h.hooks.since(hook_mark))
-    assert_sent_exactly(nag_day, smx, smx.mails(still_open, "nag:2022-08-09", LEVEL3))
+    assert_sent_exactly(nag_day, smx, smx.mails(still_open, "nag:2022-08-09", LEVEL3) | smx.notice_list("2022-08-09"))
 
-    sweep(china(2022, 8, 11), smx.mails(still_open, "nag:2022-08-11", LEVEL3))
+    eleventh = sweep(
+        china(2022, 8, 11), smx.mails(still_open, "nag:2022-08-11", LEVEL3) | smx.notice_list("2022-08-11")
+    )
+    assert {m.subject for m in eleventh.mails if m.item[0] == "notice_list"} == {
+        "【通报名单】三门峡市住房和城乡建设局督办事项中6项已升级至三级督办"  # Lushi's is rectified
+    }
     assert schedule_of(h, "task", lushi).next_action_at is None
     assert not h.rows(
         Notification.item_id == lushi, Notification.item_type == "task", Notification.step == "nag:2022-08-11"
@@ -348,7 +356,7 @@ def test_an_approved_extension_cancels_pending_reminders_resets_the_level_and_st
     pending = h.rows(
         Notification.item_id == task_id, Notification.item_type == "task", Notification.status == "pending"
     )
-    assert sorted(r.channel for r in pending) == ["email"] * 6 + ["webhook"]  # the unit's three, the supervisors
+    assert sorted(r.channel for r in pending) == ["email"] * 3 + ["webhook"]  # the unit's three; the bureau: its list
 
     h.clock.now = china(2022, 6, 27, 9, 10)
     r = api.post(
@@ -363,7 +371,9 @@ def test_an_approved_extension_cancels_pending_reminders_resets_the_level_and_st
     assert {r.status for r in h.rows(Notification.id.in_([p.id for p in pending]))} == {"cancelled"}
     assert shown(api, task_id, "mianchi_handler") == (0, False, False, None)
     assert api.get(f"/tasks/{task_id}", "mianchi_handler").get_json()["due_at"].startswith("2022-07-15T15:59:59")
-    assert h.deliver(china(2022, 6, 27, 9, 25)).sent == 0
+    mark = h.mail.mark()
+    h.deliver(china(2022, 6, 27, 9, 25))
+    assert {m.item[0] for m in h.mail.since(mark)} == {"notice_list"}  # only the bureau's list of 09:00, as written
     assert not [m for m in h.mail.received if m.item == task and m.step == "escalate:3"]
 
     # the new ladder for Fri 07-15, from the approval: 7d 07-08, 3d 07-12, 1d 07-14, day 07-15, escalate:1 Mon 07-18

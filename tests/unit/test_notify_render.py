@@ -37,6 +37,14 @@ CONTEXTS = {
             {"title": "违规收取费用", "unit": "陕州区住建局", "due_at": None, "state": "identified", "overdue_days": 0},
         ],
     },
+    "notice_list": {
+        "issuer": "三门峡市住房和城乡建设局",
+        "url": "https://rectify.example.cn/tasks?colour=red",
+        "items": [
+            {"title": TITLE, "unit": "湖滨区住建局", "due_at": DUE, "overdue_days": 14},
+            {"title": "违规收取费用", "unit": "陕州区住建局", "due_at": DUE, "overdue_days": 1},
+        ],
+    },
     "obligation": {
         "title": "整改情况报告",
         "unit": "湖滨区住建局",
@@ -145,6 +153,16 @@ def test_digest_counts_overdue_items_and_names_states_in_the_readers_language():
     assert "整改中" in text and "挂账" in text and "已逾期4天" in text and "立行立改" in text
     assert "2 open" in en_subject and "1 overdue" in en_subject
     assert "in progress" in en_text and "4 days overdue" in en_text
+
+
+def test_the_notice_list_names_the_issuer_and_how_long_each_item_is_overdue():
+    subject, text, html = render("notice_list", CONTEXTS["notice_list"])
+    en_subject, en_text, _ = render("notice_list", CONTEXTS["notice_list"], "en")
+
+    assert subject == "【通报名单】三门峡市住房和城乡建设局督办事项中2项已升级至三级督办"
+    assert "已逾期14天" in text and "已逾期1天" in text and "14 天" in html
+    assert en_subject.startswith("[Public-notice list] 2 items")
+    assert "14 days overdue" in en_text and "1 day overdue" in en_text
 
 
 def test_a_late_report_says_how_late():
