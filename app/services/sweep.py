@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -25,8 +25,9 @@ from app.domain.reminders import Item, Policy, Step, decide, into_window, next_s
 from app.domain.submissions import OWED
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
-from app.models import Notification, Obligation, Plan, Problem, Submission, Task, TaskEvent, Unit
+from app.models import Notification, Obligation, Plan, Problem, Submission, Task, Unit
 from app.services.calendar import load_calendar
+from app.services.history import Entry, add_events
 from app.services.outbox_rows import (
     People,
     Target,
@@ -125,8 +126,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
     titles = _titles(s, kind, items)
     rows: list[dict] = []
     updates: list[dict] = []
-    events: list[dict] = []
-    seqs = _next_seqs(s, [i.id for i in items]) if kind == "task" else {}
+    events: list[Entry] = []
     for it in items:
         plan = plans[it.plan_id]
         still_open = it.state in (OPEN_STATES if kind == "task" else OWED)
@@ -158,7 +158,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             level, notice = step.level, notice or step.public_notice
             report.escalations += 1
             if kind == "task":
-                events.append(_escalation_event(it, step, seqs, now))
+                events.append(_escalation_entry(it, step, now))
         nxt = next_step_after(item, policy, cal, now)
         updates.append(
             {
@@ -170,8 +170,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             }
         )
     report.notifications += insert_ignoring_duplicates(s, rows)
-    if events:
-        s.execute(TaskEvent.__table__.insert(), events)
+    add_events(s, events, now)
     s.execute(update(model), updates)
     return len(items)
 
@@ -186,42 +185,22 @@ def _titles(s: Session, kind: str, items) -> dict[int, str]:
     return {i.id: names[i.obligation_id] for i in items}
 
 
-def _next_seqs(s: Session, task_ids: list[int]) -> dict[int, int]:
-    rows = s.execute(
-        select(TaskEvent.task_id, func.max(TaskEvent.seq))
-        .where(TaskEvent.task_id.in_(task_ids))
-        .group_by(TaskEvent.task_id)
-    ).all()
-    return {tid: seq + 1 for tid, seq in rows}
-
-
-def _escalation_event(task: Task, step: Step, seqs: dict[int, int], now: datetime) -> dict:
+def _escalation_entry(task: Task, step: Step, now: datetime) -> Entry:
     """One history row per level. A level recorded after its day (the task arrived late,
     or the sweep was down) is marked as caught up, with the day it would have happened."""
-    seq = seqs.get(task.id, 1)
-    seqs[task.id] = seq + 1
     scheduled_on = china_date(step.scheduled_at)
     caught_up = scheduled_on < china_date(now)
     comment = f"逾期督办升级至第{step.level}级" + ("，列入通报名单" if step.public_notice else "")
     if caught_up:
         comment += f"（补记：应于{scheduled_on.year}年{scheduled_on.month}月{scheduled_on.day}日升级）"
-    return {
-        "task_id": task.id,
-        "seq": seq,
-        "kind": "escalation",
-        "from_state": task.state,
-        "to_state": task.state,
-        "actor_id": None,
-        "at": now,
-        "comment": comment,
-        "data": {
-            "level": step.level,
-            "step": step.key,
-            "scheduled_at": step.scheduled_at.isoformat(),
-            "caught_up": caught_up,
-            "scheduled_on": scheduled_on.isoformat(),
-        },
+    data = {
+        "level": step.level,
+        "step": step.key,
+        "scheduled_at": step.scheduled_at.isoformat(),
+        "caught_up": caught_up,
+        "scheduled_on": scheduled_on.isoformat(),
     }
+    return Entry(task, "escalation", None, comment, data)
 
 
 def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime) -> Target:
@@ -308,7 +287,7 @@ def _notice_lists(
             .join(Obligation, Obligation.id == Submission.obligation_id)
             .where(
                 Submission.public_notice.is_(True),
-                Submission.state.in_(SUBMISSION_OPEN),
+                Submission.state.in_(OWED),
                 Plan.issuing_unit_id.not_in(done),
             )
         ),
