@@ -18,13 +18,13 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from openpyxl import Workbook
 from sqlalchemy import select
 
 from app.models import Notification, User
 from app.services import dashboard
 from tests.integration import reminder_fixtures as fixtures
 from tests.integration.reminder_fixtures import SUPERVISORS, Harness, Sanmenxia, Sweep, china, email_of
+from tests.integration.test_ledger_io import imported, yuzhou_workbook
 from tests.integration.test_pages import login
 
 mail, hooks, app, api, harness = fixtures.mail, fixtures.hooks, fixtures.app, fixtures.api, fixtures.harness
@@ -40,19 +40,6 @@ CAUGHT_UP = [
 ]
 
 
-def ledger(rows: list[list]) -> bytes:
-    """A ledger in the Yuzhou template's columns."""
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["整改台账"])
-    ws.append(["序号", "问题类型", "问题性质", "问题表述", "整改措施", "完成时限", "责任单位"])
-    for row in rows:
-        ws.append(row)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
 def import_late_ledger(api, h: Harness, at: datetime) -> tuple[int, dict[str, int]]:
     """The city bureau imports a ledger of 6月10日 items at ``at``: the plan, and task ids by county key."""
     h.clock.now = at
@@ -61,7 +48,7 @@ def import_late_ledger(api, h: Harness, at: datetime) -> tuple[int, dict[str, in
     )
     assert r.status_code == 201, r.get_json()
     plan_id = r.get_json()["id"]
-    data = ledger(
+    data = yuzhou_workbook(
         [
             [1, "工作落实方面", "个性问题", "危房鉴定档案不全", "补齐鉴定档案", "6月10日", LUSHI],
             [2, "工作落实方面", "个性问题", "改造资金拨付滞后", "按进度拨付", "6月10日", HUBIN],
@@ -69,8 +56,7 @@ def import_late_ledger(api, h: Harness, at: datetime) -> tuple[int, dict[str, in
     )
     body = api.post(f"/plans/{plan_id}/ledger/preview", "smx_deputy", data={"file": (io.BytesIO(data), "台账.xlsx")})
     assert body.status_code == 200 and body.get_json()["errors_count"] == 0, body.get_json()
-    r = api.post(f"/plans/{plan_id}/ledger/commit", "smx_deputy", json={"token": body.get_json()["token"]})
-    assert r.status_code == 201 and r.get_json()["created_tasks"] == 2, r.get_json()
+    assert imported(api, plan_id, "smx_deputy", body.get_json()["token"])["created_tasks"] == 2
     tasks = api.get("/tasks", "smx_deputy", query_string={"plan_id": plan_id}).get_json()["items"]
     return plan_id, {"lushi" if t["unit_name"] == LUSHI else "hubin": t["id"] for t in tasks}
 
@@ -119,6 +105,9 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     lushi, hubin = tasks["lushi"], tasks["hubin"]
     assert tiles(h, plan_id) == {"blue": 0, "yellow": 2, "red": 0}
     assert shown(api, lushi) == (0, False, True, "yellow")  # imported, not yet swept
+    client = app.test_client()
+    login(client, "smx_deputy")
+    assert "督办级别：尚未升级" in client.get(f"/tasks/{lushi}/notice").get_data(as_text=True)  # no level it is not at
 
     first = h.sweep(china(2022, 6, 24, 10, 1))
     for county, task_id in tasks.items():
@@ -139,8 +128,6 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     red = api.get("/tasks", "smx_deputy", query_string={"colour": "red", "per_page": 100}).get_json()["items"]
     assert {t["id"] for t in red} == set(tasks.values())
     assert tiles(h, plan_id) == {"blue": 0, "yellow": 0, "red": 2}
-    client = app.test_client()
-    login(client, "smx_deputy")
     notice = client.get(f"/tasks/{lushi}/notice").get_data(as_text=True)
     assert "督办级别：第3级（列入通报）" in notice
 
