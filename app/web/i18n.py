@@ -175,6 +175,7 @@ EN = {
         "corrected, the deadlines of open tasks are counted again and the change is written into their history."
     ),
     "调整某一天": "Change one day",
+    "已调整的日期": "Days changed by an admin",
     "“N个工作日内”自方案印发之日起算": "“within N working days” counts from the issue date",
     "“N个工作日内”自各单位收到任务之日起算": "“within N working days” counts from the day each unit receives its task",
     "台账进展": "Progress from the ledger",

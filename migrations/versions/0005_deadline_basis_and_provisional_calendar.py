@@ -12,8 +12,15 @@ Revises: 0004
 Create Date: 2026-12-01
 """
 
+from datetime import UTC, date, datetime, time
+from itertools import count
+
 import sqlalchemy as sa
 from alembic import op
+
+from app.domain.deadlines import CHINA, SCHEDULE_REACH
+from app.domain.workcalendar import WorkCalendar
+from app.models.base import UTCDateTime
 
 revision = "0005"
 down_revision = "0004"
@@ -46,6 +53,21 @@ def upgrade() -> None:
         f"UPDATE tasks SET deadline_basis = CASE WHEN {counted} THEN 'issued' ELSE 'fixed' END, "
         f"deadline_from = CASE WHEN {counted} THEN (SELECT pl.issued_on FROM plans pl WHERE pl.id = tasks.plan_id) END "
         "WHERE deadline_kind = 'date'"
+    )
+    # dated tasks whose reminders and ladder reach into the first year the package lacks
+    this_year = datetime.now(UTC).year
+    uncovered = next(y for y in count(this_year - 1) if not WorkCalendar().covers(y))
+    since = datetime.combine(date(uncovered, 1, 1) - SCHEDULE_REACH, time(0), tzinfo=CHINA).astimezone(UTC)
+    tasks = sa.table(
+        "tasks",
+        sa.column("calendar_provisional", sa.Boolean()),
+        sa.column("deadline_kind", sa.String()),
+        sa.column("due_at", UTCDateTime()),
+    )
+    op.execute(
+        tasks.update()
+        .where(tasks.c.deadline_kind == "date", tasks.c.due_at >= since)
+        .values(calendar_provisional=True)
     )
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import bindparam, create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from app.migrate import downgrade, heads, upgrade
 from app.models import Base
+from app.models.base import UTCDateTime
 from tests.conftest import need_service, pg_admin, pg_url
 
 
@@ -118,3 +120,64 @@ def test_the_migrated_schema_refuses_to_edit_or_delete_task_history(rt):
             {"id": first.id},
         )
         conn.commit()
+
+
+def test_upgrading_keeps_old_counts_on_the_issue_date_and_marks_deadlines_in_an_uncovered_year(fresh_url):
+    """Tasks made before deadlines kept their basis: their 「N个工作日内」 was counted from
+    the plan's issue date, and one reaching into a year the package lacks is provisional."""
+    upgrade(fresh_url, "0004")
+    at = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    engine = create_engine(fresh_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO units (id, name, kind, path, depth, created_at) "
+                    "VALUES (1, '禹州市住房和城乡建设局', 'bureau', '/1/', 0, :at)"
+                ),
+                {"at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO plans (id, title, doc_number, issuing_unit_id, issued_on, evidence_required, "
+                    "created_at) VALUES (1, '方案', '', 1, :issued, :yes, :at)"
+                ),
+                {"issued": date(2026, 11, 30), "yes": True, "at": at},
+            )
+            for pid, deadline, kind, due in (
+                (1, "5个工作日内", "date", datetime(2026, 12, 7, 15, 59, 59, tzinfo=UTC)),
+                (2, "2027年1月15日", "date", datetime(2027, 1, 15, 15, 59, 59, tzinfo=UTC)),
+                (3, "立行立改", "immediate", None),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO problems (id, plan_id, seq, category, nature, title, description, source, "
+                        "measures, deadline_text, deadline_kind, remarks, created_at) "
+                        "VALUES (:id, 1, :id, '', 'individual', 't', '', '', '', :deadline, :kind, '', :at)"
+                    ),
+                    {"id": pid, "deadline": deadline, "kind": kind, "at": at},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO tasks (id, problem_id, plan_id, unit_id, state, deadline_kind, due_at, version, "
+                        "created_at, updated_at, escalation_level, public_notice) "
+                        "VALUES (:id, :id, 1, 1, 'identified', :kind, :due, 1, :at, :at, 0, :no)"
+                    ).bindparams(bindparam("due", type_=UTCDateTime()), bindparam("at", type_=UTCDateTime())),
+                    {"id": pid, "kind": kind, "due": due, "at": at, "no": False},
+                )
+
+        upgrade(fresh_url)
+
+        with engine.connect() as conn:
+            plan = conn.execute(text("SELECT workdays_from FROM plans")).scalar_one()
+            rows = conn.execute(
+                text("SELECT deadline_text, deadline_basis, deadline_from, calendar_provisional FROM tasks ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert plan == "issued"
+    assert [(r[0], r[1], str(r[2]) if r[2] else None, bool(r[3])) for r in rows] == [
+        ("5个工作日内", "issued", "2026-11-30", False),
+        ("2027年1月15日", "fixed", None, True),
+        ("立行立改", None, None, False),
+    ]
