@@ -20,7 +20,7 @@ from app.demo import YZ_TOWNS
 from app.domain import workcalendar
 from app.jobs import tick
 from app.models import Task
-from tests.integration.test_ledger_io import commit, finished, new_plan, preview, yuzhou_workbook
+from tests.integration.test_ledger_io import imported, new_plan, preview, yuzhou_workbook
 from tests.integration.test_pages import login
 
 pytestmark = pytest.mark.presigned  # not about signing in: tokens minted up front
@@ -77,8 +77,7 @@ def test_a_ledger_imported_long_after_the_issue_date_counts_its_working_days_fro
         ("2022-08-08", "received"),
         ("2022-06-20", "fixed"),
     ]
-    assert commit(api, pid, "yz_deputy", body["token"]).status_code == 202
-    assert finished(api, pid, "yz_deputy", body["token"])["state"] == "done"
+    imported(api, pid, "yz_deputy", body["token"])
 
     counted, written = sorted(tasks_of(api, pid), key=lambda t: t["due_at"], reverse=True)
     assert (counted["deadline_text"], counted["due_at"][:10]) == ("5个工作日内", "2022-08-08")
