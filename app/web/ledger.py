@@ -16,7 +16,7 @@ from app.web import bp, form_failed, login_required, rt
 @login_required
 def ledger_import(plan_id: int):
     r = rt()
-    plan, _ = plans.get_plan(r.db, g.user, plan_id, r.clock())
+    plan = ledger.importable_plan(r.db, g.user, plan_id)
     preview = None
     if request.method == "POST":
         upload = request.files.get("file")

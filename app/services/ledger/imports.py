@@ -193,6 +193,12 @@ def _row_problem(
     return line, problem, resolved.units
 
 
+def importable_plan(db: Database, user: User, plan_id: int) -> Plan:
+    """A plan the user may import a ledger into (404 if they cannot see it, 403 if they
+    may not add problems to it), for the upload page."""
+    return _importable_plan(db.session(), user, plan_id)
+
+
 def preview_import(db: Database, user: User, plan_id: int, stream: BinaryIO, max_bytes: int, now: datetime) -> dict:
     """Parse and resolve an uploaded ledger, compare it with the plan, and keep the
     result for :func:`commit_import`.
