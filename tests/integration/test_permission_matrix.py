@@ -310,7 +310,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         answers("200", viewer="403", admin="403", other_city="404"),
     ),
     ("api.commit_ledger", "POST"): api(
-        lambda c: j("/plans/1/ledger/commit", {"token": c.import_token()}), answers("404", issuer="201+")
+        lambda c: j("/plans/1/ledger/commit", {"token": c.import_token()}), answers("404", issuer="202+")
     ),
     ("api.ledger_import_status", "GET"): api(
         lambda c: (f"/plans/1/ledger/imports/{c.import_token()}", {}), TOKEN_OWNER
@@ -416,6 +416,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("web.ledger_commit", "POST"): page(
         lambda c: form(f"/plans/1/import/{c.import_token()}", {}), answers("404", issuer="302+")
     ),
+    ("web.ledger_import_page", "GET"): page(lambda c: (f"/plans/1/import/{c.import_token()}", {}), TOKEN_OWNER),
     ("web.ledger_import_progress", "GET"): page(
         lambda c: (f"/plans/1/import/{c.import_token()}/status", {}), TOKEN_OWNER
     ),
