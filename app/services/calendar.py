@@ -108,7 +108,8 @@ def recalendar(s: Session, cal: WorkCalendar, now: datetime, reason: str, actor_
     """Count the open dated tasks (those matching `where`, default all) again under
     `cal`, inside the caller's transaction. A moved deadline is written into the
     task's history; every open item is handed to the next sweep to plan again."""
-    query = select(Task).where(_open(), Task.deadline_kind == "date")
+    # locked, so two ticks settling the same upgrade do not both write the move
+    query = select(Task).where(_open(), Task.deadline_kind == "date").with_for_update()
     moved: list[Entry] = []
     for task in s.scalars(query.where(where) if where is not None else query).all():
         old_on = task.due_at.astimezone(CHINA).date()
