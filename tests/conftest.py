@@ -153,6 +153,16 @@ def load_campaign_demo(url: str, instance_dir, now: datetime = CAMPAIGN_NOW) -> 
 
 
 @pytest.fixture(scope="session")
+def campaign_sqlite(tmp_path_factory) -> tuple[str, object]:
+    """One SQLite database with the demo as `make run` loads it at CAMPAIGN_NOW, and its
+    instance folder (the evidence files), shared by the tests that only read it."""
+    folder = tmp_path_factory.mktemp("campaign")
+    url = f"sqlite:///{folder / 'rectify.db'}"
+    load_campaign_demo(url, folder / "instance")
+    return url, folder / "instance"
+
+
+@pytest.fixture(scope="session")
 def templates(tmp_path_factory) -> Iterator[dict[str, Template | str]]:
     """Lazily built template databases, keyed by backend."""
     built: dict[str, Template | str] = {}

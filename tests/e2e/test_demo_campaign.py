@@ -1,8 +1,9 @@
 """The demo as `make run` loads it, a campaign under way, seen in the browser: the
 supervisor's dashboard with its three colours and weeks of burn-down, and their inbox.
 
-The demo is loaded once for the module at CAMPAIGN_NOW by `flask demo --if-empty`; the
-server runs at that instant too. Screenshots: test-artifacts/screenshots/.
+The demo is loaded once at CAMPAIGN_NOW by `flask demo --if-empty` (tests/conftest.py
+campaign_sqlite, shared with the API tests, which only read it too); the server runs at
+that instant. Screenshots: test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -11,18 +12,10 @@ import pytest
 
 import config as rectify_config
 from app import create_app
-from tests.conftest import CAMPAIGN_NOW, Clock, load_campaign_demo
+from tests.conftest import CAMPAIGN_NOW, Clock
 from tests.e2e.test_browser import INKED_PIXELS
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def campaign(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("campaign")
-    url = f"sqlite:///{folder / 'rectify.db'}"
-    load_campaign_demo(url, folder / "instance")
-    return url, folder / "instance"
 
 
 @pytest.fixture
@@ -31,8 +24,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(campaign, clock):
-    url, instance = campaign
+def app(campaign_sqlite, clock):
+    url, instance = campaign_sqlite
     application = create_app(rectify_config.TestConfig(url, instance), clock=clock)
     yield application
     application.extensions["rectify"].db.dispose()

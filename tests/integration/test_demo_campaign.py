@@ -29,12 +29,10 @@ TODAY = CAMPAIGN_NOW.astimezone(CHINA).date()
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def campaign(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("campaign")
     if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'rectify.db'}"
-        load_campaign_demo(url, folder / "instance")
-        yield url, folder / "instance"
+        yield request.getfixturevalue("campaign_sqlite")
         return
+    folder = tmp_path_factory.mktemp("campaign")
     name = f"rectify_campaign_{os.getpid()}"
     try:
         pg_admin(f"DROP DATABASE IF EXISTS {name}")
