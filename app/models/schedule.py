@@ -13,6 +13,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.domain.extensions import ExtensionState
+from app.domain.submissions import SubmissionState
 from app.models.base import Base, UTCDateTime, utcnow
 from app.models.org import Unit, User
 
@@ -59,7 +61,7 @@ class Submission(Schedulable, Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     due_on: Mapped[date] = mapped_column(Date)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(20), default="pending")
+    state: Mapped[str] = mapped_column(String(20), default=SubmissionState.PENDING.value)
     note: Mapped[str] = mapped_column(Text, default="")
     file_name: Mapped[str | None] = mapped_column(String(255))
     file_stored: Mapped[str | None] = mapped_column(String(64))
@@ -89,7 +91,7 @@ class ExtensionRequest(Base):
     reason: Mapped[str] = mapped_column(Text)
     new_deadline_text: Mapped[str] = mapped_column(String(100))
     new_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending | approved | denied
+    state: Mapped[str] = mapped_column(String(20), default=ExtensionState.PENDING.value)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_comment: Mapped[str] = mapped_column(Text, default="")

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.domain.rechecks import RecheckState
 from app.models.base import Base, UTCDateTime
 from app.models.plans import Task
 
@@ -32,7 +33,7 @@ class SpotCheckItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     spot_check_id: Mapped[int] = mapped_column(ForeignKey("spot_checks.id"), index=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
-    result: Mapped[str] = mapped_column(String(20), default="pending")  # pending | passed | failed
+    result: Mapped[str] = mapped_column(String(20), default=RecheckState.PENDING.value)
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     comment: Mapped[str] = mapped_column(Text, default="")

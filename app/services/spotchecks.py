@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.db import Database
-from app.domain import permissions, sampling
-from app.domain.workflow import State
-from app.models import Plan, SpotCheck, SpotCheckItem, Task, User
+from app.domain import permissions, rechecks, sampling
+from app.domain.rechecks import RecheckState
+from app.domain.workflow import State, TransitionError
+from app.models import SpotCheck, SpotCheckItem, Task, User
 from app.schemas import TransitionIn
-from app.services.errors import Conflict, Invalid, NotFound
-from app.services.scope import facts, get_visible_plan, require, task_visible
+from app.services.errors import Conflict, Invalid, NotFound, refusal
+from app.services.scope import facts, get_visible_plan, require, task_actor, task_visible
 from app.services.tasks import move_task
 
 
@@ -60,20 +61,25 @@ def list_checks(db: Database, viewer: User, plan_id: int) -> list[SpotCheck]:
 def record_result(db: Database, actor: User, item_id: int, passed: bool, comment: str, now: datetime) -> SpotCheckItem:
     """Record a re-check; a failure reopens the task in the same transaction, so there is
     never a failed check with a task still closed, or the reverse."""
-    if not passed and not comment.strip():
-        raise Invalid("复核不通过需要写明发现的问题。")
     with db.transaction() as s:
         item = s.get(SpotCheckItem, item_id)
         if item is None or s.scalar(select(Task.id).where(Task.id == item.task_id, task_visible(actor))) is None:
             raise NotFound(f"抽查记录 {item_id} 不存在或不在您的权限范围内。")
-        who, plan, _ = facts(actor, s.get(Plan, item.check.plan_id))
-        require(permissions.may_spot_check(who, plan), "只有方案下发单位的督办人员可以登记复核结果。")
-        if item.result != "pending":
-            raise Conflict("该抽查任务已登记复核结果。")
+        task = s.get(Task, item.task_id)
+        try:
+            move = rechecks.TABLE.check(
+                "pass" if passed else "fail", RecheckState(item.result), task_actor(s, actor, task), comment
+            )
+        except TransitionError as err:
+            raise refusal(err.kind, err.message) from None
+        recorded = s.execute(
+            update(SpotCheckItem)
+            .where(SpotCheckItem.id == item.id, SpotCheckItem.result == move.source)
+            .values(result=move.target.value, checked_by_id=actor.id, checked_at=now, comment=comment)
+        ).rowcount
+        if recorded != 1:
+            raise Conflict("该抽查任务已由他人登记复核结果，请刷新后查看。")
         if not passed:
-            task = s.get(Task, item.task_id)
             reopen = TransitionIn(to=State.IN_PROGRESS, comment=f"抽查复核不通过：{comment}", version=task.version)
             move_task(s, actor, task.id, reopen, now)
-        item.result = "passed" if passed else "failed"
-        item.checked_by_id, item.checked_at, item.comment = actor.id, now, comment
     return item
