@@ -1,8 +1,10 @@
 """Deadline texts as the seed notices write them, and the dates they mean."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain.deadlines import (
     ACCEPTED_FORMS,
@@ -18,6 +20,9 @@ from app.domain.workcalendar import WorkCalendar
 
 SANMENXIA_ISSUED = date(2022, 6, 7)  # Sanmenxia plan, printed 2022-06-07
 YUZHOU_ISSUED = date(2022, 5, 20)  # Yuzhou campaign, which starts in late May
+
+
+SHARED = WorkCalendar()  # one instance keeps the property test fast through its per-day cache
 
 
 @pytest.fixture
@@ -336,3 +341,24 @@ def test_recounting_keeps_a_date_as_written_and_only_updates_whether_it_is_provi
     after = recount("3月31日", date(2027, 3, 31), None, official)
 
     assert (after.due_on, after.provisional) == (date(2027, 3, 31), False)
+
+
+@given(
+    issued_on=st.dates(min_value=date(2010, 1, 1), max_value=date(2030, 12, 31)),
+    late_by=st.integers(min_value=0, max_value=400),
+    n=st.integers(min_value=1, max_value=60),
+    working=st.booleans(),
+    count_from_issue=st.booleans(),
+)
+def test_a_counted_deadline_is_never_past_when_the_task_arrives(
+    issued_on: date, late_by: int, n: int, working: bool, count_from_issue: bool
+) -> None:
+    received_on = issued_on + timedelta(days=late_by)
+    text = f"{n}个工作日内" if working else f"{n}日内"
+
+    dl, basis = task_deadline(text, issued_on, received_on, count_from_issue, SHARED)
+
+    assert dl.due_on >= received_on  # due at the end of that day at the earliest: never overdue on arrival
+    assert dl.due_on > received_on or basis == "issued"
+    assert basis == ("issued" if count_from_issue and dl.counted_from == issued_on else "received")
+    assert dl.counted_from in (issued_on, received_on)
