@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/workdays.py
 
 clean:
 	rm -rf $(VENV) node_modules app/static/vendor .pytest_cache .ruff_cache .hypothesis test-artifacts
