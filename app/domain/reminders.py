@@ -377,21 +377,16 @@ def _fixed_steps(item: Item, due_on: date, policy: Policy, cal: WorkCalendar) ->
     An escalation whose day is not after the item's start is caught up at the item's
     first send window, so an item that arrives late climbs at once to the level in force.
     """
-    catch_up_at = into_window(item.active_since + _INSTANT, policy, cal)
     escalations = []
+    catch_up_at = None  # computed only for an item that arrived late
     for level, day in enumerate(_escalation_days(due_on, policy, cal), start=1):
-        at = _window_start(day, policy)
-        late = at <= item.active_since
+        natural = _window_start(day, policy)
+        late = natural <= item.active_since
+        if late and catch_up_at is None:
+            catch_up_at = into_window(item.active_since + _INSTANT, policy, cal)
+        at, caught_up_from = (catch_up_at, natural) if late else (natural, None)
         escalations.append(
-            Step(
-                f"escalate:{level}",
-                "escalate",
-                catch_up_at if late else at,
-                level,
-                LADDER_AUDIENCE[level],
-                level == 3,
-                at if late else None,
-            )
+            Step(f"escalate:{level}", "escalate", at, level, LADDER_AUDIENCE[level], level == 3, caught_up_from)
         )
     last_window = _window_start(_workday_on_or_before(cal, due_on), policy)
     reminders: list[Step] = []

@@ -311,7 +311,7 @@ def _notice_lists(
     for issuer_id, items in sorted(by_issuer.items()):
         items.sort(key=lambda i: (-i["overdue_days"], i["url"]))
         issuer = people.units.get(issuer_id)
-        subject = f"【通报名单】{issuer.name if issuer else ''}督办事项中{len(items)}项已升级至第三级"
+        subject = f"【通报名单】{issuer.name if issuer else ''}督办事项中{len(items)}项已升级至三级督办"
         common = {
             "item_type": "notice_list",
             "item_id": issuer_id,

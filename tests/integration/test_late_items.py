@@ -130,6 +130,8 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     assert tiles(h, plan_id) == {"blue": 0, "yellow": 0, "red": 2}
     notice = client.get(f"/tasks/{lushi}/notice").get_data(as_text=True)
     assert "督办级别：第3级（列入通报）" in notice
+    inbox_page = client.get("/inbox").get_data(as_text=True)  # the list links to the red tasks
+    assert f'<a href="/tasks?colour=red">{listed}</a>' in inbox_page
 
     # the sweep run again, at once and later that day: nothing more
     rows = outbox_size(h)

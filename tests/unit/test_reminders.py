@@ -533,3 +533,18 @@ def test_decide_climbs_every_due_level_sends_the_highest_and_at_most_one_reminde
     assert decision.climb == [s for s in due if s.kind == "escalate" and s.level > level]
     assert [s for s in decision.send if s.kind == "escalate"] == decision.climb[-1:]
     assert len([s for s in decision.send if s.kind != "escalate"]) <= 1
+
+
+@settings(deadline=None)
+@given(items(), policies())
+def test_at_its_first_send_window_an_item_is_at_the_level_in_force_however_late_it_arrived(
+    item: Item, policy: Policy
+) -> None:
+    if item.due_on is None:
+        return
+    first_window = into_window(item.active_since + timedelta(microseconds=1), policy, CAL)
+    due = steps_between(item, policy, CAL, item.active_since, first_window)
+    reached = max((s.level for s in decide(due).climb), default=0)
+    always_there = Item("date", item.due_on, BEGINNING)  # the same deadline, entered long before
+    ladder_then = steps_between(always_there, policy, CAL, BEGINNING, first_window)
+    assert reached == max((s.level for s in ladder_then if s.kind == "escalate"), default=0)
