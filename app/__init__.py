@@ -56,7 +56,9 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     built = build_channels(config.CHANNEL_SETTINGS)
     channels = Channels(email=built.get("smtp"), webhook=built.get("webhook"))
     limiter = RedisLoginThrottle(config.REDIS_URL) if config.REDIS_URL else LoginThrottle()
-    app.extensions["rectify"] = Runtime(config, db, clock or system_clock, limiter, channels)
+    runtime = Runtime(config, db, clock or system_clock, limiter, channels)
+    app.extensions["rectify"] = runtime
+    db.outbox.update(channels=runtime.enabled_channels, defaults=config.REMINDER_DEFAULTS, base_url=config.BASE_URL)
 
     @app.teardown_appcontext
     def _remove_session(_exc):

@@ -49,7 +49,12 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+        # what outbox rows written inside a service need from the app's settings (see
+        # app.services.events): filled by create_app, carried by every session as info["outbox"]
+        self.outbox: dict = {}
+        self.session = scoped_session(
+            sessionmaker(bind=self.engine, expire_on_commit=False, info={"outbox": self.outbox})
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.domain.deadlines import Basis
+from app.domain.events import EVENT_KINDS, MODES
 from app.domain.workflow import State
 
 BASIS_DOC = (
@@ -404,14 +405,41 @@ class PolicyOut(Out):
     overrides: dict
 
 
+EventKind = Literal[EVENT_KINDS]  # a tuple subscript: the same as listing each kind
+EventMode = Literal[MODES]
+
+
 class PreferencesIn(Strict):
     notify_email: bool | None = None
     digest: bool | None = Field(default=None, description="one daily e-mail listing everything instead of one per item")
+    events: dict[EventKind, EventMode] | None = Field(
+        default=None,
+        description="per workflow event: off (nothing), inbox (in-app only), digest (in the daily digest), "
+        "mail (a mail in the send window) or instant (a mail at once); kinds left out keep their choice",
+    )
+    lang: Literal["zh", "en"] | None = Field(default=None, description="the language of your messages")
 
 
 class PreferencesOut(Out):
     notify_email: bool
     digest: bool
+    events: dict[EventKind, EventMode] = Field(description="the mode in force for every workflow event")
+    lang: Literal["zh", "en"]
+
+
+class UrgeIn(Strict):
+    task_ids: list[int] = Field(min_length=1, max_length=200)
+    comment: str = Field(default="", max_length=5000)
+
+
+class UrgeSkipped(Out):
+    task_id: int
+    reason: str
+
+
+class UrgeOut(Out):
+    urged: list[int]
+    skipped: list[UrgeSkipped]
 
 
 class RobotIn(Strict):

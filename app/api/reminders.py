@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g, request
 
 from app.api import bp, now, rt, spec
+from app.domain.events import modes_of
 from app.schemas import (
     ExtensionDecisionIn,
     ExtensionIn,
@@ -22,8 +23,11 @@ from app.schemas import (
     RobotIn,
     SubmissionOut,
     UnitOut,
+    UrgeIn,
+    UrgeOut,
+    UrgeSkipped,
 )
-from app.services import extensions, inbox, obligations, org, policy
+from app.services import extensions, inbox, obligations, org, policy, urges
 from app.services.errors import Invalid
 
 
@@ -174,12 +178,35 @@ def set_policy(plan_id: int, body: PolicyIn):
     return PolicyOut(effective=effective.to_dict(), overrides=body.model_dump(exclude_none=True))
 
 
+def _preferences(me) -> PreferencesOut:
+    modes = modes_of(me.event_prefs, me.notify_email, me.digest)
+    return PreferencesOut(notify_email=me.notify_email, digest=me.digest, events=modes, lang=me.lang)
+
+
+@spec.route(bp, "/me/preferences", "GET", summary="Your notification preferences", response=PreferencesOut)
+def get_preferences():
+    return _preferences(g.user)
+
+
 @spec.route(
     bp, "/me/preferences", "PUT", summary="Your notification preferences", body=PreferencesIn, response=PreferencesOut
 )
 def set_preferences(body: PreferencesIn):
-    me = org.set_preferences(rt().db, g.user, body.notify_email, body.digest)
-    return PreferencesOut.model_validate(me)
+    return _preferences(org.set_preferences(rt().db, g.user, body.notify_email, body.digest, body.events, body.lang))
+
+
+@spec.route(
+    bp,
+    "/urges",
+    "POST",
+    summary="催办: urge one task or a selection (at most once per task per working day)",
+    body=UrgeIn,
+    response=UrgeOut,
+)
+def urge(body: UrgeIn):
+    result = urges.urge_tasks(rt().db, g.user, body.task_ids, body.comment, now())
+    skipped = [UrgeSkipped(task_id=tid, reason=why) for tid, why in result.skipped]
+    return UrgeOut(urged=result.urged, skipped=skipped)
 
 
 @spec.route(

@@ -86,6 +86,11 @@ class TransitionError(Exception):
         self.message = message
 
 
+def may_urge(state: State, actor: Actor) -> bool:
+    """催办: the supervising side may urge a task while the unit still owes work on it."""
+    return state in OPEN_STATES and on_side(actor, Side.SUPERVISING)
+
+
 def allowed_moves(facts: TaskFacts, actor: Actor) -> list[Move]:
     """Moves this actor may attempt now (guards on comment/evidence checked later)."""
     return [

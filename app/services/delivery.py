@@ -10,6 +10,7 @@ worker claims them again.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from app.db import Database
 from app.models import Notification, Unit, User
 from app.notify import Outgoing, Result, render, robot_for
 from app.notify.base import Channel
+
+log = logging.getLogger("rectify.delivery")
 
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=5)
@@ -114,11 +117,16 @@ def _days(template: str, data: dict) -> int:
 
 def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
     data = dict(row.data or {})
+    if row.kind == "event":  # rendered when written, in the recipient's language (app.services.events)
+        html = data.pop("html", None)
+        return _message(row, user, row.subject, row.body, html, data)
     if row.kind in ("digest", "notice_list"):
         items = [i | {"due_at": _instant(i.get("due_at"))} for i in data.get("items", [])]
         kind, ctx = row.kind, {"items": items, "url": base_url + data.get("url", "/inbox")}
         if row.kind == "notice_list":
             ctx["issuer"] = data.get("issuer", "")
+        else:
+            ctx["events"] = [e | {"url": base_url + e["url"]} for e in data.get("events", [])]
     else:
         kind = "obligation" if row.item_type == "submission" else _KIND_TEMPLATE.get(row.kind, "reminder")
         ctx = {
@@ -133,9 +141,14 @@ def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
     if user is not None:
         ctx["name"] = user.full_name or user.username
     try:
-        subject, text, html = render(kind, ctx)
+        subject, text, html = render(kind, ctx, user.lang if user else "zh")
     except Exception:
+        log.exception("notification template %s failed for outbox row %s; sent as written", kind, row.key)
         subject, text, html = row.subject, row.body, None
+    return _message(row, user, subject, text, html, data)
+
+
+def _message(row: Notification, user: User | None, subject: str, text: str, html: str | None, data: dict) -> Outgoing:
     return Outgoing(
         key=row.key,
         to_name=(user.full_name or user.username) if user else "",

@@ -1,5 +1,5 @@
 """Daily digests: for people who asked for one, the e-mails held back during the day
-become one message per person per day, listing every item."""
+become one message per person per day, listing every item and every workflow event."""
 
 from __future__ import annotations
 
@@ -65,7 +65,12 @@ def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
                                 "overdue_days": r.data.get("overdue_days", 0),
                             }
                             for r in items
-                        ]
+                            if r.kind != "event"
+                        ],
+                        # workflow events: already worded in the recipient's language when written
+                        "events": [
+                            {"subject": r.subject, "url": r.data.get("url", "")} for r in items if r.kind == "event"
+                        ],
                     },
                     "created_at": now,
                     "next_attempt_at": now,

@@ -22,6 +22,7 @@ from app.models import ExtensionRequest, Task, User
 from app.schemas import ExtensionDecisionIn, ExtensionIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, NotFound, refusal
+from app.services.events import notify, task_event
 from app.services.history import add_event
 from app.services.scope import get_visible_task, task_actor
 from app.services.tasks import cancel_pending
@@ -58,7 +59,10 @@ def request_extension(db: Database, actor: User, task_id: int, data: ExtensionIn
         )
         s.add(req)
         s.flush()
-        add_event(s, task, "extension_requested", user.id, now, data.reason, {"request": req.id, "deadline": dl.text})
+        seq = add_event(
+            s, task, "extension_requested", user.id, now, data.reason, {"request": req.id, "deadline": dl.text}
+        )
+        notify(s, [task_event(s, "extension_requested", task, user, seq, data.reason, deadline=dl.text)], now)
     return req
 
 
@@ -110,7 +114,7 @@ def decide_extension(
             raise Conflict("该延期申请或其任务已被他人处理，请刷新后查看。")
         if data.approve:
             cancel_pending(s, "task", task.id)
-        add_event(
+        seq = add_event(
             s,
             task,
             f"extension_{move.target.value}",
@@ -124,6 +128,19 @@ def decide_extension(
             },
         )
         s.refresh(req)
+        s.refresh(task)
+        decided = task_event(
+            s,
+            "extension_decided",
+            task,
+            user,
+            seq,
+            data.comment,
+            involved=(req.requested_by_id,),
+            deadline=req.new_deadline_text,
+            approved=data.approve,
+        )
+        notify(s, [decided], now)
     return req
 
 

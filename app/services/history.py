@@ -25,12 +25,14 @@ class Entry:
     data: dict
 
 
-def add_event(s: Session, task: Task, kind: str, actor_id: int | None, now: datetime, comment: str, data: dict) -> None:
-    add_events(s, [Entry(task, kind, actor_id, comment, data)], now)
+def add_event(s: Session, task: Task, kind: str, actor_id: int | None, now: datetime, comment: str, data: dict) -> int:
+    """One entry; returns its seq (an event's outbox keys name it)."""
+    return add_events(s, [Entry(task, kind, actor_id, comment, data)], now)[0]
 
 
-def add_events(s: Session, entries: Iterable[Entry], now: datetime) -> None:
-    """Many entries in one insert, each after its task's latest (one lookup per 500 tasks)."""
+def add_events(s: Session, entries: Iterable[Entry], now: datetime) -> list[int]:
+    """Many entries in one insert, each after its task's latest (one lookup per 500 tasks);
+    returns their seqs, in order."""
     entries = list(entries)
     seqs: dict[int, int] = {}
     ids = sorted({e.task.id for e in entries})
@@ -55,3 +57,4 @@ def add_events(s: Session, entries: Iterable[Entry], now: datetime) -> None:
         )
     if rows:
         s.execute(insert(TaskEvent), rows)
+    return [r["seq"] for r in rows]

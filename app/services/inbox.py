@@ -14,7 +14,8 @@ from app.services.scope import require, who
 
 
 def _mine(user: User):
-    return (Notification.recipient_id == user.id) & (Notification.channel == "inbox")
+    """The user's inbox messages (one whose template failed is on the admin's list instead)."""
+    return (Notification.recipient_id == user.id) & (Notification.channel == "inbox") & (Notification.status == "sent")
 
 
 def unread_count(db: Database, user: User) -> int:

@@ -20,6 +20,7 @@ from app.models import Obligation, Plan, Submission, Unit, User
 from app.schemas import ObligationIn, ReviewIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, refusal
+from app.services.events import notify, submission_event
 from app.services.files import save_upload
 from app.services.scope import (
     facts,
@@ -175,6 +176,8 @@ def submit(
                 stored.discard()
             raise Conflict("该报送事项已被他人修改，请刷新后重试。")
         cancel_pending(s, "submission", sub.id)
+        s.refresh(sub)
+        notify(s, [submission_event(s, "report_submitted", sub, user, note)], now)
     return db.session().get(Submission, submission_id)
 
 
@@ -198,6 +201,9 @@ def review(db: Database, actor: User, submission_id: int, data: ReviewIn, now: d
         ).rowcount
         if changed != 1:
             raise Conflict("该报送事项已被他人修改，请刷新后重试。")
+        s.refresh(sub)
+        kind = "report_accepted" if data.accept else "report_returned"
+        notify(s, [submission_event(s, kind, sub, user, data.comment)], now)
     return db.session().get(Submission, submission_id)
 
 

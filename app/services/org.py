@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -87,13 +89,26 @@ def find_unit(db: Database, name: str) -> Unit | None:
     return db.session().scalar(select(Unit).where(Unit.name == name))
 
 
-def set_preferences(db: Database, user: User, notify_email: bool | None, digest: bool | None) -> User:
+def set_preferences(
+    db: Database,
+    user: User,
+    notify_email: bool | None,
+    digest: bool | None,
+    events: Mapping[str, str] | None = None,
+    lang: str | None = None,
+) -> User:
+    """The user's own notification settings; what is None stays as it was. ``events``
+    (kind → mode, see app.domain.events) overrides the chosen kinds only."""
     with db.transaction() as s:
         me = s.get(User, user.id)
         if notify_email is not None:
             me.notify_email = notify_email
         if digest is not None:
             me.digest = digest
+        if events:
+            me.event_prefs = dict(me.event_prefs or {}) | dict(events)
+        if lang is not None:
+            me.lang = lang
     return me
 
 

@@ -20,6 +20,7 @@ from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, U
 from app.schemas import Figures, PlanIn, ProblemIn
 from app.services.calendar import load_calendar
 from app.services.errors import Invalid, ServiceError
+from app.services.events import announce_assigned
 from app.services.scope import (
     facts,
     get_visible_plan,
@@ -252,6 +253,14 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
             }
             for tid in task_ids
         ],
+    )
+    announce_assigned(
+        s,
+        actor,
+        plan,
+        [(tid, row["unit_id"], row["problem_id"], row["due_at"]) for tid, row in zip(task_ids, task_rows, strict=True)],
+        {pid: data.title for pid, (data, *_rest) in zip(problem_ids, chunk, strict=True)},
+        now,
     )
     return list(problem_ids)
 

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain.events import MOVE_EVENTS
 from app.domain.permissions import Actor
 from app.domain.supervision import BLUE_WITHIN, colour
 from app.domain.workflow import (
@@ -19,10 +20,12 @@ from app.domain.workflow import (
     allowed_moves,
     check_move,
     may_add_evidence,
+    may_urge,
 )
 from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import TaskOut, TaskQuery, TransitionIn
 from app.services.errors import Conflict, Invalid, NotFound, refusal
+from app.services.events import notify, task_event
 from app.services.plans import overdue_clause
 from app.services.scope import get_visible_task, task_actor, task_visible
 
@@ -39,6 +42,11 @@ class TaskView:
     @property
     def takes_evidence(self) -> bool:
         return may_add_evidence(State(self.task.state), self.actor)
+
+    @property
+    def may_urge(self) -> bool:
+        """催办: the viewer is on the supervising side and the unit still owes work."""
+        return may_urge(State(self.task.state), self.actor)
 
     @property
     def overdue(self) -> bool:
@@ -251,6 +259,8 @@ def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, no
     for ev in evidence:
         ev.event_id = event.id
     s.refresh(task)
+    if kind := MOVE_EVENTS.get(move.name):
+        notify(s, [task_event(s, kind, task, user, seq, data.comment)], now)
 
 
 def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> dict:
@@ -267,12 +277,15 @@ def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> di
 
 
 def cancel_pending(s: Session, item_type: str, item_id: int) -> None:
+    """The item's schedule changed: its unsent reminders and escalations no longer hold.
+    Events stay: that a task was sent back is still news after it was rectified again."""
     s.execute(
         update(Notification)
         .where(
             Notification.item_type == item_type,
             Notification.item_id == item_id,
             Notification.status.in_(("pending", "held")),
+            Notification.kind != "event",
         )
         .values(status="cancelled")
     )

@@ -76,6 +76,12 @@ def _item_and_step(key: str, pattern: re.Pattern[str]) -> tuple[str, int, str]:
     return match["type"], int(match["id"]), f"notice_list:{match['day']}"
 
 
+def is_event(key: str) -> bool:
+    """A workflow event's message (app.services.events): the same outbox and channels as the
+    reminders, under keys of their own (<item>:<id>:<occurrence>:event:<kind>:<channel>…)."""
+    return ":event:" in key
+
+
 def china(year: int, month: int, day: int, hour: int = 9, minute: int = 0) -> datetime:
     """A China wall-clock time as the aware UTC instant the engine speaks."""
     return datetime(year, month, day, hour, minute, tzinfo=CHINA).astimezone(UTC)
@@ -474,13 +480,18 @@ class Harness:
             return jobs.deliver_due(self.rt)
 
     def sweep(self, at: datetime) -> Sweep:
-        """One scheduler beat at ``at``: tick, then deliver what is due, each in its own app context."""
+        """One scheduler beat at ``at``: tick, then deliver what is due, each in its own app context.
+        The Sweep shows the reminders it sent (workflow events have tests of their own)."""
         mark, hook_mark = self.mail.mark(), self.hooks.mark()
         report = self.tick(at)
         delivery = self.deliver()
-        return Sweep(at, self.mail.since(mark), self.hooks.since(hook_mark), report, delivery)
+        mails = [m for m in self.mail.since(mark) if not is_event(m.key)]
+        return Sweep(at, mails, [x for x in self.hooks.since(hook_mark) if not is_event(x.key)], report, delivery)
 
-    def rows(self, *where) -> list[Notification]:
+    def rows(self, *where, events: bool = False) -> list[Notification]:
+        """Outbox rows, oldest first; those of workflow events only when asked for."""
+        if not events:
+            where = (*where, Notification.kind != "event")
         with self.app.app_context():
             s = self.rt.db.session()
             found = list(s.scalars(select(Notification).where(*where).order_by(Notification.id)))

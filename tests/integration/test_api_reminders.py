@@ -14,7 +14,10 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 def test_a_user_turns_on_the_daily_digest(api):
     r = api.call("PUT", "/me/preferences", "lushi_handler", json={"digest": True})
-    assert r.status_code == 200 and r.get_json() == {"notify_email": True, "digest": True}
+    assert r.status_code == 200
+    body = r.get_json()
+    assert (body["notify_email"], body["digest"]) == (True, True)
+    assert set(body["events"].values()) == {"digest"}  # events the user never chose for follow the general choice
 
 
 def test_only_an_admin_sets_a_units_group_robot(api):

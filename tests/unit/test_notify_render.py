@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from jinja2 import UndefinedError
 
+from app.domain.events import EVENT_KINDS
 from app.notify.render import KINDS, china_date, render
 
 DUE = datetime(2022, 6, 20, 15, 59, 59, tzinfo=UTC)  # 23:59:59 on 20 June in China: "by 6月20日"
@@ -52,6 +53,21 @@ CONTEXTS = {
         "days": 1,
         "url": "https://rectify.example.cn/r/1",
         "supervisor": "三门峡市住建局",
+    },
+    "event": {
+        "event": "rejected",
+        "title": TITLE,
+        "unit": "湖滨区住建局",
+        "doc_number": "三建〔2022〕187号",
+        "due_at": DUE,
+        "actor": "张某",
+        "actor_unit": "三门峡市住建局",
+        "comment": "照片看不出改造后的房屋",
+        "deadline": "",
+        "approved": None,
+        "count": 1,
+        "titles": [],
+        "url": "https://rectify.example.cn/tasks/1",
     },
 }
 
@@ -191,3 +207,62 @@ def test_a_missing_key_is_an_error_not_a_blank():
 def test_unknown_kinds_and_languages_are_refused(kind, lang):
     with pytest.raises(ValueError):
         render(kind, CONTEXTS["reminder"], lang)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("event", EVENT_KINDS)
+def test_every_workflow_event_has_its_own_subject_and_names_the_page_to_act_on(event, lang):
+    context = CONTEXTS["event"] | {"event": event, "approved": event == "extension_decided", "deadline": "8月31日"}
+
+    subject, text, html = render("event", context, lang)
+
+    others = {render("event", context | {"event": k}, lang)[0] for k in EVENT_KINDS if k != event}
+    assert subject not in others
+    assert TITLE in subject and context["url"] in text and context["url"] in html
+
+
+def test_a_reason_is_shown_with_its_label_and_escaped_in_html():
+    context = CONTEXTS["event"] | {"comment": "<img src=x>照片不清楚"}
+
+    _, text, html = render("event", context)
+    _, en_text, _ = render("event", context, "en")
+
+    assert "退回理由：<img src=x>照片不清楚" in text
+    assert "&lt;img src=x&gt;照片不清楚" in html and "<img" not in html
+    assert "Reason: <img src=x>" in en_text
+
+
+def test_an_extension_decision_says_whether_it_was_granted_and_the_new_deadline():
+    context = CONTEXTS["event"] | {"event": "extension_decided", "deadline": "8月31日"}
+
+    granted = render("event", context | {"approved": True})
+    refused = render("event", context | {"approved": False}, "en")
+
+    assert "【延期已批准】" in granted[0] and "新的整改时限为8月31日" in granted[1]
+    assert "[Extension refused]" in refused[0] and "stays as it was" in refused[1]
+
+
+def test_an_unknown_event_fails_loudly():
+    with pytest.raises(UndefinedError):
+        render("event", CONTEXTS["event"] | {"event": "teleported"})
+
+
+def test_a_digest_lists_the_days_workflow_events_after_the_open_items():
+    events = [{"subject": "【退回整改】危房改造", "url": "https://rectify.example.cn/tasks/1"}]
+
+    subject, text, html = render("digest", CONTEXTS["digest"] | {"events": events})
+    only_events = render("digest", CONTEXTS["digest"] | {"items": [], "events": events}, "en")
+
+    assert "另有1条动态" in subject and "【退回整改】危房改造" in text and "tasks/1" in html
+    assert only_events[0] == "[Updates] 王某, you have 1 new update"
+
+
+def test_an_import_tells_a_unit_once_how_many_tasks_it_got_and_names_the_first_ones():
+    context = CONTEXTS["event"] | {"event": "assigned", "title": "回头看专项整治", "count": 12, "titles": ["甲", "乙"]}
+
+    subject, text, html = render("event", context)
+    en_subject, en_text, _ = render("event", context, "en")
+
+    assert subject == "【整改交办】三门峡市住建局交办12项整改任务（湖滨区住建局）"
+    assert "1. 甲\n2. 乙\n……共12项" in text and "<li>乙</li>" in html
+    assert en_subject.startswith("[New tasks] 12 tasks") and "… 12 in all" in en_text
