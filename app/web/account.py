@@ -1,14 +1,39 @@
-"""Sign in, sign out, password change, language switch."""
+"""Sign in, sign out, password change, language switch, notification settings."""
 
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for
+from pydantic import ValidationError
 
+from app.domain.events import EVENT_KINDS, MODES, modes_of
 from app.models import User
+from app.schemas import PreferencesIn
 from app.services import org
 from app.services.auth import authenticate, password_fingerprint
 from app.services.errors import ServiceError
-from app.web import back, bp, local_path, login_required, rt
+from app.web import back, bp, form_failed, local_path, login_required, rt
+
+EVENT_LABELS = {
+    "assigned": "新任务交办到本单位",
+    "rectified": "任务已整改，等待核实",
+    "rejected": "任务被退回整改",
+    "verified": "任务已核实",
+    "closed": "任务已销号",
+    "reopened": "任务被重新打开",
+    "extension_requested": "有延期申请待审批",
+    "extension_decided": "延期申请已审批",
+    "report_submitted": "有报送待审核",
+    "report_returned": "报送被退回",
+    "report_accepted": "报送已审核通过",
+    "urged": "任务被催办",
+}
+MODE_LABELS = {
+    "off": "不接收",
+    "inbox": "仅站内消息",
+    "digest": "站内消息 + 每日汇总邮件",
+    "mail": "站内消息 + 邮件（工作时间发送）",
+    "instant": "站内消息 + 邮件（立即发送）",
+}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -62,6 +87,38 @@ def password():
             flash("密码已修改。")
             return redirect(url_for("web.index"))
     return render_template("password.html", error=error), (422 if error else 200)
+
+
+@bp.route("/account/preferences", methods=["GET", "POST"])
+@login_required
+def preferences():
+    """What each kind of workflow event brings this user, and in which language."""
+    if request.method == "POST":
+        form = request.form
+        try:
+            data = PreferencesIn.model_validate(
+                {
+                    "notify_email": form.get("notify_email") == "1",
+                    "digest": form.get("digest") == "1",
+                    "lang": form.get("lang", "zh"),
+                    "events": {k: form[f"event_{k}"] for k in EVENT_KINDS if f"event_{k}" in form},
+                },
+                strict=False,
+            )
+        except ValidationError as err:
+            form_failed(err)
+        else:
+            org.set_preferences(rt().db, g.user, data.notify_email, data.digest, data.events, data.lang)
+            flash("消息设置已保存。")
+        return redirect(url_for("web.preferences"))
+    me = rt().db.session().get(User, g.user.id)
+    return render_template(
+        "preferences.html",
+        modes=modes_of(me.event_prefs, me.notify_email, me.digest),
+        kinds=EVENT_LABELS,
+        mode_labels={m: MODE_LABELS[m] for m in MODES},
+        user=me,
+    )
 
 
 @bp.get("/lang/<code>")

@@ -8,10 +8,10 @@ from pydantic import ValidationError
 from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, State
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
-from app.services import evidence, extensions, obligations, org, plans, tasks
+from app.services import evidence, extensions, obligations, org, plans, tasks, urges
 from app.services.errors import ServiceError
 from app.services.scope import facts
-from app.web import bp, form_failed, login_required, rt
+from app.web import back, bp, form_failed, login_required, rt
 
 MOVE_LABELS = {
     ("identified", "in_progress"): "开始整改",
@@ -134,6 +134,25 @@ def task_transition(task_id: int):
         return _back_to(task_id)
     flash("已办理。")
     return redirect(url_for("web.task_detail", task_id=task_id))
+
+
+@bp.post("/tasks/urge")
+@login_required
+def task_urge():
+    """催办 one task (from its page) or the tasks ticked in the list."""
+    ids = request.form.getlist("task_id", type=int)
+    if not ids:
+        flash("请先勾选要催办的任务。")
+    else:
+        try:
+            result = urges.urge_tasks(rt().db, g.user, ids, request.form.get("comment", "").strip(), rt().clock())
+        except ServiceError as err:
+            form_failed(err)
+        else:
+            flash(f"已催办 {len(result.urged)} 项任务。")
+            for task_id, why in result.skipped:
+                flash(f"任务 {task_id} 未催办：{why}")
+    return back(url_for("web.task_list"))
 
 
 @bp.post("/tasks/<int:task_id>/evidence")
