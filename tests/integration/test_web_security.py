@@ -36,6 +36,7 @@ from app.models import (
     SpotCheckItem,
     Submission,
     Task,
+    TaskEvent,
     Unit,
     User,
 )
@@ -375,6 +376,26 @@ def _submission_review(w: World) -> Form:
     )
 
 
+def _task_urge(w: World) -> Form:
+    tid = lushi_task(w)
+    return Form(
+        "smx_deputy",
+        "/tasks/urge",
+        lambda: {"task_id": str(tid), "comment": "请抓紧"},
+        lambda b: w.count(TaskEvent, TaskEvent.task_id == tid, TaskEvent.kind == "urged"),
+    )
+
+
+def _preferences(w: World) -> Form:
+    fields = {"notify_email": "1", "lang": "en", "event_rejected": "off"}
+    return Form(
+        "lushi_handler",
+        "/account/preferences",
+        lambda: dict(fields),
+        lambda b: w.value(User.event_prefs, User.username == "lushi_handler"),
+    )
+
+
 def _spot_check_draw(w: World) -> Form:
     w.close(lushi_task(w), "lushi_handler")
     return Form("smx_deputy", "/plans/1/spot-checks", lambda: {"size": "1", "seed": "7"}, lambda b: w.count(SpotCheck))
@@ -405,6 +426,8 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.task_transition": _task_transition,
     "web.task_upload": _task_upload,
     "web.task_extension": _task_extension,
+    "web.task_urge": _task_urge,
+    "web.preferences": _preferences,
     "web.extension_decision": _extension_decision,
     "web.ledger_import": _ledger_import,
     "web.ledger_commit": _ledger_commit,
