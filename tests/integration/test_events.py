@@ -13,6 +13,7 @@ import logging
 import re
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from app.services import delivery
 from tests.integration import reminder_fixtures as fixtures
 from tests.integration.reminder_fixtures import PNG, SUPERVISORS, Harness, china, email_of
 from tests.integration.test_exactly_once import run_together
+from tests.integration.test_ledger_io import imported
 from tests.integration.test_pages import _csrf, login
 
 mail, hooks, app, api, harness = fixtures.mail, fixtures.hooks, fixtures.app, fixtures.api, fixtures.harness
@@ -30,7 +32,9 @@ db_url = fixtures.quiet_db_url("silent")
 
 START = china(2022, 6, 8, 10, 0)  # Wed, in the window
 LUSHI = ("lushi_head", "lushi_deputy", "lushi_handler")
-_EVENT_KEY = re.compile(r"^(?P<type>task|submission):(?P<id>\d+):(?P<ref>\d+):event:(?P<kind>\w+):(?P<channel>[a-z]+)")
+_EVENT_KEY = re.compile(
+    r"^(?P<type>task|submission|plan):(?P<id>\d+):(?P<ref>\d+):event:(?P<kind>\w+):(?P<channel>[a-z]+)"
+)
 
 
 def event_of(key: str) -> tuple[str, int, int, str]:
@@ -570,3 +574,30 @@ def test_a_supervisor_urges_the_ticked_tasks_from_the_list_and_a_second_time_is_
     assert f'<a href="/tasks/{first}">【催办】问题一' in inbox
     history = _page(client, f"/tasks/{first}")
     assert 'id="urge"' in history and "本周内完成" in history
+
+
+def test_a_ledger_import_tells_each_unit_once_how_many_tasks_it_got(harness, office, api):
+    h = harness
+    plan = api.post("/plans", "smx_deputy", json={"title": "台账导入", "issued_on": "2022-06-07"}).get_json()
+    data = (Path(__file__).parents[1] / "fixtures" / "ledgers" / "sanmenxia.xlsx").read_bytes()
+    preview = api.post(
+        f"/plans/{plan['id']}/ledger/preview", "smx_deputy", data={"file": (io.BytesIO(data), "台账.xlsx")}
+    )
+    assert preview.status_code == 200 and preview.get_json()["errors_count"] == 0, preview.get_json()
+    imported(api, plan["id"], "smx_deputy", preview.get_json()["token"])
+
+    tasks = api.get("/tasks", "smx_head", query_string={"plan_id": plan["id"], "per_page": 200}).get_json()["items"]
+    per_unit = Counter(t["unit_name"] for t in tasks)
+    assert max(per_unit.values()) > 1
+    rows = h.sql(
+        "SELECT n.subject, n.data, u.username FROM notifications n JOIN users u ON u.id = n.recipient_id "
+        "WHERE n.step = 'event:assigned' AND n.channel = 'inbox' AND n.plan_id = :p",
+        p=plan["id"],
+    )
+    assert Counter(r.username for r in rows) == Counter({f"{c}_handler": 1 for c in fixtures.COUNTIES})
+    for r in rows:
+        unit = next(name for name in per_unit if r.subject.endswith(f"（{name}）"))
+        if per_unit[unit] > 1:  # one message naming how many, linking to the unit's list in the plan
+            assert r.subject == f"【整改交办】三门峡市住房和城乡建设局交办{per_unit[unit]}项整改任务（{unit}）"
+    h.deliver()
+    assert mails_of(h, "assigned") == by_mail(each("assigned", [f"{c}_handler" for c in fixtures.COUNTIES]))
