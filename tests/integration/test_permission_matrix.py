@@ -255,6 +255,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api.openapi", "GET"): api("/openapi.json", EVERYONE, public=True),
     ("api.me", "GET"): api("/me", EVERYONE),
     ("api.set_preferences", "PUT"): api(lambda c: j("/me/preferences", {"digest": True}), answers("200+")),
+    ("api.get_preferences", "GET"): api("/me/preferences", EVERYONE),
     ("api.list_units", "GET"): api("/units", EVERYONE),
     ("api.get_unit", "GET"): api(lambda c: (f"/units/{c.lushi}", {}), SEES_LUSHI),
     ("api.create_unit", "POST"): api(
@@ -336,6 +337,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda c: j(f"/tasks/{c.task()}/extensions", {"deadline": "9月30日", "reason": "雨季施工困难"}),
         RESPONSIBLE_WRITE,
     ),
+    ("api.urge", "POST"): api(lambda c: j("/urges", {"task_ids": [c.task()], "comment": "请抓紧"}), SUPERVISOR_WRITE),
     ("api.decide_extension", "POST"): api(
         lambda c: j(f"/extensions/{c.extension()}/decision", {"approve": True, "comment": "同意"}), SUPERVISOR_WRITE
     ),
@@ -370,6 +372,10 @@ MATRIX: dict[tuple[str, str], Case] = {
             "/account/password", {"current": DEMO_PASSWORD, "new": "a-new-secret", "repeat": "a-new-secret"}
         ),
         answers("302+"),
+    ),
+    ("web.preferences", "GET"): page("/account/preferences", EVERYONE),
+    ("web.preferences", "POST"): page(
+        lambda c: form("/account/preferences", {"lang": "zh", "event_rejected": "off"}), answers("302+")
     ),
     ("web.index", "GET"): page("/", EVERYONE),
     ("web.dashboard_page", "GET"): page("/dashboard", EVERYONE),
@@ -444,6 +450,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("web.task_upload", "POST"): page(
         lambda c: form(f"/tasks/{c.task()}/evidence", {"file": (io.BytesIO(PNG), "现场.png")}), RESPONSIBLE_FORM
     ),
+    ("web.task_urge", "POST"): page(lambda c: form("/tasks/urge", {"task_id": str(c.task())}), SUPERVISOR_FORM),
     ("web.evidence_file", "GET"): page(lambda c: (f"/evidence/{c.evidence()}", {}), SEES_LUSHI),
     ("web.task_extension", "POST"): page(
         lambda c: form(f"/tasks/{c.task()}/extensions", {"deadline": "9月30日", "reason": "雨季施工困难"}),
