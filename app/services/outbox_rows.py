@@ -85,15 +85,17 @@ class People:
         return cls(by_unit, units)
 
     def audience(self, who: str, unit_id: int, issuer_id: int, owner_id: int | None) -> list[User]:
-        """ "handler" is the task's owner when it has one, else the unit's handlers."""
+        """The item's supervising side, or people of its unit by position ("handler" is
+        the task's owner when it has one): only those who may act for the unit."""
         if who == "supervisor":
             plan = scope.issued_by(self.units[issuer_id])
             return [u for u in self.by_unit[issuer_id] if permissions.supervises(scope.who(u), plan)]
-        if who == "handler" and owner_id is not None:
-            owner = [u for u in self.by_unit[unit_id] if u.id == owner_id]
-            if owner:
-                return owner
-        return [u for u in self.by_unit[unit_id] if u.position == who]
+        unit = scope.unit_facts(self.units[unit_id])
+        workers = [u for u in self.by_unit[unit_id] if permissions.acts_for(scope.who(u), unit)]
+        owner = [u for u in workers if u.id == owner_id]
+        if who == "handler" and owner:
+            return owner
+        return [u for u in workers if u.position == who]
 
 
 @dataclass(frozen=True)

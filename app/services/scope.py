@@ -108,35 +108,32 @@ def problem_visible(user: User) -> ColumnElement[bool]:
 
 
 # ---- loading one record the user may see ---------------------------------------------------
+def _one(s: Session, query, what: str, ident: int):
+    found = s.scalar(query)
+    if found is None:
+        raise NotFound(f"{what} {ident} 不存在或不在您的权限范围内。")
+    return found
+
+
 def get_visible_task(s: Session, user: User, task_id: int, lock: bool = False) -> Task:
     """``lock``: hold the task's row until the transaction ends (PostgreSQL; SQLite's
     writers are serialised anyway), so a guard read here still holds at the write."""
     q = select(Task).where(Task.id == task_id, task_visible(user))
-    task = s.scalar(q.with_for_update(of=Task) if lock else q)
-    if task is None:
-        raise NotFound(f"任务 {task_id} 不存在或不在您的权限范围内。")
-    return task
+    return _one(s, q.with_for_update(of=Task) if lock else q, "任务", task_id)
 
 
 def get_visible_plan(s: Session, user: User, plan_id: int) -> Plan:
-    plan = s.scalar(select(Plan).where(Plan.id == plan_id, plan_visible(user)))
-    if plan is None:
-        raise NotFound(f"整改方案 {plan_id} 不存在或不在您的权限范围内。")
-    return plan
+    return _one(s, select(Plan).where(Plan.id == plan_id, plan_visible(user)), "整改方案", plan_id)
 
 
 def get_visible_problem(s: Session, user: User, problem_id: int) -> Problem:
-    problem = s.scalar(select(Problem).join(Plan).where(Problem.id == problem_id, problem_visible(user)))
-    if problem is None:
-        raise NotFound(f"问题 {problem_id} 不存在或不在您的权限范围内。")
-    return problem
+    q = select(Problem).join(Plan).where(Problem.id == problem_id, problem_visible(user))
+    return _one(s, q, "问题", problem_id)
 
 
 def get_visible_submission(s: Session, user: User, submission_id: int) -> Submission:
-    sub = s.scalar(select(Submission).where(Submission.id == submission_id, submission_visible(user)))
-    if sub is None:
-        raise NotFound(f"报送事项 {submission_id} 不存在或不在您的权限范围内。")
-    return sub
+    q = select(Submission).where(Submission.id == submission_id, submission_visible(user))
+    return _one(s, q, "报送事项", submission_id)
 
 
 def task_actor(s: Session, user: User, task: Task) -> permissions.Actor:

@@ -29,6 +29,7 @@ from sqlalchemy import event, insert, select
 
 from app.demo import DEMO_PASSWORD, SMX_COUNTIES
 from app.models import Notification, Problem, SpotCheckItem, Submission, Task, Unit, User
+from tests.integration.test_ledger_io import finished
 from tests.integration.test_web_security import PNG, Browser
 
 pytestmark = pytest.mark.presigned
@@ -72,6 +73,7 @@ class Ctx:
     clock: object
     cache: dict = field(default_factory=dict)
     used_tasks: set = field(default_factory=set)
+    tokens: list = field(default_factory=list)  # every import previewed, to wait for its job
     browsers: dict = field(default_factory=dict)
 
     def read(self, fn: Callable):
@@ -198,7 +200,8 @@ class Ctx:
     def import_token(self) -> str:
         def make():
             data = {"file": (io.BytesIO(FIXTURE.read_bytes()), "台账.xlsx")}
-            return self.ok(self.post("/plans/1/ledger/preview", "smx_deputy", data=data))["token"]
+            self.tokens.append(self.ok(self.post("/plans/1/ledger/preview", "smx_deputy", data=data))["token"])
+            return self.tokens[-1]
 
         return self.once("token", make)
 
@@ -217,6 +220,7 @@ class Case:
     page: bool = False  # a page of the web blueprint (signed in by session, forms with CSRF)
     public: bool = False  # answers the signed-out the same as anyone
     before: Callable[[Ctx], None] | None = None
+    after: Callable[[Ctx], None] | None = None
 
     def answers(self) -> dict[str, str]:
         if self.public:
@@ -311,7 +315,9 @@ MATRIX: dict[tuple[str, str], Case] = {
         answers("200", viewer="403", admin="403", other_city="404"),
     ),
     ("api.commit_ledger", "POST"): api(
-        lambda c: j("/plans/1/ledger/commit", {"token": c.import_token()}), answers("404", issuer="202+")
+        lambda c: j("/plans/1/ledger/commit", {"token": c.import_token()}),
+        answers("404", issuer="202+"),
+        after=lambda c: [finished(c.api, 1, "smx_deputy", t) for t in c.tokens],
     ),
     ("api.ledger_import_status", "GET"): api(
         lambda c: (f"/plans/1/ledger/imports/{c.import_token()}", {}), TOKEN_OWNER
@@ -420,7 +426,9 @@ MATRIX: dict[tuple[str, str], Case] = {
         answers("200", viewer="403", admin="403", other_city="404"),
     ),
     ("web.ledger_commit", "POST"): page(
-        lambda c: form(f"/plans/1/import/{c.import_token()}", {}), answers("404", issuer="302+")
+        lambda c: form(f"/plans/1/import/{c.import_token()}", {}),
+        answers("404", issuer="302+"),
+        after=lambda c: [finished(c.api, 1, "smx_deputy", t) for t in c.tokens],
     ),
     ("web.ledger_import_page", "GET"): page(lambda c: (f"/plans/1/import/{c.import_token()}", {}), TOKEN_OWNER),
     ("web.ledger_import_progress", "GET"): page(
@@ -555,5 +563,31 @@ def test_the_permission_matrix(app, api, clock, endpoint, method):
                 assert wrote, f"{endpoint} {method} as {rel} succeeded without writing: the row proves nothing"
             if wrote:
                 ctx.cache.clear()  # the next actor gets a fresh record
+        if case.after:
+            case.after(ctx)
     finally:
         writes.remove()
+
+
+def test_every_other_method_on_every_route_is_405_and_changes_nothing(app, api):
+    """The matrix covers the methods each route takes; any other is refused by the router."""
+    adapter = app.url_map.bind("localhost")
+    admin = Browser(app, "admin")
+    writes = Writes(app.extensions["rectify"].db.engine)
+    tried = 0
+    try:
+        for rule in app.url_map.iter_rules():
+            values = {arg: "app.css" if arg == "filename" else 1 for arg in rule.arguments}
+            path = adapter.build(rule.endpoint, values | ({"fmt": "xlsx"} if "fmt" in values else {}))
+            allowed = {m for r in app.url_map.iter_rules() if r.rule == rule.rule for m in r.methods}
+            for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed:
+                if path.startswith("/api/"):
+                    r = api.call(method, path.removeprefix("/api/v1"), "admin")
+                else:
+                    r = admin.client.open(path, method=method)
+                assert r.status_code == 405, (method, path, r.status_code)
+                tried += 1
+        assert writes.committed == 0
+    finally:
+        writes.remove()
+    assert tried > 100
