@@ -14,6 +14,8 @@ EN = {
     "报送": "Reports",
     "管理": "Admin",
     "退出": "Sign out",
+    "菜单": "Menu",
+    "主菜单": "Main menu",
     "登录": "Sign in",
     "用户名": "Username",
     "密码": "Password",
