@@ -43,7 +43,6 @@ from app.services.sweep import policy_for
 log = logging.getLogger("rectify.events")
 
 DEFAULT_CHANNELS = frozenset({"inbox", "robot"})
-ACTING_ROLES = ("official", "supervisor")  # who acts for a unit (viewers only read)
 SITE_LANG = "zh"  # group robots and the webhook speak the site's language
 
 
@@ -90,12 +89,13 @@ class Event:
 
 
 def unit_people(s: Session, unit_ids: Iterable[int]) -> dict[int, list[User]]:
-    """The active officials and supervisors of each unit, by id."""
+    """The active people who may act for each unit (``permissions.acts_for``), by id."""
     found: dict[int, list[User]] = defaultdict(list)
     ids = set(unit_ids)
-    q = select(User).where(User.unit_id.in_(ids), User.active, User.role.in_(ACTING_ROLES)).order_by(User.id)
+    q = select(User).where(User.unit_id.in_(ids), User.active).order_by(User.id)
     for user in s.scalars(q):
-        found[user.unit_id].append(user)
+        if permissions.acts_for(scope.who(user), scope.unit_facts(user.unit)):
+            found[user.unit_id].append(user)
     return found
 
 
@@ -104,7 +104,7 @@ def supervisors_of(s: Session, plan: Plan) -> list[User]:
     unit has none, of the nearest unit above it (``permissions.supervises`` decides who counts)."""
     chain = [int(part) for part in plan.issuing_unit.path.strip("/").split("/") if part]
     by_unit: dict[int, list[User]] = defaultdict(list)
-    q = select(User).where(User.unit_id.in_(chain), User.active, User.role == "supervisor").order_by(User.id)
+    q = select(User).where(User.unit_id.in_(chain), User.active).order_by(User.id)
     plan_f = scope.plan_facts(plan)
     for user in s.scalars(q):
         if permissions.supervises(scope.who(user), plan_f):
