@@ -23,7 +23,6 @@ from app.db import Database
 from app.domain.deadlines import CHINA
 from app.domain.reminders import Item, Policy, Step, decide, into_window, next_step_after, steps_between
 from app.domain.submissions import OWED
-from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
 from app.models import Notification, Obligation, Plan, Problem, Submission, Task, Unit
 from app.services.calendar import load_calendar
@@ -67,14 +66,6 @@ def china_date(instant: datetime | None):
 
 def item_of(deadline_kind: str, due_at: datetime | None, active_since: datetime) -> Item:
     return Item(deadline_kind, china_date(due_at) if deadline_kind == "date" else None, active_since)
-
-
-def first_action_at(
-    deadline_kind: str, due_at: datetime | None, active_since: datetime, policy: Policy, cal: WorkCalendar
-) -> datetime | None:
-    """Where a new (or newly extended, or reopened) item's schedule starts."""
-    step = next_step_after(item_of(deadline_kind, due_at, active_since), policy, cal, active_since)
-    return step.at if step else None
 
 
 def sweep(

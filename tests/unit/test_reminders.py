@@ -548,3 +548,18 @@ def test_at_its_first_send_window_an_item_is_at_the_level_in_force_however_late_
     always_there = Item("date", item.due_on, BEGINNING)  # the same deadline, entered long before
     ladder_then = steps_between(always_there, policy, CAL, BEGINNING, first_window)
     assert reached == max((s.level for s in ladder_then if s.kind == "escalate"), default=0)
+
+
+@settings(deadline=None)
+@given(items(), policies())
+def test_the_last_reminder_goes_out_in_the_last_window_before_the_deadline_whatever_day_it_falls_on(
+    item: Item, policy: Policy
+) -> None:
+    if item.due_on is None or not policy.remind_on_day:
+        return
+    last_day = next(d for d in (item.due_on - timedelta(days=k) for k in range(30)) if CAL.is_workday(d))
+    last_window = datetime.combine(last_day, policy.window_start, tzinfo=CHINA).astimezone(UTC)
+    if last_window <= item.active_since:
+        return  # it arrived after that window: nothing can be sent before the deadline
+    steps = steps_between(item, policy, CAL, BEGINNING, end_of_day_utc(item.due_on))
+    assert [s.at for s in steps if s.kind == "remind"][-1] == last_window
