@@ -109,14 +109,16 @@ def _environment(lang: str) -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the code: no stat() of the file at every message
     )
     env.filters["day"] = partial(china_date, lang=lang)
     env.filters["state"] = _STATE_NAMES[lang].__getitem__
     return env
 
 
-def render(kind: str, context: Mapping[str, Any], lang: str = "zh") -> tuple[str, str, str]:
-    """Return ``(subject, text, html)`` for one notification."""
+def render(kind: str, context: Mapping[str, Any], lang: str = "zh", html: bool = True) -> tuple[str, str, str]:
+    """Return ``(subject, text, html)`` for one notification (``html`` False: no HTML, an
+    empty string, for an in-app message that never needs it)."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}; expected one of {KINDS}")
     if lang not in LANGS:
@@ -126,6 +128,7 @@ def render(kind: str, context: Mapping[str, Any], lang: str = "zh") -> tuple[str
     subject = " ".join(str(text_module.subject).split())  # one line: it becomes a mail header
     text = str(text_module).strip() + "\n"
     # what the text template sets (e.g. an event's lead and fields) the HTML shows too: worded once
+    if not html:
+        return subject, text, ""
     exported = {k: v for k, v in vars(text_module).items() if not k.startswith("_")}
-    html = env.get_template(f"{kind}.html").render({**context, **exported, "subject": subject})
-    return subject, text, html
+    return subject, text, env.get_template(f"{kind}.html").render({**context, **exported, "subject": subject})

@@ -261,14 +261,15 @@ def notify(s: Session, events: Sequence[Event], now: datetime) -> int:
     return insert_ignoring_duplicates(s, rows)
 
 
-def _render(context: dict, lang: str) -> tuple[str, str, str, str]:
-    """(subject, text, html, error): a failing template is logged and named, not papered over."""
+def _render(context: dict, lang: str, html: bool = False) -> tuple[str, str, str, str]:
+    """(subject, text, html, error): a failing template is logged and named, not papered over.
+    The HTML is rendered only for a mail."""
     try:
-        subject, text, html = render("event", context, lang)
+        subject, text, html_text = render("event", context, lang, html)
     except Exception as err:
         log.exception("notification template event (%s, %s) failed for %s", lang, context.get("event"), context["url"])
         return context["title"], "", "", f"template error: {type(err).__name__}: {err}"
-    return subject, text, html, ""
+    return subject, text, html_text, ""
 
 
 def _rows(ev: Event, channels: frozenset[str], base_url: str, now: datetime, window: datetime) -> list[dict]:
@@ -320,9 +321,10 @@ def _rows(ev: Event, channels: frozenset[str], base_url: str, now: datetime, win
         mode = mode_for(user.event_prefs, ev.kind, user.notify_email, user.digest)
         if mode == "off":
             continue
-        message = _render(context | {"name": user.full_name or user.username}, user.lang)
+        mailed = mode in MAILED and "email" in channels and bool(user.email)
+        message = _render(context | {"name": user.full_name or user.username}, user.lang, html=mailed)
         rows.append(row(f"inbox:{user.id}", "inbox", "sent", now, message, user, user.unit_id))
-        if mode in MAILED and "email" in channels and user.email:
+        if mailed:
             status, at = {"digest": ("held", now), "instant": ("pending", now)}.get(mode, ("pending", window))
             rows.append(row(f"email:{user.id}", "email", status, at, message, user, user.unit_id))
     shared = None

@@ -368,7 +368,7 @@ def test_a_broken_template_is_logged_and_its_messages_are_listed_as_failed_not_s
     o.assign()
     from app.services import events
 
-    def broken(kind, context, lang="zh"):
+    def broken(kind, context, lang="zh", html=True):
         raise KeyError("actor_unit")
 
     monkeypatch.setattr(events, "render", broken)

@@ -266,3 +266,9 @@ def test_an_import_tells_a_unit_once_how_many_tasks_it_got_and_names_the_first_o
     assert subject == "【整改交办】三门峡市住建局交办12项整改任务（湖滨区住建局）"
     assert "1. 甲\n2. 乙\n……共12项" in text and "<li>乙</li>" in html
     assert en_subject.startswith("[New tasks] 12 tasks") and "… 12 in all" in en_text
+
+
+def test_an_in_app_message_can_skip_the_html_it_never_shows():
+    subject, text, html = render("event", CONTEXTS["event"], "zh", html=False)
+
+    assert (subject, text) == render("event", CONTEXTS["event"])[:2] and html == ""
