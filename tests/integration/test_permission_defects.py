@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import event, func, select
@@ -148,6 +149,34 @@ def test_an_extension_is_not_decided_once_its_task_is_closed(world, decision):
     assert "extension_decision" not in text(Browser(world.app, "smx_deputy").get(f"/tasks/{tid}"))
 
 
+def race(app, table: str, first: Callable[[], int], second: Callable[[], int]) -> list[int]:
+    """Run ``first`` in a thread held just after it read ``table``, let ``second`` run to
+    its end, then let ``first`` go on: the loser of a race that read before the winner
+    committed. (SQLite serialises writers, so there the held one wins instead.) Returns
+    both status codes, sorted."""
+    engine = app.extensions["rectify"].db.engine
+    read, done = threading.Event(), threading.Event()
+
+    def hold(conn, cursor, statement, params, context, executemany):
+        reads = statement.lstrip().startswith("SELECT") and f"FROM {table}" in statement
+        if threading.current_thread().name == "held" and reads and not read.is_set():
+            read.set()
+            done.wait(5)  # SQLite: the held one has the write lock, so the other waits for it instead
+
+    answers: list[int] = []
+    event.listen(engine, "after_cursor_execute", hold)
+    try:
+        held = threading.Thread(target=lambda: answers.append(first()), name="held")
+        held.start()
+        assert read.wait(10)
+        answers.append(second())
+        done.set()
+        held.join(30)
+    finally:
+        event.remove(engine, "after_cursor_execute", hold)
+    return sorted(answers)
+
+
 def test_of_two_concurrent_rectifications_the_loser_gets_409_not_upload_evidence(world, app):
     """The loser read the task before the winner committed and counted the evidence after
     it: the evidence was gone (attached to the winner's step), so it was told to upload
@@ -156,31 +185,40 @@ def test_of_two_concurrent_rectifications_the_loser_gets_409_not_upload_evidence
     _advance(world, tid, 1)
     up = world.api.post(f"/tasks/{tid}/evidence", "lushi_handler", data={"file": (io.BytesIO(PNG), "a.png")})
     assert up.status_code == 201
-    engine = app.extensions["rectify"].db.engine
-    read_by_loser, winner_done = threading.Event(), threading.Event()
-
-    def hold_the_loser(conn, cursor, statement, params, context, executemany):
-        reads_task = statement.lstrip().startswith("SELECT") and "FROM tasks" in statement
-        if threading.current_thread().name == "loser" and reads_task and not read_by_loser.is_set():
-            read_by_loser.set()
-            winner_done.wait(5)  # SQLite: the loser holds the write lock, so the winner waits for it instead
-
-    event.listen(engine, "after_cursor_execute", hold_the_loser)
     body = {"to": "rectified", "comment": "已整改", "version": 2}
-    answers: dict[str, int] = {}
 
-    def attempt(name: str) -> None:
-        answers[name] = world.api.post(f"/tasks/{tid}/transitions", "lushi_deputy", json=body).status_code
+    def rectify() -> int:
+        return world.api.post(f"/tasks/{tid}/transitions", "lushi_deputy", json=body).status_code
 
-    loser = threading.Thread(target=attempt, args=("loser",), name="loser")
-    loser.start()
-    assert read_by_loser.wait(10)
-    attempt("winner")
-    winner_done.set()
-    loser.join(30)
-    event.remove(engine, "after_cursor_execute", hold_the_loser)
-    assert sorted(answers.values()) == [200, 409], answers
+    assert race(app, "tasks", rectify, rectify) == [200, 409]
     assert world.value(Task.state, Task.id == tid) == "rectified"
     assert world.count(TaskEvent, TaskEvent.task_id == tid, TaskEvent.to_state == "rectified") == 1
     attached = world.read(lambda s: s.scalar(select(func.count()).where(Evidence.event_id.is_not(None))))
     assert attached == 1
+
+
+def test_of_two_supervisors_deciding_one_extension_at_once_one_gets_409(world, app):
+    """Both read the request as pending; both used to write their decision (200, 200)."""
+    tid = world.task_of(1, SMX_COUNTIES["lushi"])
+    r = world.api.post(f"/tasks/{tid}/extensions", "lushi_handler", json={"deadline": "9月30日", "reason": "雨季"})
+    req = r.get_json()["id"]
+
+    def decide(who: str, approve: bool) -> Callable[[], int]:
+        body = {"approve": approve, "comment": "意见"}
+        return lambda: world.api.post(f"/extensions/{req}/decision", who, json=body).status_code
+
+    assert race(app, "extension_requests", decide("smx_deputy", True), decide("smx_head", False)) == [200, 409]
+    decided = world.count(
+        TaskEvent, TaskEvent.task_id == tid, TaskEvent.kind.in_(("extension_approved", "extension_denied"))
+    )
+    assert decided == 1
+
+
+def test_of_two_reports_handed_in_at_once_one_gets_409(world, app):
+    sid = world.obligation_for_lushi()
+
+    def submit(who: str) -> Callable[[], int]:
+        return lambda: world.api.post(f"/submissions/{sid}/submit", who, data={"note": who, "version": "1"}).status_code
+
+    assert race(app, "submissions", submit("lushi_handler"), submit("lushi_deputy")) == [200, 409]
+    assert world.value(Submission.version, Submission.id == sid) == 2
