@@ -2,7 +2,8 @@
 
 ``render(kind, context, lang)`` reads ``templates/notify/<lang>/<kind>.txt`` (which sets
 ``subject`` at the top and is the plain-text body) and ``<kind>.html`` (autoescaped:
-titles are typed by users and end up in mail clients). Robots and webhooks use the text.
+titles are typed by users and end up in mail clients; found in ``<lang>/`` or, when it
+has no wording of its own, in ``shared/``). Robots and webhooks use the text.
 
 Dates are shown as the China calendar date of the instant (``2022年6月20日`` /
 ``20 June 2022``): a deadline is stored as the end of its day in China time, which is
@@ -104,7 +105,9 @@ def format_day(day: date, lang: str = "zh") -> str:
 @cache
 def _environment(lang: str) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATE_DIR / lang),
+        # the language's own templates first; shared/ holds those with no words of their own
+        # (an event's HTML shows what its .txt worded, in the language's layout)
+        loader=FileSystemLoader([TEMPLATE_DIR / lang, TEMPLATE_DIR / "shared"]),
         autoescape=select_autoescape(["html"], default_for_string=False, default=False),
         undefined=StrictUndefined,
         trim_blocks=True,
