@@ -38,7 +38,7 @@ from app.domain.reminders import Policy
 from app.domain.workflow import State
 from app.models import ExtensionRequest, Obligation, Plan, Problem, SpotCheckItem, Submission, Task, User
 from app.schemas import ExtensionDecisionIn, ExtensionIn, ObligationIn, ReviewIn, TransitionIn
-from app.services import evidence, extensions, inbox, obligations, plans, spotchecks, tasks
+from app.services import evidence, extensions, inbox, obligations, plans, spotchecks, tasks, urges
 from app.services.calendar import load_calendar
 from app.services.delivery import Channels
 
@@ -186,6 +186,19 @@ class Campaign:
         jobs.deliver_due(self.sim)
 
     def play(self) -> None:
+        """Run the story day by day with the sweep at each working day's window and
+        evening. Workflow messages written inside the services follow the database's
+        outbox settings, so for the length of the play those say: inbox only."""
+        outbox = self.db.outbox
+        saved = dict(outbox)
+        outbox["channels"] = self.sim.enabled_channels
+        try:
+            self._play()
+        finally:
+            outbox.clear()
+            outbox.update(saved)
+
+    def _play(self) -> None:
         day = min(self.smx_shift.issued_on, self.yz_shift.issued_on)
         while day <= self.now.astimezone(CHINA).date():
             if self.cal.is_workday(day):
@@ -450,6 +463,13 @@ class Campaign:
         self.extension(
             "smx", 5, "yima", w(1), today + timedelta(days=10), "需协调乡镇统一开展村容村貌整治，申请延期至月底。"
         )
+
+        # 催办: the deputy urges the two counties that have not moved on 农村危房改造不及时
+        def urge() -> None:
+            ids = [self.task_id("smx", 2, unit) for unit in ("yima", "sfq")]
+            urges.urge_tasks(self.db, self.user("smx_deputy"), ids, "请于本周内完成整改并上传佐证材料。", self.t)
+
+        self.at(w(2), "09:50", urge)
 
         # 抽查: drawn among what was struck off; one fails the re-check and is reopened
         def draw() -> None:

@@ -14,12 +14,15 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import select
 
 import config as rectify_config
 from app import create_app
 from app.demo import SMX_COUNTIES, YZ_TOWNS
 from app.demo_campaign import Campaign
 from app.domain.deadlines import CHINA
+from app.migrate import upgrade
+from app.models import Notification
 from tests.conftest import CAMPAIGN_NOW, Api, Clock, load_campaign_demo, need_service, pg_admin, pg_url, presign
 from tests.integration.test_pages import login
 
@@ -204,3 +207,29 @@ def test_the_story_fits_the_working_day_calendar_whatever_day_and_hour_the_demo_
             story = Campaign(rt, now)
             story.tell()
             assert story.level_today(story.yz_shift.on(date(2022, 6, 15))) == 2, now
+
+
+def test_loading_the_demo_mails_nobody_even_where_mail_and_a_webhook_are_configured(tmp_path):
+    """Weeks of history replayed must not reach anyone's mailbox today: while it loads,
+    the demo writes inbox messages only, and afterwards the app's channels are back."""
+    url = f"sqlite:///{tmp_path / 'rectify.db'}"
+    upgrade(url)
+    cfg = rectify_config.TestConfig(url, tmp_path / "instance")
+    cfg.CHANNEL_SETTINGS = {
+        "RECTIFY_SMTP_HOST": "127.0.0.1",
+        "RECTIFY_SMTP_PORT": "2525",
+        "RECTIFY_SMTP_SENDER": "rectify@example.gov.cn",
+        "RECTIFY_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+        "RECTIFY_WEBHOOK_SECRET": "secret",
+    }
+    application = create_app(cfg, clock=Clock(CAMPAIGN_NOW))
+    try:
+        result = application.test_cli_runner().invoke(args=["demo", "--if-empty"])
+        assert result.exit_code == 0, result.output
+        with application.app_context():
+            runtime = application.extensions["rectify"]
+            channels = set(runtime.db.session().scalars(select(Notification.channel).distinct()))
+            assert "inbox" in channels and not channels & {"email", "webhook"}, channels
+            assert {"email", "webhook"} <= runtime.db.outbox["channels"]
+    finally:
+        application.extensions["rectify"].db.dispose()
