@@ -7,7 +7,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-VENDOR := app/static/vendor/echarts.min.js
+VENDOR := app/static/vendor/echarts.min.js app/static/vendor/axe.min.js
 
 .PHONY: run test lint format bench browser clean
 
@@ -16,15 +16,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# ECharts comes from the npm registry and is served by the app itself (no CDN).
-$(VENDOR): package.json package-lock.json
+# ECharts (the dashboard) and axe-core (the browser tests' accessibility check) come from
+# the npm registry and are served by the app itself (no CDN).
+$(VENDOR) &: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	mkdir -p app/static/vendor
-	cp node_modules/echarts/dist/echarts.min.js $@
+	cp node_modules/echarts/dist/echarts.min.js node_modules/axe-core/axe.min.js app/static/vendor/
 
 # The browser tests drive Debian's Chromium; a CJK font makes their screenshots readable.
+# pdftoppm (poppler-utils) turns the printed 督办单 into an image beside the screenshots.
 browser:
-	@command -v chromium >/dev/null && fc-list | grep -qi wqy || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
+	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null && fc-list | grep -qi wqy || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei poppler-utils; }
 
 run: $(STAMP) $(VENDOR)
 	$(FLASK) migrate

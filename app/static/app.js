@@ -21,3 +21,39 @@
     }
   }
 })();
+
+// A refused form comes back as it was typed (passwords and files aside): each POST keeps
+// its fields for one page load, and a page that says why it refused puts them back.
+(function () {
+  const KEY = "rectify-typed";
+  const SKIP = new Set(["hidden", "password", "file", "submit", "button"]);
+  const keyOf = (form) => form.action + "|" + [...form.querySelectorAll("input[type=hidden]")]
+    .filter((i) => i.name !== "csrf_token" && i.name !== "version")
+    .map((i) => `${i.name}=${i.value}`).join("&");
+  const kept = JSON.parse(sessionStorage.getItem(KEY) || "null");
+  sessionStorage.removeItem(KEY);
+  if (kept && document.querySelector(".flash.error, .flash.refused, [role=alert]")) {
+    const form = [...document.forms].find((f) => keyOf(f) === kept.key);
+    if (form) {
+      const left = {};
+      for (const [name, value] of kept.fields) (left[name] = left[name] || []).push(value);
+      for (const el of form.elements) {
+        if (!el.name || SKIP.has(el.type) || !(el.name in left)) continue;
+        if (el.type === "checkbox" || el.type === "radio") el.checked = left[el.name].includes(el.value);
+        else if (el.tagName === "SELECT" && el.multiple) {
+          for (const o of el.options) o.selected = left[el.name].includes(o.value);
+        } else el.value = left[el.name].shift() ?? el.value;
+      }
+      form.scrollIntoView({ block: "center" });
+    }
+  }
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (form.method !== "post") return;
+    const fields = [...form.elements]
+      .filter((el) => el.name && !SKIP.has(el.type) && !((el.type === "checkbox" || el.type === "radio") && !el.checked))
+      .flatMap((el) => (el.tagName === "SELECT" && el.multiple
+        ? [...el.selectedOptions].map((o) => [el.name, o.value]) : [[el.name, el.value]]));
+    sessionStorage.setItem(KEY, JSON.stringify({ key: keyOf(form), fields }));
+  });
+})();

@@ -92,9 +92,15 @@ def form_failed(err: ServiceError | ValidationError) -> None:
     if isinstance(err, ServiceError):
         if err.status == 404:
             raise err
-        flash(err.message)
+        flash(err.message, "refused")
     else:
-        flash("表单内容有误：" + describe(err))
+        flash(translate("表单内容有误：", lang()) + describe(err), "error")
+
+
+def say(text: str, category: str = "message", **values) -> None:
+    """Flash a sentence of the pages in the user's language: the Chinese is the key of
+    app.web.i18n.EN, and ``{name}`` places are filled in after translating."""
+    flash(translate(text, lang()).format(**values), category)
 
 
 def local_path(target: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import g, redirect, render_template, request, session, url_for
 from pydantic import ValidationError
 
 from app.domain.events import EVENT_KINDS, MODES, modes_of
@@ -11,7 +11,7 @@ from app.schemas import PreferencesIn
 from app.services import org
 from app.services.auth import authenticate, password_fingerprint
 from app.services.errors import ServiceError
-from app.web import back, bp, form_failed, local_path, login_required, rt
+from app.web import back, bp, form_failed, local_path, login_required, rt, say
 
 EVENT_LABELS = {
     "assigned": "新任务交办到本单位",
@@ -84,7 +84,7 @@ def password():
             error = err.message
         else:
             session["pw"] = password_fingerprint(rt().db.session().get(User, g.user.id))
-            flash("密码已修改。")
+            say("密码已修改。")
             return redirect(url_for("web.index"))
     return render_template("password.html", error=error), (422 if error else 200)
 
@@ -109,7 +109,7 @@ def preferences():
             form_failed(err)
         else:
             org.set_preferences(rt().db, g.user, data.notify_email, data.digest, data.events, data.lang)
-            flash("消息设置已保存。")
+            say("消息设置已保存。")
         return redirect(url_for("web.preferences"))
     me = rt().db.session().get(User, g.user.id)
     return render_template(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
@@ -12,7 +12,7 @@ from app.schemas import HolidayIn, PolicyIn, UnitIn, UserIn
 from app.services import calendar, org, policy
 from app.services.errors import ServiceError
 from app.services.scope import who
-from app.web import bp, form_failed, login_required, rt
+from app.web import bp, form_failed, login_required, rt, say
 
 
 def _admin_only() -> None:
@@ -32,7 +32,7 @@ def admin_units():
                 parent_id=request.form.get("parent_id", type=int),
             )
             org.create_unit(rt().db, g.user, data)
-            flash("单位已添加。")
+            say("单位已添加。")
         except (ServiceError, ValidationError) as err:
             form_failed(err)
         return redirect(url_for("web.admin_units"))
@@ -48,10 +48,10 @@ def admin_users():
         try:
             form["unit_id"] = int(form.get("unit_id", "0"))
             org.create_user(rt().db, g.user, UserIn.model_validate(form))
-            flash("用户已添加。")
+            say("用户已添加。")
         except (ServiceError, ValidationError, ValueError) as err:
             if isinstance(err, ValueError) and not isinstance(err, ValidationError):
-                flash("请选择单位。")
+                say("请选择单位。", "error")
             else:
                 form_failed(err)
         return redirect(url_for("web.admin_users"))
@@ -74,7 +74,7 @@ def admin_holidays():
                 strict=False,
             )
             moved = calendar.set_override(rt().db, data, rt().clock(), g.user.id)
-            flash(_saved(moved))
+            _saved(moved)
         except ValidationError as err:
             form_failed(err)
         return redirect(url_for("web.admin_holidays"))
@@ -94,14 +94,17 @@ def admin_holiday_year(year: int):
         _, moved = calendar.set_official_year(
             rt().db, year, request.form.get("official") == "1", rt().clock(), g.user.id
         )
-        flash(_saved(moved))
+        _saved(moved)
     except ServiceError as err:
         form_failed(err)
     return redirect(url_for("web.admin_holidays"))
 
 
-def _saved(moved: int) -> str:
-    return f"已保存，{moved} 项任务的整改时限随之调整（已记入各任务的办理记录）。" if moved else "已保存。"
+def _saved(moved: int) -> None:
+    if moved:
+        say("已保存，{n} 项任务的整改时限随之调整（已记入各任务的办理记录）。", n=moved)
+    else:
+        say("已保存。")
 
 
 @bp.route("/plans/<int:plan_id>/policy", methods=["GET", "POST"])
@@ -117,7 +120,7 @@ def plan_policy(plan_id: int):
             policy.set_policy(
                 r.db, g.user, plan_id, PolicyIn.model_validate(form), r.config.REMINDER_DEFAULTS, r.clock()
             )
-            flash("提醒规则已保存。")
+            say("提醒规则已保存。")
         except (ServiceError, ValidationError) as err:
             form_failed(err)
         return redirect(url_for("web.plan_policy", plan_id=plan_id))

@@ -3,13 +3,13 @@ and export in either seed layout."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 
 from app import jobs
 from app.http import attachment
 from app.services import ledger, plans
 from app.services.errors import ServiceError
-from app.web import bp, form_failed, login_required, rt
+from app.web import bp, form_failed, login_required, rt, say
 
 
 @bp.route("/plans/<int:plan_id>/import", methods=["GET", "POST"])
@@ -21,7 +21,7 @@ def ledger_import(plan_id: int):
     if request.method == "POST":
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            flash("请选择要导入的 .xlsx 台账文件。")
+            say("请选择要导入的 .xlsx 台账文件。", "error")
         else:
             try:
                 preview = ledger.preview_import(
@@ -74,6 +74,6 @@ def ledger_import_progress(plan_id: int, token: str):
 def ledger_export(plan_id: int, fmt: str):
     layout = request.args.get("layout", "sanmenxia")
     if fmt not in ("xlsx", "csv") or layout not in ("sanmenxia", "yuzhou"):
-        flash("导出格式应为 xlsx 或 csv，版式应为 sanmenxia 或 yuzhou。")
+        say("导出格式应为 xlsx 或 csv，版式应为 sanmenxia 或 yuzhou。", "error")
         return redirect(url_for("web.plan_detail", plan_id=plan_id))
     return attachment(ledger.export_ledger(rt().db, g.user, plan_id, layout, fmt))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, send_file, url_for
+from flask import g, redirect, render_template, request, send_file, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
@@ -11,16 +11,18 @@ from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionI
 from app.services import evidence, extensions, obligations, org, plans, tasks, urges
 from app.services.errors import ServiceError
 from app.services.scope import facts
-from app.web import back, bp, form_failed, login_required, rt
+from app.web import back, bp, form_failed, login_required, rt, say
 
-MOVE_LABELS = {
-    ("identified", "in_progress"): "开始整改",
-    ("in_progress", "rectified"): "提交整改",
-    ("rectified", "in_progress"): "退回整改",
-    ("rectified", "verified"): "核实通过",
-    ("verified", "closed"): "销号",
-    ("closed", "in_progress"): "重新打开",
-    ("verified", "in_progress"): "重新打开",
+# Each move as a person names it (its button and its line in the history), what the page
+# says once it is done, and what its comment is called.
+MOVES = {
+    ("identified", "in_progress"): ("开始整改", "已开始整改。", None),
+    ("in_progress", "rectified"): ("提交整改", "已提交整改，等待督办单位核实。", "整改情况"),
+    ("rectified", "in_progress"): ("退回整改", "已退回整改，责任单位将看到退回理由。", "退回理由"),
+    ("rectified", "verified"): ("核实通过", "已核实通过。", None),
+    ("verified", "closed"): ("销号", "已销号。", None),
+    ("closed", "in_progress"): ("重新打开", "已重新打开，任务回到整改中。", "重新打开理由"),
+    ("verified", "in_progress"): ("重新打开", "已重新打开，任务回到整改中。", "重新打开理由"),
 }
 INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
@@ -69,7 +71,7 @@ def _task_query() -> TaskQuery:
     try:
         return TaskQuery.model_validate(args)
     except ValidationError:
-        flash("筛选条件有误，已恢复默认。")
+        say("筛选条件有误，已恢复默认。", "error")
         return TaskQuery()
 
 
@@ -99,14 +101,17 @@ def task_detail(task_id: int):
     db = rt().db
     view = tasks.get_task(db, g.user, task_id, rt().clock())
     requests = extensions.list_extensions(db, g.user, task_id)
+    files = evidence.list_evidence(db, g.user, task_id)
     return render_template(
         "task.html",
         v=view,
         history=tasks.history(db, g.user, task_id),
-        files=evidence.list_evidence(db, g.user, task_id),
+        files=files,
         requests=requests,
         offers=extensions.offers(view.task, view.actor, requests),
-        moves=[(st, MOVE_LABELS[(view.task.state, st.value)]) for st in view.allowed],
+        moves=[(st, *MOVES[(view.task.state, st.value)][::2]) for st in view.allowed],
+        move_names={k: (label, why) for k, (label, _, why) in MOVES.items()},
+        evidence_of={f.id: f for f in files},
         inline=INLINE_IMAGES,
         labels=STATE_LABELS,
     )
@@ -128,12 +133,13 @@ def task_transition(task_id: int):
             },
             strict=False,
         )
-        tasks.transition_task(rt().db, g.user, task_id, data, rt().clock())
+        before = tasks.get_task(rt().db, g.user, task_id, rt().clock()).task.state
+        after = tasks.transition_task(rt().db, g.user, task_id, data, rt().clock()).task.state
     except (ServiceError, ValidationError) as err:
         form_failed(err)
         return _back_to(task_id)
-    flash("已办理。")
-    return redirect(url_for("web.task_detail", task_id=task_id))
+    say(MOVES[(before, after)][1])
+    return _back_to(task_id)
 
 
 @bp.post("/tasks/urge")
@@ -142,43 +148,49 @@ def task_urge():
     """催办 one task (from its page) or the tasks ticked in the list."""
     ids = request.form.getlist("task_id", type=int)
     if not ids:
-        flash("请先勾选要催办的任务。")
+        say("请先勾选要催办的任务。", "error")
     else:
         try:
             result = urges.urge_tasks(rt().db, g.user, ids, request.form.get("comment", "").strip(), rt().clock())
         except ServiceError as err:
             form_failed(err)
         else:
-            flash(f"已催办 {len(result.urged)} 项任务。")
+            say("已催办 {n} 项任务。", n=len(result.urged))
             for task_id, why in result.skipped:
-                flash(f"任务 {task_id} 未催办：{why}")
+                say("任务 {id} 未催办：{why}", "error", id=task_id, why=why)
     return back(url_for("web.task_list"))
 
 
 @bp.post("/tasks/<int:task_id>/evidence")
 @login_required
 def task_upload(task_id: int):
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash("请选择要上传的文件。")
-        return redirect(url_for("web.task_detail", task_id=task_id))
-    r = rt()
-    try:
-        evidence.store_evidence(
-            r.db,
-            r.config.UPLOAD_DIR,
-            r.config.MAX_UPLOAD_BYTES,
-            g.user,
-            task_id,
-            upload.stream,
-            upload.filename,
-            r.clock(),
-        )
-    except ServiceError as err:
-        form_failed(err)
+    """One or more files (a photo just taken, or several picked), each stored as it comes;
+    a refused file stops there and says why, the ones before it are kept."""
+    uploads = [f for f in request.files.getlist("file") if f.filename]
+    if not uploads:
+        say("请选择要上传的文件。", "error")
         return _back_to(task_id)
-    flash("佐证材料已上传。")
-    return redirect(url_for("web.task_detail", task_id=task_id))
+    r = rt()
+    stored = 0
+    for upload in uploads:
+        try:
+            evidence.store_evidence(
+                r.db,
+                r.config.UPLOAD_DIR,
+                r.config.MAX_UPLOAD_BYTES,
+                g.user,
+                task_id,
+                upload.stream,
+                upload.filename,
+                r.clock(),
+            )
+        except ServiceError as err:
+            form_failed(err)
+            break
+        stored += 1
+    if stored:
+        say("佐证材料已上传：{n} 份。", n=stored)
+    return _back_to(task_id)
 
 
 @bp.get("/evidence/<int:evidence_id>")
@@ -204,7 +216,7 @@ def task_extension(task_id: int):
     except (ServiceError, ValidationError) as err:
         form_failed(err)
         return _back_to(task_id)
-    flash("延期申请已提交。")
+    say("延期申请已提交。")
     return redirect(url_for("web.task_detail", task_id=task_id))
 
 
@@ -218,7 +230,7 @@ def extension_decision(request_id: int):
     except (ServiceError, ValidationError) as err:
         form_failed(err)
         return _back_to(task_id)
-    flash("已审批。")
+    say("延期申请已审批。")
     return redirect(url_for("web.task_detail", task_id=task_id))
 
 

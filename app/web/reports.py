@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.schemas import ReviewIn
 from app.services import inbox, obligations
 from app.services.errors import ServiceError
-from app.web import back, bp, form_failed, login_required, rt
+from app.web import back, bp, form_failed, login_required, rt, say
 
 
 @bp.get("/inbox")
@@ -53,7 +53,7 @@ def submission_submit(submission_id: int):
     except ServiceError as err:
         form_failed(err)
     else:
-        flash("已报送。")
+        say("已报送。")
     return redirect(url_for("web.submission_list"))
 
 
@@ -73,5 +73,5 @@ def submission_review(submission_id: int):
     except (ServiceError, ValidationError) as err:
         form_failed(err)
     else:
-        flash("已审核。")
+        say("已审核。")
     return redirect(url_for("web.submission_list"))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import secrets
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 
 from app.services import plans, spotchecks
 from app.services.errors import ServiceError
-from app.web import bp, form_failed, login_required, rt
+from app.web import bp, form_failed, login_required, rt, say
 
 
 @bp.get("/plans/<int:plan_id>/spot-checks")
@@ -35,7 +35,7 @@ def spot_check_draw(plan_id: int):
             request.form.get("seed", type=int) or 0,
             rt().clock(),
         )
-        flash("已抽取样本。")
+        say("已抽取样本。")
     except ServiceError as err:
         form_failed(err)
     return redirect(url_for("web.spot_checks", plan_id=plan_id))
@@ -49,7 +49,7 @@ def spot_check_result(item_id: int):
         spotchecks.record_result(
             rt().db, g.user, item_id, request.form.get("passed") == "1", request.form.get("comment", ""), rt().clock()
         )
-        flash("复核结果已登记。")
+        say("复核结果已登记。")
     except ServiceError as err:
         form_failed(err)
     return redirect(url_for("web.spot_checks", plan_id=plan_id))

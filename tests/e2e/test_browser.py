@@ -34,6 +34,10 @@ def flashes(page) -> str:
     return " ".join(page.locator("p.flash").all_inner_texts())
 
 
+def refused(page) -> bool:
+    return page.locator("p.flash.error, p.flash.refused").count() > 0
+
+
 def shown_state(page) -> tuple[str, str]:
     state = page.locator("#state")
     return state.get_attribute("data-state"), state.inner_text().strip()
@@ -46,7 +50,7 @@ def move(page, to: str, comment: str | None = None) -> None:
         form.locator("textarea[name=comment]").fill(comment)
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
-    assert "已办理" in flashes(page), f"moving to {to} failed: {flashes(page)}"
+    assert not refused(page), f"moving to {to} failed: {flashes(page)}"
     assert shown_state(page)[0] == to
 
 
@@ -54,12 +58,12 @@ def click_button(page, label: str) -> None:
     """Click the transition button a person reads as ``label`` and wait for the new page."""
     with page.expect_navigation():
         page.get_by_role("button", name=label, exact=True).click()
-    assert "已办理" in flashes(page), f"{label} failed: {flashes(page)}"
+    assert not refused(page), f"{label} failed: {flashes(page)}"
 
 
 def upload_photo(page, name: str, data: bytes) -> None:
     form = page.locator("form#upload")
-    form.locator("input[type=file]").set_input_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+    form.locator("input[type=file][multiple]").set_input_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
     assert "佐证材料已上传" in flashes(page), flashes(page)
@@ -146,7 +150,7 @@ def test_a_supervisor_sends_a_task_back_with_a_reason_and_another_verifies_and_s
     move(deputy, "in_progress", reason)
     assert shown_state(deputy) == ("in_progress", "整改中")
     last = timeline(deputy)[-1]
-    assert "已整改 → 整改中" in last and reason in last and DEPUTY in last
+    assert "退回整改" in last and f"退回理由：{reason}" in last and DEPUTY in last
     shot(deputy, "sent-back")
 
     clock.advance(days=1)
@@ -168,20 +172,22 @@ def test_a_supervisor_sends_a_task_back_with_a_reason_and_another_verifies_and_s
 
     steps = timeline(head)
     expected = [
-        ("挂账", None),
-        ("挂账 → 整改中", HANDLER),
-        ("整改中 → 已整改", HANDLER, "第一次整改"),
-        ("已整改 → 整改中", DEPUTY, reason),
-        ("整改中 → 已整改", HANDLER, "第二次整改"),
-        ("已整改 → 已核实", HEAD),
-        ("已核实 → 已销号", HEAD),
+        ("任务下达，列入挂账", None),
+        ("开始整改", HANDLER),
+        ("提交整改", HANDLER, "整改情况：第一次整改", "第一次.png"),
+        ("退回整改", DEPUTY, f"退回理由：{reason}"),
+        ("提交整改", HANDLER, "整改情况：第二次整改", "拆除后.png"),
+        ("核实通过", HEAD),
+        ("销号", HEAD),
     ]
     assert len(steps) == len(expected), steps
     for text, (arrow, *rest) in zip(steps, expected, strict=True):
         assert arrow in text and all(part in text for part in rest if part), (arrow, text)
     times = head.locator("#history ol.timeline time").all_inner_texts()
     assert times == sorted(times), "the history reads in the order things happened"
-    assert head.locator("#history small").count() == 2, "each rectification carries its photo"
+    attached = head.locator("#history ul.attached li").all_inner_texts()
+    assert len(attached) == 2, "each rectification carries its photo"
+    assert all(HANDLER in a for a in attached), "named with who uploaded it"
 
 
 # ---- 3. the dashboard -----------------------------------------------------------------

@@ -77,5 +77,5 @@ def test_a_county_handler_opens_the_task_the_city_sent_back_from_their_inbox(pag
         link.click()
     shot(page, "task-sent-back")
     history = page.locator("#history").inner_text()
-    assert "已整改 → 整改中" in history and "约谈记录" in history
+    assert "退回整改" in history and "约谈记录" in history
     assert page.locator("#history img").count() > 0 or page.locator("img").count() > 0, "its photos show"

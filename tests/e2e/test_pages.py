@@ -1,0 +1,292 @@
+"""Every page, as each role, on a desk (1366×768) and on a phone (390×844).
+
+One live server over a copy of the demo as `make run` loads it (a campaign under way,
+records in every state), one sign-in per role. The pages are every GET route of the web
+blueprint, filled in with a task, a plan and a spot check the three roles can reach, so
+a page added later is walked too. On each page: no horizontal scrolling, the phone header
+at most a fifth of the screen, controls a thumb can hit, no console error, no 500, no
+Chinese outside the user's own data once switched to English, and no serious axe-core
+finding on the main pages. Screenshots: test-artifacts/screenshots/pages-<role>-<size>-<page>.png.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import JSON, String, Text, create_engine, select, text
+from werkzeug.serving import make_server
+
+import config as rectify_config
+from app import create_app
+from app.demo import DEMO_PASSWORD
+from app.models import Base
+from tests.conftest import CAMPAIGN_NOW, Clock
+from tests.e2e.conftest import SHOTS, TIMEOUT_MS
+
+pytestmark = pytest.mark.e2e
+
+ROLES = {"official": "lushi_handler", "supervisor": "smx_deputy", "admin": "admin"}
+SIZES = {"desk": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+# Routes that are not pages: downloads, a JSON status, a redirect that changes the session.
+NOT_PAGES = {"web.evidence_file", "web.ledger_export", "web.ledger_import_progress", "web.switch_lang"}
+# A page that exists only after a ledger upload; its preview and progress are walked by
+# tests/e2e/test_browser.py's import test.
+NEEDS_AN_UPLOAD = {"web.ledger_import_page"}
+MAIN_PAGES = ["/", "/tasks", "/tasks/{task}", "/plans/{plan}", "/dashboard", "/submissions", "/inbox"]
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+TAP_PX = 44
+
+
+@dataclass
+class Site:
+    url: str
+    app: object
+    db_url: str
+    ids: dict[str, int]
+    states: dict[str, dict] = field(default_factory=dict)
+
+
+def _sample_ids(db_url: str) -> dict[str, int]:
+    """A task of 卢氏县 that is overdue in the Sanmenxia plan (its official, the plan's
+    supervisor and the admin all see it), that plan, and one evidence file."""
+    engine = create_engine(db_url)
+    with engine.connect() as c:
+        task, plan = c.execute(
+            text(
+                "SELECT t.id, p.plan_id FROM tasks t JOIN problems p ON p.id = t.problem_id "
+                "JOIN units u ON u.id = t.unit_id WHERE u.name LIKE '卢氏县%' AND t.escalation_level > 0 "
+                "ORDER BY t.id LIMIT 1"
+            )
+        ).one()
+    engine.dispose()
+    return {"task_id": task, "plan_id": plan}
+
+
+@pytest.fixture(scope="module")
+def site(campaign_sqlite, tmp_path_factory) -> Iterator[Site]:
+    """A private copy of the campaign demo (the touch test writes), served once for the module."""
+    src_url, src_instance = campaign_sqlite
+    folder = tmp_path_factory.mktemp("pages")
+    shutil.copy(src_url.removeprefix("sqlite:///"), folder / "rectify.db")
+    shutil.copytree(src_instance, folder / "instance")
+    url = f"sqlite:///{folder / 'rectify.db'}"
+    app = create_app(rectify_config.TestConfig(url, folder / "instance"), clock=Clock(CAMPAIGN_NOW))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="e2e-pages", daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_port}", app, url, _sample_ids(url))
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        app.extensions["rectify"].db.dispose()
+
+
+def pages(site: Site) -> list[tuple[str, str]]:
+    """(endpoint, path) of every page of the web blueprint."""
+    out = []
+    for rule in sorted(site.app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.endpoint.startswith("web.") or "GET" not in rule.methods:
+            continue
+        if rule.endpoint in NOT_PAGES | NEEDS_AN_UPLOAD:
+            continue
+        missing = set(rule.arguments) - set(site.ids)
+        assert not missing, f"{rule.rule}: give the page walk a sample {missing} (or list it in NOT_PAGES)"
+        path = rule.rule
+        for name in rule.arguments:
+            path = re.sub(rf"<(?:\w+:)?{name}>", str(site.ids[name]), path)
+        out.append((rule.endpoint, path))
+    return out
+
+
+def signed_in(browser, site: Site, role: str, size: str, *, lang: str = "zh"):
+    """A page in a fresh context of ``role`` at ``size`` (cookies from one sign-in per role)."""
+    if role not in site.states:
+        ctx = browser.new_context(base_url=site.url)
+        page = ctx.new_page()
+        page.goto("/login")
+        page.fill("input[name=username]", ROLES[role])
+        page.fill("input[name=password]", DEMO_PASSWORD)
+        with page.expect_navigation():
+            page.click("section.login button[type=submit]")
+        site.states[role] = ctx.storage_state()
+        ctx.close()
+    ctx = browser.new_context(
+        base_url=site.url,
+        storage_state=site.states[role],
+        viewport=SIZES[size],
+        has_touch=size == "phone",
+        is_mobile=size == "phone",
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+    )
+    ctx.set_default_timeout(TIMEOUT_MS)
+    page = ctx.new_page()
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(f"{m.text} ({m.location.get('url')})"))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    if lang == "en":
+        page.goto("/lang/en?next=/")
+    return page
+
+
+def save_shot(screenshot_dir: Path, page, name: str) -> None:
+    path = screenshot_dir / f"pages-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SHOTS.append(path)
+
+
+def slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
+
+
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    'button, input:not([type=hidden]), select, textarea, summary, header a, nav a, .actions a, .pager a')]
+  .filter((el) => el.offsetParent !== null || el.getClientRects().length)
+  .map((el) => [el, el.getBoundingClientRect()])
+  .filter(([el, r]) => r.width > 0 && r.height > 0 && (r.height < 44 || r.width < 24)
+          && !(el.type === 'checkbox' || el.type === 'radio'))
+  .map(([el, r]) => `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 30)}"`
+                  + ` ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+SMALL_CHECKS = """() => [...document.querySelectorAll('input[type=checkbox], input[type=radio]')]
+  .filter((el) => el.getClientRects().length)
+  .map((el) => el.closest('label') || el)
+  .map((el) => [el, el.getBoundingClientRect()])
+  .filter(([el, r]) => r.height < 44)
+  .map(([el, r]) => `label "${el.innerText.trim().slice(0, 30)}" ${Math.round(r.height)} high`)"""
+
+
+def look_at(page, path: str) -> tuple[int, list[str]]:
+    """Open ``path``; return its status and what is wrong with it on this screen."""
+    page.errors.clear()
+    response = page.goto(path)
+    status = response.status if response else 0
+    wrong = []
+    if status >= 500:
+        wrong.append(f"answered {status}")
+    if status != 200:
+        return status, wrong  # out of this role's sight (404) is the error page, checked as such
+    page.wait_for_load_state("load")
+    wrong += [f"console: {e}" for e in page.errors]
+    width = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    if width[0] > width[1]:
+        wider = page.evaluate(
+            """() => [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right
+                 > window.innerWidth + 1).slice(0, 5).map((el) => el.tagName + '.' + el.className + '#' + el.id)"""
+        )
+        wrong.append(f"scrolls sideways: {width[0]} > {width[1]} ({wider})")
+    if page.viewport_size["width"] < 500:
+        header = page.locator("header.top").bounding_box()
+        if header and header["height"] > page.viewport_size["height"] / 5:
+            wrong.append(f"header {header['height']:.0f} px high")
+        wrong += [f"small target: {t}" for t in page.evaluate(SMALL_TARGETS) + page.evaluate(SMALL_CHECKS)]
+    return status, wrong
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_fits_the_screen_with_thumb_sized_controls_and_no_error(browser, site, screenshot_dir, role, size):
+    page = signed_in(browser, site, role, size)
+    seen, problems = [], {}
+    for endpoint, path in pages(site):
+        status, wrong = look_at(page, path)
+        seen.append((endpoint, status))
+        if wrong:
+            problems[path] = wrong
+        save_shot(screenshot_dir, page, f"{role}-{size}-{slug(path)}")
+    if role != "admin":
+        page.goto("/login")  # signed out: the login page is a page too
+        page.context.clear_cookies()
+        status, wrong = look_at(page, "/login")
+        if wrong:
+            problems["/login (signed out)"] = wrong
+        save_shot(screenshot_dir, page, f"signed-out-{size}-login")
+    page.context.close()
+    assert not problems, "\n".join(f"{path}: {wrong}" for path, wrong in problems.items())
+    shown = {e for e, s in seen if s == 200}
+    assert {"web.index", "web.task_list", "web.task_detail", "web.plan_detail", "web.inbox_page"} <= shown, seen
+
+
+def user_data(db_url: str) -> list[str]:
+    """Every text the users and the demo wrote (names, titles, comments, messages…), longest first."""
+    engine = create_engine(db_url)
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, str):
+            found.add(value.strip())
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    with engine.connect() as c:
+        for table in Base.metadata.sorted_tables:
+            cols = [col for col in table.columns if isinstance(col.type, String | Text | JSON)]
+            if cols:
+                for row in c.execute(select(*cols)):
+                    for value in row:
+                        walk(value)
+    engine.dispose()
+    return sorted((s for s in found if CJK.search(s)), key=len, reverse=True)
+
+
+PAGE_WORDS = """() => {
+  const attrs = [...document.querySelectorAll('[placeholder], [title], [aria-label], input[type=submit][value]')]
+    .filter((el) => !el.closest('[lang^=zh]'))
+    .map((el) => [el.getAttribute('placeholder'), el.getAttribute('title'), el.getAttribute('aria-label')].join(' '));
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll('[lang^=zh], script, style').forEach((el) => el.remove());
+  return [document.title, body.innerText, ...attrs].join('\\n');
+}"""
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_switched_to_english_no_page_shows_chinese_outside_the_users_own_data(browser, site, screenshot_dir, role):
+    data = user_data(site.db_url)
+    page = signed_in(browser, site, role, "desk", lang="en")
+    left = {}
+    for _endpoint, path in pages(site):
+        _status, wrong = look_at(page, path)
+        assert not wrong, (path, wrong)
+        words = page.evaluate(PAGE_WORDS)
+        for s in data:
+            if s in words:
+                words = words.replace(s, " ")
+        if chinese := CJK.findall(words):
+            left[path] = sorted(set(chinese))
+        save_shot(screenshot_dir, page, f"{role}-en-{slug(path)}")
+    page.context.close()
+    assert not left, "\n".join(f"{path}: {' | '.join(words)}" for path, words in left.items())
+
+
+AXE = """async () => {
+  const r = await axe.run(document, { resultTypes: ['violations'] });
+  return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}"""
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_main_pages_have_no_serious_accessibility_violation(browser, site, size):
+    found = {}
+    for role in ("official", "supervisor"):
+        page = signed_in(browser, site, role, size)
+        for pattern in MAIN_PAGES:
+            path = pattern.format(task=site.ids["task_id"], plan=site.ids["plan_id"])
+            status, _ = look_at(page, path)
+            assert status == 200, (role, path, status)
+            page.add_script_tag(url="/static/vendor/axe.min.js")
+            if violations := page.evaluate(AXE):
+                found[f"{role} {path}"] = violations
+        page.context.close()
+    assert not found, "\n".join(f"{where}: {v}" for where, v in found.items())
