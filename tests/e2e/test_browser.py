@@ -63,7 +63,9 @@ def click_button(page, label: str) -> None:
 
 def upload_photo(page, name: str, data: bytes) -> None:
     form = page.locator("form#upload")
-    form.locator("input[type=file][multiple]").set_input_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+    form.locator("input[type=file][multiple]").set_input_files(
+        files=[{"name": name, "mimeType": "image/png", "buffer": data}]
+    )
     with page.expect_navigation():
         form.locator("button[type=submit]").click()
     assert "佐证材料已上传" in flashes(page), flashes(page)
