@@ -14,7 +14,7 @@ from app.domain.deadlines import CHINA
 from app.domain.workflow import OPEN_STATES, State
 from app.models import Problem, Task, TaskEvent, Unit, User
 from app.services.plans import make_figures, overdue_clause
-from app.services.scope import task_visible
+from app.services.scope import get_visible_plan, task_visible
 from app.services.tasks import colour_clause
 
 
@@ -28,8 +28,9 @@ class Dashboard:
 
 
 def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None) -> Dashboard:
+    """Over the tasks the viewer sees; with ``plan_id``, of a plan they see (404 otherwise)."""
     s = db.session()
-    where = [task_visible(viewer)] + ([Task.plan_id == plan_id] if plan_id else [])
+    where = [task_visible(viewer)] + ([Task.plan_id == get_visible_plan(s, viewer, plan_id).id] if plan_id else [])
     open_states = [st.value for st in OPEN_STATES]
     by_state = {st.value: 0 for st in State}
     overdue_total = 0

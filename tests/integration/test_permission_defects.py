@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.demo import SMX_COUNTIES, YZ_TOWNS
-from app.models import Evidence, ExtensionRequest, Obligation, SpotCheckItem, Submission, Task, TaskEvent
+from app.models import Evidence, ExtensionRequest, Obligation, SpotCheckItem, Submission, Task, TaskEvent, User
+from app.services import dashboard
 from tests.integration.test_web_security import PNG, Browser, World, text
 
 pytestmark = pytest.mark.presigned  # not about signing in: tokens minted up front
@@ -63,6 +64,19 @@ def test_the_spot_check_page_is_the_issuing_sides_a_checked_county_gets_404(worl
         assert r.status_code == 404 and "复核意见" not in text(r), county
         assert "spot-checks" not in text(Browser(world.app, county).get("/plans/1")), "no link to it either"
     assert "复核意见" in text(Browser(world.app, "smx_viewer").get("/plans/1/spot-checks"))
+
+
+def test_the_dashboard_counts_the_viewers_own_tasks_and_a_plan_not_seen_is_404(world):
+    def total(username: str) -> int:
+        def build(s):
+            user = s.scalar(select(User).where(User.username == username))
+            return dashboard.build(world.rt.db, user, world.clock.now, 1).figures.total
+
+        return world.read(build)
+
+    assert (total("hubin_handler"), total("smx_viewer")) == (8, 57)
+    assert Browser(world.app, "hubin_handler").get("/dashboard?plan_id=1").status_code == 200
+    assert Browser(world.app, "yz_deputy").get("/dashboard?plan_id=1").status_code == 404
 
 
 @pytest.mark.parametrize("who", ["yz_deputy", "gucheng_handler"])
