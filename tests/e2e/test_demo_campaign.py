@@ -35,10 +35,16 @@ def tile(page, colour: str) -> int:
     return int(page.locator(f".tile.{colour} b").inner_text())
 
 
-def test_the_city_supervisor_sees_a_campaign_under_way_on_the_dashboard(page, login, shot):
-    login(page, "smx_head")
+def dashboard_of(page, login, username: str):
+    """``username``'s dashboard, once every chart is drawn."""
+    login(page, username)
     page.goto("/dashboard")
     page.wait_for_function("() => [...document.querySelectorAll('div.chart')].every((c) => c.dataset.drawn === '1')")
+    return page
+
+
+def test_the_city_supervisor_sees_a_campaign_under_way_on_the_dashboard(page, login, shot):
+    dashboard_of(page, login, "smx_head")
     shot(page, "dashboard")
     assert tile(page, "red") > 0, "items 5 working days overdue are on the 通报 list"
     assert tile(page, "blue") > 0, "an extended item falls due within three days"
@@ -48,9 +54,7 @@ def test_the_city_supervisor_sees_a_campaign_under_way_on_the_dashboard(page, lo
 
 
 def test_the_township_supervisor_sees_yellow_items_on_the_dashboard(page, login, shot):
-    login(page, "yz_head")
-    page.goto("/dashboard")
-    page.wait_for_function("() => [...document.querySelectorAll('div.chart')].every((c) => c.dataset.drawn === '1')")
+    dashboard_of(page, login, "yz_head")
     shot(page, "dashboard-yuzhou")
     assert tile(page, "yellow") > 0, "items 1 to 4 working days overdue are yellow"
 
