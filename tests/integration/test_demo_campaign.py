@@ -233,3 +233,20 @@ def test_loading_the_demo_mails_nobody_even_where_mail_and_a_webhook_are_configu
             assert {"email", "webhook"} <= runtime.db.outbox["channels"]
     finally:
         application.extensions["rectify"].db.dispose()
+
+
+def test_loaded_on_a_monday_before_the_send_window_opens_the_levels_and_colours_still_show(tmp_path):
+    """Before 09:00 on a Monday nothing has happened today yet: the story ends on Friday,
+    and Friday's levels are what the API shows."""
+    monday_early = datetime(2026, 12, 7, 8, 30, tzinfo=CHINA)
+    url = f"sqlite:///{tmp_path / 'rectify.db'}"
+    load_campaign_demo(url, tmp_path / "instance", monday_early)
+    application = create_app(rectify_config.TestConfig(url, tmp_path / "instance"), clock=Clock(monday_early))
+    try:
+        api = presign(Api(application.test_client()), application)
+        tasks = all_tasks(api, "admin")
+        assert {1, 2, 3} <= {t["escalation_level"] for t in tasks if t["overdue"]}
+        assert {"red", "yellow", "blue"} <= {t["colour"] for t in tasks}
+        assert api.get("/inbox", "smx_head").get_json()["unread"] > 0
+    finally:
+        application.extensions["rectify"].db.dispose()
