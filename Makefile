@@ -9,7 +9,7 @@ PORT ?= 5000
 
 VENDOR := app/static/vendor/echarts.min.js app/static/vendor/axe.min.js
 
-.PHONY: run test lint format bench browser clean
+.PHONY: run test lint format bench browser office clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,12 +28,17 @@ $(VENDOR) &: package.json package-lock.json
 browser:
 	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null && fc-list | grep -qi wqy || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei poppler-utils; }
 
+# The ledger print test converts exported .xlsx files with LibreOffice (headless) to PDF
+# and poppler's pdftoppm to PNG, saved beside the browser screenshots.
+office:
+	@command -v soffice >/dev/null && command -v pdftoppm >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends libreoffice-calc poppler-utils; }
+
 run: $(STAMP) $(VENDOR)
 	$(FLASK) migrate
 	$(FLASK) demo --if-empty
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) $(VENDOR) browser
+test: $(STAMP) $(VENDOR) browser office
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -50,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/workdays.py
+	$(BIN)/python bench/ledger.py
 
 clean:
 	rm -rf $(VENV) node_modules app/static/vendor .pytest_cache .ruff_cache .hypothesis test-artifacts

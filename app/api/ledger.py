@@ -144,7 +144,7 @@ def ledger_import_status(plan_id: int, token: str):
     raw_response=ledger.XLSX_MIME,
 )
 def export_ledger_xlsx(plan_id: int, query: ExportQuery):
-    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, query.layout, "xlsx"))
+    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, query.layout, "xlsx", now()))
 
 
 @spec.route(
@@ -156,4 +156,4 @@ def export_ledger_xlsx(plan_id: int, query: ExportQuery):
     raw_response="text/csv",
 )
 def export_ledger_csv(plan_id: int, query: ExportQuery):
-    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, query.layout, "csv"))
+    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, query.layout, "csv", now()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -50,6 +50,8 @@ class Layout:
     columns: tuple[Column, ...]
     required: frozenset[str]  # the header must name all of these to be taken for this layout
     grouped: bool  # 序号/类型/数量 number the categories and are merged over their rows
+    stamp_line: bool = False  # a 单位（盖章）： … date line under the title, as the template has
+    footnote: str = ""  # a 备注 line under the table
 
     def column(self, key: str) -> Column | None:
         return next((c for c in self.columns if c.key == key), None)
@@ -86,6 +88,11 @@ YUZHOU = Layout(
     ),
     required=frozenset({CATEGORY, NATURE, DESCRIPTION, MEASURES, DEADLINE, UNITS}),
     grouped=False,
+    stamp_line=True,
+    footnote=(
+        "备注：“问题性质”指共性问题、个性问题；整改措施要有针对性、操作性，体现整改进度和落实效果；"
+        "完成时限精准到“日”；“进展”一栏填写的内容导入时记为进展情况，不改变整改状态。"
+    ),
 )
 LAYOUTS = {layout.key: layout for layout in (SANMENXIA, YUZHOU)}
 PROGRESS, CLOSED, KEY = "progress", "closed", "key"
@@ -472,7 +479,10 @@ _DIGITS = "一二三四五六七八九"
 
 
 def chinese_number(n: int) -> str:
-    """一, 二 … 九十九: how the annex numbers its categories (（一）政策落实方面)."""
+    """一, 二 … 九十九: how the annex numbers its categories (（一）政策落实方面); from 100
+    on, Arabic digits (no annex has that many)."""
+    if n >= 100:
+        return str(n)
     tens, units = divmod(n, 10)
     if n < 10:
         return _DIGITS[n - 1]
@@ -494,6 +504,63 @@ class ExportProblem:
     remarks: str
     progress: str
     closed: bool
+    key: str = ""  # the hidden 台账编号 (:func:`row_key`)
+
+
+def export_columns(layout: Layout, with_key: bool) -> tuple[Column, ...]:
+    """The layout's columns, then 进展 and 是否销号, then (for .xlsx) the hidden key."""
+    return layout.columns + PROGRESS_COLUMNS + ((KEY_COLUMN,) if with_key else ())
+
+
+def export_groups(
+    layout: Layout, problems: Iterable[ExportProblem], with_key: bool = True
+) -> Iterator[list[list[str]]]:
+    """The ledger in :func:`export_columns`, formula-safe, a group of rows at a time, so a
+    writer holds one group in memory however long the ledger.
+
+    In a grouped layout consecutive problems of one category form a group: 序号 is the
+    group's number (一, 二 …), 数量 its size, and the three cells are to be merged over
+    the group as in the annex. Otherwise every problem is its own group. A title that is
+    just the head of the description is left out of 具体问题, as in the annex's
+    continuation rows; importing derives it again.
+    """
+    columns = export_columns(layout, with_key)
+    number, group = 0, []
+    for p in problems:
+        if group and not (layout.grouped and group[-1].category == p.category):
+            number += 1
+            yield _group_rows(layout, columns, number, group)
+            group = []
+        group.append(p)
+    if group:
+        yield _group_rows(layout, columns, number + 1, group)
+
+
+def _group_rows(layout: Layout, columns: tuple[Column, ...], number: int, group: list[ExportProblem]):
+    rows = []
+    for p in group:
+        values = {
+            SEQ: chinese_number(number) if layout.grouped else str(p.seq),
+            CATEGORY: p.category,
+            COUNT: str(len(group)),
+            NATURE: NATURE_LABELS.get(p.nature, p.nature),
+            TITLE: "" if p.title == short_title(p.description) else p.title,
+            DESCRIPTION: p.description if layout.column(TITLE) else p.description or p.title,
+            MEASURES: p.measures,
+            DEADLINE: p.deadline_text,
+            UNITS: p.units,
+            REMARKS: p.remarks,
+            PROGRESS: p.progress,
+            CLOSED: "是" if p.closed else "否",
+            KEY: p.key,
+        }
+        rows.append([neutralise(values[c.key]) for c in columns])
+    return rows
+
+
+def merged_columns(layout: Layout) -> list[int]:
+    """0-based columns merged over a group (序号/类型/数量 in a grouped layout)."""
+    return [i for i, c in enumerate(layout.columns) if c.key in (SEQ, CATEGORY, COUNT)] if layout.grouped else []
 
 
 @dataclass(frozen=True)
@@ -503,39 +570,38 @@ class Table:
     merges: list[tuple[int, int, int]]  # (first row, last row, column), 0-based within rows
 
 
-def export_table(layout: Layout, problems: Sequence[ExportProblem]) -> Table:
-    """The ledger in ``layout``'s columns plus 进展 and 是否销号, formula-safe.
-
-    In a grouped layout consecutive problems of one category form a group: 序号 is the
-    group's number (一, 二 …), 数量 its size, and the three cells are to be merged over
-    the group as in the annex. A title that is just the head of the description is left
-    out of 具体问题, as in the annex's continuation rows; importing derives it again.
-    """
-    columns = layout.columns + PROGRESS_COLUMNS
-    groups: list[tuple[int, int]] = []  # (first index, size)
-    for i, p in enumerate(problems):
-        if layout.grouped and groups and problems[i - 1].category == p.category:
-            groups[-1] = (groups[-1][0], groups[-1][1] + 1)
-        else:
-            groups.append((i, 1))
+def export_table(layout: Layout, problems: Iterable[ExportProblem], with_key: bool = False) -> Table:
+    """The whole ledger at once (the CSV, and tests): :func:`export_groups` joined."""
     rows: list[list[str]] = []
-    for number, (first, size) in enumerate(groups, start=1):
-        for p in problems[first : first + size]:
-            values = {
-                SEQ: chinese_number(number) if layout.grouped else str(p.seq),
-                CATEGORY: p.category,
-                COUNT: str(size),
-                NATURE: NATURE_LABELS.get(p.nature, p.nature),
-                TITLE: "" if p.title == short_title(p.description) else p.title,
-                DESCRIPTION: p.description if layout.column(TITLE) else p.description or p.title,
-                MEASURES: p.measures,
-                DEADLINE: p.deadline_text,
-                UNITS: p.units,
-                REMARKS: p.remarks,
-                "progress": p.progress,
-                "closed": "是" if p.closed else "否",
-            }
-            rows.append([neutralise(values[c.key]) for c in columns])
-    merge_cols = [i for i, c in enumerate(columns) if c.key in (SEQ, CATEGORY, COUNT)] if layout.grouped else []
-    merges = [(first, first + size - 1, col) for first, size in groups if size > 1 for col in merge_cols]
-    return Table([c.label for c in columns], rows, merges)
+    merges = []
+    for group in export_groups(layout, problems, with_key):
+        if len(group) > 1:
+            merges += [(len(rows), len(rows) + len(group) - 1, col) for col in merged_columns(layout)]
+        rows += group
+    return Table([c.label for c in export_columns(layout, with_key)], rows, merges)
+
+
+# ---- printing -------------------------------------------------------------------------
+def text_width(text: str) -> int:
+    """Width in Excel's character units: a Chinese character takes two, a Latin one one.
+
+    Counted from the UTF-8 length, which is C speed on a hundred thousand rows: one byte
+    for ASCII (width 1), three for CJK (width 2), hence ``(bytes + characters) // 2``.
+    """
+    return (len(text.encode("utf-8")) + len(text)) // 2
+
+
+def lines_needed(text: str, width: float) -> int:
+    """Lines a wrapped cell of ``width`` characters needs for ``text`` (each paragraph
+    on lines of its own; one character unit lost to the cell's margins)."""
+    room = max(width - 1, 1)
+    return sum(max(1, -(-text_width(par) // int(room))) for par in (text or "").split("\n"))
+
+
+LINE_POINTS = 15.0  # one line of 11 pt text, with leading, as Excel and LibreOffice lay it out
+
+
+def row_height(values: Sequence[str], columns: Sequence[Column]) -> float:
+    """Points a row of wrapped cells needs so that none is cut off when printed."""
+    lines = max((lines_needed(v, c.width) for v, c in zip(values, columns, strict=False) if v), default=1)
+    return lines * LINE_POINTS + 3

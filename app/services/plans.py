@@ -142,7 +142,7 @@ def add_problems(
     also report a problem it found itself (自查, the Yuzhou look-back), for itself only.
     """
     who, plan_f, _ = facts(actor, plan)
-    targets: dict[tuple, list[Unit]] = {}
+    targets: dict[tuple, tuple[list[Unit], Side | None]] = {}  # one lookup and one ruling per target
     deadlines: dict[str, tuple[Deadline, Basis | None]] = {}
     planned = []
     next_seq = (s.scalar(select(func.max(Problem.seq)).where(Problem.plan_id == plan.id)) or 0) + 1
@@ -153,8 +153,10 @@ def add_problems(
     for i, data in enumerate(items):
         try:
             key = (data.all_units_under, tuple(data.unit_ids or ()))
-            units = targets.get(key) or targets.setdefault(key, _target_units(s, plan, data))
-            side = permissions.problem_side(who, plan_f, [unit_facts(u) for u in units])
+            if key not in targets:
+                units = _target_units(s, plan, data)
+                targets[key] = units, permissions.problem_side(who, plan_f, [unit_facts(u) for u in units])
+            units, side = targets[key]
             require(side is not None, ADD_REFUSED)
             if data.deadline not in deadlines:
                 deadlines[data.deadline] = _checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
@@ -184,8 +186,12 @@ def add_problems(
 
 
 def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: datetime) -> list[int]:
-    problem_ids = s.scalars(
-        insert(Problem).returning(Problem.id, sort_by_parameter_order=True),
+    """One chunk as plain multi-row INSERTs (Core, column defaults applied), each followed
+    by one SELECT of the new ids by their natural keys: the ORM's bulk path, and RETURNING
+    with its order guaranteed, both fall back to a statement per row on SQLite."""
+    conn = s.connection()
+    conn.execute(
+        insert(Problem.__table__),
         [
             {
                 "plan_id": plan.id,
@@ -206,14 +212,18 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
             }
             for data, seq, (dl, _basis), _units, _milestones, supervising in chunk
         ],
-    ).all()
+    )
+    seqs = [seq for _data, seq, *_ in chunk]
+    new = select(Problem.seq, Problem.id).where(Problem.plan_id == plan.id, Problem.seq.between(min(seqs), max(seqs)))
+    by_seq = dict(conn.execute(new).all())
+    problem_ids = [by_seq[seq] for seq in seqs]
     milestone_rows = [
         {"problem_id": pid, "seq": j, "title": m.title, "deadline_text": md.text, "due_at": md.due_at}
         for pid, (_data, _seq, _dl, _units, milestones, _side) in zip(problem_ids, chunk, strict=True)
         for j, (m, md) in enumerate(milestones, start=1)
     ]
     if milestone_rows:
-        s.execute(insert(Milestone), milestone_rows)
+        conn.execute(insert(Milestone.__table__), milestone_rows)
     task_rows = [
         {
             "problem_id": pid,
@@ -236,9 +246,12 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
         for pid, (_data, _seq, (dl, basis), units, _milestones, _side) in zip(problem_ids, chunk, strict=True)
         for u in units
     ]
-    task_ids = s.scalars(insert(Task).returning(Task.id, sort_by_parameter_order=True), task_rows).all()
-    s.execute(
-        insert(TaskEvent),
+    conn.execute(insert(Task.__table__), task_rows)
+    new_tasks = select(Task.problem_id, Task.unit_id, Task.id).where(Task.problem_id.in_(problem_ids))
+    by_unit = {(p, u): t for p, u, t in conn.execute(new_tasks)}
+    task_ids = [by_unit[row["problem_id"], row["unit_id"]] for row in task_rows]
+    conn.execute(
+        insert(TaskEvent.__table__),
         [
             {
                 "task_id": tid,

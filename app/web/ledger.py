@@ -76,4 +76,4 @@ def ledger_export(plan_id: int, fmt: str):
     if fmt not in ("xlsx", "csv") or layout not in ("sanmenxia", "yuzhou"):
         say("导出格式应为 xlsx 或 csv，版式应为 sanmenxia 或 yuzhou。", "error")
         return redirect(url_for("web.plan_detail", plan_id=plan_id))
-    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, layout, fmt))
+    return attachment(ledger.export_ledger(rt().db, g.user, plan_id, layout, fmt, rt().clock()))

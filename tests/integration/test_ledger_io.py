@@ -7,13 +7,14 @@ import functools
 import io
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select, update
 
 from app.demo import SMX_COUNTIES, YZ_TOWNS
-from app.models import LedgerImport, Problem, Task
+from app.models import LedgerImport, Problem, Task, TaskEvent
 from app.services import plans
 from app.services.errors import Invalid
 from app.services.ledger import guard, imports, reading
@@ -154,10 +155,13 @@ def test_the_sanmenxia_annex_imports_cleanly_and_exports_back_with_the_same_rows
     r = export(api, pid, "smx_deputy", "sanmenxia")
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     disposition = r.headers["Content-Disposition"]
-    assert disposition.startswith("attachment;") and "filename*=UTF-8''%E5%8F%B0" in disposition  # 台账导入…
+    name = f"{SMX_PLAN_NO}_台账导入测试方案_问题清单与整改台账（三门峡样式）_20220608.xlsx"
+    assert disposition.startswith("attachment;") and f"filename*=UTF-8''{quote(name)}" in disposition
+    assert 'filename="ledger-' in disposition and '-sanmenxia-20220608.xlsx"' in disposition
     ws = load_workbook(io.BytesIO(r.data)).active
     assert ws["A1"].value == f"台账导入测试方案（{SMX_PLAN_NO}）"
     assert ws["A2"].value == "序号" and ws["A2"].font.bold and ws["J2"].value == "进展" and ws["K2"].value == "是否销号"
+    assert ws["L2"].value == "台账编号" and ws.column_dimensions["L"].hidden and ws["L3"].value == f"P{pid}-1"
     merged = {str(m) for m in ws.merged_cells.ranges}
     assert {"A1:K1", "A3:A4", "B3:B4", "C3:C4", "A5:A7", "B5:B7", "C5:C7"} <= merged
     assert [ws.cell(r, 1).value for r in (3, 5)] == ["一", "二"] and [ws.cell(r, 3).value for r in (3, 5)] == ["2", "3"]
@@ -197,10 +201,12 @@ def test_the_yuzhou_ledger_imports_cleanly_and_exports_back_with_the_same_rows(a
 
     data = export(api, pid, "yz_deputy", "yuzhou").data
     ws = load_workbook(io.BytesIO(data)).active
-    assert [c.value for c in ws[2]] == [*YZ_HEADER, "进展", "是否销号"]
-    assert [ws.cell(r, 1).value for r in range(3, 9)] == ["1", "2", "3", "4", "5", "6"]
-    assert ws["G5"].value == "各乡（镇）人民政府" and ws["G8"].value == "方山镇人民政府、磨街乡人民政府"
-    assert {str(m) for m in ws.merged_cells.ranges} == {"A1:I1"}, "only the title row is merged"
+    assert ws["A2"].value == "单位（盖章）：禹州市住房和城乡建设局" and ws["I2"].value == "2022年6月8日"
+    assert [c.value for c in ws[3]] == [*YZ_HEADER, "进展", "是否销号", "台账编号"]
+    assert [ws.cell(r, 1).value for r in range(4, 10)] == ["1", "2", "3", "4", "5", "6"]
+    assert ws["G6"].value == "各乡（镇）人民政府" and ws["G9"].value == "方山镇人民政府、磨街乡人民政府"
+    assert ws["A10"].value.startswith("备注：“问题性质”指共性问题、个性问题")
+    assert {str(m) for m in ws.merged_cells.ranges} == {"A1:I1", "A10:I10"}, "only the title and the footnote"
     again = new_plan(api, "yz_deputy", "2022-05-20")
     reread = preview(api, again, "yz_deputy", data).get_json()
     assert same_rows(reread["rows"]) == same_rows(rows)
@@ -523,3 +529,156 @@ def test_a_merged_responsible_unit_or_deadline_applies_to_every_row_it_spans():
     wb.save(buf)
     rows = reading.parse_workbook(buf.getvalue()).rows
     assert [(r.deadline, r.units) for r in rows] == [("6月10日", "古城镇人民政府")] * 2
+
+
+# ---- re-importing a plan's own ledger: an update, not a second copy ----------------------
+def edited(data: bytes, edit) -> bytes:
+    """The exported workbook after ``edit(ws)``, saved as a person would save it."""
+    wb = load_workbook(io.BytesIO(data))
+    edit(wb.active)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def problems_of(api, pid: int) -> list[dict]:
+    return api.get(f"/plans/{pid}/problems", "admin").get_json()
+
+
+def history_of(app, pid: int) -> list[tuple]:
+    """The plan's task history, read in an app context of its own (the test holds none:
+    a held one would keep the requests' session, and its snapshot, across requests)."""
+    with app.app_context():
+        s = app.extensions["rectify"].db.session()
+        rows = s.execute(
+            select(TaskEvent.task_id, TaskEvent.kind, TaskEvent.comment, Task.state)
+            .join(Task, Task.id == TaskEvent.task_id)
+            .where(Task.plan_id == pid)
+            .order_by(TaskEvent.id)
+        ).all()
+        return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("layout", ["sanmenxia", "yuzhou"])
+def test_exporting_a_plan_and_importing_the_file_again_changes_nothing(api, app, layout):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    before, history = problems_of(api, pid), history_of(app, pid)
+    body = preview(api, pid, "smx_deputy", export(api, pid, "smx_deputy", layout).data).get_json()
+    assert body["errors_count"] == 0, [x["errors"] for x in body["rows"] if x["errors"]]
+    assert body["counts"] == {"add": 0, "change": 0, "same": 9, "missing": 0}
+    assert [x["seq"] for x in body["rows"]] == list(range(1, 10)) and all(x["action"] == "same" for x in body["rows"])
+    r = commit(api, pid, "smx_deputy", body["token"])
+    assert r.status_code == 422 and "没有新增或修改" in r.get_json()["message"]
+    assert problems_of(api, pid) == before and history_of(app, pid) == history
+
+
+def test_editing_one_rows_measures_and_importing_again_changes_exactly_that_problem(api):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    before, tasks = problems_of(api, pid), task_total(api, pid)
+    data = export(api, pid, "smx_deputy", "sanmenxia").data
+    new = "逐户复核建新未拆旧问题，7月底前全部拆除，拆除前后照片存档。"
+    body = preview(api, pid, "smx_deputy", edited(data, lambda ws: ws.cell(5, 6, new))).get_json()
+    assert body["counts"] == {"add": 0, "change": 1, "same": 8, "missing": 0}, body["counts"]
+    changed = [x for x in body["rows"] if x["action"] == "change"]
+    assert [(x["seq"], x["changes"]) for x in changed] == [(3, ["整改措施"])]
+    assert imported(api, pid, "smx_deputy", body["token"]) == {
+        "created_problems": 0,
+        "created_tasks": 0,
+        "changed_problems": 1,
+        "progress_notes": 0,
+    }
+    after = problems_of(api, pid)
+    assert [p for p in after if p["seq"] != 3] == [p for p in before if p["seq"] != 3]
+    assert next(p for p in after if p["seq"] == 3)["measures"] == new
+    assert task_total(api, pid) == tasks
+
+
+def test_progress_typed_into_the_file_becomes_a_note_and_no_state_changes(api, app):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    states = sorted((t[0], t[3]) for t in history_of(app, pid))
+    data = export(api, pid, "smx_deputy", "sanmenxia").data
+    note = "已完成排查，正在逐户整改"
+    body = preview(api, pid, "smx_deputy", edited(data, lambda ws: ws.cell(3, 10, note))).get_json()
+    row = body["rows"][0]
+    assert (row["action"], row["note"]) == ("same", note) and body["counts"]["change"] == 0
+    result = imported(api, pid, "smx_deputy", body["token"])
+    assert result["progress_notes"] == len(SMX_COUNTIES) and result["changed_problems"] == 0
+    notes = [t for t in history_of(app, pid) if t[1] == "progress_note"]
+    assert len(notes) == len(SMX_COUNTIES) and {t[2] for t in notes} == {note}
+    assert sorted((t[0], t[3]) for t in history_of(app, pid) if t[1] != "progress_note") == states
+    assert {t["state"] for t in api.get("/tasks", "admin", query_string={"plan_id": pid}).get_json()["items"]} <= {
+        "identified",
+        "in_progress",
+        "rectified",
+        "verified",
+        "closed",
+    }
+
+
+def test_a_row_removed_from_the_file_is_shown_as_missing_and_kept_and_a_new_row_is_added(api):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    data = export(api, pid, "smx_deputy", "yuzhou").data
+
+    def edit(ws):
+        for col in range(1, 13):  # problem 1 (row 2 is 单位（盖章）, row 3 the header) deleted
+            ws.cell(4, col).value = None
+        ws.unmerge_cells("A13:I13")  # a new problem typed over the footnote
+        added = ["10", "新增问题类", "个性问题", "新发现的问题", "立即整改", "6月30日", "卢氏县住建局"]
+        for col, value in enumerate(added, start=1):
+            ws.cell(13, col, value)
+
+    body = preview(api, pid, "smx_deputy", edited(data, edit)).get_json()
+    assert body["errors_count"] == 0, [x["errors"] for x in body["rows"] if x["errors"]]
+    assert body["counts"] == {"add": 1, "change": 0, "same": 8, "missing": 1}
+    assert body["missing"][0]["seq"] == 1
+    added = next(x for x in body["rows"] if x["action"] == "add")
+    assert added["seq"] == 10 and added["units"] == [SMX_COUNTIES["lushi"]]
+    assert imported(api, pid, "smx_deputy", body["token"])["created_problems"] == 1
+    assert problem_count(api, pid) == 10, "the missing problem is not withdrawn by a file"
+
+
+def test_a_changed_deadline_or_unit_in_a_reimported_row_is_an_error_naming_the_way_to_do_it(api):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    data = export(api, pid, "smx_deputy", "sanmenxia").data
+
+    def edit(ws):
+        ws.cell(3, 7, "8月31日")
+        ws.cell(11, 8, SMX_COUNTIES["hubin"])  # problem 9, 卢氏县's own
+
+    rows = preview(api, pid, "smx_deputy", edited(data, edit)).get_json()["rows"]
+    assert any("延期申请" in e for e in rows[0]["errors"]), rows[0]
+    assert any("责任单位" in e for e in rows[-1]["errors"])
+
+
+def test_a_county_cannot_change_the_citys_problems_by_reimporting_its_export(api):
+    pid = demo_plan(api, SMX_PLAN_NO)
+    data = export(api, pid, "lushi_handler", "sanmenxia").data
+    rows = preview(api, pid, "lushi_handler", edited(data, lambda ws: ws.cell(3, 6, "改了措施"))).get_json()["rows"]
+    assert rows[0]["action"] == "change" and any("只有方案下发单位" in e for e in rows[0]["errors"])
+
+
+def test_a_scope_phrase_that_does_not_fit_the_plans_units_is_an_error_naming_it(api):
+    pid = demo_plan(api, YZ_PLAN_NO)
+    body = preview(api, pid, "yz_deputy", fixture("sanmenxia.xlsx")).get_json()
+    assert all(
+        any("「各县（市、区）住房和城乡建设部门」" in e and "下级单位不符" in e for e in x["errors"])
+        for x in body["rows"]
+    ), body["rows"][0]["errors"]
+    assert all(x["units"] == [] for x in body["rows"]), "nothing is mapped onto the townships"
+
+
+def test_a_formula_cell_comes_in_as_the_text_it_shows_with_a_warning(api):
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf)
+    ws = wb.add_worksheet()
+    ws.write_row(0, 0, YZ_HEADER)
+    ws.write_row(1, 0, [1, "农村危房改造", "个性问题"])
+    ws.write_formula(1, 3, '="2户"&"未挂牌"', None, "2户未挂牌")  # as Excel saves it: the formula and its value
+    ws.write_row(1, 4, ["补挂", "6月10日", "古城镇"])
+    wb.close()
+    body = preview(api, demo_plan(api, YZ_PLAN_NO), "yz_deputy", buf.getvalue()).get_json()
+    row = body["rows"][0]
+    assert row["errors"] == [] and row["title"] == "2户未挂牌"
+    assert row["warnings"] == ["「问题表述」是公式，已按表格中显示的内容导入"]

@@ -1,33 +1,50 @@
-"""Export of a plan's ledger in a seed layout, as .xlsx or .csv."""
+"""Export of a plan's ledger in a seed layout, as .xlsx or .csv.
+
+The .xlsx is written by xlsxwriter in constant-memory mode while the rows stream from
+the database (one category group held at a time), so a ledger of 100,000 problems costs
+no more memory than one of ten. It prints as the seeds do: the title (and, in the Yuzhou
+layout, the 单位（盖章） / date line and the 备注 footnote), the header repeated on every
+page, A4 landscape fitted to the width, page numbers, and every row tall enough for its
+wrapped text. A hidden 台账编号 column names the plan and problem of each row, so that
+the file, edited and imported again, updates the plan instead of doubling it.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain.deadlines import CHINA
 from app.domain.ledger_layouts import (
+    CLOSED,
     COUNT,
     DEADLINE,
+    KEY,
     LAYOUTS,
-    PROGRESS_COLUMNS,
     SEQ,
+    Column,
     ExportProblem,
     Layout,
-    Table,
     all_closed,
+    export_columns,
+    export_groups,
     export_table,
+    merged_columns,
     neutralise,
     progress_text,
+    row_height,
+    row_key,
     scope_phrase,
 )
 from app.models import Plan, Problem, Task, Unit, User
@@ -35,6 +52,7 @@ from app.services.scope import get_visible_plan, task_visible
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIME = "text/csv; charset=utf-8"
+_STREAM = 2000  # rows fetched at a time
 
 
 @dataclass(frozen=True)
@@ -45,124 +63,175 @@ class Export:
     mimetype: str
 
 
-def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: str) -> Export:
+@dataclass(frozen=True)
+class Sheet:
+    """What the printed sheet says around the table."""
+
+    layout: Layout
+    title: str
+    unit: str  # the exporting unit, for 单位（盖章）
+    day: str  # 2022年6月7日, China time
+    plan_id: int
+
+
+def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: str, now: datetime) -> Export:
     """The plan's ledger in a seed layout as .xlsx or .csv: the problems with a task the
-    user can see, each with the progress of those tasks only."""
+    user can see, each with the progress of those tasks only. Named by the plan's 文号,
+    the layout and the day."""
     s = db.session()
     plan = get_visible_plan(s, user, plan_id)
     layout = LAYOUTS[layout_key]
-    problems = export_problems(s, user, plan)
-    table = export_table(layout, problems)
-    title = f"{plan.title}（{plan.doc_number}）" if plan.doc_number else plan.title
-    content = _xlsx(layout, title, table) if fmt == "xlsx" else _csv(table)
-    stem = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "", plan.title)[:60] or "整改方案"
+    day = now.astimezone(CHINA).date()
+    sheet = Sheet(
+        layout=layout,
+        title=f"{plan.title}（{plan.doc_number}）" if plan.doc_number else plan.title,
+        unit=user.unit.name,
+        day=f"{day.year}年{day.month}月{day.day}日",
+        plan_id=plan.id,
+    )
+    problems = iter_export_problems(s, user, plan)
+    if fmt == "xlsx":
+        content = build_xlsx(sheet, export_groups(layout, problems))
+    else:
+        content = _csv(export_table(layout, problems))
+    stem = "_".join(_safe(part) for part in (plan.doc_number, plan.title[:40], layout.name) if _safe(part))
     return Export(
-        filename=f"{stem}_整改台账.{fmt}",
-        ascii_filename=f"ledger-{plan.id}-{layout.key}.{fmt}",
+        filename=f"{stem}_{day:%Y%m%d}.{fmt}",
+        ascii_filename=f"ledger-{plan.id}-{layout.key}-{day:%Y%m%d}.{fmt}",
         content=content,
         mimetype=XLSX_MIME if fmt == "xlsx" else CSV_MIME,
     )
 
 
-def export_problems(s: Session, user: User, plan: Plan) -> list[ExportProblem]:
-    tasks = s.execute(
-        select(Task.problem_id, Task.state, Unit.id, Unit.name)
-        .join(Unit, Task.unit_id == Unit.id)
-        .where(Task.plan_id == plan.id, task_visible(user))
-        .order_by(Unit.id)
-    ).all()
-    states: dict[int, Counter] = defaultdict(Counter)
-    units: dict[int, dict[int, str]] = defaultdict(dict)
-    for problem_id, state, unit_id, unit_name in tasks:
-        states[problem_id][state] += 1
-        units[problem_id][unit_id] = unit_name
+def _safe(text: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f\s]', "", text)
+
+
+def iter_export_problems(s: Session, user: User, plan: Plan) -> Iterator[ExportProblem]:
+    """The plan's problems with a task the user can see, in order, with the progress of
+    those tasks; streamed (one problem's tasks in memory at a time)."""
     children = dict(s.execute(select(Unit.id, Unit.name).where(Unit.parent_id == plan.issuing_unit_id)).all())
     phrase = scope_phrase(list(children.values()))
-    problems = s.scalars(select(Problem).where(Problem.plan_id == plan.id).order_by(Problem.seq))
-    out = []
-    for p in problems:
-        if p.id not in states:
-            continue
-        mine = units[p.id]
+    rows = s.execute(
+        select(
+            Problem.id,
+            Problem.seq,
+            Problem.category,
+            Problem.nature,
+            Problem.title,
+            Problem.description,
+            Problem.measures,
+            Problem.deadline_text,
+            Problem.remarks,
+            Task.state,
+            Unit.id.label("unit_id"),
+            Unit.name.label("unit_name"),
+        )
+        .join(Task, Task.problem_id == Problem.id)
+        .join(Unit, Task.unit_id == Unit.id)
+        .where(Problem.plan_id == plan.id, task_visible(user))
+        .order_by(Problem.seq, Unit.id)
+        .execution_options(yield_per=_STREAM)
+    )
+    for _, tasks in groupby(rows, key=lambda r: r.id):
+        tasks = list(tasks)
+        p = tasks[0]
+        states = Counter(t.state for t in tasks)
+        mine = {t.unit_id: t.unit_name for t in tasks}
         if len(children) > 1 and children.keys() <= mine.keys():
             names = [phrase] + [name for uid, name in mine.items() if uid not in children]
         else:
             names = list(mine.values())
-        out.append(
-            ExportProblem(
-                id=p.id,
-                seq=p.seq,
-                category=p.category,
-                nature=p.nature,
-                title=p.title,
-                description=p.description,
-                measures=p.measures,
-                deadline_text=p.deadline_text,
-                units="、".join(names),
-                remarks=p.remarks,
-                progress=progress_text(states[p.id]),
-                closed=all_closed(states[p.id]),
-            )
+        yield ExportProblem(
+            id=p.id,
+            seq=p.seq,
+            category=p.category,
+            nature=p.nature,
+            title=p.title,
+            description=p.description,
+            measures=p.measures,
+            deadline_text=p.deadline_text,
+            units="、".join(names),
+            remarks=p.remarks,
+            progress=progress_text(states),
+            closed=all_closed(states),
+            key=row_key(plan.id, p.seq),
         )
-    return out
 
 
-_THIN = Side(style="thin", color="808080")
-_BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-_CENTRED = {SEQ, COUNT, DEADLINE, "closed"}
+_CENTRED = {SEQ, COUNT, DEADLINE, CLOSED, KEY}
 
 
-def _style(wb: Workbook, name: str) -> str:
-    """A named style registered once per workbook: giving each of tens of thousands of
-    cells its own Alignment and Border objects makes openpyxl hash them all."""
-    if name not in wb.named_styles:
-        style = NamedStyle(name=name, border=_BORDER)
-        style.alignment = Alignment(
-            horizontal="left" if name == "台账正文" else "center", vertical="center", wrap_text=True
-        )
-        if name == "台账表头":
-            style.font = Font(bold=True)
-            style.fill = PatternFill("solid", fgColor="D9E1F2")
-        wb.add_named_style(style)
-    return name
-
-
-def _xlsx(layout: Layout, title: str, table: Table) -> bytes:
-    """A sheet that looks like the annex: title row, bold header repeated on every
-    printed page, wrapped text, the grouped cells merged, landscape A4 fitted to width."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "整改台账"
-    columns = layout.columns + PROGRESS_COLUMNS
-    ws.append([neutralise(title)])
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(columns))
-    ws["A1"].font = Font(bold=True, size=14)
-    ws["A1"].alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    ws.row_dimensions[1].height = 36
-    ws.append(table.header)
-    for cell in ws[2]:
-        cell.style = _style(wb, "台账表头")
-    styles = [_style(wb, "台账居中" if col.key in _CENTRED else "台账正文") for col in columns]
-    for r, values in enumerate(table.rows, start=3):
-        for c, (value, style) in enumerate(zip(values, styles, strict=True), start=1):
-            ws.cell(row=r, column=c, value=value or None).style = style  # blank, not an empty string
-    for first, last, col in table.merges:
-        ws.merge_cells(start_row=3 + first, start_column=col + 1, end_row=3 + last, end_column=col + 1)
-    for i, col in enumerate(columns, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = col.width
-    ws.freeze_panes = "A3"
-    ws.print_title_rows = "2:2"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
+    """The sheet, written row by row in xlsxwriter's constant-memory mode."""
+    layout = sheet.layout
+    columns = export_columns(layout, with_key=True)
+    last = len(columns) - 2  # the last printed column: the key after it is hidden
     buf = io.BytesIO()
-    wb.save(buf)
+    wb = xlsxwriter.Workbook(buf, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    ws = wb.add_worksheet("整改台账")
+    base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
+    cell = {"border": 1, "border_color": "#808080"}
+    title_fmt = wb.add_format(base | {"bold": True, "font_size": 16, "align": "center"})
+    line_fmt = wb.add_format(base | {"text_wrap": False})
+    right_fmt = wb.add_format(base | {"text_wrap": False, "align": "right"})
+    head_fmt = wb.add_format(base | cell | {"bold": True, "align": "center", "bg_color": "#D9E1F2"})
+    body_fmt = wb.add_format(base | cell | {"align": "left"})
+    centre_fmt = wb.add_format(base | cell | {"align": "center"})
+    note_fmt = wb.add_format(base | {"align": "left"})
+    formats = [centre_fmt if c.key in _CENTRED else body_fmt for c in columns]
+    for i, col in enumerate(columns):
+        ws.set_column(i, i, col.width, None, {"hidden": col.key == KEY})
+
+    ws.merge_range(0, 0, 0, last, neutralise(sheet.title), title_fmt)
+    ws.set_row(0, row_height([sheet.title], [_span(columns[: last + 1])]) + 12)
+    row = 1
+    if layout.stamp_line:
+        ws.write_string(row, 0, f"单位（盖章）：{neutralise(sheet.unit)}", line_fmt)
+        ws.write_string(row, last, sheet.day, right_fmt)
+        ws.set_row(row, 22)
+        row += 1
+    header_row = row
+    ws.write_row(header_row, 0, [c.label for c in columns], head_fmt)
+    ws.set_row(header_row, row_height([c.label for c in columns], columns))
+    row += 1
+    merged = merged_columns(layout)
+    for group in groups:
+        span = len(group) > 1 and merged
+        for i, values in enumerate(group):
+            ws.set_row(row, row_height(values, columns))
+            for col, value in enumerate(values):
+                if value and not (span and col in merged and i > 0):
+                    ws.write_string(row, col, value, formats[col])
+                else:
+                    ws.write_blank(row, col, None, formats[col])
+            row += 1
+        if span:
+            # merge_range() writes into rows already flushed in constant-memory mode, which
+            # xlsxwriter refuses; the cells are written above, so only the ranges are added
+            ws.merge.extend([row - len(group), col, row - 1, col] for col in merged)
+    if layout.footnote:
+        ws.merge_range(row, 0, row, last, layout.footnote, note_fmt)
+        ws.set_row(row, row_height([layout.footnote], [_span(columns[: last + 1])]))
+    ws.freeze_panes(header_row + 1, 0)
+    ws.repeat_rows(header_row)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)  # one page wide, as many long as needed
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.center_horizontally()
+    ws.set_footer("&C第 &P 页，共 &N 页")
+    ws.print_area(0, 0, max(row, header_row + 1), last)
+    wb.close()
     return buf.getvalue()
 
 
-def _csv(table: Table) -> bytes:
+def _span(columns: tuple[Column, ...]) -> Column:
+    """A column as wide as several together (for the title and the footnote)."""
+    return Column("", "", sum(c.width for c in columns))
+
+
+def _csv(table) -> bytes:
     """UTF-8 with a BOM: without it Excel opens a CSV as the local ANSI code page and the
     Chinese turns to mojibake. Merged cells are repeated on every row."""
     buf = io.StringIO()

@@ -47,7 +47,7 @@ from app.schemas import ProblemIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from app.services.history import Entry, add_events
-from app.services.ledger.export import export_problems
+from app.services.ledger.export import iter_export_problems
 from app.services.ledger.guard import Budget, read_upload
 from app.services.ledger.reading import parse_workbook
 from app.services.ledger.units import UnitResolver
@@ -60,6 +60,7 @@ IMPORT_TTL = timedelta(hours=1)
 LEASE = timedelta(minutes=10)  # a running import not finished by then has rolled back
 REQUEUE_AFTER = timedelta(minutes=2)  # a queued import nobody took (lost message, restart)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+_KEPT = ("row", "action", "errors", "problem", "problem_id", "update", "note")  # what the commit and its job read
 
 _FIELD_LABELS = {
     "category": "类型",
@@ -216,7 +217,7 @@ def preview_import(db: Database, user: User, plan_id: int, stream: BinaryIO, max
     parsed = parse_workbook(read_upload(stream, max_bytes), budget)
     resolver = UnitResolver(s, plan.issuing_unit)
     cal = load_calendar(s)
-    existing = {p.seq: p for p in export_problems(s, user, plan)}
+    existing = {p.seq: p for p in iter_export_problems(s, user, plan)}
     keyed = {key[1] for r in parsed.rows if (key := parse_key(r.key)) and key[0] == plan.id}
     next_seq = (s.scalar(select(Problem.seq).where(Problem.plan_id == plan.id).order_by(Problem.seq.desc())) or 0) + 1
     units_of = _task_units(s, user, plan) if keyed else {}
@@ -251,7 +252,7 @@ def preview_import(db: Database, user: User, plan_id: int, stream: BinaryIO, max
         state="previewed",
         total=len(lines),
         done=0,
-        rows=lines,
+        rows=[{k: line[k] for k in _KEPT if k in line} for line in lines],
         created_at=now,
         expires_at=now + IMPORT_TTL,
     )

@@ -1,0 +1,437 @@
+"""Ledger file benchmark: reading, importing and exporting a large 台账, each figure beside
+its baseline measured in the same run, on SQLite and PostgreSQL.
+
+  .venv/bin/python bench/ledger.py [--problems 10000] [--export-rows 100000] [--runs 3]
+
+Figures (median of --runs, interleaved with their baselines):
+  * read       parse_workbook (guards, calamine, merges undone, rows read) of an annex-layout
+               ledger of N problems, beside python-calamine's own read of the same bytes
+               (workbook, sheet, to_python, merged ranges). Goal: at most 3x.
+  * import     the confirmed import's job (rules checked, problems, tasks and history
+               written in one transaction), beside a raw insert of the same rows (the same
+               three multi-row INSERTs with RETURNING, no checks) into the same database.
+               Goal: at most 2x. The preview (read + resolve + compare + keep the draft) is
+               printed too.
+  * hostile    the preview of issue 8's 2 KB file declaring 400 merged ranges over 50,000
+               rows (refused) beside a normal N-row preview. Goal: well under a second.
+  * web        through gunicorn (2 workers): POST …/ledger/commit answers (202) at once,
+               and the job finishes in its own time (polled through …/ledger/imports/<token>).
+  * export     export_ledger of a plan with --export-rows problems (one task each) as .xlsx,
+               beside xlsxwriter's constant-memory writer alone writing the same cells
+               (database read excluded from both; printed separately), and the peak memory of
+               each (tracemalloc). Goal: at most 1.5x, memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import python_calamine  # noqa: E402
+import xlsxwriter  # noqa: E402
+from api import Client, gunicorn, scratch_database  # noqa: E402  (bench/ is on sys.path when run as a script)
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from app.db import Database  # noqa: E402
+from app.demo import SMX, SMX_COUNTIES  # noqa: E402
+from app.domain.ledger_layouts import LAYOUTS, export_groups, export_table  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import LedgerImport, Plan, Problem, Task, TaskEvent, Unit, User  # noqa: E402
+from app.schemas import PlanIn, UnitIn, UserIn  # noqa: E402
+from app.services import ledger, org, plans  # noqa: E402
+from app.services.errors import Invalid  # noqa: E402
+from app.services.ledger.export import Sheet, build_xlsx, iter_export_problems  # noqa: E402
+from app.services.ledger.imports import FileProgress  # noqa: E402
+from app.services.ledger.reading import parse_workbook  # noqa: E402
+from tests.fixtures.ledgers.generated import hostile_merges, large_ledger  # noqa: E402
+
+PASSWORD = "bench-password"
+NOW = datetime(2022, 6, 8, 2, 0, tzinfo=UTC)
+
+
+def log(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def figure(name: str, value: float, baseline_name: str, baseline: float, goal: float | None = None) -> None:
+    ratio = value / baseline if baseline else float("inf")
+    verdict = "" if goal is None else ("  ok" if ratio <= goal else f"  OVER the {goal:g}x goal")
+    print(f"{name:<34} {value * 1000:9.1f} ms   {baseline_name:<34} {baseline * 1000:9.1f} ms   {ratio:5.2f}x{verdict}")
+
+
+# ---- the organisation -----------------------------------------------------------------
+def setup(url: str) -> tuple[int, int]:
+    """The Sanmenxia bureau and its seven county bureaus, one supervisor; returns
+    (supervisor id, city unit id)."""
+    upgrade(url)
+    db = Database(url)
+    try:
+        city = org.create_unit(db, None, UnitIn(name=SMX, kind="市级"))
+        for name in SMX_COUNTIES.values():
+            org.create_unit(db, None, UnitIn(name=name, kind="县级", parent_id=city.id))
+        user = org.create_user(
+            db,
+            None,
+            UserIn(username="bench_deputy", password=PASSWORD, unit_id=city.id, role="supervisor", position="deputy"),
+        )
+        return user.id, city.id
+    finally:
+        db.dispose()
+
+
+def new_plan(db: Database, user: User) -> int:
+    return plans.create_plan(db, user, PlanIn(title=f"台账基准 {uuid.uuid4().hex[:6]}", issued_on=date(2022, 6, 7))).id
+
+
+def calamine_read(data: bytes) -> int:
+    with python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data)) as wb:
+        sheet = wb.get_sheet_by_index(0)
+        values = sheet.to_python(skip_empty_area=False)
+        sheet.merged_cell_ranges  # noqa: B018  (read, as the app reads it)
+    return len(values)
+
+
+# ---- raw insert: the floor of an import ---------------------------------------------------
+def raw_insert(db: Database, user: User, plan_id: int, draft_rows: list[dict]) -> None:
+    """The rows an import writes, inserted with no checks: problems, tasks and history,
+    three multi-row INSERTs with RETURNING per thousand problems, one transaction."""
+    with db.transaction() as s:
+        units = {u.name: u.id for u in s.scalars(select(Unit))}
+        conn, problems, tasks = s.connection(), Problem.__table__, Task.__table__
+        children = [units[n] for n in SMX_COUNTIES.values()]
+        for start in range(0, len(draft_rows), plans.ADD_CHUNK):
+            chunk = draft_rows[start : start + plans.ADD_CHUNK]
+            ids = (
+                conn.execute(
+                    insert(problems).returning(problems.c.id),
+                    [
+                        {
+                            "plan_id": plan_id,
+                            "seq": line["seq"],
+                            "category": line["category"],
+                            "nature": line["nature"],
+                            "title": line["title"],
+                            "description": line["problem"]["description"],
+                            "source": "",
+                            "measures": line["problem"]["measures"],
+                            "deadline_text": line["deadline_text"],
+                            "deadline_kind": "date" if line["due_at"] else "immediate",
+                            "due_at": datetime.fromisoformat(line["due_at"]) if line["due_at"] else None,
+                            "remarks": "",
+                            "created_by_id": user.id,
+                            "created_at": NOW,
+                        }
+                        for line in chunk
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            task_rows = [
+                {
+                    "problem_id": pid,
+                    "plan_id": plan_id,
+                    "unit_id": unit_id,
+                    "state": "identified",
+                    "deadline_kind": "date" if line["due_at"] else "immediate",
+                    "due_at": datetime.fromisoformat(line["due_at"]) if line["due_at"] else None,
+                    "deadline_text": line["deadline_text"],
+                    "version": 1,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                    "active_since": NOW,
+                    "swept_until": NOW,
+                    "next_action_at": NOW,
+                }
+                for pid, line in zip(ids, chunk, strict=True)
+                for unit_id in (line["problem"].get("unit_ids") or children)
+            ]
+            returning = insert(tasks).returning(tasks.c.id)
+            task_ids = conn.execute(returning, task_rows).scalars().all()
+            conn.execute(
+                insert(TaskEvent.__table__),
+                [
+                    {
+                        "task_id": tid,
+                        "seq": 1,
+                        "kind": "created",
+                        "from_state": None,
+                        "to_state": "identified",
+                        "actor_id": user.id,
+                        "at": NOW,
+                        "comment": "",
+                        "data": {},
+                    }
+                    for tid in task_ids
+                ],
+            )
+
+
+# ---- the figures ----------------------------------------------------------------------------
+def bench_read(data: bytes, runs: int) -> None:
+    ours, floor = [], []
+    for _ in range(runs):
+        floor.append(timed(lambda: calamine_read(data))[0])
+        ours.append(timed(lambda: parse_workbook(data))[0])
+    figure("read: parse_workbook", median(ours), "python-calamine read", median(floor), 3)
+
+
+def bench_import(url: str, user_id: int, data: bytes, runs: int, tmp: Path) -> None:
+    db = Database(url)
+    progress = FileProgress(tmp / "progress")
+    try:
+        user = db.session().get(User, user_id)
+        previews, jobs, raws, tasks = [], [], [], 0
+        for _ in range(runs):
+            pid = new_plan(db, user)
+            took, preview = timed(lambda: ledger.preview_import(db, user, pid, io.BytesIO(data), 1 << 30, NOW))  # noqa: B023
+            previews.append(took)
+            assert preview["errors_count"] == 0, preview["rows"][:3]
+            ledger.commit_import(db, user, pid, preview["token"], NOW)
+            import_id = ledger.import_id(db, preview["token"])
+            kept = db.session().get(LedgerImport, import_id).rows
+            draft_rows = [shown | stored for shown, stored in zip(preview["rows"], kept, strict=True)]
+            db.session().rollback()
+            took, state = timed(lambda: ledger.run_import(db, progress, import_id, NOW))  # noqa: B023
+            assert state == "done", state
+            jobs.append(took)
+            tasks = db.session().scalar(select(func.count()).select_from(Task).where(Task.plan_id == pid))
+            raw_plan = new_plan(db, user)
+            raws.append(timed(lambda: raw_insert(db, user, raw_plan, draft_rows))[0])  # noqa: B023
+            db.session().rollback()
+        problems = len(draft_rows)
+        log(f"import: {problems} problems, {tasks} tasks, {tasks} history entries per run")
+        figure(f"import job ({problems} problems)", median(jobs), "raw insert of the same rows", median(raws), 2)
+        figure("preview (read, resolve, keep)", median(previews), "raw insert of the same rows", median(raws))
+    finally:
+        db.dispose()
+
+
+def bench_hostile(url: str, user_id: int, data: bytes, runs: int) -> None:
+    db = Database(url)
+    try:
+        user = db.session().get(User, user_id)
+        pid = new_plan(db, user)
+        hostile = hostile_merges()
+        refused, normal, cpu = [], [], []
+        for _ in range(runs):
+            c0, t0 = time.process_time(), time.perf_counter()
+            try:
+                ledger.preview_import(db, user, pid, io.BytesIO(hostile), 1 << 30, NOW)
+                raise AssertionError("the hostile file was accepted")
+            except Invalid:
+                pass
+            refused.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            normal.append(timed(lambda: ledger.preview_import(db, user, pid, io.BytesIO(data), 1 << 30, NOW))[0])
+        log(f"hostile file: {len(hostile)} bytes, refused after {median(cpu) * 1000:.1f} ms of CPU")
+        figure("hostile file refused", median(refused), "normal preview", median(normal))
+    finally:
+        db.dispose()
+
+
+def multipart(field: str, name: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def bench_web(url: str, user_id: int, data: bytes) -> None:
+    db = Database(url)
+    try:
+        pid = new_plan(db, db.session().get(User, user_id))
+    finally:
+        db.dispose()
+    with gunicorn(url, 2) as port:
+        client = Client(port)
+        login = {"username": "bench_deputy", "password": PASSWORD}
+        status, body = client.call("POST", "/api/v1/auth/token", body=login)
+        token = json.loads(body)["token"]
+        payload, ctype = multipart("file", "台账.xlsx", data)
+        t0 = time.perf_counter()
+        client.conn.request(
+            "POST",
+            f"/api/v1/plans/{pid}/ledger/preview",
+            body=payload,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": ctype},
+        )
+        resp = client.conn.getresponse()
+        preview = json.loads(resp.read())
+        previewed = time.perf_counter() - t0
+        assert resp.status == 200, preview
+        t0 = time.perf_counter()
+        status, body = client.call("POST", f"/api/v1/plans/{pid}/ledger/commit", token, {"token": preview["token"]})
+        answered = time.perf_counter() - t0
+        assert status == 202, body
+        polls, state = 0, json.loads(body)
+        while state["state"] not in ("done", "failed"):
+            time.sleep(0.05)
+            polls += 1
+            state = json.loads(client.call("GET", f"/api/v1/plans/{pid}/ledger/imports/{preview['token']}", token)[1])
+        finished = time.perf_counter() - t0
+        assert state["state"] == "done", state
+        print(
+            f"web: preview {previewed * 1000:.0f} ms; commit answered {status} in {answered * 1000:.1f} ms; "
+            f"job done {finished * 1000:.0f} ms after it "
+            f"({polls} polls, last progress {state['done']}/{state['total']})"
+        )
+
+
+def bench_export(url: str, user_id: int, n: int, runs: int) -> None:
+    db = Database(url)
+    try:
+        user = db.session().get(User, user_id)
+        pid = new_plan(db, user)
+        with db.transaction() as s:
+            county = s.scalar(select(Unit.id).where(Unit.name == next(iter(SMX_COUNTIES.values()))))
+            for start in range(0, n, 5000):
+                ids = s.scalars(
+                    insert(Problem).returning(Problem.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "plan_id": pid,
+                            "seq": i + 1,
+                            "category": f"第{i // 10 + 1}类问题",
+                            "nature": "individual",
+                            "title": f"问题{i + 1}",
+                            "description": f"第{i + 1}户农村危房改造档案资料填写不规范，鉴定意见缺少签名。",
+                            "source": "",
+                            "measures": "逐户核查档案，补齐鉴定意见签名，建立台账，实行销号管理。",
+                            "deadline_text": "6月20日",
+                            "deadline_kind": "date",
+                            "due_at": NOW,
+                            "remarks": "",
+                            "created_at": NOW,
+                        }
+                        for i in range(start, min(n, start + 5000))
+                    ],
+                ).all()
+                s.execute(
+                    insert(Task),
+                    [
+                        {"problem_id": i, "plan_id": pid, "unit_id": county, "state": "identified"}
+                        | {"deadline_kind": "date", "due_at": NOW, "version": 1, "created_at": NOW}
+                        | {"updated_at": NOW, "active_since": NOW, "swept_until": NOW}
+                        for i in ids
+                    ],
+                )
+        plan = db.session().get(Plan, pid)
+        for key in ("yuzhou", "sanmenxia"):
+            layout = LAYOUTS[key]
+            sheet = Sheet(layout, plan.title, user.unit.name, "2022年6月8日", plan.id)
+            read, ours, floor = [], [], []
+            for _ in range(runs):
+                took, problems = timed(lambda: list(iter_export_problems(db.session(), user, plan)))
+                read.append(took)
+                table = export_table(layout, problems, with_key=True)
+                ours.append(timed(lambda: build_xlsx(sheet, export_groups(layout, problems)))[0])  # noqa: B023
+                floor.append(timed(lambda: plain_xlsxwriter(table))[0])  # noqa: B023
+                db.session().rollback()
+            mem_ours = peak_memory(lambda: build_xlsx(sheet, export_groups(layout, iter(problems))))  # noqa: B023
+            mem_floor = peak_memory(lambda: plain_xlsxwriter(table))  # noqa: B023
+            figure(f"export {key} ({n} rows)", median(ours), "xlsxwriter constant_memory alone", median(floor), 1.5)
+            log(
+                f"export {key}: reading the rows {median(read) * 1000:.0f} ms; peak memory while writing "
+                f"{mem_ours / 1e6:.1f} MB (xlsxwriter alone {mem_floor / 1e6:.1f} MB; the rows themselves are "
+                "held by the bench, not by the export, which streams them)"
+            )
+    finally:
+        db.dispose()
+
+
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated by Python while ``fn`` runs (tracemalloc slows it: not timed)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def plain_xlsxwriter(table) -> bytes:
+    """The floor: the same cells through xlsxwriter's constant-memory writer, one format."""
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"constant_memory": True})
+    ws = wb.add_worksheet()
+    fmt = wb.add_format({"text_wrap": True, "border": 1})
+    ws.write_row(0, 0, table.header, fmt)
+    for r, values in enumerate(table.rows, start=1):
+        ws.write_row(r, 0, values, fmt)
+    wb.close()
+    return buf.getvalue()
+
+
+@contextmanager
+def backend(name: str, tmp: Path):
+    if name == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+    else:
+        admin = os.environ.get("BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        with scratch_database(admin) as url:
+            yield url
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--problems", type=int, default=10_000)
+    p.add_argument("--export-rows", type=int, default=100_000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--skip", default="", help="comma-separated: read,import,hostile,web,export")
+    args = p.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    log(f"generating an annex-layout ledger of {args.problems} problems")
+    data = large_ledger(args.problems)
+    log(f"{len(data) / 1e6:.1f} MB; load average {os.getloadavg()[0]:.2f}")
+    if "read" not in skip:
+        bench_read(data, args.runs)
+    for name in args.backends.split(","):
+        with tempfile.TemporaryDirectory(prefix="rectify_ledger_bench_") as tmp, backend(name, Path(tmp)) as url:
+            print(f"--- {name}")
+            user_id, _ = setup(url)
+            if "import" not in skip:
+                bench_import(url, user_id, data, args.runs, Path(tmp))
+            if "hostile" not in skip:
+                bench_hostile(url, user_id, data, args.runs)
+            if "web" not in skip:
+                bench_web(url, user_id, data)
+            if "export" not in skip:
+                bench_export(url, user_id, args.export_rows, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
