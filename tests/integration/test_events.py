@@ -9,11 +9,15 @@ works one new Sanmenxia problem assigned to 卢氏县 through the API, on Wed 20
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
+import threading
 from collections import Counter
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -601,3 +605,49 @@ def test_a_ledger_import_tells_each_unit_once_how_many_tasks_it_got(harness, off
             assert r.subject == f"【整改交办】三门峡市住房和城乡建设局交办{per_unit[unit]}项整改任务（{unit}）"
     h.deliver()
     assert mails_of(h, "assigned") == by_mail(each("assigned", [f"{c}_handler" for c in fixtures.COUNTIES]))
+
+
+class _WeComGroup(BaseHTTPRequestHandler):
+    """A WeCom group robot that accepts every message and keeps its text, by the path's key."""
+
+    received: ClassVar[list[tuple[str, str]]] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.received.append((self.path.rsplit("=", 1)[-1], body["markdown"]["content"]))
+        reply = b'{"errcode": 0, "errmsg": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_each_units_group_robot_hears_once_of_each_event_for_its_people(harness, office, api):
+    h, o = harness, office
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WeComGroup)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _WeComGroup.received = []
+    try:
+        city = api.get("/me", "smx_deputy").get_json()["unit_id"]
+        for unit, key in ((o.lushi_unit, "lushi"), (city, "city")):
+            url = f"http://127.0.0.1:{server.server_port}/cgi-bin/webhook/send?key={key}"
+            assert (
+                api.call("PUT", f"/units/{unit}/robot", "admin", json={"kind": "wecom", "url": url}).status_code == 200
+            )
+        o.set("lushi_handler", events={"assigned": "off"})  # a person's choice; the group still hears
+        o.assign()
+        o.rectify()
+        h.deliver()
+        h.deliver()
+    finally:
+        server.shutdown()
+        server.server_close()
+    heard = Counter((key, text.split("\n", 1)[0]) for key, text in _WeComGroup.received)
+    assert sorted(heard.values()) == [1, 1]
+    assert {key for key, _ in heard} == {"lushi", "city"}
+    assert any(k == "lushi" and "整改交办" in line for k, line in heard)
+    assert any(k == "city" and "待核实" in line for k, line in heard)
