@@ -24,14 +24,17 @@ Seeing (anything else answers 404, as if it did not exist)
 Doing
 
 - **acting for a unit** (the responsible side): an official or a supervisor of exactly
-  that unit starts and rectifies its tasks, uploads their evidence, asks for extensions
-  and hands in its reports;
+  that unit starts and rectifies its tasks, uploads their evidence (while the task is
+  still in its hands), asks for extensions and hands in its reports; its messages go to
+  these people;
 - **supervising a plan** (the supervising side): a supervisor of the issuing unit or of a
-  unit above it sends back, verifies, closes and reopens tasks, decides extensions,
-  accepts and returns reports, draws spot checks, sets the reminder policy, imports
-  ledgers for any units under the issuer and declares reporting obligations for them. A unit never
+  unit above it sends back, verifies, closes and reopens tasks, urges them, decides
+  extensions, accepts and returns reports, draws spot checks and records their results,
+  sets the reminder policy, imports ledgers for any units under the issuer and declares
+  reporting obligations for them; its messages go to these people. A unit never
   supervises its own record, and nobody verifies or closes what they rectified
-  themselves (that guard is in the state tables);
+  themselves (the states, and these guards, are the tables in workflow.py,
+  extensions.py, submissions.py and rechecks.py);
 - **issuing a plan**: a supervisor, for their own unit or a unit under it;
 - **adding a problem**, one at a time or by importing a ledger file (its preview
   included): whoever supervises the plan, for units under the issuer; or a unit under
