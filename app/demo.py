@@ -22,7 +22,7 @@ from app.db import Database
 from app.domain.deadlines import parse_deadline
 from app.domain.workcalendar import WorkCalendar
 from app.models import Unit, User
-from app.schemas import PhaseIn, PlanIn, ProblemIn, UnitIn, UserIn
+from app.schemas import PhaseIn, PlanIn, ProblemIn, UnitIn, UnitNoticeIn, UserIn
 from app.services import org, plans
 
 DEMO_PASSWORD = "rectify-demo"
@@ -221,6 +221,13 @@ def build_organisation(db: Database) -> Organisation:
     smx = _unit(db, SMX, None, "市级")
     counties = {k: _unit(db, n, smx, "县级") for k, n in SMX_COUNTIES.items()}
     yz = _unit(db, YZ, None, "县级市")
+    # the 督办单's prefix and contact (names masked like the households', numbers made up)
+    org.set_notice_details(
+        db, None, smx.id, UnitNoticeIn(notice_prefix="三建督", contact_person="王某某", contact_phone="0398-2822101")
+    )
+    org.set_notice_details(
+        db, None, yz.id, UnitNoticeIn(notice_prefix="禹建督", contact_person="李某某", contact_phone="0374-8822102")
+    )
     towns = {k: _unit(db, n, yz, "乡镇") for k, n in YZ_TOWNS.items()}
 
     org.create_user(

@@ -62,6 +62,14 @@ class UnitIn(Strict):
     parent_id: int | None = None
 
 
+class UnitNoticeIn(Strict):
+    """What a unit prints on the 督办单 it issues: the 督办编号's prefix and whom to call."""
+
+    notice_prefix: str = Field(default="", max_length=40)
+    contact_person: str = Field(default="", max_length=100)
+    contact_phone: str = Field(default="", max_length=40)
+
+
 class UnitOut(Out):
     id: int
     name: str

@@ -30,7 +30,8 @@ Doing
 - **supervising a plan** (the supervising side): a supervisor of the issuing unit or of a
   unit above it sends back, verifies, closes and reopens tasks, urges them, decides
   extensions, accepts and returns reports, draws spot checks and records their results,
-  sets the reminder policy, imports ledgers for any units under the issuer and declares
+  numbers an overdue task's 督办单 (the first time one of them opens it), sets the
+  reminder policy, imports ledgers for any units under the issuer and declares
   reporting obligations for them; its messages go to these people. A unit never
   supervises its own record, and nobody verifies or closes what they rectified
   themselves (the states, and these guards, are the tables in workflow.py,
@@ -167,6 +168,12 @@ def supervises(who: Who, plan: PlanFacts) -> bool:
     """A supervisor of the issuing unit or a unit above it (for one record, see
     :func:`actor`: a unit never supervises its own)."""
     return who.role == Role.SUPERVISOR and under(plan.issuer_path, who.unit_path)
+
+
+def may_number_notice(actor: Actor) -> bool:
+    """督办单: the supervising side gives a task's notice its 督办编号 (the first time one
+    of them opens it to print); anyone who sees the task reads the notice."""
+    return on_side(actor, Side.SUPERVISING)
 
 
 def may_issue_plans(who: Who) -> bool:

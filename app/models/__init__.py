@@ -2,6 +2,7 @@
 
 from app.models.base import Base, UTCDateTime
 from app.models.ledger import LedgerImport
+from app.models.notice import NoticeNumber
 from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, Unit, User
 from app.models.plans import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.schedule import (
@@ -22,6 +23,7 @@ __all__ = [
     "ExtensionRequest",
     "LedgerImport",
     "Milestone",
+    "NoticeNumber",
     "Notification",
     "Obligation",
     "OfficialYear",

@@ -30,6 +30,11 @@ class Unit(Base):
     robot_kind: Mapped[str | None] = mapped_column(String(20))  # wecom | dingtalk: the unit's group robot
     robot_url: Mapped[str | None] = mapped_column(String(500))
     robot_secret: Mapped[str | None] = mapped_column(String(200))
+    # for the notices the unit issues: the 督办编号's prefix (三建督 → 三建督〔2026〕7号),
+    # and whom the receiving unit calls about them
+    notice_prefix: Mapped[str] = mapped_column(String(40), default="")
+    contact_person: Mapped[str] = mapped_column(String(100), default="")
+    contact_phone: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])

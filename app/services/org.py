@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.db import Database
 from app.domain import permissions
 from app.models import Unit, User
-from app.schemas import UnitIn, UserIn
+from app.schemas import UnitIn, UnitNoticeIn, UserIn
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.scope import require, unit_visible, who
 
@@ -122,6 +122,20 @@ def set_robot(db: Database, actor: User, unit_id: int, kind: str | None, url: st
         if unit is None:
             raise NotFound(f"单位 {unit_id} 不存在。")
         unit.robot_kind, unit.robot_url, unit.robot_secret = kind, url if kind else None, secret if kind else None
+    return unit
+
+
+def set_notice_details(db: Database, actor: User | None, unit_id: int, data: UnitNoticeIn) -> Unit:
+    """The prefix and contact a unit prints on its 督办单, set by an admin (``actor`` None: the demo loader)."""
+    if actor is not None:
+        _require_admin(actor)
+    with db.transaction() as s:
+        unit = s.get(Unit, unit_id)
+        if unit is None:
+            raise NotFound(f"单位 {unit_id} 不存在。")
+        unit.notice_prefix = data.notice_prefix.strip()
+        unit.contact_person = data.contact_person.strip()
+        unit.contact_phone = data.contact_phone.strip()
     return unit
 
 

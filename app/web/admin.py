@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from app.domain import permissions
 from app.domain.deadlines import CHINA
-from app.schemas import HolidayIn, PolicyIn, UnitIn, UserIn
+from app.schemas import HolidayIn, PolicyIn, UnitIn, UnitNoticeIn, UserIn
 from app.services import calendar, org, policy
 from app.services.errors import ServiceError
 from app.services.scope import who
@@ -37,6 +37,23 @@ def admin_units():
             form_failed(err)
         return redirect(url_for("web.admin_units"))
     return render_template("admin_units.html", units=org.list_units(rt().db, g.user))
+
+
+@bp.post("/admin/units/<int:unit_id>/notice")
+@login_required
+def admin_unit_notice(unit_id: int):
+    _admin_only()
+    try:
+        data = UnitNoticeIn(
+            notice_prefix=request.form.get("notice_prefix", ""),
+            contact_person=request.form.get("contact_person", ""),
+            contact_phone=request.form.get("contact_phone", ""),
+        )
+        org.set_notice_details(rt().db, g.user, unit_id, data)
+        say("单位信息已保存。")
+    except (ServiceError, ValidationError) as err:
+        form_failed(err)
+    return redirect(url_for("web.admin_units"))
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])

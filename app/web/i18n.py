@@ -297,6 +297,36 @@ EN = {
     "内容有误，请修改后重试": "Something needs correcting",
     "出错了": "Something went wrong",
     "表单内容有误：": "The form has a problem: ",
+    "已上传 {n} 份": "{n} file(s) uploaded",
+    "已逾期": "overdue",
+    "当前状态": "Current state",
+    "待督办单位签发": "to be issued by the supervising unit",
+    "打印": "Print",
+    "扫码查看任务": "Scan to open the task",
+    "整改事项督办单": "Supervision notice for a rectification item",
+    "督办编号": "Notice no.",
+    "联系人": "Contact",
+    "联系电话": "Telephone",
+    "返回任务": "Back to the task",
+    "（盖章）": "(seal)",
+    "一级督办（提醒经办人、分管领导）": "Level 1 (the handler and the deputy are reminded)",
+    "二级督办（提醒单位主要领导）": "Level 2 (the head of the unit is reminded)",
+    "三级督办（列入通报）": "Level 3 (on the public-notice list)",
+    "尚未升级": "not escalated yet",
+    "督办字号": "Notice number prefix",
+    "督办单联系人": "Contact for notices",
+    "督办单联系电话": "Telephone for notices",
+    "单位信息已保存。": "Unit saved.",
+    "编辑": "Edit",
+    "你单位承担的下列整改任务已超过整改时限，尚未完成整改，现予督办。": (
+        "The task below is past its deadline and not yet rectified: it is hereby placed under supervision."
+    ),
+    "请你单位主要领导亲自过问，于收到本督办单后3个工作日内完成整改，并报送整改情况及佐证材料；": (
+        "The head of your unit is asked to see to it in person, to complete it within 3 working days of receiving "
+        "this notice and to report what was done, with the evidence;"
+    ),
+    "逾期仍未完成的，将按有关规定予以通报。": " if still not done then, it will be publicly notified.",
+    "任务二维码": "QR code of the task",
 }
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import segno
 from flask import g, redirect, render_template, request, send_file, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, State
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
-from app.services import evidence, extensions, obligations, org, plans, tasks, urges
+from app.services import evidence, extensions, notices, obligations, org, plans, tasks, urges
 from app.services.errors import ServiceError
 from app.services.scope import facts
 from app.web import back, bp, form_failed, login_required, rt, say
@@ -237,8 +238,9 @@ def extension_decision(request_id: int):
 @bp.get("/tasks/<int:task_id>/notice")
 @login_required
 def task_notice(task_id: int):
-    """督办单: a printable supervision notice for an overdue task."""
-    db, now = rt().db, rt().clock()
-    view = tasks.get_overdue_task(db, g.user, task_id, now)
-    plan, _ = plans.get_plan(db, g.user, view.task.plan_id, now)
-    return render_template("notice.html", v=view, plan=plan, files=evidence.list_evidence(db, g.user, task_id))
+    """督办单: a printable supervision notice for an overdue task, with a QR code to it."""
+    r = rt()
+    notice = notices.open_notice(r.db, g.user, task_id, r.clock())
+    link = r.config.BASE_URL.rstrip("/") + url_for("web.task_detail", task_id=task_id)
+    qr = segno.make(link, error="m").svg_data_uri(scale=3)  # an <img> (CSP allows data: images)
+    return render_template("notice.html", n=notice, v=notice.view, link=link, qr=qr)

@@ -8,6 +8,8 @@ timeline, the images and charts actually painted.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from app.demo_campaign import photo_png as png
 from app.domain.ledger_layouts import short_title
 from app.services import plans
 from app.services.ledger import imports
+from tests.conftest import need_service
+from tests.e2e.conftest import SHOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -363,26 +367,51 @@ def test_pages_are_in_chinese_by_default_and_the_header_link_switches_to_english
 
 
 # ---- 6. the 督办单 ----------------------------------------------------------------------
-def test_a_printable_supervision_notice_renders_for_an_overdue_task(page, login, shot):
+def test_a_printable_supervision_notice_renders_for_an_overdue_task(page, login, shot, screenshot_dir):
     login(page, "smx_deputy")
     page.goto("/tasks?overdue=true")
     rows = page.locator("table#tasks tbody tr")
     assert rows.count() > 0 and rows.first.locator("strong.overdue").count() == 1
     with page.expect_navigation():
         rows.first.locator("td:nth-child(3) a").click()
-    unit = page.locator("dl.facts dd").first.inner_text().strip()
+    unit = page.locator("dl.facts dd").first.inner_text().strip()  # 责任单位
     with page.expect_navigation():
         page.get_by_role("link", name="打印督办单").click()
     assert re.search(r"/tasks/\d+/notice$", page.url)
     notice = page.locator("article.notice")
     assert "整改事项督办单" in notice.locator("h1").inner_text() and SMX in notice.locator("h1").inner_text()
+    assert page.locator("#addressee").inner_text() == f"{unit}：", "addressed to the responsible unit"
+    assert re.fullmatch(r"督办编号：三建督〔2022〕\d+号", page.locator("#notice-number").inner_text())
+    assert page.locator("#notice-date").inner_text() == "2022年6月21日"
+    assert "联系人：王某某" in page.locator("#notice-contact").inner_text()
     heads = notice.locator("table th").all_inner_texts()
     cells = dict(zip(heads, (t.strip() for t in notice.locator("table td").all_inner_texts()), strict=True))
-    assert cells["责任单位"] == unit
     assert cells["当前状态"].endswith("已逾期")
     assert re.search(r"（2022年6月20日）$", cells["整改时限"]), cells["整改时限"]
+    assert cells["督办级别"] == "尚未升级", "the sweep has not run in this test"
+    assert notice.locator("figure.qr img").evaluate("(img) => img.complete && img.naturalWidth") > 0
     assert page.locator("#print").is_visible()
     shot(page, "notice")
     page.emulate_media(media="print")
     assert not page.locator("header.top").is_visible() and not page.locator("#print").is_visible()
     shot(page, "notice-print")
+    printed(page, screenshot_dir)
+
+
+def printed(page, folder: Path) -> None:
+    """The 督办单 as the printer gets it: Chromium's PDF (A4), made into a PNG by pdftoppm and
+    kept beside the screenshots; its text carries the number, the addressee and the contact."""
+    if shutil.which("pdftoppm") is None:
+        need_service("pdftoppm", "run `make browser` (poppler-utils)")
+    pdf = folder / "notice-printed.pdf"
+    pdf.write_bytes(page.pdf(format="A4", print_background=True))
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "80", "-singlefile", str(pdf), str(folder / "notice-printed")], check=True
+    )
+    png_file = folder / "notice-printed.png"
+    assert png_file.stat().st_size > 10_000
+    SHOTS.append(png_file)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "整改事项督办单" in text and "三建督〔2022〕" in text and "联系人" in text
+    pages = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"Pages:\s+1\b", pages), "one sheet of A4"

@@ -395,6 +395,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda c: form("/admin/units", {"name": "横涧乡人民政府", "kind": "乡镇", "parent_id": str(c.lushi)}),
         answers("404", admin="302+"),
     ),
+    ("web.admin_unit_notice", "POST"): page(
+        lambda c: form(f"/admin/units/{c.lushi}/notice", {"notice_prefix": "卢建督", "contact_person": "张某某"}),
+        answers("404", admin="302+"),
+    ),
     ("web.admin_users", "GET"): page("/admin/users", ADMIN_ONLY_PAGE),
     ("web.admin_users", "POST"): page(
         lambda c: form(

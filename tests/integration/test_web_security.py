@@ -240,6 +240,17 @@ def _admin_units(w: World) -> Form:
     return Form("admin", "/admin/units", lambda: dict(fields), lambda b: w.count(Unit))
 
 
+def _admin_unit_notice(w: World) -> Form:
+    unit = w.unit_id(SMX_COUNTIES["lushi"])
+    fields = {"notice_prefix": "卢建督", "contact_person": "张某某", "contact_phone": "0398-7"}
+    return Form(
+        "admin",
+        f"/admin/units/{unit}/notice",
+        lambda: dict(fields),
+        lambda b: w.value(Unit.contact_person, Unit.id == unit),
+    )
+
+
 def _admin_users(w: World) -> Form:
     fields = {
         "username": "new_official",
@@ -419,6 +430,7 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.logout": _logout,
     "web.password": _password,
     "web.admin_units": _admin_units,
+    "web.admin_unit_notice": _admin_unit_notice,
     "web.admin_users": _admin_users,
     "web.admin_holidays": _admin_holidays,
     "web.admin_holiday_year": _admin_holiday_year,
