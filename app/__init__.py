@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.db import Database
 from app.domain.reminders import Policy
-from app.notify import build_channels
-from app.services.delivery import Channels
+from app.notify import build_channels, robot_factory, seconds
+from app.services.delivery import Channels, DeliverySettings, delivery_settings
 from app.services.throttle import LoginThrottle, RedisLoginThrottle
 from config import BaseConfig, config_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
+RETRY_AFTER_SECONDS = 30
+DATABASE_UNAVAILABLE = "系统暂时无法连接数据库，请稍后再试。恢复后刷新即可继续使用，已保存的数据不受影响。"
+log = logging.getLogger("rectify")
 
 
 def system_clock() -> datetime:
@@ -32,6 +37,7 @@ class Runtime:
     clock: Callable[[], datetime]
     login_limiter: LoginThrottle | RedisLoginThrottle
     channels: Channels
+    delivery: DeliverySettings
 
     @property
     def enabled_channels(self) -> frozenset[str]:
@@ -54,9 +60,13 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     db = Database(config.DATABASE_URL)
     Policy.from_dict(config.REMINDER_DEFAULTS)  # a bad RECTIFY_REMINDER_POLICY fails here, at start-up
     built = build_channels(config.CHANNEL_SETTINGS)
-    channels = Channels(email=built.get("smtp"), webhook=built.get("webhook"))
+    channels = Channels(
+        email=built.get("smtp"), webhook=built.get("webhook"), robot_factory=robot_factory(config.CHANNEL_SETTINGS)
+    )
+    timeouts = [c.timeout for c in built.values()] + [seconds(config.CHANNEL_SETTINGS, "RECTIFY_ROBOT_TIMEOUT", 10)]
+    delivery = delivery_settings(config.DELIVERY_LEASE_SECONDS, config.DELIVERY_BATCH, config.DELIVERY_RATES, timeouts)
     limiter = RedisLoginThrottle(config.REDIS_URL) if config.REDIS_URL else LoginThrottle()
-    runtime = Runtime(config, db, clock or system_clock, limiter, channels)
+    runtime = Runtime(config, db, clock or system_clock, limiter, channels, delivery)
     app.extensions["rectify"] = runtime
     db.outbox.update(channels=runtime.enabled_channels, defaults=config.REMINDER_DEFAULTS, base_url=config.BASE_URL)
 
@@ -94,6 +104,25 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
         if request.path.startswith("/api/"):
             return jsonify({"error": "too_large", "message": msg, "details": []}), 413
         return msg, 413
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(err):
+        """The database is unreachable (down, restarting, cut off): 503 with a sentence and
+        Retry-After, never a bare 500. Nothing to restart: the pool checks connections
+        before use (pre-ping), so the first request after the database is back succeeds."""
+        log.warning("database unavailable: %s", err.orig if hasattr(err, "orig") else err)
+        db.remove()
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if request.path.startswith("/api/"):
+            body = {"error": "database_unavailable", "message": DATABASE_UNAVAILABLE, "details": []}
+            return jsonify(body), 503, headers
+        from app.web import lang
+        from app.web.i18n import translate
+
+        g.user = None  # the page must not touch the database again (no name, no unread count)
+        message = translate(DATABASE_UNAVAILABLE, lang())
+        return render_template("error.html", status=503, message=message), 503, headers
 
     @app.after_request
     def _security_headers(resp):

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from app.models import Notification, SchedulerLock
 from app.services import calendar, ledger
 from app.services.delivery import DeliveryReport, claimable, deliver
-from app.services.digest import compose_digests
+from app.services.digest import compose_digests, compose_group_summaries
 from app.services.sweep import SweepReport, sweep
 
 log = logging.getLogger("rectify.jobs")
@@ -45,6 +45,7 @@ def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
     calendar.reconcile(rt.db, now)  # an upgraded calendar package: count provisional deadlines again first
     report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose)
     digests = compose_digests(rt.db, now, rt.config.REMINDER_DEFAULTS)
+    compose_group_summaries(rt.db, now)
     # what delivery can take right now (the sweep itself may run as of another instant)
     claim_now = rt.clock()
     pending = list(
@@ -91,7 +92,7 @@ def _celery_client(broker: str):
 
 
 def deliver_due(rt, ids: list[int] | None = None, limit: int = 500) -> DeliveryReport:
-    return deliver(rt.db, rt.channels, rt.clock, worker_id(), limit, ids, rt.config.BASE_URL)
+    return deliver(rt.db, rt.channels, rt.clock, worker_id(), limit, ids, rt.config.BASE_URL, rt.delivery)
 
 
 def acquire_scheduler_lock(rt, holder: str, now: datetime, ttl: timedelta) -> bool:

@@ -61,9 +61,20 @@ class BaseConfig:
             "nag_every_workdays": 2,
             "immediate_every_workdays": 1,
         } | json.loads(_env("RECTIFY_REMINDER_POLICY", "{}"))
-        # Channel settings (RECTIFY_SMTP_*, RECTIFY_WEBHOOK_*) are read by app.notify.
+        # Channel settings (RECTIFY_SMTP_*, RECTIFY_WEBHOOK_*, RECTIFY_ROBOT_*) are read by app.notify.
         self.CHANNEL_SETTINGS = {
-            k: v for k, v in os.environ.items() if k.startswith(("RECTIFY_SMTP_", "RECTIFY_WEBHOOK_"))
+            k: v for k, v in os.environ.items() if k.startswith(("RECTIFY_SMTP_", "RECTIFY_WEBHOOK_", "RECTIFY_ROBOT_"))
+        }
+        # Delivery: how long a claim holds (renewed while a message is in flight; must
+        # exceed the transports' timeouts), how many rows one claim takes, and each
+        # destination's rate as <messages>/<seconds>. Both robot platforms allow a robot
+        # 20 messages a minute; the mail relay and the webhook have no limit unless set.
+        self.DELIVERY_LEASE_SECONDS = float(_env("RECTIFY_DELIVERY_LEASE_SECONDS", "300"))
+        self.DELIVERY_BATCH = int(_env("RECTIFY_DELIVERY_BATCH", "20"))
+        self.DELIVERY_RATES = {
+            channel: rate
+            for channel, default in (("email", None), ("webhook", None), ("wecom", "20/60"), ("dingtalk", "20/60"))
+            if (rate := _env(f"RECTIFY_RATE_{channel.upper()}", default))
         }
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

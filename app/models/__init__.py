@@ -6,6 +6,7 @@ from app.models.notice import NoticeNumber
 from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, Unit, User
 from app.models.plans import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.schedule import (
+    DeliveryGate,
     ExtensionRequest,
     Notification,
     Obligation,
@@ -19,6 +20,7 @@ __all__ = [
     "ROLES",
     "Base",
     "CalendarOverride",
+    "DeliveryGate",
     "Evidence",
     "ExtensionRequest",
     "LedgerImport",

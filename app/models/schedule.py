@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.domain.extensions import ExtensionState
@@ -102,10 +114,18 @@ class ExtensionRequest(Base):
 class Notification(Base):
     """The outbox. ``key`` is unique per (item, step, recipient, channel).
 
-    pending → sending (claimed with a lease) → sent; a temporary failure goes back to
-    pending with a later ``next_attempt_at``; a permanent one ends in failed. cancelled:
-    the item changed state first. folded: a stale reminder merged into a later message.
-    held: waiting for the recipient's daily digest.
+    pending → sending (claimed with a lease under ``claim_token``) → sent; a temporary
+    failure goes back to pending with a later ``next_attempt_at``; a permanent one ends in
+    failed. cancelled: the item changed state first. folded: a stale reminder merged into
+    a later message. held: waiting for the recipient's daily digest. summarized: one of
+    many items for a group robot, sent as one summary row. unconfirmed: handed to the far
+    end twice without an answer either time (it may well have arrived; not sent again).
+
+    ``in_flight_at`` is set (and committed) just before the message is handed to the far
+    end and cleared with its verdict, so a row found claimable with it still set was in
+    the hands of a worker that died or lost its database: the far end may have it
+    (``unconfirmed`` counts such hand-overs, and ``possibly_sent_twice`` tells the admin
+    that a second copy, with the same Message-ID or idempotency key, may have gone out).
     """
 
     __tablename__ = "notifications"
@@ -135,11 +155,31 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    in_flight_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unconfirmed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    possibly_sent_twice: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
 
     recipient: Mapped[User | None] = relationship()
+
+
+class DeliveryGate(Base):
+    """What one destination (the mail relay, the webhook, one group robot) may take now:
+    the instants of its recent sends, for its rate limit, a block the platform itself
+    announced (a robot answering "too fast"), and whether a message to it is in flight:
+    a rated destination takes one message at a time, so that once the platform says
+    "blocked" no other worker has a message already on its way. Shared by every worker."""
+
+    __tablename__ = "delivery_gates"
+
+    destination: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sends: Mapped[list] = mapped_column(JSON, default=list)  # unix seconds, oldest first
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    busy_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a message is in flight (one at a time)
+    reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class SchedulerLock(Base):

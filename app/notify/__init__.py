@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from app.notify.base import Channel, Outgoing, Result
 from app.notify.render import KINDS, china_date, format_day, render
-from app.notify.robots import DingTalkRobot, WeComRobot
+from app.notify.robots import DINGTALK_BLOCK_SECONDS, WECOM_BLOCK_SECONDS, DingTalkRobot, WeComRobot
 from app.notify.smtp import SmtpChannel
 from app.notify.webhook import WebhookChannel, verify_signature
 
@@ -28,7 +28,9 @@ __all__ = [
     "china_date",
     "format_day",
     "render",
+    "robot_factory",
     "robot_for",
+    "seconds",
     "verify_signature",
 ]
 
@@ -66,6 +68,7 @@ def build_channels(settings: Mapping[str, str]) -> dict[str, Channel]:
             starttls=starttls,
             implicit_tls=implicit_tls,
             ca_file=settings.get("RECTIFY_SMTP_CA_FILE", "").strip() or None,
+            timeout=seconds(settings, "RECTIFY_SMTP_TIMEOUT", 30),
         )
     if url := settings.get("RECTIFY_WEBHOOK_URL", "").strip():
         secret = settings.get("RECTIFY_WEBHOOK_SECRET", "")
@@ -73,21 +76,51 @@ def build_channels(settings: Mapping[str, str]) -> dict[str, Channel]:
             raise ValueError(
                 "RECTIFY_WEBHOOK_URL is set but RECTIFY_WEBHOOK_SECRET is not: receivers could not verify it"
             )
-        channels["webhook"] = WebhookChannel(url, secret)
+        channels["webhook"] = WebhookChannel(url, secret, timeout=seconds(settings, "RECTIFY_WEBHOOK_TIMEOUT", 10))
     return channels
 
 
-def robot_for(kind: str, url: str, secret: str | None) -> Channel:
+def robot_factory(settings: Mapping[str, str]):
+    """``robot_for`` with the robots' settings: RECTIFY_ROBOT_TIMEOUT (seconds, default
+    10) and how long a robot the platform called too fast is left alone,
+    RECTIFY_ROBOT_WECOM_BLOCK_SECONDS (60) and RECTIFY_ROBOT_DINGTALK_BLOCK_SECONDS (600,
+    DingTalk's published 10 minutes)."""
+    timeout = seconds(settings, "RECTIFY_ROBOT_TIMEOUT", 10)
+    blocks = {
+        "wecom": seconds(settings, "RECTIFY_ROBOT_WECOM_BLOCK_SECONDS", WECOM_BLOCK_SECONDS),
+        "dingtalk": seconds(settings, "RECTIFY_ROBOT_DINGTALK_BLOCK_SECONDS", DINGTALK_BLOCK_SECONDS),
+    }
+
+    def build(kind: str, url: str, secret: str | None) -> Channel:
+        return robot_for(kind, url, secret, timeout, blocks.get(kind))
+
+    return build
+
+
+def robot_for(
+    kind: str, url: str, secret: str | None, timeout: float = 10, block_seconds: float | None = None
+) -> Channel:
     """The group robot for one unit, from the kind and webhook URL stored on the unit.
 
     WeCom group robots have no signing secret (the key in the URL is the credential),
     so a secret given for one is ignored rather than refused.
     """
     if kind == "wecom":
-        return WeComRobot(url)
+        return WeComRobot(url, timeout, block_seconds or WECOM_BLOCK_SECONDS)
     if kind == "dingtalk":
-        return DingTalkRobot(url, secret or None)
+        return DingTalkRobot(url, secret or None, timeout, block_seconds or DINGTALK_BLOCK_SECONDS)
     raise ValueError(f"unknown robot kind {kind!r}; expected one of {ROBOT_KINDS}")
+
+
+def seconds(settings: Mapping[str, str], name: str, default: float) -> float:
+    text = settings.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be more than 0 seconds, not {text!r}")
+    return value
 
 
 def _flag(settings: Mapping[str, str], name: str) -> bool:

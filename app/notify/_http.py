@@ -37,11 +37,13 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Reply | Result:
-    """POST ``body``; a Reply for any HTTP status, a temporary Result if none came back.
+    """POST ``body``; a Reply for any HTTP status, else the Result of what went wrong.
 
-    Connection refused, DNS failure, TLS failure, a timeout or a dropped connection are
-    all "the endpoint did not answer", which retrying may cure. A URL urllib cannot use
-    (or a header that is not Latin-1) is a fault no retry will cure, hence permanent.
+    Connection refused, DNS failure, TLS failure or a timeout while connecting or
+    sending mean the endpoint never got the request: temporary, and the rest of the batch
+    waits. A timeout while waiting for the answer means it may well have got it: unknown
+    (retried at most once, with the same idempotency key). A URL urllib cannot use (or a
+    header that is not Latin-1) is a fault no retry will cure, hence permanent.
     """
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8", **headers}
@@ -55,10 +57,12 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Repl
                 return Reply(err.code, err.read())
     except ValueError as err:
         return Result.permanent(f"request cannot be sent: {err}")
-    except urllib.error.URLError as err:
-        return Result.temporary(f"no answer: {err.reason}")
+    except urllib.error.URLError as err:  # raised while connecting or sending (urllib wraps those)
+        return Result.temporary(f"no answer: {err.reason}", stop=True)
+    except TimeoutError:
+        return Result.unknown(f"sent, but no answer within {timeout:g} s: the endpoint may have taken it")
     except (OSError, http.client.HTTPException) as err:
-        return Result.temporary(f"no answer: {type(err).__name__}: {err}")
+        return Result.temporary(f"no answer: {type(err).__name__}: {err}", stop=True)
 
 
 def classify_status(status: int) -> Result | None:
@@ -70,7 +74,7 @@ def classify_status(status: int) -> Result | None:
     if 200 <= status < 300:
         return None
     if status in (408, 429) or status >= 500:
-        return Result.temporary(f"HTTP {status}")
+        return Result.temporary(f"HTTP {status}", stop=True)
     return Result.permanent(f"HTTP {status}")
 
 

@@ -1,10 +1,19 @@
 """What every channel speaks: one message in, one verdict out.
 
 The outbox (elsewhere) owns retries and bookkeeping, so a channel must never raise for a
-delivery problem: it answers with a :class:`Result` the outbox can store. ``temporary``
-means "try this row again later" (the far end is down, slow, rate-limiting or not
-configured right yet); ``permanent`` means "this message will never go through as it is"
-(no address, a mailbox that does not exist, a payload the far end rejects).
+delivery problem: it answers with a :class:`Result` the outbox can store.
+
+* ``sent``: the far end took it.
+* ``temporary``: not taken; try this row again later (a 4xx, the far end down or refusing
+  connections). ``stop`` says the trouble is the far end's, not this message's, so the
+  rest of the batch is not tried now.
+* ``permanent``: this message will never go through as it is (no address, a mailbox that
+  does not exist, a payload the far end rejects).
+* ``unknown``: handed over, but no answer came in time: the far end may have taken it.
+  Retried (same Message-ID, same idempotency key) at most once more.
+* ``limited``: the platform says this destination sends too fast; nothing is wrong
+  with the message. ``retry_after`` is how long the platform blocks it.
+* ``untried``: never handed over (the batch stopped before it); uses no attempt.
 """
 
 from __future__ import annotations
@@ -36,23 +45,39 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Result:
-    status: Literal["sent", "temporary", "permanent"]
+    status: Literal["sent", "temporary", "permanent", "unknown", "limited", "untried"]
     detail: str = ""
+    stop: bool = False  # the far end is in trouble: do not try the rest of the batch now
+    retry_after: float | None = None  # limited: seconds the platform blocks the destination
 
     @classmethod
     def sent(cls, detail: str = "") -> Result:
         return cls("sent", detail)
 
     @classmethod
-    def temporary(cls, detail: str) -> Result:
-        return cls("temporary", detail)
+    def temporary(cls, detail: str, stop: bool = False) -> Result:
+        return cls("temporary", detail, stop)
 
     @classmethod
     def permanent(cls, detail: str) -> Result:
         return cls("permanent", detail)
 
+    @classmethod
+    def unknown(cls, detail: str) -> Result:
+        return cls("unknown", detail, stop=True)
+
+    @classmethod
+    def limited(cls, detail: str, retry_after: float) -> Result:
+        return cls("limited", detail, stop=True, retry_after=retry_after)
+
+    @classmethod
+    def untried(cls, detail: str) -> Result:
+        return cls("untried", detail)
+
 
 OnResult = Callable[[int, Result], None]
+# Asked before message i is handed over; a reason (str) holds it and the rest back.
+BeforeEach = Callable[[int], "str | None"]
 
 
 class Verdicts:
@@ -75,33 +100,44 @@ class Verdicts:
 
 class Channel(Protocol):
     """A way to reach people. ``send_batch`` returns one Result per message, in order,
-    and reports each to ``on_result`` as soon as it is known."""
+    reports each to ``on_result`` as soon as it is known, and asks ``before_each`` (if
+    given) before handing each message over."""
 
     name: str
 
     def send_batch(
-        self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None
+        self,
+        batch: Sequence[Outgoing],
+        now: datetime,
+        on_result: OnResult | None = None,
+        before_each: BeforeEach | None = None,
     ) -> list[Result]: ...
 
 
-def send_until_temporary(
-    batch: Sequence[Outgoing], send_one: Callable[[Outgoing], Result], on_result: OnResult | None = None
+def send_each(
+    batch: Sequence[Outgoing],
+    send_one: Callable[[Outgoing], Result],
+    on_result: OnResult | None = None,
+    before_each: BeforeEach | None = None,
 ) -> list[Result]:
-    """Send one by one, but stop at the first temporary failure.
-
-    For an HTTP endpoint a temporary failure (refused, timed out, 5xx, rate-limited) says
-    something about the endpoint, not about the message, so the rest of the batch would
-    only wait out the same timeout or burn the same rate limit. They are returned as
-    temporary without being attempted; the outbox retries them with the failed one.
-    Permanent failures are per message (e.g. a missing keyword) and do not stop the batch.
-    """
+    """Send one by one, asking ``before_each`` first, and stop at the first result that
+    says the far end is in trouble (``stop``): the rest would only wait out the same
+    timeout or burn the same rate limit. What is not handed over is ``untried``; the
+    outbox retries it later without counting an attempt. Per-message failures (a refused
+    recipient, a missing keyword) do not stop the batch."""
     results = Verdicts(on_result)
-    for n, msg in enumerate(batch):
-        result = send_one(msg)
-        results[n] = result
-        if result.status == "temporary":
-            skipped = Result.temporary(f"not attempted: {result.detail}")
-            for rest in range(n + 1, len(batch)):
-                results[rest] = skipped
+    n, held = 0, ""
+    while n < len(batch):
+        why = before_each(n) if before_each is not None else None
+        if why is not None:
+            held = why
             break
+        result = send_one(batch[n])
+        results[n] = result
+        n += 1
+        if result.stop:
+            held = f"not attempted: {result.detail}"
+            break
+    for rest in range(n, len(batch)):
+        results[rest] = Result.untried(held)
     return results.in_order(len(batch))

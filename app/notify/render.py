@@ -29,14 +29,7 @@ optional key that is empty counts as absent):
                 unit's name), ``items`` (a list, shown in the order given, each with
                 ``title``, ``unit``, ``due_at`` and ``overdue_days``), ``url`` (the list
                 of red tasks).
-``event``       a workflow event for the person waiting on it. ``event`` (one of
-                ``app.domain.events.EVENT_KINDS``), ``title`` (the item), ``unit``
-                (responsible unit), ``doc_number`` (the plan's), ``due_at`` (or None),
-                ``actor`` and ``actor_unit`` (who acted), ``comment`` (their reason or
-                account, may be empty), ``deadline`` (an extension's date text, may be
-                empty), ``approved`` (an extension decision), ``count`` (how many
-                tasks an "assigned" message announces, usually 1) and ``titles`` (the
-                first of them when more), ``url`` (where to act).
+KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "event", "summary")
 ``obligation``  a report (报送) a unit owes. ``title`` (the report, e.g. 「整改情况报告」),
                 ``unit`` (who owes it), ``due_at``, ``days`` (days left; 0 today;
                 negative when the report is already late), ``url``; optional
@@ -59,7 +52,7 @@ from app.domain.deadlines import CHINA
 from app.domain.workflow import STATE_LABELS, State
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "notify"
-KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "event")
+KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "event", "summary")
 LANGS = ("zh", "en")
 
 _STATE_NAMES = {

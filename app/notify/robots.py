@@ -4,9 +4,12 @@ Robots are configured per unit (each unit pastes its group's webhook URL), so on
 instance serves one group and a batch is "everything due for that group now".
 
 Both APIs answer HTTP 200 with ``{"errcode": ..., "errmsg": ...}``; the errcode decides.
-``-1`` (系统繁忙, "busy, retry later") and the rate-limit codes are temporary; every other
-non-zero errcode (bad key, sign/keyword/IP check failed, content too long, robot
-disabled) will fail the same way on retry, so it is permanent.
+``-1`` (系统繁忙, "busy, retry later") is temporary. The rate-limit codes are ``limited``:
+both platforms allow a robot 20 messages a minute, and DingTalk then throttles the robot
+for 10 minutes (WeCom documents no period; a minute is assumed), so the destination is
+blocked for that long and its messages wait. Every other non-zero errcode (bad key,
+sign/keyword/IP check failed, content too long, robot disabled) will fail the same way
+on retry, so it is permanent.
 """
 
 from __future__ import annotations
@@ -20,18 +23,21 @@ from datetime import datetime
 from typing import Any
 
 from app.notify import _http
-from app.notify.base import OnResult, Outgoing, Result, send_until_temporary
+from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
 
 BUSY = -1
-WECOM_RATE_LIMITED = 45009  # over 20 messages a minute for this robot
-DINGTALK_RATE_LIMITED = 130101  # send too fast, exceed 20 times per minute
+WECOM_RATE_LIMITED = frozenset({45009})  # api freq out of limit: over 20 messages a minute
+# 130101 "send too fast, exceed 20 times per minute"; 410100 "发送速度太快而限流"
+DINGTALK_RATE_LIMITED = frozenset({130101, 410100})
+WECOM_BLOCK_SECONDS = 60
+DINGTALK_BLOCK_SECONDS = 600
 
 WECOM_MARKDOWN_MAX_BYTES = 4096
 WECOM_TEXT_MAX_BYTES = 2048
 _CLIPPED = "\n…（内容过长，已截断）"
 
 
-def _verdict(reply: _http.Reply | Result, temporary_codes: frozenset[int]) -> Result:
+def _verdict(reply: _http.Reply | Result, limited_codes: frozenset[int], block_seconds: float) -> Result:
     if isinstance(reply, Result):
         return reply
     by_status = _http.classify_status(reply.status)
@@ -46,7 +52,9 @@ def _verdict(reply: _http.Reply | Result, temporary_codes: frozenset[int]) -> Re
     if code == 0:
         return Result.sent()
     detail = f"errcode {code}: {answer.get('errmsg', '')}"
-    return Result.temporary(detail) if code in temporary_codes else Result.permanent(detail)
+    if code in limited_codes:
+        return Result.limited(detail, block_seconds)
+    return Result.temporary(detail, stop=True) if code == BUSY else Result.permanent(detail)
 
 
 def _clip(text: str, max_bytes: int) -> str:
@@ -74,18 +82,24 @@ class WeComRobot:
     """
 
     name = "wecom"
-    _temporary_codes = frozenset({BUSY, WECOM_RATE_LIMITED})
 
-    def __init__(self, webhook_url: str, timeout: float = 10) -> None:
+    def __init__(self, webhook_url: str, timeout: float = 10, block_seconds: float = WECOM_BLOCK_SECONDS) -> None:
         self.webhook_url = webhook_url
         self.timeout = timeout
+        self.block_seconds = block_seconds
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
-        return send_until_temporary(batch, self._send, on_result)
+    def send_batch(
+        self,
+        batch: Sequence[Outgoing],
+        now: datetime,
+        on_result: OnResult | None = None,
+        before_each: BeforeEach | None = None,
+    ) -> list[Result]:
+        return send_each(batch, self._send, on_result, before_each)
 
     def _send(self, msg: Outgoing) -> Result:
         content = _clip(f"### {msg.subject}\n{msg.text}", WECOM_MARKDOWN_MAX_BYTES)
-        result = self._post({"msgtype": "markdown", "markdown": {"content": content}})
+        result = self._post({"msgtype": "markdown", "markdown": {"content": content}}, msg.key)
         if result.status != "sent" or not msg.to_mobile:
             return result
         mention = {
@@ -95,12 +109,12 @@ class WeComRobot:
                 "mentioned_mobile_list": [msg.to_mobile],
             },
         }
-        mentioned = self._post(mention)
+        mentioned = self._post(mention, f"{msg.key}:mention")
         return result if mentioned.status == "sent" else Result.sent(f"sent without @: {mentioned.detail}")
 
-    def _post(self, payload: dict[str, Any]) -> Result:
-        reply = _http.post(self.webhook_url, _http.dumps(payload), {}, self.timeout)
-        return _verdict(reply, self._temporary_codes)
+    def _post(self, payload: dict[str, Any], key: str) -> Result:
+        reply = _http.post(self.webhook_url, _http.dumps(payload), {"Idempotency-Key": key}, self.timeout)
+        return _verdict(reply, WECOM_RATE_LIMITED, self.block_seconds)
 
 
 class DingTalkRobot:
@@ -116,16 +130,28 @@ class DingTalkRobot:
     """
 
     name = "dingtalk"
-    _temporary_codes = frozenset({BUSY, DINGTALK_RATE_LIMITED})
 
-    def __init__(self, webhook_url: str, secret: str | None = None, timeout: float = 10) -> None:
+    def __init__(
+        self,
+        webhook_url: str,
+        secret: str | None = None,
+        timeout: float = 10,
+        block_seconds: float = DINGTALK_BLOCK_SECONDS,
+    ) -> None:
         self.webhook_url = webhook_url
         self.secret = secret
         self.timeout = timeout
+        self.block_seconds = block_seconds
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
+    def send_batch(
+        self,
+        batch: Sequence[Outgoing],
+        now: datetime,
+        on_result: OnResult | None = None,
+        before_each: BeforeEach | None = None,
+    ) -> list[Result]:
         url = self._signed_url(now)
-        return send_until_temporary(batch, lambda msg: self._send(url, msg), on_result)
+        return send_each(batch, lambda msg: self._send(url, msg), on_result, before_each)
 
     def _signed_url(self, now: datetime) -> str:
         if not self.secret:
@@ -148,5 +174,5 @@ class DingTalkRobot:
             "markdown": {"title": msg.subject, "text": text},
             "at": {"atMobiles": mobiles, "isAtAll": False},
         }
-        reply = _http.post(url, _http.dumps(payload), {}, self.timeout)
-        return _verdict(reply, self._temporary_codes)
+        reply = _http.post(url, _http.dumps(payload), {"Idempotency-Key": msg.key}, self.timeout)
+        return _verdict(reply, DINGTALK_RATE_LIMITED, self.block_seconds)

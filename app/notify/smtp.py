@@ -3,9 +3,13 @@
 What a failure means here:
 
 * The connection, the TLS handshake (implicit TLS or STARTTLS, including a certificate
-  that does not verify) or login fails, or the server hangs up or times out midway:
-  every message not yet accepted is ``temporary`` (server or configuration trouble; the
-  messages themselves are fine and go out once it is fixed).
+  that does not verify) or login fails, or the server hangs up or times out before
+  the message was handed over: ``temporary`` with ``stop`` (server or configuration
+  trouble; the rest of the batch is not tried now and uses no attempt).
+* The message was handed over (the data and its final dot were sent) but no reply came
+  within the timeout, or the connection dropped while waiting for it: ``unknown``. The
+  server may have taken it (RFC 1047's duplicate-message problem), so the outbox sends
+  it at most once more, with the same Message-ID.
 * The server answers a message with a code: 4xx is ``temporary``, 5xx is ``permanent``
   for that message only (no such mailbox, content refused), and the batch goes on.
   A refused *sender* is our configuration, so it stays temporary unless it is 552
@@ -27,16 +31,19 @@ systems can tell it is a duplicate.
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
 from datetime import datetime
 from email.errors import MessageError
+from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from app.notify.base import OnResult, Outgoing, Result, Verdicts
+from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
 
 SENDER_NAME = "整改台账"
 
@@ -52,7 +59,7 @@ class SmtpChannel:
         username: str | None = None,
         password: str | None = None,
         starttls: bool = False,
-        timeout: float = 10,
+        timeout: float = 30,
         implicit_tls: bool = False,
         ca_file: str | None = None,
     ) -> None:
@@ -70,18 +77,18 @@ class SmtpChannel:
         # Built once, so a missing or unreadable CA file fails at startup, not at the first reminder.
         self._tls = _tls_context(ca_file) if implicit_tls or starttls else None
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
-        results = Verdicts(on_result)
-        ready: list[tuple[int, EmailMessage]] = []
-        for i, msg in enumerate(batch):
-            composed = self._compose(msg, now)
-            if isinstance(composed, Result):
-                results[i] = composed
-            else:
-                ready.append((i, composed))
-        if ready:
-            self._deliver(ready, results)
-        return results.in_order(len(batch))
+    def send_batch(
+        self,
+        batch: Sequence[Outgoing],
+        now: datetime,
+        on_result: OnResult | None = None,
+        before_each: BeforeEach | None = None,
+    ) -> list[Result]:
+        connection = _Connection(self)
+        try:
+            return send_each(batch, lambda msg: connection.send(msg, now), on_result, before_each)
+        finally:
+            connection.close()
 
     def _compose(self, msg: Outgoing, now: datetime) -> EmailMessage | Result:
         if not msg.to_email:
@@ -105,49 +112,114 @@ class SmtpChannel:
     def _message_id(self, key: str) -> str:
         return f"<rectify.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{self.sender.domain}>"
 
-    def _deliver(self, ready: list[tuple[int, EmailMessage]], results: Verdicts) -> None:
-        def give_up_from(n: int, why: str) -> None:
-            for i, _ in ready[n:]:
-                results[i] = Result.temporary(why)
-
+    def connect(self) -> smtplib.SMTP | Result:
+        """An open, greeted (and, as configured, encrypted and logged-in) session."""
         try:
             if self.implicit_tls:
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls)
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         except (OSError, smtplib.SMTPException) as err:  # ssl.SSLError (a refused certificate) is an OSError
-            give_up_from(0, f"cannot connect to {self.host}:{self.port}: {_describe(err)}")
-            return
+            return Result.temporary(f"cannot connect to {self.host}:{self.port}: {_describe(err)}", stop=True)
         try:
-            try:
-                if self.starttls:
-                    smtp.starttls(context=self._tls)
-                if self.username:
-                    smtp.login(self.username, self.password or "")
-            except (OSError, smtplib.SMTPException) as err:
-                give_up_from(0, f"session setup failed: {_describe(err)}")
-                return
-            for n, (i, email) in enumerate(ready):
-                try:
-                    smtp.send_message(email)
-                    results[i] = Result.sent()
-                except smtplib.SMTPRecipientsRefused as err:
-                    code, reply = next(iter(err.recipients.values()))
-                    results[i] = _by_code(code, reply)
-                except smtplib.SMTPSenderRefused as err:
-                    by_code = _by_code(err.smtp_code, err.smtp_error)
-                    results[i] = (
-                        by_code if err.smtp_code == 552 else Result.temporary(f"sender refused: {by_code.detail}")
-                    )
-                except smtplib.SMTPResponseException as err:
-                    results[i] = _by_code(err.smtp_code, err.smtp_error)
-                except smtplib.SMTPNotSupportedError as err:  # e.g. a non-ASCII mailbox without SMTPUTF8
-                    results[i] = Result.permanent(str(err))
-                except (OSError, smtplib.SMTPException) as err:
-                    give_up_from(n, f"connection lost: {_describe(err)}")
-                    return
-        finally:
+            if self.starttls:
+                smtp.starttls(context=self._tls)
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.ehlo_or_helo_if_needed()  # again after STARTTLS, which forgets the first greeting
+        except (OSError, smtplib.SMTPException) as err:
             _close(smtp)
+            return Result.temporary(f"session setup failed: {_describe(err)}", stop=True)
+        return smtp
+
+
+class _Connection:
+    """One SMTP session, opened at the first message that needs it, reused for the rest."""
+
+    def __init__(self, channel: SmtpChannel) -> None:
+        self.channel = channel
+        self.smtp: smtplib.SMTP | None = None
+
+    def send(self, msg: Outgoing, now: datetime) -> Result:
+        composed = self.channel._compose(msg, now)
+        if isinstance(composed, Result):
+            return composed
+        if self.smtp is None:
+            opened = self.channel.connect()
+            if isinstance(opened, Result):
+                return opened
+            self.smtp = opened
+        result = _transaction(self.smtp, self.channel.sender.addr_spec, msg.to_email or "", composed)
+        if result.stop:
+            self.close()
+        return result
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            _close(self.smtp)
+            self.smtp = None
+
+
+def _transaction(smtp: smtplib.SMTP, sender: str, to: str, email: EmailMessage) -> Result:
+    """MAIL, RCPT, DATA for one message, telling apart a failure before the message was
+    handed over (temporary) from silence after it (unknown)."""
+    international = not (sender.isascii() and to.isascii())
+    if international and not smtp.has_extn("smtputf8"):
+        return Result.permanent(f"{to}: the server does not support SMTPUTF8 (non-ASCII addresses)")
+    flat = _flatten(email, international)
+    options = [f"size={len(flat)}"] if smtp.has_extn("size") else []
+    if international:
+        options += ["SMTPUTF8", "BODY=8BITMIME"]
+    try:
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            _reset(smtp)
+            by_code = _by_code(code, reply)
+            return by_code if code == 552 else Result.temporary(f"sender refused: {by_code.detail}", stop=True)
+        code, reply = smtp.rcpt(to)
+        if code not in (250, 251):
+            _reset(smtp)
+            return _by_code(code, reply, stop=code == 421)
+        code, reply = smtp.docmd("DATA")
+        if code != 354:
+            _reset(smtp)
+            return _by_code(code, reply, stop=code == 421)
+        smtp.send(_dot_stuffed(flat))
+    except (OSError, smtplib.SMTPException) as err:
+        return Result.temporary(f"connection lost: {_describe(err)}", stop=True)
+    try:
+        code, reply = smtp.getreply()
+    except (OSError, smtplib.SMTPException) as err:
+        return Result.unknown(f"handed over, but no reply: {_describe(err)}")
+    if code == 250:
+        return Result.sent()
+    _reset(smtp)
+    return _by_code(code, reply, stop=code == 421)
+
+
+def _flatten(email: EmailMessage, international: bool) -> bytes:
+    out = io.BytesIO()
+    policy = email.policy.clone(utf8=True) if international else None
+    BytesGenerator(out, policy=policy).flatten(email, linesep="\r\n")
+    return out.getvalue()
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """RFC 5321 4.5.2: a line starting with a dot gets another; then CRLF.CRLF."""
+    data = _LEADING_DOT.sub(b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _reset(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.rset()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:
@@ -158,10 +230,10 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext:
         raise ValueError(f"cannot load the SMTP CA file {ca_file!r}: {err}") from None
 
 
-def _by_code(code: int, reply: bytes | str) -> Result:
+def _by_code(code: int, reply: bytes | str, stop: bool = False) -> Result:
     text = reply.decode("utf-8", errors="replace") if isinstance(reply, bytes) else reply
     detail = f"{code} {text}"
-    return Result.permanent(detail) if 500 <= code < 600 else Result.temporary(detail)
+    return Result.permanent(detail) if 500 <= code < 600 else Result.temporary(detail, stop=stop)
 
 
 def _describe(err: BaseException) -> str:

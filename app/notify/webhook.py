@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from app.notify import _http
-from app.notify.base import OnResult, Outgoing, Result, send_until_temporary
+from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
 
 SIGNATURE_PREFIX = "sha256="
 
@@ -53,8 +53,14 @@ class WebhookChannel:
         self.secret = secret
         self.timeout = timeout
 
-    def send_batch(self, batch: Sequence[Outgoing], now: datetime, on_result: OnResult | None = None) -> list[Result]:
-        return send_until_temporary(batch, lambda msg: self._send(msg, now), on_result)
+    def send_batch(
+        self,
+        batch: Sequence[Outgoing],
+        now: datetime,
+        on_result: OnResult | None = None,
+        before_each: BeforeEach | None = None,
+    ) -> list[Result]:
+        return send_each(batch, lambda msg: self._send(msg, now), on_result, before_each)
 
     def _send(self, msg: Outgoing, now: datetime) -> Result:
         payload = {

@@ -1,34 +1,86 @@
 """Delivery: claim due outbox rows, hand them to their channel, record the verdict.
 
-A row is claimed with a guarded UPDATE (only rows still pending, or whose lease has
-run out, change), so two workers never hold the same row. It is marked sent only after
-the channel accepted it; a temporary failure goes back to pending with a backoff, a
-permanent one (or too many attempts) ends in failed, where the admin page shows it.
-A worker killed mid-batch leaves its rows "sending" until the lease runs out; then any
-worker claims them again.
+What holds, and how:
+
+* **Claims carry a token.** A guarded UPDATE claims a small batch (only rows still
+  pending, or whose lease has run out, change) under a fresh random token; every later
+  write for those rows (the in-flight marker, the verdict) matches that token, so a worker
+  whose claim was taken over writes nothing and sends nothing more.
+* **The lease holds while a message is in flight.** Just before each message is handed
+  over, one committed UPDATE marks it in flight, counts the attempt and renews its lease
+  (and, past half the lease, the rest of the batch's); if that UPDATE finds the claim
+  gone, the worker abandons the send before talking to the far end. The lease is longer
+  than the transport's timeout (checked at start-up).
+* **The window is one message.** The in-flight marker is committed before the message
+  goes and cleared with its verdict (which rides with the next message's marker, or is
+  committed at the end of the batch), so a worker that dies, or loses its database,
+  leaves at most one row that the far end may have taken without our knowing. Whoever
+  claims it next counts that hand-over as unconfirmed; sending it again (same Message-ID,
+  same idempotency key) marks the row ``possibly_sent_twice``.
+* **One slow or failing message never fails the ones behind it.** A message that was
+  never handed over uses no attempt. A timeout after the hand-over is ``unknown``: tried
+  at most once more, then ``unconfirmed`` (not failed: it may well have arrived).
+* **Each destination has a gate**: a rate (messages per window) and a block the platform
+  announced. A message over the rate waits in the outbox, in order, until the gate opens.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, case, null, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.models import Notification, Unit, User
-from app.notify import Outgoing, Result, render, robot_for
+from app.domain.rates import Rate, admit
+from app.models import DeliveryGate, Notification, Unit, User
+from app.notify import ROBOT_KINDS, Outgoing, Result, render, robot_for
 from app.notify.base import Channel
 
 log = logging.getLogger("rectify.delivery")
 
 MAX_ATTEMPTS = 8
+MAX_UNCONFIRMED = 2  # hand-overs without an answer: the first is retried once, the second is final
 LEASE = timedelta(minutes=5)
-SUB_BATCH = 50
+CLAIM_BATCH = 20
+BUSY_RETRY = timedelta(seconds=1)  # a message waiting for another to the same rated destination
 _KIND_TEMPLATE = {"remind": "reminder", "escalate": "escalation", "nag": "escalation", "daily": "daily"}
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """``rates`` by channel name (email, webhook, wecom, dingtalk); a robot's rate holds
+    for each robot, the mail relay's and the webhook's for the one destination."""
+
+    lease: timedelta = LEASE
+    batch: int = CLAIM_BATCH
+    rates: Mapping[str, Rate] = field(default_factory=dict)
+
+
+def delivery_settings(
+    lease_seconds: float, batch: int, rates: Mapping[str, str], transport_timeouts: list[float]
+) -> DeliverySettings:
+    """Settings from the configuration, checked at start-up: the lease must outlast a
+    message in flight (twice the longest transport timeout: the wait for the reply and
+    the connection set-up before it)."""
+    longest = max(transport_timeouts, default=0)
+    if lease_seconds <= 2 * longest:
+        raise ValueError(
+            f"RECTIFY_DELIVERY_LEASE_SECONDS ({lease_seconds:g}) must be more than twice the longest transport "
+            f"timeout ({longest:g} s), or a slow message could outlive its claim"
+        )
+    if batch < 1:
+        raise ValueError(f"RECTIFY_DELIVERY_BATCH must be at least 1, not {batch}")
+    parsed = {channel: Rate.parse(text, f"RECTIFY_RATE_{channel.upper()}") for channel, text in rates.items()}
+    return DeliverySettings(timedelta(seconds=lease_seconds), batch, parsed)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -43,7 +95,17 @@ class DeliveryReport:
     sent: int = 0
     retry: int = 0
     failed: int = 0
+    unconfirmed: int = 0
+    waiting: int = 0  # not handed over: the batch stopped, or the destination's gate was shut
+    lost: int = 0  # the claim was taken over (our lease ran out): left to the new holder
     ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    ids: list[int]
+    lease_until: datetime
 
 
 def claimable(now: datetime):
@@ -59,27 +121,32 @@ def claimable(now: datetime):
 
 def claim(
     db: Database, now: datetime, worker: str, limit: int, ids: list[int] | None = None, lease: timedelta = LEASE
-) -> list[int]:
+) -> Claim:
+    """Claim up to ``limit`` due rows under a new token. A row still marked in flight was
+    with a worker that never recorded its verdict: that hand-over counts as unconfirmed."""
+    token = secrets.token_hex(16)
     with db.transaction() as s:
         q = select(Notification.id).where(claimable(now))
         if ids is not None:
             q = q.where(Notification.id.in_(ids))
         candidates = list(s.scalars(q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)))
         if not candidates:
-            return []
-        return list(
-            s.scalars(
-                update(Notification)
-                .where(Notification.id.in_(candidates), claimable(now))
-                .values(
-                    status="sending",
-                    claimed_by=worker,
-                    lease_until=now + lease,
-                    attempts=Notification.attempts + 1,
-                )
-                .returning(Notification.id)
+            return Claim(token, [], now)
+        was_in_flight = Notification.in_flight_at.is_not(None)
+        claimed = s.scalars(
+            update(Notification)
+            .where(Notification.id.in_(candidates), claimable(now))
+            .values(
+                status="sending",
+                claimed_by=worker,
+                claim_token=token,
+                lease_until=now + lease,
+                unconfirmed=Notification.unconfirmed + case((was_in_flight, 1), else_=0),
+                in_flight_at=None,
             )
+            .returning(Notification.id)
         )
+        return Claim(token, sorted(claimed), now + lease)
 
 
 @dataclass
@@ -98,6 +165,14 @@ class Channels:
         if unit is not None and unit.robot_url and row.channel == unit.robot_kind:
             return self.robot_factory(unit.robot_kind, unit.robot_url, unit.robot_secret)
         return None
+
+
+def destination(row: Notification, unit: Unit | None) -> str:
+    """The gate a row passes: the mail relay, the webhook, or one robot (by its URL, so two
+    units sharing a group robot share its limit)."""
+    if row.channel in ROBOT_KINDS and unit is not None and unit.robot_url:
+        return f"{row.channel}:{hashlib.sha256(unit.robot_url.encode()).hexdigest()[:24]}"
+    return row.channel
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -120,12 +195,12 @@ def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
     if row.kind == "event":  # rendered when written, in the recipient's language (app.services.events)
         html = data.pop("html", None)
         return _message(row, user, row.subject, row.body, html, data)
-    if row.kind in ("digest", "notice_list"):
+    if row.kind in ("digest", "notice_list", "summary"):
         items = [i | {"due_at": _instant(i.get("due_at"))} for i in data.get("items", [])]
         kind, ctx = row.kind, {"items": items, "url": base_url + data.get("url", "/inbox")}
         if row.kind == "notice_list":
             ctx["issuer"] = data.get("issuer", "")
-        else:
+        elif row.kind == "digest":
             ctx["events"] = [e | {"url": base_url + e["url"]} for e in data.get("events", [])]
     else:
         kind = "obligation" if row.item_type == "submission" else _KIND_TEMPLATE.get(row.kind, "reminder")
@@ -161,29 +236,254 @@ def _message(row: Notification, user: User | None, subject: str, text: str, html
     )
 
 
-def _record(db: Database, worker: str, row_id: int, result: Result, attempts: int, now: datetime) -> str:
-    if result.status == "sent":
-        values = {"status": "sent", "sent_at": now, "lease_until": None, "last_error": ""}
-        outcome = "sent"
-    elif result.status == "temporary" and attempts < MAX_ATTEMPTS:
-        values = {
-            "status": "pending",
-            "lease_until": None,
-            "next_attempt_at": now + backoff(attempts),
-            "last_error": result.detail[:2000],
-        }
-        outcome = "retry"
-    else:
-        values = {"status": "failed", "lease_until": None, "last_error": result.detail[:2000] or "gave up"}
-        outcome = "failed"
-    with db.transaction() as s:
+def _gate(s: Session, name: str) -> DeliveryGate:
+    """The destination's gate row, locked for this transaction (created on first use)."""
+    gate = s.get(DeliveryGate, name, with_for_update=True, populate_existing=True)
+    if gate is None:
+        dialect_insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
         s.execute(
-            update(Notification)
-            .where(Notification.id == row_id, Notification.status == "sending", Notification.claimed_by == worker)
-            .values(**values)
-            .execution_options(synchronize_session=False)  # the session holds the whole batch: don't scan it
+            dialect_insert(DeliveryGate)
+            .values(destination=name, sends=[], blocked_until=None, reason="")
+            .on_conflict_do_nothing(index_elements=["destination"])
         )
-    return outcome
+        gate = s.get(DeliveryGate, name, with_for_update=True, populate_existing=True)
+    return gate
+
+
+class _Batch:
+    """One destination's share of a claim, handed to its channel message by message.
+
+    ``before_each`` and ``on_result`` are the channel's hooks. Verdicts are queued and
+    written in the transaction that marks the next message in flight (or at ``finish``),
+    so each message costs one commit.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], datetime],
+        claim: Claim,
+        rows: list[Notification],
+        gate: str,
+        rate: Rate | None,
+        settings: DeliverySettings,
+        report: DeliveryReport,
+        fast: Connection | None = None,
+    ) -> None:
+        self.db, self.clock, self.claim, self.rows = db, clock, claim, rows
+        self.gate, self.rate, self.settings, self.report = gate, rate, settings, report
+        self.lease_until = claim.lease_until
+        self.attempts = {r.id: r.attempts for r in rows}
+        self.queued: list[tuple[int, dict]] = []
+        # (admitted, answered) per message through a rated gate: the gate keeps the instant
+        # of the answer, so the window is counted from no earlier than the far end saw it
+        self.answered: list[tuple[float, float]] = []
+        self.admitted_at: float | None = None
+        self.resume_at: datetime | None = None  # when the rows not handed over may go
+        self.block: tuple[datetime, str] | None = None  # the platform's own block, written with the answer
+        self.claim_lost = False
+        self.fast = fast
+
+    def _mine(self, row_id: int):
+        return and_(
+            Notification.id == row_id, Notification.claim_token == self.claim.token, Notification.status == "sending"
+        )
+
+    def _write_queued(self, s: Session) -> None:
+        if self.answered or self.block is not None:
+            gate = _gate(s, self.gate)
+            moved = dict(self.answered)
+            gate.sends, gate.busy_until = sorted(moved.get(t, t) for t in gate.sends), None
+            if self.block is not None:
+                gate.blocked_until, gate.reason = self.block
+                self.block = None
+            self.answered.clear()
+        for row_id, values in self.queued:
+            done = s.execute(
+                update(Notification)
+                .where(self._mine(row_id))
+                .values(**values)
+                .execution_options(synchronize_session=False)  # the session holds the batch: don't scan it
+            ).rowcount
+            if not done:
+                self.report.lost += 1
+        self.queued.clear()
+
+    def _hand_over_in_one_statement(self, row_id: int, now: datetime) -> bool | None:
+        """The common case in one autocommit UPDATE (one round trip, atomic by itself):
+        the previous message's "sent" and this one's in-flight mark. None when the case is
+        not the common one (a gate to pass, another verdict, a lease to renew)."""
+        if self.fast is None or self.rate is not None or now + self.settings.lease / 2 > self.lease_until:
+            return None
+        if len(self.queued) > 1 or (self.queued and self.queued[0][1].get("status") != "sent"):
+            return None
+        t = Notification.__table__
+        until = now + self.settings.lease
+        mine = and_(t.c.claim_token == self.claim.token, t.c.status == "sending")
+        if not self.queued:
+            stmt = update(t).where(t.c.id == row_id, mine).values(_in_flight(t, now, until)).returning(t.c.id)
+            return bool(self.fast.execute(stmt).all())
+        prev, values = self.queued.pop()
+        done = t.c.id == prev
+        marks = _in_flight(t, now, until)
+        stmt = (
+            update(t)
+            .where(t.c.id.in_((prev, row_id)), mine)
+            .values(
+                status=case((done, "sent"), else_=t.c.status),
+                sent_at=case((done, values["sent_at"]), else_=t.c.sent_at),
+                last_error=case((done, ""), else_=t.c.last_error),
+                claim_token=case((done, null()), else_=t.c.claim_token),
+                lease_until=case((done, null()), else_=until),
+                in_flight_at=case((done, null()), else_=now),
+                attempts=case((done, t.c.attempts), else_=marks["attempts"]),
+                possibly_sent_twice=case((done, t.c.possibly_sent_twice), else_=marks["possibly_sent_twice"]),
+            )
+            .returning(t.c.id)
+        )
+        written = set(self.fast.execute(stmt).scalars())
+        if prev not in written:
+            self.report.lost += 1
+        return row_id in written
+
+    def before_each(self, i: int) -> str | None:
+        row = self.rows[i]
+        now = self.clock()
+        fast = self._hand_over_in_one_statement(row.id, now)
+        if fast is not None:
+            if not fast:
+                self.claim_lost = True
+                return "the claim was taken over by another worker"
+            self.attempts[row.id] += 1
+            return None
+        with self.db.transaction() as s:
+            self._write_queued(s)
+            gate, sends = None, None
+            if self.rate is not None:
+                gate = _gate(s, self.gate)
+                if gate.blocked_until is not None and gate.blocked_until > now:
+                    self.resume_at = gate.blocked_until
+                    return f"the platform blocks this destination until {gate.blocked_until.isoformat()}: {gate.reason}"
+                if gate.busy_until is not None and gate.busy_until > now:
+                    self.resume_at = now + BUSY_RETRY
+                    return "another message to this destination is on its way: waits its turn"
+                sends, free_at = admit(gate.sends, now.timestamp(), self.rate)
+                if free_at is not None:
+                    self.resume_at = datetime.fromtimestamp(free_at, now.tzinfo)
+                    return f"over the rate of {self.rate.count} per {self.rate.per_seconds:g} s: waits its turn"
+            until = now + self.settings.lease
+            t = Notification.__table__
+            taken = s.execute(
+                update(t)
+                .where(t.c.id == row.id, t.c.claim_token == self.claim.token, t.c.status == "sending")
+                .values(_in_flight(t, now, until))
+            ).rowcount
+            if not taken:  # abandoned before talking to the far end
+                self.claim_lost = True
+                return "the claim was taken over by another worker"
+            if gate is not None:
+                gate.sends, gate.busy_until = sends, until
+                self.admitted_at = sends[-1]
+            if now + self.settings.lease / 2 > self.lease_until:
+                s.execute(
+                    update(Notification)
+                    .where(Notification.claim_token == self.claim.token, Notification.status == "sending")
+                    .values(lease_until=until)
+                    .execution_options(synchronize_session=False)
+                )
+                self.lease_until = until
+        self.attempts[row.id] += 1
+        return None
+
+    def give_up_unconfirmed(self, row: Notification) -> None:
+        """A row handed over twice without an answer (the second time by a worker that
+        died): it may well have arrived twice already, so it is not sent a third time."""
+        values = {"status": "unconfirmed", "lease_until": None, "in_flight_at": None, "claim_token": None}
+        self.queued.append((row.id, values | {"last_error": "handed over twice without an answer"}))
+        self.report.unconfirmed += 1
+        self.report.ids.append(row.id)
+
+    def on_result(self, i: int, result: Result) -> None:
+        row = self.rows[i]
+        attempts = self.attempts[row.id]
+        now = self.clock()
+        values: dict = {"lease_until": None, "in_flight_at": None, "claim_token": None}
+        answered = self.admitted_at is not None and result.status != "untried"
+        if answered:
+            self.answered.append((self.admitted_at, now.timestamp()))
+            self.admitted_at = None
+        if result.status == "untried":
+            if self.claim_lost:
+                self.report.lost += 1
+                return
+            values |= {"status": "pending", "next_attempt_at": max(self.resume_at or now, now)}
+            values["last_error"] = result.detail[:2000]
+            outcome = "waiting"
+        elif result.status == "sent":
+            values |= {"status": "sent", "sent_at": now, "last_error": ""}
+            outcome = "sent"
+        elif result.status == "limited":
+            until = now + timedelta(seconds=result.retry_after or 60)
+            values |= {"status": "pending", "next_attempt_at": until, "last_error": result.detail[:2000]}
+            values["attempts"] = Notification.attempts - 1  # the message is fine: not its attempt
+            self.resume_at = until
+            self.block = (until, result.detail[:500])
+            outcome = "waiting"
+        elif result.status == "unknown" and row.unconfirmed + 1 < MAX_UNCONFIRMED:
+            values |= {
+                "status": "pending",
+                "unconfirmed": Notification.unconfirmed + 1,
+                "next_attempt_at": now + backoff(attempts),
+                "last_error": result.detail[:2000],
+            }
+            self.resume_at = now  # one slow message: the rest go on at once, over a new connection
+            outcome = "retry"
+        elif result.status == "unknown":
+            values |= {"status": "unconfirmed", "unconfirmed": Notification.unconfirmed + 1}
+            values["last_error"] = result.detail[:2000]
+            outcome = "unconfirmed"
+        elif result.status == "temporary" and attempts < MAX_ATTEMPTS:
+            values |= {
+                "status": "pending",
+                "next_attempt_at": now + backoff(attempts),
+                "last_error": result.detail[:2000],
+            }
+            if result.stop:
+                self.resume_at = now + backoff(attempts)
+            outcome = "retry"
+        else:
+            values |= {"status": "failed", "last_error": result.detail[:2000] or "gave up"}
+            outcome = "failed"
+        self.queued.append((row.id, values))
+        setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+        self.report.ids.append(row.id)
+        if answered:  # the destination is free (or blocked) for every worker at once
+            with self.db.transaction() as s:
+                self._write_queued(s)
+
+    def finish(self) -> None:
+        if not self.queued and not self.answered and self.block is None:
+            return
+        if self.fast is not None and len(self.queued) == 1 and not self.answered and self.block is None:
+            row_id, values = self.queued.pop()  # one statement: autocommit
+            t = Notification.__table__
+            mine = and_(t.c.id == row_id, t.c.claim_token == self.claim.token, t.c.status == "sending")
+            if not self.fast.execute(update(t).where(mine).values(values)).rowcount:
+                self.report.lost += 1
+            return
+        with self.db.transaction() as s:
+            self._write_queued(s)
+
+
+def _in_flight(t, now: datetime, until: datetime) -> dict:
+    """The in-flight mark: handed over now, one attempt more, the lease renewed, and a
+    second hand-over of a row whose first went unanswered noted as a possible duplicate."""
+    return {
+        "in_flight_at": now,
+        "attempts": t.c.attempts + 1,
+        "lease_until": until,
+        "possibly_sent_twice": or_(t.c.possibly_sent_twice, t.c.unconfirmed > 0),
+    }
 
 
 def deliver(
@@ -194,38 +494,67 @@ def deliver(
     limit: int = 500,
     ids: list[int] | None = None,
     base_url: str = "",
+    settings: DeliverySettings | None = None,
 ) -> DeliveryReport:
-    """Claim up to ``limit`` due rows and send them, group by group (one SMTP connection
-    per sub-batch). Each verdict is committed the moment the channel gives it."""
+    """Claim due rows (up to ``limit``, ``settings.batch`` at a time) and send them,
+    destination by destination, each claim finished before the next is taken."""
+    settings = settings or DeliverySettings()
     report = DeliveryReport()
-    claimed = claim(db, clock(), worker, limit, ids)
-    report.claimed = len(claimed)
-    if not claimed:
-        return report
+    seen: set[int] = set()  # a row left untried behind a slow one may be claimed again at once
+    while len(seen) < limit:
+        taken = claim(db, clock(), worker, min(settings.batch, limit - len(seen)), ids, settings.lease)
+        if not taken.ids:
+            break
+        report.claimed += len(set(taken.ids) - seen)
+        seen.update(taken.ids)
+        _send_claim(db, channels, clock, taken, base_url, settings, report)
+    return report
+
+
+def _send_claim(
+    db: Database,
+    channels: Channels,
+    clock: Callable[[], datetime],
+    taken: Claim,
+    base_url: str,
+    settings: DeliverySettings,
+    report: DeliveryReport,
+) -> None:
     s = db.session()
-    rows = list(s.scalars(select(Notification).where(Notification.id.in_(claimed)).order_by(Notification.id)))
+    rows = list(s.scalars(select(Notification).where(Notification.id.in_(taken.ids)).order_by(Notification.id)))
     users = {
         u.id: u for u in s.scalars(select(User).where(User.id.in_({r.recipient_id for r in rows if r.recipient_id})))
     }
     units = {u.id: u for u in s.scalars(select(Unit).where(Unit.id.in_({r.unit_id for r in rows if r.unit_id})))}
     s.commit()
-    groups: dict[tuple[str, int | None], list[Notification]] = defaultdict(list)
+    for row in rows:  # read only from here on: every write is a guarded UPDATE
+        s.expunge(row)
+    groups: dict[str, list[Notification]] = defaultdict(list)
     for row in rows:
-        groups[(row.channel, row.unit_id if row.channel in ("wecom", "dingtalk") else None)].append(row)
-    for (_name, unit_id), group in groups.items():
-        channel = channels.for_row(group[0], units.get(unit_id) if unit_id else None)
-        for start in range(0, len(group), SUB_BATCH):
-            part = group[start : start + SUB_BATCH]
+        groups[destination(row, units.get(row.unit_id))].append(row)
+    # PostgreSQL: the common writes go as single autocommit statements on a connection of
+    # their own (one round trip each, no BEGIN/COMMIT); SQLite keeps its write transactions.
+    fast = None if db.is_sqlite else db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        _send_groups(db, channels, clock, taken, base_url, settings, report, groups, units, users, fast)
+    finally:
+        if fast is not None:
+            fast.close()
 
-            def record(i: int, result: Result, part=part) -> None:
-                outcome = _record(db, worker, part[i].id, result, part[i].attempts, clock())
-                setattr(report, outcome, getattr(report, outcome) + 1)
-                report.ids.append(part[i].id)
 
-            if channel is None:
-                for i, row in enumerate(part):
-                    record(i, Result.permanent(f"channel {row.channel} is not configured"))
-            else:
-                batch = [_outgoing(r, users.get(r.recipient_id), base_url) for r in part]
-                channel.send_batch(batch, clock(), record)
-    return report
+def _send_groups(db, channels, clock, taken, base_url, settings, report, groups, units, users, fast) -> None:
+    for gate, group in groups.items():
+        unit = units.get(group[0].unit_id)
+        channel = channels.for_row(group[0], unit)
+        done = [r for r in group if r.unconfirmed >= MAX_UNCONFIRMED]  # handed over twice already: never a third
+        todo = [r for r in group if r.unconfirmed < MAX_UNCONFIRMED]
+        batch = _Batch(db, clock, taken, todo, gate, settings.rates.get(group[0].channel), settings, report, fast)
+        for row in done:
+            batch.give_up_unconfirmed(row)
+        if channel is None:
+            for i, row in enumerate(todo):
+                batch.on_result(i, Result.permanent(f"channel {row.channel} is not configured"))
+        elif todo:
+            outgoing = [_outgoing(r, users.get(r.recipient_id), base_url) for r in todo]
+            channel.send_batch(outgoing, clock(), batch.on_result, batch.before_each)
+        batch.finish()

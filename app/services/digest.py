@@ -1,5 +1,8 @@
 """Daily digests: for people who asked for one, the e-mails held back during the day
-become one message per person per day, listing every item and every workflow event."""
+become one message per person per day, listing every item and every workflow event. Group
+summaries: the many robot messages one sweep writes for one group become one message listing
+them (a robot may post only 20 messages a minute, and a group reads one list better than forty
+posts)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from app.db import Database
 from app.domain.deadlines import CHINA
 from app.domain.reminders import Policy, into_window
 from app.models import Notification
+from app.notify import ROBOT_KINDS
 from app.services.calendar import load_calendar
 from app.services.outbox_rows import insert_ignoring_duplicates
 
@@ -57,15 +61,7 @@ def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
                     "body": "\n".join(r.subject for r in items),
                     "data": {
                         "items": [
-                            {
-                                "title": r.data.get("title", r.subject),
-                                "unit": r.data.get("unit", ""),
-                                "due_at": r.data.get("due_at"),
-                                "state": r.data.get("state", "in_progress"),
-                                "overdue_days": r.data.get("overdue_days", 0),
-                            }
-                            for r in items
-                            if r.kind != "event"
+                            _item(r) | {"state": r.data.get("state", "in_progress")} for r in items if r.kind != "event"
                         ],
                         # workflow events: already worded in the recipient's language when written
                         "events": [
@@ -85,5 +81,78 @@ def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
                 update(Notification)
                 .where(Notification.id.in_(folded), Notification.status == "held")
                 .values(status="folded")
+            )
+        return written
+
+
+def _item(row: Notification) -> dict:
+    return {
+        "title": row.data.get("title", row.subject),
+        "unit": row.data.get("unit", ""),
+        "due_at": row.data.get("due_at"),
+        "overdue_days": row.data.get("overdue_days", 0),
+    }
+
+
+def compose_group_summaries(db: Database, now: datetime) -> int:
+    """Fold the robot messages due now for one group (two or more, never tried yet) into
+    one summary row (key summary:<channel>:<unit>:<first row>); the folded rows become
+    ``summarized``. A worker delivering meanwhile never sees a row half folded: both
+    sides lock the rows they take. Returns the summaries written."""
+    with db.transaction() as s:
+        due = list(
+            s.scalars(
+                select(Notification)
+                .where(
+                    Notification.channel.in_(ROBOT_KINDS),
+                    Notification.status == "pending",
+                    Notification.next_attempt_at <= now,
+                    Notification.attempts == 0,
+                    Notification.item_type.in_(("task", "submission")),  # one item each, not lists
+                )
+                .order_by(Notification.channel, Notification.unit_id, Notification.id)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        groups: dict[tuple[str, int], list[Notification]] = defaultdict(list)
+        for row in due:
+            groups[(row.channel, row.unit_id)].append(row)
+        rows = []
+        for (channel, unit_id), items in groups.items():
+            if len(items) < 2:
+                continue
+            rows.append(
+                {
+                    "key": f"summary:{channel}:{unit_id}:{items[0].id}",
+                    "item_type": "summary",
+                    "item_id": unit_id,
+                    "plan_id": None,
+                    "step": "summary",
+                    "kind": "summary",
+                    "level": max(r.level for r in items),
+                    "recipient_id": None,
+                    "unit_id": unit_id,
+                    "channel": channel,
+                    "status": "pending",
+                    "subject": f"【整改提醒汇总】{len(items)}项整改事项需要关注",
+                    "body": "\n".join(r.subject for r in items),
+                    "data": {
+                        "items": [_item(r) | {"level": r.level} for r in items],
+                        "rows": [r.id for r in items],
+                        "url": "/tasks",
+                    },
+                    "created_at": now,
+                    "next_attempt_at": min(r.next_attempt_at for r in items),
+                    "attempts": 0,
+                    "last_error": "",
+                }
+            )
+        written = insert_ignoring_duplicates(s, rows)
+        folded = [i for r in rows for i in r["data"]["rows"]]
+        if folded:
+            s.execute(
+                update(Notification)
+                .where(Notification.id.in_(folded), Notification.status == "pending")
+                .values(status="summarized")
             )
         return written

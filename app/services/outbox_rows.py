@@ -65,7 +65,16 @@ def _insert_pg(s: Session, rows: list[dict]) -> int:
 
 
 # Every row carries every optional column, so executemany sees one shape of row.
-ROW_DEFAULTS = {"sent_at": None, "read_at": None, "lease_until": None, "claimed_by": None}
+ROW_DEFAULTS = {
+    "sent_at": None,
+    "read_at": None,
+    "lease_until": None,
+    "claimed_by": None,
+    "claim_token": None,
+    "in_flight_at": None,
+    "unconfirmed": 0,
+    "possibly_sent_twice": False,
+}
 
 
 @dataclass

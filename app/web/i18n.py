@@ -7,6 +7,10 @@ from __future__ import annotations
 EN = {
     "整改台账": "Rectification ledger",
     "总览": "Overview",
+    "系统暂时无法连接数据库，请稍后再试。恢复后刷新即可继续使用，已保存的数据不受影响。": (
+        "The system cannot reach its database right now. Please try again shortly: once it is back, "
+        "just reload the page. Nothing you saved is lost."
+    ),
     "督办看板": "Dashboard",
     "整改方案": "Plans",
     "整改任务": "Tasks",

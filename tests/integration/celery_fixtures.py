@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -94,6 +96,13 @@ class MailRecorder:
     answered) until ``release()``. A waiting message whose client goes away is not
     recorded: aiosmtpd cancels the handler on EOF, just as a real server that had not
     yet accepted the message would drop it.
+
+    The faults of a slow or dying peer, once a message is recorded (taken): ``delay``
+    answers every message that many seconds late; ``late`` answers the messages with
+    those keys that late (after the client's timeout, the client is gone but the message
+    was taken); ``on_taken(n, key)`` runs (in a thread) before the n-th message is
+    answered, e.g. to kill the worker or stop its database at that very moment.
+    ``message_ids`` keeps the Message-ID of every copy, by key.
     """
 
     keys: Counter = field(default_factory=Counter)
@@ -103,6 +112,10 @@ class MailRecorder:
     aborted: list[str] = field(default_factory=list)
     first_at: float | None = None
     last_at: float | None = None
+    delay: float = 0.0
+    late: dict[str, float] = field(default_factory=dict)
+    on_taken: Callable[[int, str], None] | None = None
+    message_ids: dict[str, list[str]] = field(default_factory=dict)
     _limit: int | None = None
     _released: threading.Event = field(default_factory=threading.Event)
     _parser: BytesHeaderParser = field(default_factory=BytesHeaderParser)
@@ -128,7 +141,8 @@ class MailRecorder:
         return responses
 
     async def handle_DATA(self, server, session, envelope):
-        key = self._parser.parsebytes(envelope.original_content or envelope.content)[KEY_HEADER] or "?"
+        headers = self._parser.parsebytes(envelope.original_content or envelope.content)
+        key = headers[KEY_HEADER] or "?"
         if self._limit is not None and self.total >= self._limit:
             self.blocked += 1
             try:
@@ -144,6 +158,12 @@ class MailRecorder:
         self.last_at = now
         self.keys[key] += 1
         self.order.append(key)
+        self.message_ids.setdefault(key, []).append(headers["Message-ID"])
+        if self.on_taken is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.on_taken, self.total, key)
+        wait = self.late.get(key, self.delay)
+        if wait:
+            await asyncio.sleep(wait)
         return "250 OK"
 
 
@@ -290,20 +310,28 @@ def email_users(db: Database) -> list[User]:
 def insert_pending_emails(db: Database, n: int, prefix: str, due: datetime | None = None) -> list[int]:
     """``n`` pending e-mail rows for the demo users, due at ``due`` (default: a minute ago)."""
     users = email_users(db)
+    return insert_pending_rows(db, n, prefix, [(u.id, u.unit_id) for u in users], "email", due)
+
+
+def insert_pending_rows(
+    db: Database, n: int, prefix: str, to: list[tuple[int | None, int]], channel: str, due: datetime | None = None
+) -> list[int]:
+    """``n`` pending reminder rows on ``channel``, row i for ``to[i % len(to)]`` (recipient
+    id, unit id), due at ``due`` (default: a minute ago). Returns their ids in order."""
     now = datetime.now(UTC)
     due = due or now - timedelta(minutes=1)
     rows = [
         {
-            "key": f"{prefix}:{i}:email:{users[i % len(users)].id}",
+            "key": f"{prefix}:{i}:{channel}:{to[i % len(to)][0] or 'unit'}",
             "item_type": "task",
             "item_id": i,
             "plan_id": None,
             "step": "remind:1d",
             "kind": "remind",
             "level": 0,
-            "recipient_id": users[i % len(users)].id,
-            "unit_id": users[i % len(users)].unit_id,
-            "channel": "email",
+            "recipient_id": to[i % len(to)][0],
+            "unit_id": to[i % len(to)][1],
+            "channel": channel,
             "status": "pending",
             "subject": f"【整改提醒】测试事项{i}",
             "body": f"测试事项{i}须于明日前完成",
@@ -388,3 +416,85 @@ def mail_server() -> Iterator[MailServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- A PostgreSQL of our own, to stop and start -------------------------------------------------------------
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster (initdb in a temporary folder, its own port), so a
+    test can stop the database under a running worker without touching the shared one.
+    Run as the ``postgres`` user when the tests run as root (initdb refuses root)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="rectify-cluster-"))  # pytest's tmp is root's alone
+        self.data = self.root / "pgdata"
+        self.port = free_port()
+        self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as:
+            os.chown(self.root, *_postgres_ids())
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+
+    def _run(self, *cmd: str) -> None:
+        done = subprocess.run([*self._as, *cmd], capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.data / "server.log"), "-w", "start")
+
+    def stop_immediately(self) -> None:
+        """What a crash does: no checkpoint, every connection cut."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def sql(self, statement: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(statement))
+        finally:
+            engine.dispose()
+
+    def destroy(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _postgres_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster with a migrated demo database ``demo`` to copy from."""
+    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
+        from tests.conftest import need_service
+
+        need_service("initdb/pg_ctl", "PostgreSQL's server binaries are not on PATH")
+    c = Cluster()
+    try:
+        from app.demo import load_demo
+        from app.migrate import upgrade
+        from tests.conftest import DEMO_TIME
+
+        c.sql("CREATE DATABASE demo")
+        upgrade(c.url("demo"))
+        db = Database(c.url("demo"))
+        try:
+            load_demo(db, DEMO_TIME)
+        finally:
+            db.dispose()
+        yield c
+    finally:
+        c.destroy()

@@ -191,15 +191,15 @@ def test_the_channel_logs_in_when_given_credentials(mail):
     bad = smtp_channel(port, username="notify", password="wrong").send_batch([outgoing(), outgoing(1)], NOW)
 
     assert good == [Result.sent()]
-    assert [r.status for r in bad] == ["temporary", "temporary"]
-    assert "535" in bad[0].detail
+    assert [r.status for r in bad] == ["temporary", "untried"]  # the second was never tried: no attempt used
+    assert "535" in bad[0].detail and bad[0].stop
     assert len(server.delivered) == 1
 
 
-def test_an_smtp_server_that_is_down_makes_every_message_temporary():
+def test_an_smtp_server_that_is_down_makes_the_first_message_temporary_and_leaves_the_rest_untried():
     results = smtp_channel(free_port()).send_batch([outgoing(0), outgoing(1)], NOW)
 
-    assert [r.status for r in results] == ["temporary", "temporary"]
+    assert [r.status for r in results] == ["temporary", "untried"]
     assert "cannot connect" in results[0].detail
 
 
@@ -317,13 +317,13 @@ def test_wecom_clips_a_long_message_to_the_documented_4096_bytes(endpoint, base_
     assert content.endswith("（内容过长，已截断）")
 
 
-def test_wecom_rate_limit_is_temporary_and_spares_the_rest_of_the_batch(endpoint, base_url):
+def test_wecom_rate_limit_blocks_the_robot_for_a_minute_and_spares_the_rest_of_the_batch(endpoint, base_url):
     endpoint.answer(body={"errcode": 45009, "errmsg": "api freq out of limit"})
 
     results = WeComRobot(f"{base_url}/wecom").send_batch([outgoing(0), outgoing(1), outgoing(2)], NOW)
 
-    assert [r.status for r in results] == ["temporary"] * 3
-    assert "45009" in results[0].detail
+    assert [r.status for r in results] == ["limited", "untried", "untried"]
+    assert "45009" in results[0].detail and results[0].retry_after == 60
     assert results[2].detail.startswith("not attempted")
     assert len(endpoint.seen) == 1
 
@@ -375,7 +375,14 @@ def test_dingtalk_without_a_secret_leaves_the_url_alone(endpoint, base_url):
 
 @pytest.mark.parametrize(
     ("errcode", "status"),
-    [(0, "sent"), (130101, "temporary"), (-1, "temporary"), (310000, "permanent"), (300001, "permanent")],
+    [
+        (0, "sent"),
+        (130101, "limited"),
+        (410100, "limited"),
+        (-1, "temporary"),
+        (310000, "permanent"),
+        (300001, "permanent"),
+    ],
 )
 def test_dingtalk_errcodes_map_to_results(endpoint, base_url, errcode, status):
     endpoint.answer(body={"errcode": errcode, "errmsg": "x"})
@@ -383,6 +390,7 @@ def test_dingtalk_errcodes_map_to_results(endpoint, base_url, errcode, status):
     [result] = DingTalkRobot(f"{base_url}/robot", secret="SECx").send_batch([outgoing()], NOW)
 
     assert result.status == status
+    assert result.retry_after == (600 if status == "limited" else None)  # DingTalk throttles for 10 minutes
 
 
 @pytest.mark.parametrize("robot", [WeComRobot, DingTalkRobot])
@@ -466,7 +474,7 @@ def test_webhook_server_trouble_stops_the_batch(endpoint, base_url):
 
     results = WebhookChannel(f"{base_url}/hook", "s").send_batch([outgoing(0), outgoing(1)], NOW)
 
-    assert [r.status for r in results] == ["temporary", "temporary"]
+    assert [r.status for r in results] == ["temporary", "untried"]
     assert len(endpoint.seen) == 1
 
 
@@ -483,18 +491,18 @@ def test_a_closed_port_is_temporary(make):
 
     results = channel.send_batch([outgoing(0), outgoing(1)], NOW)
 
-    assert [r.status for r in results] == ["temporary", "temporary"]
+    assert [r.status for r in results] == ["temporary", "untried"]
 
 
 @pytest.mark.parametrize("make", CHANNELS.values(), ids=CHANNELS.keys())
-def test_a_server_slower_than_the_timeout_is_temporary_and_waited_for_once(endpoint, base_url, make):
+def test_a_server_slower_than_the_timeout_is_unknown_and_waited_for_once(endpoint, base_url, make):
     endpoint.answer(delay=3)
     channel = make(f"{base_url}/slow", 0.5)
 
     started = time.monotonic()
     results = channel.send_batch([outgoing(0), outgoing(1), outgoing(2)], NOW)
 
-    assert [r.status for r in results] == ["temporary"] * 3
+    assert [r.status for r in results] == ["unknown", "untried", "untried"]  # it may have taken the first
     assert len(endpoint.seen) == 1
     assert time.monotonic() - started < 2
 
@@ -532,7 +540,7 @@ def test_implicit_tls_refuses_a_certificate_nobody_trusts_and_keeps_the_mail_for
 
     results = smtp_channel(port, implicit_tls=True).send_batch([outgoing(0), outgoing(1)], NOW)
 
-    assert [r.status for r in results] == ["temporary", "temporary"]
+    assert [r.status for r in results] == ["temporary", "untried"]  # the second waits without using an attempt
     assert "CERTIFICATE_VERIFY_FAILED" in results[0].detail
     assert server.delivered == []
 

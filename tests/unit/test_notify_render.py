@@ -46,6 +46,13 @@ CONTEXTS = {
             {"title": "违规收取费用", "unit": "陕州区住建局", "due_at": DUE, "overdue_days": 1},
         ],
     },
+    "summary": {
+        "url": "https://rectify.example.cn/tasks",
+        "items": [
+            {"title": TITLE, "unit": "湖滨区住建局", "due_at": DUE, "overdue_days": 4, "level": 1},
+            {"title": "违规收取费用", "unit": "陕州区住建局", "due_at": None, "overdue_days": 0, "level": 0},
+        ],
+    },
     "obligation": {
         "title": "整改情况报告",
         "unit": "湖滨区住建局",
@@ -272,3 +279,13 @@ def test_an_in_app_message_can_skip_the_html_it_never_shows():
     subject, text, html = render("event", CONTEXTS["event"], "zh", html=False)
 
     assert (subject, text) == render("event", CONTEXTS["event"])[:2] and html == ""
+
+
+def test_a_group_summary_counts_its_items_and_says_which_are_overdue_and_at_which_level():
+    subject, text, _ = render("summary", CONTEXTS["summary"])
+    _, en_text, _ = render("summary", CONTEXTS["summary"], "en")
+
+    assert subject == "【整改提醒汇总】2项整改事项需要关注，其中1项已逾期"
+    assert "1. 农村危房改造档案资料不规范（湖滨区住建局；整改时限2022年6月20日；已逾期4天，一级督办）" in text
+    assert "2. 违规收取费用（陕州区住建局；立行立改）" in text
+    assert "4 days overdue, level 1 supervision" in en_text
