@@ -493,7 +493,7 @@ def test_event_mail_left_sending_by_a_killed_worker_goes_out_once_after_its_leas
     o.assign()
     o.rectify()
     with h.app.app_context():
-        grabbed = delivery.claim(h.rt.db, h.clock.now, "killed-worker", 500)
+        grabbed = delivery.claim(h.rt.db, h.clock.now, "killed-worker", 500).ids
     rows = h.rows(Notification.id.in_(grabbed), events=True)
     assert rows and {r.kind for r in rows} == {"event"}
     lease_end = rows[0].lease_until
