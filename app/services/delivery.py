@@ -462,9 +462,9 @@ class _Batch:
                 self._write_queued(s)
 
     def finish(self) -> None:
-        if not self.queued and not self.answered and self.block is None:
+        if not self.queued and not self.answered and self.block is None and self.resume_at is None:
             return
-        if self.fast is not None and len(self.queued) == 1 and not self.answered and self.block is None:
+        if self.fast is not None and self.rate is None and len(self.queued) == 1:
             row_id, values = self.queued.pop()  # one statement: autocommit
             t = Notification.__table__
             mine = and_(t.c.id == row_id, t.c.claim_token == self.claim.token, t.c.status == "sending")
@@ -473,6 +473,24 @@ class _Batch:
             return
         with self.db.transaction() as s:
             self._write_queued(s)
+            if self.rate is not None and self.resume_at is not None:
+                self._hold_the_rest(s, self.resume_at)
+
+    def _hold_the_rest(self, s: Session, until: datetime) -> None:
+        """A rated destination that must wait holds back every row still pending for it,
+        so that none claimed later overtakes the ones that waited: they go in order."""
+        row = self.rows[0]
+        t = Notification.__table__
+        s.execute(
+            update(t)
+            .where(
+                t.c.status == "pending",
+                t.c.channel == row.channel,
+                t.c.unit_id == row.unit_id,
+                t.c.next_attempt_at < until,
+            )
+            .values(next_attempt_at=until)
+        )
 
 
 def _in_flight(t, now: datetime, until: datetime) -> dict:
