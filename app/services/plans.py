@@ -185,15 +185,28 @@ def add_problems(
     return ids
 
 
+def _reserve_ids(conn, table, n: int) -> list[int]:
+    """``n`` new ids for ``table``: from its sequence on PostgreSQL (one round trip), and on
+    SQLite the next ones after the largest (the transaction holds the database's only
+    write lock from its first statement: BEGIN IMMEDIATE, see app.db)."""
+    if conn.dialect.name == "postgresql":
+        seq = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+        return list(conn.execute(select(seq).select_from(func.generate_series(1, n))).scalars())
+    start = (conn.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + n))
+
+
 def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: datetime) -> list[int]:
-    """One chunk as plain multi-row INSERTs (Core, column defaults applied), each followed
-    by one SELECT of the new ids by their natural keys: the ORM's bulk path, and RETURNING
+    """One chunk as three plain multi-row INSERTs (Core, column defaults applied), with
+    the ids reserved up front (:func:`_reserve_ids`): the ORM's bulk path, and RETURNING
     with its order guaranteed, both fall back to a statement per row on SQLite."""
     conn = s.connection()
+    problem_ids = _reserve_ids(conn, Problem.__table__, len(chunk))
     conn.execute(
         insert(Problem.__table__),
         [
             {
+                "id": pid,
                 "plan_id": plan.id,
                 "seq": seq,
                 "category": data.category,
@@ -210,13 +223,9 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
                 "created_by_id": actor.id,
                 "created_at": now,
             }
-            for data, seq, (dl, _basis), _units, _milestones, supervising in chunk
+            for pid, (data, seq, (dl, _basis), _units, _milestones, supervising) in zip(problem_ids, chunk, strict=True)
         ],
     )
-    seqs = [seq for _data, seq, *_ in chunk]
-    new = select(Problem.seq, Problem.id).where(Problem.plan_id == plan.id, Problem.seq.between(min(seqs), max(seqs)))
-    by_seq = dict(conn.execute(new).all())
-    problem_ids = [by_seq[seq] for seq in seqs]
     milestone_rows = [
         {"problem_id": pid, "seq": j, "title": m.title, "deadline_text": md.text, "due_at": md.due_at}
         for pid, (_data, _seq, _dl, _units, milestones, _side) in zip(problem_ids, chunk, strict=True)
@@ -246,10 +255,10 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
         for pid, (_data, _seq, (dl, basis), units, _milestones, _side) in zip(problem_ids, chunk, strict=True)
         for u in units
     ]
+    task_ids = _reserve_ids(conn, Task.__table__, len(task_rows))
+    for row, tid in zip(task_rows, task_ids, strict=True):
+        row["id"] = tid
     conn.execute(insert(Task.__table__), task_rows)
-    new_tasks = select(Task.problem_id, Task.unit_id, Task.id).where(Task.problem_id.in_(problem_ids))
-    by_unit = {(p, u): t for p, u, t in conn.execute(new_tasks)}
-    task_ids = [by_unit[row["problem_id"], row["unit_id"]] for row in task_rows]
     conn.execute(
         insert(TaskEvent.__table__),
         [

@@ -8,26 +8,35 @@ import pytest
 
 from app.demo import SMX_COUNTIES, YZ_TOWNS
 from app.domain.ledger_layouts import (
+    LINE_POINTS,
     SANMENXIA,
     YUZHOU,
+    Column,
     ExportProblem,
     Header,
     abbreviates,
     all_closed,
     cell_text,
     chinese_number,
+    export_groups,
     export_table,
     is_scope,
+    lines_needed,
     match_header,
     nature_of,
     neutralise,
     normal_name,
+    parse_key,
     progress_text,
     read_rows,
     restore,
+    row_height,
+    row_key,
+    scope_fits,
     scope_phrase,
     short_title,
     split_units,
+    text_width,
     unmerge,
 )
 
@@ -308,3 +317,34 @@ def test_the_yuzhou_export_has_one_numbered_row_per_problem_and_no_merges():
         ["6", "农村危房改造", "共性问题", "x"],
     ]
     assert table.merges == []
+
+
+# ---- re-import keys, scope phrases, printing ------------------------------------------
+def test_a_row_key_names_its_plan_and_problem_and_nothing_else_reads_as_one():
+    assert row_key(12, 7) == "P12-7" and parse_key("P12-7") == (12, 7) and parse_key(" P12-7 ") == (12, 7)
+    assert [parse_key(t) for t in ("", "12-7", "P12", "P-1-2", "P12-7x")] == [None] * 5
+
+
+def test_a_scope_phrase_fits_only_units_of_the_levels_it_names():
+    counties = ["卢氏县住房和城乡建设局", "义马市住房和城乡建设局", "湖滨区住房和城乡建设局"]
+    towns = ["古城镇人民政府", "磨街乡人民政府"]
+    assert scope_fits("各县（市、区）住房和城乡建设部门", counties)
+    assert not scope_fits("各县（市、区）住房和城乡建设部门", towns)
+    assert scope_fits("各乡镇人民政府", towns) and scope_fits("各乡（镇）人民政府", towns)
+    assert not scope_fits("各乡镇人民政府", counties)
+    assert scope_fits("各下属单位", towns) and scope_fits("各有关单位", counties), "no level named: any units"
+
+
+def test_a_wrapped_cell_needs_a_line_per_column_width_of_text_and_per_paragraph():
+    assert text_width("abc") == 3 and text_width("整改") == 4
+    assert lines_needed("", 10) == 1 and lines_needed("整改" * 4, 10) == 2  # 16 units in 9 a line
+    assert lines_needed("第一段\n第二段", 40) == 2
+    columns = [Column("a", "A", 10), Column("b", "B", 40)]
+    assert row_height(["整改" * 4, "短"], columns) == 2 * LINE_POINTS + 3
+
+
+def test_the_export_streams_one_category_group_at_a_time():
+    groups = list(export_groups(SANMENXIA, [problem(1, "甲", "一"), problem(2, "甲", "二"), problem(3, "乙", "三")]))
+    assert [len(g) for g in groups] == [2, 1]
+    assert groups[0][0][-1] == "" and len(groups[0][0]) == len(SANMENXIA.columns) + 3, "progress, closed, key"
+    assert [len(g) for g in export_groups(YUZHOU, [problem(1, "甲", "一"), problem(2, "甲", "二")])] == [1, 1]
