@@ -1,8 +1,8 @@
 """delivery that holds: claim tokens, the in-flight marker, unconfirmed hand-overs, and
 one gate per destination (rate limit and platform block)
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import app.models.base
 
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
