@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import g, request, send_file
+from flask import g, request
 
 from app.api import bp, now, rt, spec
+from app.http import stored_file
 from app.schemas import EventOut, EvidenceOut, TaskOut, TaskPage, TaskQuery, TransitionIn
 from app.services import evidence, tasks
 from app.services.errors import Invalid
@@ -96,6 +97,4 @@ def upload_evidence(task_id: int):
 def download_evidence(evidence_id: int):
     runtime = rt()
     ev, path = evidence.open_evidence(runtime.db, runtime.config.UPLOAD_DIR, g.user, evidence_id)
-    resp = send_file(path, mimetype=ev.content_type, as_attachment=True, download_name=ev.original_name)
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return stored_file(path, ev.content_type, ev.original_name)

@@ -207,10 +207,16 @@ def problem_side(who: Who, plan: PlanFacts, units: list[UnitFacts]) -> Side | No
     return None
 
 
-def may_import(who: Who, plan: PlanFacts) -> bool:
-    """Importing (and so previewing) a ledger file into a plan: whoever may add problems
-    to it; each row is then held to :func:`problem_side` (a unit's rows name itself only)."""
+def may_add_problems(who: Who, plan: PlanFacts) -> bool:
+    """Adding problems to a plan at all (its form, a ledger import and its preview):
+    whoever supervises it or may report their own findings in it; each problem is then
+    held to :func:`problem_side` (a unit's own problems name itself only)."""
     return supervises(who, plan) or reports_own_findings(who, plan)
+
+
+def may_import(who: Who, plan: PlanFacts) -> bool:
+    """Importing (and so previewing) a ledger file into a plan: whoever may add problems."""
+    return may_add_problems(who, plan)
 
 
 def may_declare_obligation(who: Who, plan: PlanFacts, units: Iterable[UnitFacts]) -> bool:

@@ -19,7 +19,7 @@ from app.domain.workflow import TransitionError
 from app.models import Obligation, Plan, Submission, Unit, User
 from app.schemas import ObligationIn, ReviewIn
 from app.services.calendar import load_calendar
-from app.services.errors import Conflict, Invalid, refusal
+from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, submission_event
 from app.services.files import save_upload
 from app.services.scope import (
@@ -205,6 +205,14 @@ def review(db: Database, actor: User, submission_id: int, data: ReviewIn, now: d
         kind = "report_accepted" if data.accept else "report_returned"
         notify(s, [submission_event(s, kind, sub, user, data.comment)], now)
     return db.session().get(Submission, submission_id)
+
+
+def open_report_file(db: Database, upload_dir: Path, viewer: User, submission_id: int) -> tuple[Submission, Path]:
+    """The file handed in with a report, for whoever sees the report (404 if none)."""
+    sub = get_visible_submission(db.session(), viewer, submission_id)
+    if not sub.file_stored:
+        raise NotFound(f"报送事项 {submission_id} 没有附带文件。")
+    return sub, upload_dir / sub.file_stored
 
 
 def offers(db: Database, viewer: User, subs: list[Submission]) -> dict[int, set[str]]:

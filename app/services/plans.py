@@ -30,6 +30,7 @@ from app.services.scope import (
     require,
     task_visible,
     unit_facts,
+    unit_visible,
 )
 
 T = TypeVar("T")
@@ -351,6 +352,25 @@ def list_problems(db: Database, viewer: User, plan_id: int) -> list[tuple[Proble
         for p in problems
         if permissions.sees_problem(who, plan_f, len(states[p.id]))
     ]
+
+
+def issuing_units(db: Database, actor: User) -> list[Unit]:
+    """The units the actor may issue a plan for (their own first, then those under it)."""
+    who = facts(actor).who
+    units = db.session().scalars(select(Unit).where(unit_visible(actor)).order_by(Unit.depth, Unit.id))
+    return [u for u in units if permissions.may_issue_plan(who, unit_facts(u))]
+
+
+def assignable_units(db: Database, actor: User, plan_id: int) -> list[Unit]:
+    """The units a form may offer as responsible for a new problem or a report owed in the
+    plan: the units under its issuer the actor may assign, or, for a unit reporting its own
+    findings, that unit alone. Refuses (403) someone who may add nothing to it."""
+    s = db.session()
+    plan = get_visible_plan(s, actor, plan_id)
+    who, plan_f, _ = facts(actor, plan)
+    require(permissions.may_add_problems(who, plan_f), ADD_REFUSED)
+    units = s.scalars(select(Unit).where(unit_visible(actor)).order_by(Unit.depth, Unit.id))
+    return [u for u in units if permissions.problem_side(who, plan_f, [unit_facts(u)]) is not None]
 
 
 def get_problem(db: Database, viewer: User, problem_id: int) -> tuple[Problem, State | None, int]:

@@ -15,6 +15,8 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from pydantic import ValidationError
 
 from app.domain import permissions
+from app.domain.submissions import LABELS as REPORT_LABELS
+from app.domain.submissions import SubmissionState
 from app.domain.workflow import STATE_LABELS, State
 from app.models import User
 from app.schemas import describe
@@ -49,6 +51,7 @@ def _template_globals():
         "_": lambda text: translate(text, lang()),
         "lang": lang(),
         "state_label": lambda s: translate(STATE_LABELS[State(s)], lang()),
+        "report_state": lambda s: translate(REPORT_LABELS[SubmissionState(s)], lang()),
         "me": user,
         "administers": bool(user) and permissions.may_administer(who(user)),
         "unread": inbox.unread_count(rt().db, user) if user else 0,
@@ -142,4 +145,4 @@ def _china_time(moment):
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-from app.web import account, admin, dashboard, ledger, plans, reports, spotchecks  # noqa: E402,F401  (register routes)
+from app.web import account, admin, authoring, dashboard, ledger, plans, reports, spotchecks  # noqa: E402,F401  (register routes)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import segno
-from flask import g, redirect, render_template, request, send_file, url_for
+from flask import g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, State
+from app.http import stored_file
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
 from app.services import evidence, extensions, notices, obligations, org, plans, tasks, urges
 from app.services.errors import ServiceError
@@ -47,7 +48,11 @@ def index():
 @bp.get("/plans")
 @login_required
 def plan_list():
-    return render_template("plans.html", plans=plans.list_plans(rt().db, g.user, rt().clock()))
+    return render_template(
+        "plans.html",
+        plans=plans.list_plans(rt().db, g.user, rt().clock()),
+        issues=permissions.may_issue_plans(facts(g.user).who),
+    )
 
 
 @bp.get("/plans/<int:plan_id>")
@@ -63,6 +68,7 @@ def plan_detail(plan_id: int):
         problems=plans.list_problems(db, g.user, plan_id),
         submissions=obligations.list_submissions(db, g.user, plan_id),
         supervising=permissions.supervises(f.who, f.plan),
+        adds_problems=permissions.may_add_problems(f.who, f.plan),
         sees_spot_checks=permissions.sees_spot_checks(f.who, f.plan),
     )
 
@@ -202,10 +208,7 @@ def evidence_file(evidence_id: int):
     r = rt()
     ev, path = evidence.open_evidence(r.db, r.config.UPLOAD_DIR, g.user, evidence_id)
     inline = request.args.get("inline") == "1" and ev.content_type in INLINE_IMAGES
-    resp = send_file(path, mimetype=ev.content_type, as_attachment=not inline, download_name=ev.original_name)
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return resp
+    return stored_file(path, ev.content_type, ev.original_name, inline)
 
 
 @bp.post("/tasks/<int:task_id>/extensions")

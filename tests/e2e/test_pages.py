@@ -34,7 +34,13 @@ pytestmark = pytest.mark.e2e
 ROLES = {"official": "lushi_handler", "supervisor": "smx_deputy", "admin": "admin"}
 SIZES = {"desk": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 # Routes that are not pages: downloads, a JSON status, a redirect that changes the session.
-NOT_PAGES = {"web.evidence_file", "web.ledger_export", "web.ledger_import_progress", "web.switch_lang"}
+NOT_PAGES = {
+    "web.evidence_file",
+    "web.ledger_export",
+    "web.ledger_import_progress",
+    "web.submission_file",
+    "web.switch_lang",
+}
 # A page that exists only after a ledger upload; its preview and progress are walked by
 # tests/e2e/test_browser.py's import test.
 NEEDS_AN_UPLOAD = {"web.ledger_import_page"}

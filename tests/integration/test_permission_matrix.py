@@ -173,6 +173,17 @@ class Ctx:
 
         return self.once(f"submission{submitted}", make)
 
+    def report_file(self) -> int:
+        """A report 卢氏县 handed in with a file."""
+
+        def make():
+            sid = self.submission()
+            data = {"note": "已报", "version": "1", "file": (io.BytesIO(PNG), "整改情况报告.png")}
+            self.ok(self.post(f"/submissions/{sid}/submit", "lushi_handler", data=data))
+            return sid
+
+        return self.once("report_file", make)
+
     def notification(self) -> int:
         def make():
             row = {
@@ -423,6 +434,30 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda c: form("/plans/1/policy", {"remind_days_before": "5,1", "remind_on_day": "1"}),
         answers("302!", issuer="302+", other_city="404"),
     ),
+    ("web.plan_new", "GET"): page("/plans/new", answers("403", issuer="200", other_city="200")),
+    ("web.plan_new", "POST"): page(
+        lambda c: form("/plans/new", {"title": "矩阵页面方案", "issued_on": "2022-06-07"}),
+        answers("403", issuer="302+", other_city="302+"),  # each for their own unit
+    ),
+    ("web.problem_new", "GET"): page(
+        "/plans/1/problems/new", answers("200", viewer="403", admin="403", other_city="404")
+    ),
+    ("web.problem_new", "POST"): page(
+        lambda c: form(
+            "/plans/1/problems/new",
+            {"nature": "individual", "title": "自查问题", "deadline": "6月30日", "target": "some", "unit_ids": c.lushi},
+        ),
+        # the plan's supervisor assigns it; 卢氏县 reports its own finding; 湖滨区 may not report for 卢氏县
+        answers("403", own="302+", head="302+", issuer="302+", sibling="302!", other_city="404"),
+    ),
+    ("web.obligation_new", "GET"): page("/plans/1/obligations/new", answers("403", issuer="200", other_city="404")),
+    ("web.obligation_new", "POST"): page(
+        lambda c: form(
+            "/plans/1/obligations/new",
+            {"title": "整改报告", "schedule": "6月30日前", "target": "some", "unit_ids": c.lushi},
+        ),
+        answers("403", issuer="302+", other_city="404"),
+    ),
     ("web.ledger_export", "GET"): page("/plans/1/export.xlsx", SEES_PLAN),
     ("web.ledger_import", "GET"): page("/plans/1/import", answers("200", viewer="403", admin="403", other_city="404")),
     ("web.ledger_import", "POST"): page(
@@ -474,6 +509,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     # ---- pages: reports --------------------------------------------------------------------------
     ("web.submission_list", "GET"): page("/submissions", EVERYONE),
+    ("web.submission_file", "GET"): page(lambda c: (f"/submissions/{c.report_file()}/file", {}), SEES_LUSHI),
     ("web.submission_submit", "POST"): page(
         lambda c: form(f"/submissions/{c.submission()}/submit", {"note": "已报", "version": "1"}), RESPONSIBLE_FORM
     ),

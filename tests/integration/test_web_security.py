@@ -279,6 +279,26 @@ def _plan_policy(w: World) -> Form:
     )
 
 
+def _plan_new(w: World) -> Form:
+    fields = {"title": "农房安全隐患排查整治方案", "doc_number": "三建〔2022〕201号", "issued_on": "2022-06-08"}
+    return Form("smx_deputy", "/plans/new", lambda: dict(fields), lambda b: w.count(Plan))
+
+
+def _problem_new(w: World) -> Form:
+    fields = {
+        "title": "档案资料不规范",
+        "nature": "common",
+        "deadline": "6月30日前",
+        "target": f"under:{w.unit_id(SMX)}",
+    }
+    return Form("smx_deputy", "/plans/1/problems/new", lambda: dict(fields), lambda b: w.count(Task))
+
+
+def _obligation_new(w: World) -> Form:
+    fields = {"title": "整改进展周报", "schedule": "每周五", "target": f"under:{w.unit_id(SMX)}"}
+    return Form("smx_deputy", "/plans/1/obligations/new", lambda: dict(fields), lambda b: w.count(Submission))
+
+
 def _task_transition(w: World) -> Form:
     tid = lushi_task(w)
     return Form(
@@ -435,6 +455,9 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.admin_holidays": _admin_holidays,
     "web.admin_holiday_year": _admin_holiday_year,
     "web.plan_policy": _plan_policy,
+    "web.plan_new": _plan_new,
+    "web.problem_new": _problem_new,
+    "web.obligation_new": _obligation_new,
     "web.task_transition": _task_transition,
     "web.task_upload": _task_upload,
     "web.task_extension": _task_extension,

@@ -1,0 +1,149 @@
+"""Authoring in the pages: issue a plan, add a problem with a unit picker over the unit
+tree, declare a report owed; and open a report's file.
+
+Each form is read into the API's own pydantic schema and handed to the same service the
+API calls, so a form and a JSON request meet exactly the same rules. A refused form comes
+back to the page it was typed on (app.js puts the typed values back) with the reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flask import g, redirect, render_template, request, url_for
+from pydantic import ValidationError
+
+from app.domain import permissions
+from app.domain.deadlines import CHINA
+from app.http import stored_file
+from app.models import Unit
+from app.schemas import ObligationIn, PlanIn, ProblemIn
+from app.services import obligations, plans
+from app.services.errors import ServiceError
+from app.services.scope import facts, require
+from app.web import bp, form_failed, login_required, rt, say
+
+PHASE_ROWS = 3  # blank phase rows a new plan's form offers
+
+
+def unit_groups(units: list[Unit]) -> list[tuple[Unit | None, list[Unit]]]:
+    """The picker's checkboxes grouped by the tree: each unit under its parent's heading
+    (the units whose parent is not offered come first, under no heading)."""
+    offered = {u.id for u in units}
+    children: dict[int | None, list[Unit]] = defaultdict(list)
+    for u in units:
+        children[u.parent_id if u.parent_id in offered else None].append(u)
+    groups: list[tuple[Unit | None, list[Unit]]] = [(None, children[None])] if children[None] else []
+    groups += [(u, children[u.id]) for u in units if children.get(u.id)]
+    return groups
+
+
+def _target() -> dict | None:
+    """The picker's answer as the schemas name it: every unit under one (``under:<id>``),
+    or the ticked units; None when nothing is chosen."""
+    target = request.form.get("target", "")
+    if target.startswith("under:") and target[6:].isdigit():
+        return {"all_units_under": int(target[6:])}
+    ticked = request.form.getlist("unit_ids", type=int)
+    return {"unit_ids": ticked} if target == "some" and ticked else None
+
+
+def _picker(plan_id: int) -> dict:
+    units = plans.assignable_units(rt().db, g.user, plan_id)
+    return {"groups": unit_groups(units), "parents": [u for u in units if any(v.parent_id == u.id for v in units)]}
+
+
+# ---- a plan ---------------------------------------------------------------------------------
+@bp.route("/plans/new", methods=["GET", "POST"])
+@login_required
+def plan_new():
+    require(permissions.may_issue_plans(facts(g.user).who), "只有督办人员可以下发整改方案。")
+    if request.method == "POST":
+        f = request.form
+        phases = [
+            {"name": name.strip(), "deadline": deadline.strip()}
+            for name, deadline in zip(f.getlist("phase_name"), f.getlist("phase_deadline"), strict=False)
+            if name.strip() or deadline.strip()
+        ]
+        body = {
+            "title": f.get("title", ""),
+            "doc_number": f.get("doc_number", ""),
+            "issuing_unit_id": f.get("issuing_unit_id") or None,
+            "issued_on": f.get("issued_on", ""),
+            "evidence_required": f.get("evidence_required") == "1",
+            "workdays_from": f.get("workdays_from", "received"),
+            "phases": phases,
+        }
+        try:
+            plan = plans.create_plan(rt().db, g.user, PlanIn.model_validate(body, strict=False))
+        except (ServiceError, ValidationError) as err:
+            form_failed(err)
+            return redirect(url_for("web.plan_new"))
+        say("整改方案已下发。接下来可添加问题、设置报送要求和提醒规则。")
+        return redirect(url_for("web.plan_detail", plan_id=plan.id))
+    today = rt().clock().astimezone(CHINA).date()
+    return render_template(
+        "plan_form.html", units=plans.issuing_units(rt().db, g.user), phase_rows=PHASE_ROWS, today=today
+    )
+
+
+# ---- a problem ------------------------------------------------------------------------------
+@bp.route("/plans/<int:plan_id>/problems/new", methods=["GET", "POST"])
+@login_required
+def problem_new(plan_id: int):
+    picker = _picker(plan_id)  # 404 for a plan out of sight, 403 for one the user may add nothing to
+    if request.method == "POST":
+        target = _target()
+        if target is None:
+            say("请选择责任单位：某单位的全部下级单位，或勾选具体单位。", "error")
+            return redirect(url_for("web.problem_new", plan_id=plan_id))
+        f = request.form
+        fields = ("category", "title", "description", "source", "measures", "deadline", "remarks")
+        body = {k: f.get(k, "") for k in fields} | {"nature": f.get("nature", ""), "seq": f.get("seq") or None}
+        try:
+            data = ProblemIn.model_validate(body | target, strict=False)
+            problem = plans.create_problem(rt().db, g.user, plan_id, data, rt().clock())
+        except (ServiceError, ValidationError) as err:
+            form_failed(err)
+            return redirect(url_for("web.problem_new", plan_id=plan_id))
+        _, _, count = plans.get_problem(rt().db, g.user, problem.id)
+        say("问题已添加，分解为 {n} 项整改任务。", n=count)
+        return redirect(url_for("web.plan_detail", plan_id=plan_id))
+    plan, _ = plans.get_plan(rt().db, g.user, plan_id, rt().clock())
+    return render_template("problem_form.html", plan=plan, **picker)
+
+
+# ---- a report owed --------------------------------------------------------------------------
+@bp.route("/plans/<int:plan_id>/obligations/new", methods=["GET", "POST"])
+@login_required
+def obligation_new(plan_id: int):
+    db, now = rt().db, rt().clock()
+    plan, _ = plans.get_plan(db, g.user, plan_id, now)
+    f_ = facts(g.user, plan)
+    require(permissions.supervises(f_.who, f_.plan), "只有方案下发单位的督办人员可以设置报送要求。")
+    picker = _picker(plan_id)
+    if request.method == "POST":
+        target = _target()
+        if target is None:
+            say("请选择报送单位：某单位的全部下级单位，或勾选具体单位。", "error")
+            return redirect(url_for("web.obligation_new", plan_id=plan_id))
+        f = request.form
+        body = {"title": f.get("title", ""), "schedule": f.get("schedule", ""), "ends_on": f.get("ends_on") or None}
+        try:
+            data = ObligationIn.model_validate(body | target, strict=False)
+            obligations.create_obligation(db, g.user, plan_id, data, now)
+        except (ServiceError, ValidationError) as err:
+            form_failed(err)
+            return redirect(url_for("web.obligation_new", plan_id=plan_id))
+        say("报送要求已设置，各单位将按时收到提醒。")
+        return redirect(url_for("web.plan_detail", plan_id=plan_id))
+    return render_template("obligation_form.html", plan=plan, **picker)
+
+
+# ---- a report's file ------------------------------------------------------------------------
+@bp.get("/submissions/<int:submission_id>/file")
+@login_required
+def submission_file(submission_id: int):
+    """The file a unit handed in, for whoever sees the report: always a download."""
+    sub, path = obligations.open_report_file(rt().db, rt().config.UPLOAD_DIR, g.user, submission_id)
+    return stored_file(path, sub.file_type or "application/octet-stream", sub.file_name or path.name)
