@@ -1,0 +1,99 @@
+"""Through the pages only, on a desk and on a phone: the city's supervisor issues a plan,
+adds a common problem fanned out to every county with the unit picker, and declares a
+weekly report; the counties then see their task and the report they owe."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.demo import SMX, SMX_COUNTIES
+
+SIZES = {"desk": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+TITLE = "农村危房改造“回头看”整改方案"
+PROBLEM = "危房改造档案资料不规范"
+
+
+def fits(page) -> None:
+    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"{page.url} scrolls sideways: {width} > {inner}"
+
+
+def submit(page, selector: str) -> None:
+    with page.expect_navigation():
+        page.locator(selector).locator("button[type=submit]").click()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_supervisor_issues_a_plan_with_a_problem_for_every_county_and_a_weekly_report_and_the_counties_see_them(
+    new_page, login, shot, size
+):
+    city = new_page()
+    city.set_viewport_size(SIZES[size])
+    login(city, "smx_deputy")
+    city.goto("/plans")
+    with city.expect_navigation():
+        city.click("#new-plan")
+    city.fill("input[name=title]", TITLE)
+    city.fill("input[name=doc_number]", "三建〔2022〕201号")
+    assert city.locator("select[name=issuing_unit_id] option").first.inner_text() == SMX
+    city.locator("input[name=phase_name]").nth(0).fill("排查整改")
+    city.locator("input[name=phase_deadline]").nth(0).fill("7月15日前")
+    city.locator("input[name=phase_name]").nth(1).fill("总结验收")
+    city.locator("input[name=phase_deadline]").nth(1).fill("7月底")
+    fits(city)
+    shot(city, f"{size}-plan-form")
+    submit(city, "#plan-form")
+    assert city.locator("h1").inner_text() == TITLE
+    assert "三建〔2022〕201号" in city.locator(".meta").first.inner_text()
+    assert "整改方案已下发" in city.locator(".flash").inner_text()
+
+    with city.expect_navigation():
+        city.click("#add-problem")
+    city.fill("input[name=title]", PROBLEM)
+    city.fill("input[name=category]", "工作落实方面")
+    city.fill("textarea[name=measures]", "逐户核对档案，补齐缺失资料")
+    city.fill("input[name=deadline]", "6月30日前")
+    every_county = city.get_by_label(f"{SMX}的全部下级单位")
+    assert every_county.is_checked()  # the common case is the default
+    for name in SMX_COUNTIES.values():
+        assert city.locator("#unit-picker").get_by_label(name).is_visible()
+    fits(city)
+    shot(city, f"{size}-problem-form")
+    submit(city, "#problem-form")
+    assert "分解为 7 项整改任务" in city.locator(".flash").inner_text()
+    assert PROBLEM in city.locator("#problems").inner_text()
+
+    with city.expect_navigation():
+        city.click("#add-obligation")
+    city.fill("input[name=title]", "整改进展周报")
+    city.fill("input[name=schedule]", "每周五")
+    city.get_by_label(f"{SMX}的全部下级单位").check()
+    fits(city)
+    shot(city, f"{size}-obligation-form")
+    submit(city, "#obligation-form")
+    assert "报送要求已设置" in city.locator(".flash").inner_text()
+    owed = city.locator("#obligations")
+    assert "整改进展周报" in owed.inner_text() and "待报送" in owed.inner_text()
+    fits(city)
+    shot(city, f"{size}-plan")
+    plan_url = city.url
+
+    for key in ("lushi", "mianchi"):
+        county = new_page()
+        county.set_viewport_size(SIZES[size])
+        login(county, f"{key}_handler")
+        county.goto(plan_url.replace(city.url.split("/plans/")[0], ""))
+        assert county.locator("h1").inner_text() == TITLE
+        county.goto("/tasks?plan_id=" + plan_url.rstrip("/").rsplit("/", 1)[1])
+        rows = county.locator("#tasks tbody tr")
+        assert rows.count() == 1
+        assert PROBLEM in rows.first.inner_text() and SMX_COUNTIES[key] in rows.first.inner_text()
+        fits(county)
+        shot(county, f"{size}-{key}-tasks")
+        county.goto("/submissions")
+        mine = county.locator("#submissions tbody tr", has_text="整改进展周报")
+        assert mine.count() == 6  # every Friday from 6月24日 to 7月29日, the plan's last phase
+        assert all(SMX_COUNTIES[key] in t for t in mine.all_inner_texts())
+        assert "待报送" in mine.first.inner_text()
+        fits(county)
+        shot(county, f"{size}-{key}-reports")
