@@ -247,7 +247,9 @@ class TaskOut(Out):
 
 class TaskPage(Out):
     items: list[TaskOut]
-    total: int
+    total: int = Field(description="tasks matching the filter, counted up to 1,000 (see `more`)")
+    more: bool = Field(description="more than `total` tasks match: the count stops at 1,000")
+    has_next: bool = Field(description="a next page exists")
     page: int
     per_page: int
 

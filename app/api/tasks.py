@@ -13,8 +13,15 @@ from app.services.errors import Invalid
 
 @spec.route(bp, "/tasks", "GET", summary="Tasks you can see, filtered and paged", query=TaskQuery, response=TaskPage)
 def list_tasks(query: TaskQuery):
-    views, total = tasks.list_tasks(rt().db, g.user, query, now())
-    return TaskPage(items=[v.out() for v in views], total=total, page=query.page, per_page=query.per_page)
+    found = tasks.list_tasks(rt().db, g.user, query, now())
+    return TaskPage(
+        items=[v.out() for v in found.items],
+        total=found.total,
+        more=found.more,
+        has_next=found.has_next,
+        page=query.page,
+        per_page=query.per_page,
+    )
 
 
 @spec.route(bp, "/tasks/<int:task_id>", "GET", summary="One task", response=TaskOut)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import Date, DateTime, MetaData
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -38,6 +40,24 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class china_day(FunctionElement):
+    """The China calendar date of a stored instant, computed by the database (China keeps
+    UTC+8 all year), so figures can be grouped by the day people lived it."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(china_day, "postgresql")
+def _china_day_pg(element, compiler, **kw):
+    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE 'Asia/Shanghai') AS DATE)"
+
+
+@compiles(china_day, "sqlite")
+def _china_day_sqlite(element, compiler, **kw):
+    return f"DATE({compiler.process(element.clauses, **kw)}, '+8 hours')"
 
 
 def utcnow() -> datetime:

@@ -3,16 +3,16 @@ the open count has fallen over time (动态清零)."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 
 from app.db import Database
 from app.domain.deadlines import CHINA
 from app.domain.workflow import OPEN_STATES, State
 from app.models import Problem, Task, TaskEvent, Unit, User
+from app.models.base import china_day
 from app.services.plans import make_figures, overdue_clause
 from app.services.scope import get_visible_plan, task_visible
 from app.services.tasks import colour_clause
@@ -34,18 +34,17 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
     open_states = [st.value for st in OPEN_STATES]
     by_state = {st.value: 0 for st in State}
     overdue_total = 0
-    for state, n, n_overdue in s.execute(
-        select(Task.state, func.count(), func.sum(case((overdue_clause(now), 1), else_=0)))
-        .where(*where)
-        .group_by(Task.state)
+    names = ("red", "yellow", "blue")
+    colours = dict.fromkeys(names, 0)
+    clauses = [overdue_clause(now)] + [colour_clause(c, now) for c in names]
+    flagged = [func.sum(case((clause, 1), else_=0)) for clause in clauses]  # one scan for every tile
+    for state, n, n_overdue, *n_colours in s.execute(
+        select(Task.state, func.count(), *flagged).where(*where).group_by(Task.state)
     ):
         by_state[state] = n
         overdue_total += n_overdue or 0
-    names = ("red", "yellow", "blue")
-    counts = s.execute(
-        select(*(func.sum(case((colour_clause(c, now), 1), else_=0)) for c in names)).where(*where)
-    ).one()
-    colours = {c: int(n or 0) for c, n in zip(names, counts, strict=True)}
+        for c, k in zip(names, n_colours, strict=True):
+            colours[c] += int(k or 0)
     per_unit = s.execute(
         select(Unit.name, func.sum(case((overdue_clause(now), 1), else_=0)), func.count())
         .select_from(Task)
@@ -74,28 +73,31 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
 def _burndown(s, where, now: datetime, days: int = 60) -> list[tuple[str, int]]:
     """Open count at the end of each China day: +1 when a task is created or reopened,
     -1 when it is closed. Read from the append-only history, so it cannot be edited
-    after the fact."""
-    delta: Counter[date] = Counter()
-    rows = s.execute(
-        select(TaskEvent.at, TaskEvent.kind, TaskEvent.from_state, TaskEvent.to_state)
-        .join(Task, TaskEvent.task_id == Task.id)
-        .where(*where, TaskEvent.kind.in_(("created", "transition")))
+    after the fact; summed per day by the database (one row per day comes back)."""
+    day = china_day(TaskEvent.at)
+    change = case(
+        (or_(TaskEvent.kind == "created", TaskEvent.from_state == State.CLOSED.value), 1),
+        (TaskEvent.to_state == State.CLOSED.value, -1),
+        else_=0,
     )
-    for at, kind, frm, to in rows:
-        day = at.astimezone(CHINA).date()
-        if kind == "created" or frm == State.CLOSED:
-            delta[day] += 1
-        elif to == State.CLOSED:
-            delta[day] -= 1
+    delta = {
+        d: int(n)
+        for d, n in s.execute(
+            select(day, func.sum(change))
+            .join(Task, TaskEvent.task_id == Task.id)
+            .where(*where, TaskEvent.kind.in_(("created", "transition")))
+            .group_by(day)
+        )
+    }
     if not delta:
         return []
     today = now.astimezone(CHINA).date()
     start = max(min(delta), today - timedelta(days=days))
     running = sum(n for d, n in delta.items() if d < start)
-    series: dict[date, int] = defaultdict(int)
+    series = []
     d = start
     while d <= today:
         running += delta.get(d, 0)
-        series[d] = running
+        series.append((d.isoformat(), running))
         d += timedelta(days=1)
-    return [(d.isoformat(), n) for d, n in series.items()]
+    return series

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import joinedload
 
 from app.db import Database
 from app.domain import permissions
@@ -120,6 +121,7 @@ def list_submissions(db: Database, viewer: User, plan_id: int | None = None) -> 
     q = select(Submission).where(submission_visible(viewer))
     if plan_id is not None:
         q = q.where(Submission.plan_id == get_visible_plan(s, viewer, plan_id).id)
+    q = q.options(joinedload(Submission.obligation), joinedload(Submission.unit))  # pages show both
     return list(s.scalars(q.order_by(Submission.due_on, Submission.unit_id)))
 
 

@@ -324,10 +324,15 @@ def make_figures(by_state: dict[str, int], overdue: int) -> Figures:
     )
 
 
+def visible_plans(db: Database, viewer: User) -> list[Plan]:
+    """The plans the viewer sees, newest first, without figures (for a filter's choices)."""
+    q = select(Plan).where(plan_visible(viewer)).order_by(Plan.issued_on.desc(), Plan.id.desc())
+    return list(db.session().scalars(q))
+
+
 def list_plans(db: Database, viewer: User, now: datetime) -> list[tuple[Plan, Figures]]:
-    s = db.session()
-    plans = list(s.scalars(select(Plan).where(plan_visible(viewer)).order_by(Plan.issued_on.desc(), Plan.id.desc())))
-    figs = figures_by_plan(s, viewer, [p.id for p in plans], now)
+    plans = visible_plans(db, viewer)
+    figs = figures_by_plan(db.session(), viewer, [p.id for p in plans], now)
     return [(p, figs[p.id]) for p in plans]
 
 
@@ -344,13 +349,20 @@ def list_problems(db: Database, viewer: User, plan_id: int) -> list[tuple[Proble
     plan = get_visible_plan(s, viewer, plan_id)
     who, plan_f, _ = facts(viewer, plan)
     problems = list(s.scalars(select(Problem).where(Problem.plan_id == plan.id).order_by(Problem.seq)))
-    states: dict[int, list[State]] = defaultdict(list)
-    for pid, st in s.execute(select(Task.problem_id, Task.state).where(Task.plan_id == plan.id, task_visible(viewer))):
+    states: dict[int, list[State]] = defaultdict(list)  # the distinct states of each problem's tasks
+    counts: dict[int, int] = defaultdict(int)
+    by_state = (
+        select(Task.problem_id, Task.state, func.count())
+        .where(Task.plan_id == plan.id, task_visible(viewer))
+        .group_by(Task.problem_id, Task.state)
+    )
+    for pid, st, n in s.execute(by_state):
         states[pid].append(State(st))
+        counts[pid] += n
     return [
-        (p, rollup_state(states[p.id]), len(states[p.id]))
+        (p, rollup_state(states[p.id]), counts[p.id])
         for p in problems
-        if permissions.sees_problem(who, plan_f, len(states[p.id]))
+        if permissions.sees_problem(who, plan_f, counts[p.id])
     ]
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
 from app.domain.events import MOVE_EVENTS
@@ -136,26 +136,48 @@ def _filters(viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
     return where, needs_problem
 
 
-def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> tuple[list[TaskView], int]:
-    """One page of the tasks the viewer may see, with the total for the filter."""
+COUNT_CAP = 1000  # a list counts its matches up to here and then says "1000+"
+
+
+@dataclass
+class TaskList:
+    """One page of a task list. ``total`` is exact up to :data:`COUNT_CAP`; past it,
+    ``total`` is the cap and ``more`` is true (counting a million rows to print one
+    number would make every page as slow as the whole ledger)."""
+
+    items: list[TaskView]
+    total: int
+    more: bool
+    has_next: bool
+
+
+def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> TaskList:
+    """One page of the tasks the viewer may see, with the (bounded) total for the filter.
+
+    A fixed number of queries whatever the page holds: the count, the page (with each
+    task's unit), and the plans on it with their issuers."""
     s = db.session()
     where, needs_problem = _filters(viewer, q, now)
-    count = select(func.count()).select_from(Task)
+    matching = select(Task.id)
     if needs_problem:
-        count = count.join(Problem, Task.problem_id == Problem.id)
-    total = s.scalar(count.where(*where)) or 0
+        matching = matching.join(Problem, Task.problem_id == Problem.id)
+    capped = matching.where(*where).limit(COUNT_CAP + 1).subquery()
+    counted = s.scalar(select(func.count()).select_from(capped)) or 0
     rows = s.execute(
-        select(Task, Unit.name, Problem.title)
+        select(Task, Unit, Problem.title)
         .join(Unit, Task.unit_id == Unit.id)
         .join(Problem, Task.problem_id == Problem.id)
         .where(*where)
         .order_by(*_SORTS[q.sort])
-        .limit(q.per_page)
+        .limit(q.per_page + 1)
         .offset((q.page - 1) * q.per_page)
     ).all()
-    plans = {p.id: p for p in s.scalars(select(Plan).where(Plan.id.in_({t.plan_id for t, _, _ in rows})))}
-    views = [_view(s, viewer, t, plans[t.plan_id], un, pt, now) for t, un, pt in rows]
-    return views, total
+    has_next, rows = len(rows) > q.per_page, rows[: q.per_page]
+    plan_ids = {t.plan_id for t, _, _ in rows}
+    on_page = select(Plan).options(joinedload(Plan.issuing_unit)).where(Plan.id.in_(plan_ids))
+    plans = {p.id: p for p in s.scalars(on_page)}
+    views = [_view(s, viewer, t, plans[t.plan_id], u.name, pt, now) for t, u, pt in rows]
+    return TaskList(views, min(counted, COUNT_CAP), counted > COUNT_CAP, has_next)
 
 
 def _facts(task: Task, plan: Plan, evidence_count: int) -> TaskFacts:

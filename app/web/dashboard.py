@@ -26,5 +26,5 @@ def dashboard_page():
         board=board,
         charts=charts,
         plan_id=plan_id,
-        plans=[p for p, _ in plans.list_plans(rt().db, g.user, now)],
+        plans=plans.visible_plans(rt().db, g.user),
     )

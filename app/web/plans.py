@@ -34,12 +34,12 @@ INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 def index():
     now = rt().clock()
     mine = TaskQuery(sort="due", per_page=20)
-    views, total = tasks.list_tasks(rt().db, g.user, mine, now)
+    page = tasks.list_tasks(rt().db, g.user, mine, now)
     return render_template(
         "index.html",
         plans=plans.list_plans(rt().db, g.user, now),
-        tasks=views,
-        total=total,
+        tasks=page.items,
+        page=page,
         query=mine,
         states=list(State),
     )
@@ -87,18 +87,18 @@ def _task_query() -> TaskQuery:
 def task_list():
     db = rt().db
     q = _task_query()
-    views, total = tasks.list_tasks(db, g.user, q, rt().clock())
+    page = tasks.list_tasks(db, g.user, q, rt().clock())
     units = org.list_units(db, g.user)
     args = {k: v for k, v in request.args.items() if k != "page" and v != ""}
     return render_template(
         "tasks.html",
-        tasks=views,
-        total=total,
+        tasks=page.items,
+        page=page,
         query=q,
         states=list(State),
         units=units,
         args=args,
-        plans=[p for p, _ in plans.list_plans(db, g.user, rt().clock())],
+        plans=plans.visible_plans(db, g.user),
     )
 
 
