@@ -75,6 +75,21 @@ class Database:
             s.rollback()
             raise
 
+    @contextmanager
+    def statements(self) -> Iterator[list[str]]:
+        """The SQL statements sent to the database while the block runs (tests and benches
+        count them: a page must cost the same number of queries whatever the plan's size)."""
+        sent: list[str] = []
+
+        def record(_conn, _cursor, statement, _params, _context, _many) -> None:
+            sent.append(statement)
+
+        event.listen(self.engine, "before_cursor_execute", record)
+        try:
+            yield sent
+        finally:
+            event.remove(self.engine, "before_cursor_execute", record)
+
     def remove(self) -> None:
         self.session.remove()
 
