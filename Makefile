@@ -52,6 +52,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/workdays.py
