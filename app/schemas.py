@@ -214,6 +214,12 @@ class TaskQuery(Strict):
     category: str | None = Field(default=None, max_length=100)
     nature: Literal["common", "individual"] | None = None
     colour: Literal["blue", "yellow", "red"] | None = Field(default=None, description="三色督办")
+    q: str | None = Field(
+        default=None,
+        max_length=100,
+        description="keyword: a substring of the problem (title, description), its measures, a rectification "
+        "account or the unit's name; Chinese text matches anywhere, % and _ are taken literally",
+    )
     sort: Literal["due", "-due", "unit", "state", "updated"] = "due"
     page: int = Field(default=1, ge=1)
     per_page: int = Field(default=50, ge=1, le=200)

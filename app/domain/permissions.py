@@ -176,6 +176,19 @@ def may_number_notice(actor: Actor) -> bool:
     return on_side(actor, Side.SUPERVISING)
 
 
+def acting_unit(who: Who) -> int | None:
+    """The one unit whose records the actor works (:func:`acts_for`), or None for a role
+    that acts for none. The SQL form of "my unit's work" is built from this alone."""
+    return who.unit_id if who.role in WORKERS else None
+
+
+def supervised_subtree(who: Who) -> str | None:
+    """The path under which every plan the actor supervises was issued (:func:`supervises`),
+    or None for a role that supervises nothing. With :func:`on_side`, a record of the
+    actor's own unit is never among those supervised."""
+    return who.unit_path if who.role == Role.SUPERVISOR else None
+
+
 def may_issue_plans(who: Who) -> bool:
     return who.role == Role.SUPERVISOR
 

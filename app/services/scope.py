@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, exists, or_, select, true
+from sqlalchemy import ColumnElement, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.domain import permissions
@@ -105,6 +105,37 @@ def problem_visible(user: User) -> ColumnElement[bool]:
     if permissions.sees_everything(who(user)):
         return true()
     return or_(issuing_side(user), exists(select(Task.id).where(Task.problem_id == Problem.id, task_visible(user))))
+
+
+# ---- the doing rules as SQL (for work queues) -------------------------------------------------
+def task_acted_for(user: User) -> ColumnElement[bool]:
+    """Tasks of the user's own unit, for a role that works them (permissions.acts_for)."""
+    unit = permissions.acting_unit(who(user))
+    return false() if unit is None else Task.unit_id == unit
+
+
+def submission_acted_for(user: User) -> ColumnElement[bool]:
+    unit = permissions.acting_unit(who(user))
+    return false() if unit is None else Submission.unit_id == unit
+
+
+def _supervised_plans(user: User):
+    prefix = permissions.supervised_subtree(who(user))
+    if prefix is None:
+        return None
+    return select(Plan.id).join(Unit, Plan.issuing_unit_id == Unit.id).where(Unit.path.startswith(prefix))
+
+
+def task_supervised(user: User) -> ColumnElement[bool]:
+    """Tasks the user is on the supervising side of (permissions.on_side): of a plan issued
+    by the user's unit or a unit under it, and not of the user's own unit."""
+    plans = _supervised_plans(user)
+    return false() if plans is None else Task.plan_id.in_(plans) & (Task.unit_id != user.unit_id)
+
+
+def submission_supervised(user: User) -> ColumnElement[bool]:
+    plans = _supervised_plans(user)
+    return false() if plans is None else Submission.plan_id.in_(plans) & (Submission.unit_id != user.unit_id)
 
 
 # ---- loading one record the user may see ---------------------------------------------------

@@ -10,7 +10,7 @@ from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, State
 from app.http import stored_file
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
-from app.services import evidence, extensions, notices, obligations, org, plans, tasks, urges
+from app.services import bulk, evidence, extensions, notices, obligations, org, plans, queue, tasks, urges
 from app.services.errors import ServiceError
 from app.services.scope import facts
 from app.web import back, bp, form_failed, login_required, rt, say
@@ -37,6 +37,7 @@ def index():
     page = tasks.list_tasks(rt().db, g.user, mine, now)
     return render_template(
         "index.html",
+        work=queue.my_work(rt().db, g.user, now),
         plans=plans.list_plans(rt().db, g.user, now),
         tasks=page.items,
         page=page,
@@ -94,6 +95,7 @@ def task_list():
         "tasks.html",
         tasks=page.items,
         page=page,
+        bulk_offers=bulk.offers(page.items),
         query=q,
         states=list(State),
         units=units,

@@ -36,7 +36,7 @@ def test_urged_tasks_reach_the_handlers_inbox_and_the_news_can_be_switched_off_o
     urged = [int(boxes.nth(i).get_attribute("value")) for i in range(2)]
     for i in range(2):
         boxes.nth(i).check()
-    supervisor.fill("#urge-form input[name=comment]", "请本周内完成并报告进展")
+    supervisor.fill("#bulk-form input[name=comment]", "请本周内完成并报告进展")
     shot(supervisor, "ticked")
     with supervisor.expect_navigation():
         supervisor.get_by_role("button", name="催办所选").click()

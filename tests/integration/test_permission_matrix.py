@@ -498,6 +498,11 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda c: form(f"/tasks/{c.task()}/evidence", {"file": (io.BytesIO(PNG), "现场.png")}), RESPONSIBLE_FORM
     ),
     ("web.task_urge", "POST"): page(lambda c: form("/tasks/urge", {"task_id": str(c.task())}), SUPERVISOR_FORM),
+    # a selection: the page lists each task's result, a refused one (not found, or not
+    # the supervising side) changes nothing
+    ("web.task_bulk", "POST"): page(
+        lambda c: form("/tasks/bulk", {"action": "urge", "task_id": str(c.task())}), answers("200!", issuer="200+")
+    ),
     ("web.evidence_file", "GET"): page(lambda c: (f"/evidence/{c.evidence()}", {}), SEES_LUSHI),
     ("web.task_extension", "POST"): page(
         lambda c: form(f"/tasks/{c.task()}/extensions", {"deadline": "9月30日", "reason": "雨季施工困难"}),

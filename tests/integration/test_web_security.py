@@ -417,6 +417,16 @@ def _task_urge(w: World) -> Form:
     )
 
 
+def _task_bulk(w: World) -> Form:
+    tid = lushi_task(w)
+    return Form(
+        "smx_deputy",
+        "/tasks/bulk",
+        lambda: {"action": "urge", "task_id": str(tid), "comment": "请抓紧"},
+        lambda b: w.count(TaskEvent, TaskEvent.task_id == tid, TaskEvent.kind == "urged"),
+    )
+
+
 def _preferences(w: World) -> Form:
     fields = {"notify_email": "1", "lang": "en", "event_rejected": "off"}
     return Form(
@@ -462,6 +472,7 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.task_upload": _task_upload,
     "web.task_extension": _task_extension,
     "web.task_urge": _task_urge,
+    "web.task_bulk": _task_bulk,
     "web.preferences": _preferences,
     "web.extension_decision": _extension_decision,
     "web.ledger_import": _ledger_import,

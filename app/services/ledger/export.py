@@ -93,7 +93,7 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
     if fmt == "xlsx":
         content = build_xlsx(sheet, export_groups(layout, problems))
     else:
-        content = _csv(export_table(layout, problems))
+        content = csv_file(export_table(layout, problems))
     stem = "_".join(_safe(part) for part in (plan.doc_number, plan.title[:40], layout.name) if _safe(part))
     return Export(
         filename=f"{stem}_{day:%Y%m%d}.{fmt}",
@@ -231,7 +231,7 @@ def _span(columns: tuple[Column, ...]) -> Column:
     return Column("", "", sum(c.width for c in columns))
 
 
-def _csv(table) -> bytes:
+def csv_file(table) -> bytes:
     """UTF-8 with a BOM: without it Excel opens a CSV as the local ANSI code page and the
     Chinese turns to mojibake. Merged cells are repeated on every row."""
     buf = io.StringIO()

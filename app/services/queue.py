@@ -1,0 +1,261 @@
+"""My work (我的待办): what is waiting for the signed-in person, box by box.
+
+The responsible side (an official or a supervisor working for their own unit): tasks to
+start, to rectify, sent back (rectified once, now in progress again: 退回 or reopened),
+due soon, and reports owed. The supervising side (a supervisor of the issuing unit or a
+unit above it): rectified tasks to check, extension requests to decide, reports to
+review, and the overdue tasks by escalation level. Which records a person acts on is
+app.domain.permissions' rule, as SQL from app.services.scope; the boxes only add the
+state each one waits in.
+
+:func:`counts` is one aggregate statement (one scalar subquery per box), cheap enough for
+the header of every page; :func:`my_work` adds the first items of each box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.domain import permissions
+from app.domain.extensions import ExtensionState
+from app.domain.submissions import OWED, SubmissionState
+from app.domain.supervision import BLUE_WITHIN
+from app.domain.workflow import OPEN_STATES, State
+from app.models import ExtensionRequest, Obligation, Problem, Submission, Task, Unit, User
+from app.services.plans import overdue_clause
+from app.services.scope import (
+    submission_acted_for,
+    submission_supervised,
+    task_acted_for,
+    task_supervised,
+    who,
+)
+
+REPORTS_AHEAD = timedelta(days=7)  # a report counts as owed from a week before its date
+ITEMS_PER_BOX = 10
+_OPEN = [st.value for st in OPEN_STATES]
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    key: str
+    side: permissions.Side
+    record: str  # task | extension | submission
+    in_total: bool  # counted in the header (due soon and overdue repeat other boxes)
+
+
+BOXES = (
+    BoxSpec("to_start", permissions.Side.RESPONSIBLE, "task", True),
+    BoxSpec("to_rectify", permissions.Side.RESPONSIBLE, "task", True),
+    BoxSpec("sent_back", permissions.Side.RESPONSIBLE, "task", True),
+    BoxSpec("due_soon", permissions.Side.RESPONSIBLE, "task", False),
+    BoxSpec("reports_owed", permissions.Side.RESPONSIBLE, "submission", True),
+    BoxSpec("to_check", permissions.Side.SUPERVISING, "task", True),
+    BoxSpec("extensions", permissions.Side.SUPERVISING, "extension", True),
+    BoxSpec("reports_to_review", permissions.Side.SUPERVISING, "submission", True),
+    BoxSpec("overdue", permissions.Side.SUPERVISING, "task", False),
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    record: str  # task | extension | submission
+    id: int  # the record's own id
+    task_id: int | None
+    plan_id: int
+    title: str
+    unit_name: str
+    state: str
+    deadline_text: str
+    due_at: datetime | None
+    due_on: date | None = None
+    level: int = 0
+    overdue: bool = False
+
+
+@dataclass
+class Box:
+    spec: BoxSpec
+    count: int
+    items: list[Item] = field(default_factory=list)
+    by_level: dict[int, int] = field(default_factory=dict)  # overdue only: escalation level -> count
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+
+@dataclass
+class Queue:
+    boxes: list[Box]
+    sides: list[permissions.Side]  # the person's sides, the one shown first first
+
+    @property
+    def total(self) -> int:
+        return sum(b.count for b in self.boxes if b.spec.in_total)
+
+    def side(self, side: permissions.Side) -> list[Box]:
+        return [b for b in self.boxes if b.spec.side is side]
+
+
+def _sides(user: User) -> list[permissions.Side]:
+    """A supervisor's checking comes before their own unit's work."""
+    w = who(user)
+    sides = []
+    if permissions.supervised_subtree(w) is not None:
+        sides.append(permissions.Side.SUPERVISING)
+    if permissions.acting_unit(w) is not None:
+        sides.append(permissions.Side.RESPONSIBLE)
+    return sides
+
+
+def _where(key: str, user: User, now: datetime) -> list[ColumnElement[bool]]:
+    """What puts a record into the box ``key``, over the records its side acts on."""
+    mine, supervised = task_acted_for(user), task_supervised(user)
+    match key:
+        case "to_start":
+            return [mine, Task.state == State.IDENTIFIED.value]
+        case "to_rectify":
+            return [mine, Task.state == State.IN_PROGRESS.value, Task.rectified_by_id.is_(None)]
+        case "sent_back":
+            return [mine, Task.state == State.IN_PROGRESS.value, Task.rectified_by_id.is_not(None)]
+        case "due_soon":
+            return [mine, Task.state.in_(_OPEN), Task.due_at >= now, Task.due_at <= now + BLUE_WITHIN]
+        case "reports_owed":
+            owed = [st.value for st in OWED]
+            return [submission_acted_for(user), Submission.state.in_(owed), Submission.due_at <= now + REPORTS_AHEAD]
+        case "to_check":
+            # nobody checks what they rectified themselves (workflow: not_by_rectifier)
+            others = or_(Task.rectified_by_id.is_(None), Task.rectified_by_id != user.id)
+            return [supervised, Task.state == State.RECTIFIED.value, others]
+        case "extensions":
+            # decided only while the task is still open (app.domain.extensions)
+            return [supervised, ExtensionRequest.state == ExtensionState.PENDING.value, Task.state.in_(_OPEN)]
+        case "reports_to_review":
+            return [submission_supervised(user), Submission.state == SubmissionState.SUBMITTED.value]
+        case "overdue":
+            return [supervised, overdue_clause(now)]
+    raise KeyError(key)
+
+
+def _count(spec: BoxSpec, user: User, now: datetime):
+    q = select(func.count()).where(*_where(spec.key, user, now))
+    if spec.record == "task":
+        q = q.select_from(Task)
+    elif spec.record == "extension":
+        q = q.select_from(ExtensionRequest).join(Task, ExtensionRequest.task_id == Task.id)
+    else:
+        q = q.select_from(Submission)
+    return q.scalar_subquery().label(spec.key)
+
+
+def _specs(user: User) -> list[BoxSpec]:
+    sides = _sides(user)
+    return [b for b in BOXES if b.side in sides]
+
+
+def counts(db: Database, user: User, now: datetime) -> dict[str, int]:
+    """Each box's count, in one statement; empty for a role with no work of its own."""
+    specs = _specs(user)
+    if not specs:
+        return {}
+    row = db.session().execute(select(*[_count(b, user, now) for b in specs])).one()
+    return {b.key: n or 0 for b, n in zip(specs, row, strict=True)}
+
+
+def header_total(db: Database, user: User, now: datetime) -> int:
+    """The number in the navigation: the boxes that do not repeat another one."""
+    by_key = {b.key: b for b in BOXES}
+    return sum(n for k, n in counts(db, user, now).items() if by_key[k].in_total)
+
+
+def my_work(db: Database, user: User, now: datetime, per_box: int = ITEMS_PER_BOX) -> Queue:
+    s = db.session()
+    found = counts(db, user, now)
+    boxes = []
+    for spec in _specs(user):
+        box = Box(spec, found[spec.key])
+        if box.count:
+            box.items = _items(s, spec, user, now, per_box)
+        if spec.key == "overdue" and box.count:
+            box.by_level = _by_level(s, user, now)
+        boxes.append(box)
+    return Queue(boxes, _sides(user))
+
+
+def _task_item(t: Task, unit: str, title: str, now: datetime, record: str = "task", rid: int | None = None) -> Item:
+    return Item(
+        record=record,
+        id=rid or t.id,
+        task_id=t.id,
+        plan_id=t.plan_id,
+        title=title,
+        unit_name=unit,
+        state=t.state,
+        deadline_text=t.deadline_text,
+        due_at=t.due_at,
+        level=t.escalation_level,
+        overdue=t.state in _OPEN and t.due_at is not None and t.due_at < now,
+    )
+
+
+def _items(s: Session, spec: BoxSpec, user: User, now: datetime, limit: int) -> list[Item]:
+    where = _where(spec.key, user, now)
+    if spec.record == "submission":
+        rows = s.execute(
+            select(Submission, Unit.name, Obligation.title)
+            .join(Unit, Submission.unit_id == Unit.id)
+            .join(Obligation, Submission.obligation_id == Obligation.id)
+            .where(*where)
+            .order_by(Submission.due_at, Submission.id)
+            .limit(limit)
+        ).all()
+        return [
+            Item(
+                record="submission",
+                id=sub.id,
+                task_id=None,
+                plan_id=sub.plan_id,
+                title=title,
+                unit_name=unit,
+                state=sub.state,
+                deadline_text="",
+                due_at=sub.due_at,
+                due_on=sub.due_on,
+                level=sub.escalation_level,
+                overdue=sub.state in {st.value for st in OWED} and sub.due_at < now,
+            )
+            for sub, unit, title in rows
+        ]
+    q = (
+        select(Task, Unit.name, Problem.title)
+        .join(Unit, Task.unit_id == Unit.id)
+        .join(Problem, Task.problem_id == Problem.id)
+        .where(*where)
+    )
+    if spec.record == "extension":
+        q = q.add_columns(ExtensionRequest.id).join(ExtensionRequest, ExtensionRequest.task_id == Task.id)
+        q = q.order_by(ExtensionRequest.requested_at, ExtensionRequest.id)
+    elif spec.key == "overdue":
+        q = q.order_by(Task.escalation_level.desc(), Task.due_at, Task.id)
+    else:
+        q = q.order_by(Task.due_at.asc().nulls_last(), Task.id)
+    rows = s.execute(q.limit(limit)).all()
+    if spec.record == "extension":
+        return [_task_item(t, u, title, now, "extension", rid) for t, u, title, rid in rows]
+    return [_task_item(t, u, title, now) for t, u, title in rows]
+
+
+def _by_level(s: Session, user: User, now: datetime) -> dict[int, int]:
+    rows = s.execute(
+        select(Task.escalation_level, func.count())
+        .where(*_where("overdue", user, now))
+        .group_by(Task.escalation_level)
+        .order_by(Task.escalation_level.desc())
+    ).all()
+    return {level: n for level, n in rows}

@@ -1,0 +1,185 @@
+"""Find and act on many: a keyword over problems, measures, rectification accounts and unit
+names (Chinese, on both databases, with % and _ taken literally), and verify, close, 催办 or
+export a selection from the list, each task through its own guards, with a result for each.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+from app.demo import SMX_COUNTIES
+from app.models import Task, TaskEvent
+from tests.integration.test_my_work import lushi_tasks, move, rectify
+from tests.integration.test_web_security import Browser, World, text
+
+pytestmark = pytest.mark.presigned
+
+
+@pytest.fixture
+def world(app, api, clock) -> World:
+    return World(app, api, clock)
+
+
+def search(world: World, who: str, q: str, **more) -> list[dict]:
+    r = world.api.get("/tasks", who, query_string={"q": q, "per_page": 200} | more)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["items"]
+
+
+def add_problem(world: World, title: str, measures: str = "", unit: str = "lushi") -> int:
+    body = {
+        "nature": "individual",
+        "title": title,
+        "measures": measures,
+        "deadline": "6月30日",
+        "unit_ids": [world.unit_id(SMX_COUNTIES[unit])],
+    }
+    r = world.api.post("/plans/1/problems", "smx_deputy", json=body)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()["id"]
+
+
+def task_ids(items: list[dict]) -> set[int]:
+    return {t["id"] for t in items}
+
+
+def test_a_two_character_chinese_keyword_finds_tasks_by_problem_measures_account_and_unit(world):
+    p1 = add_problem(world, "村道护栏缺失", measures="增设波形护栏")
+    p2 = add_problem(world, "危房改造档案不全", measures="补齐鉴定报告")
+    by_title = search(world, "smx_deputy", "护栏")
+    assert {t["problem_id"] for t in by_title} >= {p1} and p2 not in {t["problem_id"] for t in by_title}
+    assert p2 in {t["problem_id"] for t in search(world, "smx_deputy", "鉴定报告")}, "the measures are searched"
+
+    task = next(t["id"] for t in lushi_tasks(world) if t["problem_id"] == p2)
+    rectify(world, task)  # its account: 已更换破损护栏并复查
+    assert task in task_ids(search(world, "smx_deputy", "破损护栏")), "the rectification account is searched"
+
+    lushi = search(world, "smx_deputy", "卢氏")
+    assert lushi and {t["unit_name"] for t in lushi} == {SMX_COUNTIES["lushi"]}, "the unit's name is searched"
+    assert search(world, "hubin_handler", "卢氏") == [], "a keyword never reaches past what one may see"
+    both = search(world, "smx_deputy", "护栏", state="rectified")
+    assert task_ids(both) == {task}, "the keyword is one more filter, with the others"
+
+
+def test_percent_and_underscore_in_a_keyword_are_taken_literally(world):
+    p = add_problem(world, "完成率不足100%的_整改项")
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "100%")} == {p}
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "%")} == {p}
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "_")} == {p}
+    assert search(world, "smx_deputy", "100%的_整") and not search(world, "smx_deputy", "1_0")
+
+
+def test_a_keyword_too_long_is_refused_with_a_reason_and_the_page_keeps_what_was_typed(world):
+    r = world.api.get("/tasks", "smx_deputy", query_string={"q": "长" * 101})
+    assert r.status_code == 422 and "q" in str(r.get_json())
+    page = Browser(world.app, "smx_deputy").get("/tasks?q=%E6%8A%A4%E6%A0%8F")  # 护栏
+    assert page.status_code == 200 and 'name="q" type="search" value="护栏"' in text(page)
+
+
+def results(html: str) -> dict[int, str]:
+    """Task id -> its line on the result page ("done", or "refused: why")."""
+    rows = re.findall(r'<tr data-task="(\d+)" data-done="(yes|no)">(.*?)</tr>', html, re.S)
+    out = {}
+    for tid, done, cells in rows:
+        why = re.sub(r"<[^>]+>|\s+", "", cells.rsplit("<td>", 1)[-1])
+        out[int(tid)] = "done" if done == "yes" else why
+    return out
+
+
+def bulk(b: Browser, action: str, picked: dict[int, int | None], **more) -> str:
+    form = {"action": action, "task_id": list(picked)}
+    form |= {f"version_{t}": str(v) for t, v in picked.items() if v is not None}
+    r = b.client.post("/tasks/bulk", data=form | more | {"csrf_token": b.token})
+    assert r.status_code == 200, (r.status_code, text(r)[:500])
+    return text(r)
+
+
+def version(world: World, task: int) -> int:
+    return world.value(Task.version, Task.id == task)
+
+
+def test_bulk_verify_does_each_task_it_may_and_says_why_for_every_other(world):
+    a, b, c, d = (t["id"] for t in lushi_tasks(world)[:4])
+    for t in (a, b, c):
+        rectify(world, t)
+    stale = version(world, c)
+    move(world, "smx_head", c, "in_progress", "先退回补充材料")  # someone acts on c after the list was read
+    other_city = world.api.get("/tasks", "yz_deputy").get_json()["items"][0]["id"]
+    page = bulk(
+        Browser(world.app, "smx_deputy"),
+        "verify",
+        {a: version(world, a), b: version(world, b), c: stale, d: version(world, d), other_city: 1},
+    )
+    found = results(page)
+    assert found[a] == found[b] == "done"
+    assert "已被他人修改" in found[c], found[c]
+    assert "挂账" in found[d] and "不能改为" in found[d], "the state table's own refusal"
+    assert "不存在或不在您的权限范围内" in found[other_city], "out of sight reads as not found"
+    assert "完成 2 项，未办理 3 项" in page
+    states = {t: world.value(Task.state, Task.id == t) for t in (a, b, c, d)}
+    assert states == {a: "verified", b: "verified", c: "in_progress", d: "identified"}
+    assert world.count(TaskEvent, TaskEvent.task_id.in_([a, b]), TaskEvent.to_state == "verified") == 2
+
+    # close both: the head may; an official may not close anything, each refusal says who may
+    refused = results(bulk(Browser(world.app, "lushi_head"), "close", {a: version(world, a)}))
+    assert "督办人员" in refused[a]
+    closed = results(bulk(Browser(world.app, "smx_head"), "close", {a: version(world, a), b: version(world, b)}))
+    assert closed == {a: "done", b: "done"}
+
+
+def test_bulk_urge_urges_the_open_tasks_and_says_why_the_others_were_left(world):
+    a, b, c = (t["id"] for t in lushi_tasks(world)[:3])
+    rectify(world, c)
+    deputy = Browser(world.app, "smx_deputy")
+    page = bulk(deputy, "urge", {a: None, b: None, c: None}, comment="请本周内完成")
+    found = results(page)
+    assert found[a] == found[b] == "done" and "无需催办" in found[c]
+    assert "已催办 2 项任务" in page
+    again = results(bulk(deputy, "urge", {a: None}))
+    assert "每个工作日只能催办一次" in again[a], "the urge's own once-a-day guard"
+    assert world.count(TaskEvent, TaskEvent.kind == "urged") == 2
+
+
+def test_export_of_a_selection_lists_the_picked_tasks_in_order_and_neutralises_formulas(world):
+    p = add_problem(world, '=HYPERLINK("http://evil")护栏')
+    formula = next(t["id"] for t in lushi_tasks(world) if t["problem_id"] == p)
+    first = lushi_tasks(world)[0]["id"]
+    other_city = world.api.get("/tasks", "yz_deputy").get_json()["items"][0]["id"]
+    b = Browser(world.app, "smx_deputy")
+    r = b.client.post(
+        "/tasks/bulk",
+        data={"action": "export", "task_id": [formula, other_city, first], "csrf_token": b.token},
+    )
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert "attachment" in r.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(r.get_data().decode("utf-8-sig"))))
+    assert rows[0][:4] == ["任务编号", "整改方案", "文号", "问题"]
+    assert [row[0] for row in rows[1:]] == [str(formula), str(other_city), str(first)]
+    assert rows[1][3].startswith("'="), "a title a spreadsheet would run is neutralised"
+    assert rows[2][-1].startswith("未导出") and not any(rows[2][1:-1]), "nothing of an unseen task"
+    assert rows[3][5] == SMX_COUNTIES["lushi"]
+
+
+def test_a_bulk_form_without_a_selection_or_an_action_says_so(world):
+    b = Browser(world.app, "smx_deputy")
+    r = b.post("/tasks/bulk", {"action": "verify", "next": "/tasks?state=rectified"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/tasks?state=rectified")
+    r = b.post("/tasks/bulk", {"action": "delete", "task_id": "1"})
+    assert r.status_code == 302
+    with b.client.session_transaction() as s:
+        said = [m for _, m in s.get("_flashes", [])]
+    assert "请先勾选任务。" in said and "请选择要执行的操作。" in said
+
+
+def test_the_task_list_offers_verify_only_to_whom_it_may_and_export_to_everyone(world):
+    task = lushi_tasks(world)[0]["id"]
+    rectify(world, task)
+    deputy = text(Browser(world.app, "smx_deputy").get("/tasks?state=rectified"))
+    assert 'value="verify"' in deputy and f'name="version_{task}"' in deputy
+    official = text(Browser(world.app, "lushi_handler").get("/tasks?state=rectified"))
+    assert 'value="verify"' not in official and 'value="urge"' not in official
+    assert 'value="export"' in official
