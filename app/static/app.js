@@ -8,6 +8,9 @@
     fit();
     wide.addEventListener("change", fit);
   }
+  // Filter boxes and the like: open on a desk, folded on a phone until tapped.
+  const roomy = window.matchMedia("(min-width: 720px)");
+  for (const box of document.querySelectorAll("details.fold-narrow")) box.open = roomy.matches;
   // On a phone each table row is a card: every cell carries its column's heading.
   for (const table of document.querySelectorAll("table.grid")) {
     const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());

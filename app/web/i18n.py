@@ -426,6 +426,10 @@ EN = {
     "请先勾选任务。": "Tick the tasks first.",
     "一次最多选择 {n} 项任务。": "At most {n} tasks at a time.",
     "{action}：完成 {done} 项，未办理 {refused} 项。": "{action}: {done} done, {refused} not done.",
+    "一级": "Level 1",
+    "二级": "Level 2",
+    "三级（通报）": "Level 3 (public notice)",
+    "更多筛选条件": "More filters",
 }
 
 
