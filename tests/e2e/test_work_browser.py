@@ -1,0 +1,100 @@
+"""My work and acting on many, in Chromium on a desk (1366×768) and on a phone (390×844).
+
+An official signs in and lands on their queue, with its count in the header, and follows an
+item to the task's page. The supervisor lands on what waits to be checked, searches the
+task list for a Chinese keyword, ticks the hits and verifies them together; the page that
+follows gives each task's result, the one that changed meanwhile refused with the reason.
+Screenshots: test-artifacts/screenshots/<test>-<step>.png.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from tests.integration.test_web_security import PNG
+
+pytestmark = pytest.mark.e2e
+
+SIZES = {"desk": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+FITS = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def opened(new_page, login, username: str, size: str):
+    page = new_page()
+    page.set_viewport_size(SIZES[size])
+    login(page, username)
+    return page
+
+
+def rectify(api, task: dict, account: str) -> None:
+    tid = task["id"]
+    start = {"to": "in_progress", "version": task["version"]}
+    assert api.post(f"/tasks/{tid}/transitions", "lushi_handler", json=start).status_code == 200
+    up = api.post(f"/tasks/{tid}/evidence", "lushi_handler", data={"file": (io.BytesIO(PNG), "现场.png")})
+    assert up.status_code == 201
+    body = {"to": "rectified", "version": task["version"] + 1, "comment": account}
+    assert api.post(f"/tasks/{tid}/transitions", "lushi_handler", json=body).status_code == 200
+
+
+def waiting(page) -> int:
+    """The count of my work in the header (on the menu button, seen even while it is folded)."""
+    return int(page.locator("#menu summary .badge.work").inner_text())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_official_lands_on_their_queue_and_follows_an_item_to_the_task(new_page, login, shot, api, size):
+    mine = api.task_of("lushi_handler")
+    page = opened(new_page, login, "lushi_handler", size)
+    to_start = page.locator("#box-to_start")
+    count = int(to_start.get_attribute("data-count"))
+    assert count > 0 and waiting(page) >= count
+    assert page.evaluate(FITS), "my work fits the screen"
+    shot(page, "home")
+    with page.expect_navigation():
+        to_start.locator("a", has_text=mine["problem_title"]).first.click()
+    assert re.search(r"/tasks/\d+$", page.url)
+    assert page.get_by_role("button", name="开始整改").count() == 1, "the item leads where the official acts"
+    shot(page, "task")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_supervisor_searches_ticks_and_verifies_many_with_a_result_for_each(new_page, login, shot, api, size):
+    items = api.get("/tasks", "lushi_handler", query_string={"per_page": 3, "state": "identified"}).get_json()["items"]
+    lushi = [t for t in items if t["unit_name"].startswith("卢氏县")][:3]
+    assert len(lushi) == 3
+    for t in lushi:
+        rectify(api, t, "已拆除违建并补种草皮")
+    stale = lushi[2]["id"]
+
+    page = opened(new_page, login, "smx_deputy", size)
+    check = page.locator("#box-to_check")
+    assert int(check.get_attribute("data-count")) == 3 and waiting(page) >= 3
+    shot(page, "home")
+
+    page.goto("/tasks")
+    page.fill("#filters input[name=q]", "补种草皮")  # a word of the units' accounts, no word boundary
+    with page.expect_navigation():
+        page.locator("#filters button[type=submit]").click()
+    rows = page.locator("table#tasks tbody tr")
+    assert rows.count() == 3
+    assert page.evaluate(FITS), "the list fits the screen"
+    for t in lushi:
+        page.locator(f"input[name=task_id][value='{t['id']}']").check()
+    shot(page, "ticked")
+    # meanwhile the head sends one back: the list the deputy ticked is stale for it
+    body = {"to": "in_progress", "version": lushi[2]["version"] + 2, "comment": "照片不清"}
+    assert api.post(f"/tasks/{stale}/transitions", "smx_head", json=body).status_code == 200
+    with page.expect_navigation():
+        page.get_by_role("button", name="核实通过所选").click()
+    result = page.locator("#bulk-result")
+    assert result.locator("tr[data-done=yes]").count() == 2
+    refused = result.locator(f"tr[data-task='{stale}']")
+    assert refused.get_attribute("data-done") == "no" and "已被他人修改" in refused.inner_text()
+    assert "完成 2 项，未办理 1 项" in page.locator("p.flash").inner_text()
+    assert page.evaluate(FITS), "the result fits the screen"
+    shot(page, "result")
+    states = {t["id"]: api.get(f"/tasks/{t['id']}", "smx_deputy").get_json()["state"] for t in lushi}
+    assert states == {lushi[0]["id"]: "verified", lushi[1]["id"]: "verified", stale: "in_progress"}
