@@ -8,6 +8,10 @@ What it prints, for each size of the ledger (``--sizes``, tasks), on PostgreSQL:
   * plan_page       GET /plans/<id> of a random plan.
   * tasks_html[S]   GET /tasks?sort=S&page=1..20, the HTML list, for every sort S offered.
   * tasks_api[S]    GET /api/v1/tasks?sort=S&page=1..20, the same list over the API.
+  * home            GET /, the supervisor's my-work boxes and the header's count.
+  * tasks_html[q=title], tasks_api[q=measures]
+                    keyword search: a problem-title substring few tasks match, and a
+                    measures text every task matches.
   * queries=N       statements each page sends to the database, counted in-process with a
                     SQLAlchemy ``before_cursor_execute`` event (app.db.Database.statements)
                     on the Flask test client against the same database: they must not
@@ -188,6 +192,10 @@ def figures(plan_ids: list[int]) -> dict[str, tuple[bool, Callable[[random.Rando
         "dashboard_plan": (False, lambda r: f"/dashboard?plan_id={r.choice(plan_ids)}"),
         "plan_page": (False, lambda r: f"/plans/{r.choice(plan_ids)}"),
     }
+    out["home"] = (False, lambda r: "/")  # my work: the boxes, the header's count (one statement)
+    # keyword search (q): a title substring that few tasks match, and a measures text all match
+    out["tasks_html[q=title]"] = (False, lambda r: "/tasks?q=" + urllib.parse.quote(f"共性问题{r.randint(1, 999)}"))
+    out["tasks_api[q=measures]"] = (True, lambda r: "/api/v1/tasks?q=" + urllib.parse.quote("销号管理"))
     for sort in SORTS:
         out[f"tasks_html[{sort}]"] = (False, lambda r, s=sort: f"/tasks?sort={s}&page={r.randint(1, 20)}")
         out[f"tasks_api[{sort}]"] = (True, lambda r, s=sort: f"/api/v1/tasks?sort={s}&page={r.randint(1, 20)}")

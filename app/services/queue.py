@@ -159,9 +159,10 @@ def _specs(user: User) -> list[BoxSpec]:
     return [b for b in BOXES if b.side in sides]
 
 
-def counts(db: Database, user: User, now: datetime) -> dict[str, int]:
-    """Each box's count, in one statement; empty for a role with no work of its own."""
-    specs = _specs(user)
+def counts(db: Database, user: User, now: datetime, header: bool = False) -> dict[str, int]:
+    """Each box's count, in one statement; empty for a role with no work of its own.
+    ``header``: only the boxes the header adds up (due soon and overdue repeat others)."""
+    specs = [b for b in _specs(user) if b.in_total or not header]
     if not specs:
         return {}
     row = db.session().execute(select(*[_count(b, user, now) for b in specs])).one()
@@ -169,9 +170,8 @@ def counts(db: Database, user: User, now: datetime) -> dict[str, int]:
 
 
 def header_total(db: Database, user: User, now: datetime) -> int:
-    """The number in the navigation: the boxes that do not repeat another one."""
-    by_key = {b.key: b for b in BOXES}
-    return sum(n for k, n in counts(db, user, now).items() if by_key[k].in_total)
+    """The number in the navigation: what waits for the person to act on it."""
+    return sum(counts(db, user, now, header=True).values())
 
 
 def my_work(db: Database, user: User, now: datetime, per_box: int = ITEMS_PER_BOX) -> Queue:
