@@ -117,7 +117,7 @@ def test_a_county_official_sees_only_own_tasks_starts_one_uploads_a_photo_and_ma
     login(page, "lushi_handler", screenshot=True)
     page.goto("/tasks")
     shot(page, "tasks")
-    units = page.locator("table#tasks tbody tr td:nth-child(4)").all_inner_texts()
+    units = page.locator("table#tasks tbody tr td[data-label='责任单位']").all_inner_texts()
     assert len(units) >= 2, "the official has tasks to see"
     assert {u.strip() for u in units} == {LUSHI}, "only the official's own unit is listed"
 
