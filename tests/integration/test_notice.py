@@ -6,10 +6,11 @@ level in words and a QR code of the task's address. Both databases."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.demo import SMX, SMX_COUNTIES
 from app.models import NoticeNumber
@@ -115,3 +116,37 @@ def test_a_task_that_is_not_overdue_has_no_notice_and_gets_no_number(app, api, c
     r = signed_in(app, "smx_deputy").get(f"/tasks/{open_later[0]['id']}/notice")
     assert r.status_code == 404
     assert rt.db.session().scalar(select(func.count()).select_from(NoticeNumber)) == 0
+
+
+def test_two_supervisors_numbering_two_notices_at_the_same_instant_get_different_numbers(app, api, clock, rt):
+    """The first reads the year's last number, waits; the second numbers its notice and
+    commits; the first goes on with the same last number. On PostgreSQL its insert then
+    breaks the (unit, year, number) key and it takes the next number; SQLite serialises
+    the two. Either way: 1 and 2, each task once."""
+    clock.now = JUNE_21
+    first_task, second_task = overdue_tasks(api, "smx_deputy")[:2]
+    engine = rt.db.engine
+    read, done = threading.Event(), threading.Event()
+
+    def hold(conn, cursor, statement, params, context, executemany):
+        if threading.current_thread().name == "held" and "max(notice_numbers.seq)" in statement and not read.is_set():
+            read.set()
+            done.wait(5)
+
+    numbers: dict[int, str] = {}
+
+    def open_as(username: str, task_id: int) -> None:
+        numbers[task_id] = number_on(notice(signed_in(app, username), task_id))
+
+    event.listen(engine, "after_cursor_execute", hold)
+    try:
+        held = threading.Thread(target=open_as, args=("smx_deputy", first_task), name="held")
+        held.start()
+        assert read.wait(10)
+        open_as("smx_head", second_task)
+        done.set()
+        held.join(30)
+    finally:
+        event.remove(engine, "after_cursor_execute", hold)
+    assert sorted(numbers.values()) == ["三建督〔2022〕1号", "三建督〔2022〕2号"], numbers
+    assert rt.db.session().scalar(select(func.count()).select_from(NoticeNumber)) == 2
