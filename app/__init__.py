@@ -10,12 +10,14 @@ from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.db import Database
 from app.domain.reminders import Policy
+from app.http import DbIntConverter
 from app.notify import build_channels, robot_factory, seconds
 from app.services.delivery import Channels, DeliverySettings, delivery_settings
-from app.services.throttle import LoginThrottle, RedisLoginThrottle
+from app.services.throttle import LoginThrottle, login_throttle
 from config import BaseConfig, config_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +37,7 @@ class Runtime:
     config: BaseConfig
     db: Database
     clock: Callable[[], datetime]
-    login_limiter: LoginThrottle | RedisLoginThrottle
+    login_throttle: LoginThrottle
     channels: Channels
     delivery: DeliverySettings
 
@@ -56,6 +58,7 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     app.config.from_object(config)
     app.config["MAX_UPLOAD_BYTES"] = config.MAX_UPLOAD_BYTES
     app.json.ensure_ascii = False
+    app.url_map.converters["int"] = DbIntConverter
     config.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     db = Database(config.DATABASE_URL)
     Policy.from_dict(config.REMINDER_DEFAULTS)  # a bad RECTIFY_REMINDER_POLICY fails here, at start-up
@@ -65,10 +68,13 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     )
     timeouts = [c.timeout for c in built.values()] + [seconds(config.CHANNEL_SETTINGS, "RECTIFY_ROBOT_TIMEOUT", 10)]
     delivery = delivery_settings(config.DELIVERY_LEASE_SECONDS, config.DELIVERY_BATCH, config.DELIVERY_RATES, timeouts)
-    limiter = RedisLoginThrottle(config.REDIS_URL) if config.REDIS_URL else LoginThrottle()
-    runtime = Runtime(config, db, clock or system_clock, limiter, channels, delivery)
+    clock = clock or system_clock
+    throttle = login_throttle(config.REDIS_URL, db, clock)
+    runtime = Runtime(config, db, clock, throttle, channels, delivery)
     app.extensions["rectify"] = runtime
     db.outbox.update(channels=runtime.enabled_channels, defaults=config.REMINDER_DEFAULTS, base_url=config.BASE_URL)
+    if config.PROXY_HOPS:  # behind a reverse proxy the client's address is in X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.PROXY_HOPS)
 
     @app.teardown_appcontext
     def _remove_session(_exc):

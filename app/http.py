@@ -5,9 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from flask import Response, send_file
+from flask import Response, request, send_file
+from werkzeug.routing import IntegerConverter
 
+from app.schemas import CONTROL_MESSAGE, DB_INT_MAX, control_character
+from app.services.errors import Invalid
 from app.services.ledger import Export
+
+
+class DbIntConverter(IntegerConverter):
+    """``<int:…>`` in every route: a number the database can hold, or no such page (404)
+    rather than a driver error for /tasks/99999999999999999999."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", DB_INT_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+def refuse_control_characters() -> None:
+    """The path, query string, form fields and upload names carry no control characters
+    (JSON bodies are checked field by field by the schemas): 422 naming the field."""
+    fields = [("path", request.path), *request.args.items(multi=True), *request.form.items(multi=True)]
+    fields += [(name, f.filename or "") for name, f in request.files.items(multi=True)]
+    for name, value in fields:
+        if char := control_character(name + value):
+            message = f"{name}：{CONTROL_MESSAGE}（{char}）"
+            raise Invalid(message + "。", [{"field": name, "message": message, "type": "control_character"}])
 
 
 def attachment(export: Export) -> Response:

@@ -6,10 +6,11 @@ Requests are strict: unknown fields and wrong JSON types are refused, not coerce
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.domain.deadlines import Basis
 from app.domain.events import EVENT_KINDS, MODES
@@ -27,8 +28,45 @@ def describe(err: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(body)'}: {e['msg']}" for e in err.errors()[:5])
 
 
+# Integers the database can hold: ids, versions and counts are PostgreSQL ``integer``.
+# A larger number is refused here (422) or by the URL converter (404), never by the driver.
+DB_INT_MAX = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+
+# Characters no one types: C0 controls but tab and line breaks, DEL, C1 controls, lone
+# surrogates and the bidirectional overrides that make text read differently from how it
+# is stored. PostgreSQL refuses NUL outright; the others only spoil lists and messages.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+CONTROL_MESSAGE = "含有不可见的控制字符（如 NUL），请删除后重试"
+
+
+def control_character(text: str) -> str | None:
+    """The first character of ``text`` that input may not carry, as ``U+0000``, or None."""
+    found = _CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
+
+
+def db_int(text: str) -> int:
+    """``request.form.get(name, type=db_int)``: a form's number, or the default when it is
+    not one or is beyond what the database holds (Werkzeug turns ValueError into the default)."""
+    value = int(text)
+    if not 0 <= value <= DB_INT_MAX:
+        raise ValueError(f"{value} is out of range")
+    return value
+
+
 class Strict(BaseModel):
+    """Every request body: unknown fields and wrong JSON types refused, no control characters."""
+
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value):
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and (char := control_character(text)):
+                raise ValueError(f"{CONTROL_MESSAGE}（{char}）")
+        return value
 
 
 class Out(BaseModel):
@@ -59,7 +97,7 @@ class ErrorOut(Out):
 class UnitIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(default="", max_length=40)
-    parent_id: int | None = None
+    parent_id: Id | None = None
 
 
 class UnitNoticeIn(Strict):
@@ -82,7 +120,7 @@ class UserIn(Strict):
     username: str = Field(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$")
     password: str = Field(min_length=8, max_length=200)
     full_name: str = Field(default="", max_length=100)
-    unit_id: int
+    unit_id: Id
     role: Literal["admin", "supervisor", "official", "viewer"]
     position: Literal["head", "deputy", "handler"] | None = None
     email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
@@ -109,7 +147,7 @@ class PhaseIn(Strict):
 class PlanIn(Strict):
     title: str = Field(min_length=1, max_length=300)
     doc_number: str = Field(default="", max_length=100, description="文号, e.g. 三建〔2022〕187号")
-    issuing_unit_id: int | None = Field(default=None, description="defaults to your own unit")
+    issuing_unit_id: Id | None = Field(default=None, description="defaults to your own unit")
     issued_on: date
     evidence_required: bool = True
     workdays_from: WorkdaysFrom = Field(
@@ -153,7 +191,7 @@ class MilestoneIn(Strict):
 
 
 class ProblemIn(Strict):
-    seq: int | None = Field(default=None, ge=1, description="defaults to the next number")
+    seq: Id | None = Field(default=None, description="defaults to the next number")
     category: str = Field(default="", max_length=100)
     nature: Literal["common", "individual"]
     title: str = Field(min_length=1, max_length=300)
@@ -162,8 +200,8 @@ class ProblemIn(Strict):
     measures: str = Text
     deadline: str = Field(min_length=1, max_length=100, description="整改时限 as written")
     remarks: str = Text
-    unit_ids: list[int] | None = Field(default=None, min_length=1, max_length=5000)
-    all_units_under: int | None = Field(
+    unit_ids: list[Id] | None = Field(default=None, min_length=1, max_length=5000)
+    all_units_under: Id | None = Field(
         default=None,
         description="fan out to every unit directly under this one "
         "(e.g. 各县（市、区）住房和城乡建设部门 = the issuing unit)",
@@ -206,8 +244,8 @@ class ProblemOut(Out):
 # ---- tasks ----------------------------------------------------------------------------
 class TaskQuery(Strict):
     model_config = ConfigDict(extra="forbid", strict=False)
-    plan_id: int | None = None
-    unit_id: int | None = None
+    plan_id: Id | None = None
+    unit_id: Id | None = None
     state: State | None = None
     overdue: bool | None = None
     due_within_days: int | None = Field(default=None, ge=0, le=366, description="open tasks due within N days")
@@ -221,7 +259,7 @@ class TaskQuery(Strict):
         "account or the unit's name; Chinese text matches anywhere, % and _ are taken literally",
     )
     sort: Literal["due", "-due", "unit", "state", "updated"] = "due"
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=DB_INT_MAX)
     per_page: int = Field(default=50, ge=1, le=200)
 
 
@@ -263,9 +301,9 @@ class TaskPage(Out):
 class TransitionIn(Strict):
     to: State
     comment: str = Field(default="", max_length=5000)
-    version: int = Field(ge=1)
-    evidence_ids: list[int] | None = Field(
-        default=None, description="evidence to attach; default: all not yet attached"
+    version: Id
+    evidence_ids: list[Id] | None = Field(
+        default=None, max_length=1000, description="evidence to attach; default: all not yet attached"
     )
 
 
@@ -326,8 +364,8 @@ class ObligationIn(Strict):
     title: str = Field(min_length=1, max_length=200, description="e.g. 整改方案及台账, 整改情况报告, 周报")
     schedule: str = Field(min_length=1, max_length=100, description="6月10日前, 每周五, 每月底, 每季度")
     ends_on: date | None = Field(default=None, description="last day recurring reports are due")
-    unit_ids: list[int] | None = Field(default=None, min_length=1, max_length=5000)
-    all_units_under: int | None = None
+    unit_ids: list[Id] | None = Field(default=None, min_length=1, max_length=5000)
+    all_units_under: Id | None = None
 
 
 class ObligationOut(Out):
@@ -360,7 +398,7 @@ class SubmissionOut(Out):
 class ReviewIn(Strict):
     accept: bool
     comment: str = Field(default="", max_length=5000)
-    version: int = Field(ge=1)
+    version: Id
 
 
 class ExtensionIn(Strict):

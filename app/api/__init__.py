@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.api.spec import ApiSpec, BadJson
+from app.http import refuse_control_characters
 from app.schemas import describe
 from app.services.auth import user_from_token
 from app.services.errors import ServiceError
@@ -23,6 +24,7 @@ def error(status: int, code: str, message: str, details: list | None = None):
 @bp.before_request
 def require_token():
     if request.endpoint in PUBLIC_ENDPOINTS:
+        refuse_control_characters()
         return None
     header = request.headers.get("Authorization", "")
     runtime = rt()
@@ -34,6 +36,7 @@ def require_token():
     if user is None:
         return error(401, "unauthorized", "需要有效的登录令牌（Authorization: Bearer …）。")
     g.user = user
+    refuse_control_characters()
     return None
 
 

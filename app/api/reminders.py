@@ -26,6 +26,7 @@ from app.schemas import (
     UrgeIn,
     UrgeOut,
     UrgeSkipped,
+    db_int,
 )
 from app.services import extensions, inbox, obligations, org, policy, urges
 from app.services.errors import Invalid
@@ -66,7 +67,7 @@ def list_submissions(plan_id: int):
 )
 def submit(submission_id: int):
     try:
-        version = int(request.form.get("version", ""))
+        version = db_int(request.form.get("version", ""))
     except ValueError:
         raise Invalid("请提供 version（整数，您读取时的版本号）。") from None
     upload = request.files.get("file")

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from app.domain import permissions
 from app.domain.deadlines import CHINA
-from app.schemas import HolidayIn, PolicyIn, UnitIn, UnitNoticeIn, UserIn
+from app.schemas import HolidayIn, PolicyIn, UnitIn, UnitNoticeIn, UserIn, db_int
 from app.services import calendar, org, policy
 from app.services.errors import ServiceError
 from app.services.scope import who
@@ -29,7 +29,7 @@ def admin_units():
             data = UnitIn(
                 name=request.form.get("name", ""),
                 kind=request.form.get("kind", ""),
-                parent_id=request.form.get("parent_id", type=int),
+                parent_id=request.form.get("parent_id", type=db_int),
             )
             org.create_unit(rt().db, g.user, data)
             say("单位已添加。")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import g, render_template, request
 
+from app.schemas import db_int
 from app.services import dashboard, plans
 from app.web import bp, login_required, rt
 
@@ -12,7 +13,7 @@ from app.web import bp, login_required, rt
 @bp.get("/dashboard")
 @login_required
 def dashboard_page():
-    plan_id = request.args.get("plan_id", type=int)
+    plan_id = request.args.get("plan_id", type=db_int)
     now = rt().clock()
     board = dashboard.build(rt().db, g.user, now, plan_id)
     charts = {

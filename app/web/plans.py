@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, State
 from app.http import stored_file
-from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn
+from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn, db_int
 from app.services import bulk, evidence, extensions, notices, obligations, org, plans, queue, tasks, urges
 from app.services.errors import ServiceError
 from app.services.scope import facts
@@ -155,7 +155,7 @@ def task_transition(task_id: int):
 @login_required
 def task_urge():
     """催办 one task (from its page) or the tasks ticked in the list."""
-    ids = request.form.getlist("task_id", type=int)
+    ids = request.form.getlist("task_id", type=db_int)
     if not ids:
         say("请先勾选要催办的任务。", "error")
     else:
@@ -229,7 +229,7 @@ def task_extension(task_id: int):
 @bp.post("/extensions/<int:request_id>/decision")
 @login_required
 def extension_decision(request_id: int):
-    task_id = request.form.get("task_id", type=int) or 0
+    task_id = request.form.get("task_id", type=db_int) or 0
     try:
         data = ExtensionDecisionIn(approve=request.form.get("approve") == "1", comment=request.form.get("comment", ""))
         extensions.decide_extension(rt().db, g.user, request_id, data, rt().clock())

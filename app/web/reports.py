@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import g, redirect, render_template, request, url_for
+from flask import abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from app.schemas import ReviewIn
+from app.schemas import ReviewIn, db_int
 from app.services import inbox, obligations
 from app.services.errors import ServiceError
 from app.web import back, bp, form_failed, login_required, rt, say
@@ -20,7 +20,9 @@ def inbox_page():
 @bp.post("/inbox/read")
 @login_required
 def inbox_read():
-    nid = request.form.get("id", type=int)
+    nid = request.form.get("id", type=db_int)
+    if nid is None and "id" in request.form:
+        abort(404)  # one notification was meant, and no such one exists
     inbox.mark_read(rt().db, g.user, nid, rt().clock())
     return back(url_for("web.inbox_page"))
 
@@ -28,7 +30,7 @@ def inbox_read():
 @bp.get("/submissions")
 @login_required
 def submission_list():
-    subs = obligations.list_submissions(rt().db, g.user, request.args.get("plan_id", type=int))
+    subs = obligations.list_submissions(rt().db, g.user, request.args.get("plan_id", type=db_int))
     return render_template("submissions.html", subs=subs, offers=obligations.offers(rt().db, g.user, subs))
 
 
@@ -46,7 +48,7 @@ def submission_submit(submission_id: int):
             g.user,
             submission_id,
             request.form.get("note", ""),
-            request.form.get("version", type=int) or 0,
+            request.form.get("version", type=db_int) or 0,
             file,
             r.clock(),
         )

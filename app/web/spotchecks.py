@@ -6,6 +6,7 @@ import secrets
 
 from flask import g, redirect, render_template, request, url_for
 
+from app.schemas import db_int
 from app.services import plans, spotchecks
 from app.services.errors import ServiceError
 from app.web import bp, form_failed, login_required, rt, say
@@ -31,8 +32,8 @@ def spot_check_draw(plan_id: int):
             rt().db,
             g.user,
             plan_id,
-            request.form.get("size", type=int) or 0,
-            request.form.get("seed", type=int) or 0,
+            request.form.get("size", type=db_int) or 0,
+            request.form.get("seed", type=db_int) or 0,
             rt().clock(),
         )
         say("已抽取样本。")
@@ -44,7 +45,7 @@ def spot_check_draw(plan_id: int):
 @bp.post("/spot-check-items/<int:item_id>")
 @login_required
 def spot_check_result(item_id: int):
-    plan_id = request.form.get("plan_id", type=int) or 0
+    plan_id = request.form.get("plan_id", type=db_int) or 0
     try:
         spotchecks.record_result(
             rt().db, g.user, item_id, request.form.get("passed") == "1", request.form.get("comment", ""), rt().clock()
