@@ -76,6 +76,9 @@ class BaseConfig:
             for channel, default in (("email", None), ("webhook", None), ("wecom", "20/60"), ("dingtalk", "20/60"))
             if (rate := _env(f"RECTIFY_RATE_{channel.upper()}", default))
         }
+        # How many reverse proxies in front of the app set X-Forwarded-For (0: none); the
+        # sign-in throttle counts per client address.
+        self.PROXY_HOPS = int(_env("RECTIFY_PROXY_HOPS", "0"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _env("RECTIFY_SECURE_COOKIES", "0") == "1"

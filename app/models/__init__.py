@@ -3,7 +3,7 @@
 from app.models.base import Base, UTCDateTime
 from app.models.ledger import LedgerImport
 from app.models.notice import NoticeNumber
-from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, Unit, User
+from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, ThrottleCounter, Unit, User, WebSession
 from app.models.plans import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.schedule import (
     DeliveryGate,
@@ -38,7 +38,9 @@ __all__ = [
     "Submission",
     "Task",
     "TaskEvent",
+    "ThrottleCounter",
     "UTCDateTime",
     "Unit",
     "User",
+    "WebSession",
 ]

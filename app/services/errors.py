@@ -12,6 +12,16 @@ class ServiceError(Exception):
         self.details = details or []
 
 
+class Unauthorized(ServiceError):
+    """Wrong username or password."""
+
+    status = 401
+
+
+class TooManyAttempts(ServiceError):
+    status = 429
+
+
 class NotFound(ServiceError):
     """Also used for things that exist outside the user's scope: no existence leak."""
 

@@ -12,6 +12,7 @@ from app.db import Database
 from app.domain import permissions
 from app.models import Unit, User
 from app.schemas import UnitIn, UnitNoticeIn, UserIn
+from app.services.auth import end_all_sessions
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.scope import require, unit_visible, who
 
@@ -140,8 +141,8 @@ def set_notice_details(db: Database, actor: User | None, unit_id: int, data: Uni
 
 
 def change_password(db: Database, user: User, current: str, new: str, repeat: str) -> None:
-    """Old password first; the new one at least 8 characters. Changing it revokes the
-    user's API tokens (they carry a fingerprint of the hash)."""
+    """Old password first; the new one at least 8 characters. Changing it ends every web
+    session of the user and revokes their API tokens (they carry a fingerprint of the hash)."""
     if len(new) < 8:
         raise Invalid("新密码至少 8 个字符。")
     if new != repeat:
@@ -151,3 +152,4 @@ def change_password(db: Database, user: User, current: str, new: str, repeat: st
         if not check_password_hash(me.password_hash, current):
             raise Invalid("原密码不正确。")
         me.password_hash = generate_password_hash(new)
+        end_all_sessions(s, me.id)

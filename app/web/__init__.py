@@ -18,10 +18,10 @@ from app.domain import permissions
 from app.domain.submissions import LABELS as REPORT_LABELS
 from app.domain.submissions import SubmissionState
 from app.domain.workflow import STATE_LABELS, State
-from app.models import User
+from app.http import refuse_control_characters
 from app.schemas import describe
 from app.services import inbox
-from app.services.auth import password_fingerprint
+from app.services.auth import session_user
 from app.services.errors import ServiceError
 from app.services.scope import who
 from app.web.i18n import translate
@@ -62,15 +62,15 @@ def _template_globals():
 def _load_user_and_check_csrf():
     if request.blueprint != "web":
         return None
-    uid = session.get("uid")
-    g.user = rt().db.session().get(User, uid) if uid else None
-    if g.user is not None and (not g.user.active or session.get("pw") != password_fingerprint(g.user)):
-        session.clear()  # deactivated, or the password changed since this session signed in
-        g.user = None
+    sid = session.get("sid")
+    g.user = session_user(rt().db, sid, rt().clock()) if isinstance(sid, str) else None
+    if sid is not None and g.user is None:
+        session.clear()  # signed out elsewhere, password changed, too old, or deactivated
     if request.method == "POST":
         sent = request.form.get("csrf_token", "")
         if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
             abort(400, "表单已过期或来源不明（CSRF 校验失败），请刷新页面后重试。")
+    refuse_control_characters()
     return None
 
 

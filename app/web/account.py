@@ -9,7 +9,7 @@ from app.domain.events import EVENT_KINDS, MODES, modes_of
 from app.models import User
 from app.schemas import PreferencesIn
 from app.services import org
-from app.services.auth import authenticate, password_fingerprint
+from app.services.auth import end_session, sign_in, start_session
 from app.services.errors import ServiceError
 from app.web import back, bp, form_failed, local_path, login_required, rt, say
 
@@ -38,31 +38,37 @@ MODE_LABELS = {
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
     if request.method == "POST":
         runtime = rt()
         username = request.form.get("username", "").strip()
-        now = runtime.clock()
-        if not runtime.login_limiter.allow(username, now):
-            error = "登录失败次数过多，请 15 分钟后再试。"
-        else:
-            user = authenticate(runtime.db, username, request.form.get("password", ""))
-            if user is None:
-                runtime.login_limiter.fail(username, now)
-                error = "用户名或密码不正确。"
-            else:
-                keep_lang = session.get("lang")
-                session.clear()
-                session["uid"] = user.id
-                session["pw"] = password_fingerprint(user)
-                if keep_lang:
-                    session["lang"] = keep_lang
-                return back(url_for("web.index"))
-    return render_template("login.html", error=error), (401 if error else 200)
+        try:
+            user = sign_in(
+                runtime.db,
+                runtime.login_throttle,
+                username,
+                request.form.get("password", ""),
+                request.remote_addr or "",
+            )
+        except ServiceError as err:
+            return render_template("login.html", error=err.message), err.status
+        _begin_session(user)
+        return back(url_for("web.index"))
+    return render_template("login.html", error=None)
+
+
+def _begin_session(user) -> None:
+    """A fresh session (new id, new CSRF token) for ``user``, keeping the language."""
+    keep_lang = session.get("lang")
+    session.clear()
+    session["sid"] = start_session(rt().db, user, rt().clock())
+    if keep_lang:
+        session["lang"] = keep_lang
 
 
 @bp.post("/logout")
 def logout():
+    if "sid" in session:
+        end_session(rt().db, session["sid"])
     session.clear()
     return redirect(url_for("web.login"))
 
@@ -83,7 +89,7 @@ def password():
         except ServiceError as err:
             error = err.message
         else:
-            session["pw"] = password_fingerprint(rt().db.session().get(User, g.user.id))
+            _begin_session(g.user)  # the change ended every session of the user, this one too
             say("密码已修改。")
             return redirect(url_for("web.index"))
     return render_template("password.html", error=error), (422 if error else 200)
