@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from app.notify.base import Channel, Outgoing, Result
-from app.notify.render import KINDS, china_date, format_day, render
+from app.notify.render import KINDS, china_date, defang, format_day, render, render_markdown
 from app.notify.robots import DINGTALK_BLOCK_SECONDS, WECOM_BLOCK_SECONDS, DingTalkRobot, WeComRobot
 from app.notify.smtp import SmtpChannel
 from app.notify.webhook import WebhookChannel, verify_signature
@@ -26,8 +26,10 @@ __all__ = [
     "WebhookChannel",
     "build_channels",
     "china_date",
+    "defang",
     "format_day",
     "render",
+    "render_markdown",
     "robot_factory",
     "robot_for",
     "seconds",

@@ -41,6 +41,7 @@ class Outgoing:
     text: str
     html: str | None
     data: dict[str, Any]
+    markdown: str | None = None  # for group robots; made from subject and text when absent
 
 
 @dataclass(frozen=True)

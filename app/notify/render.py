@@ -1,9 +1,27 @@
 """Subject, plain text and HTML for each kind of notification, in Chinese or English.
 
 ``render(kind, context, lang)`` reads ``templates/notify/<lang>/<kind>.txt`` (which sets
-``subject`` at the top and is the plain-text body) and ``<kind>.html`` (autoescaped:
-titles are typed by users and end up in mail clients; found in ``<lang>/`` or, when it
-has no wording of its own, in ``shared/``). Robots and webhooks use the text.
+``subject`` at the top and is the plain-text body) and ``<kind>.html`` (found in
+``<lang>/`` or, when it has no wording of its own, in ``shared/``); mail uses both,
+webhooks the text. ``render_markdown`` renders the same .txt as markdown for the group
+robots (WeCom, DingTalk).
+
+User text cannot carry links, by construction: every string in the context is escaped
+for the format before any template sees it, so ``{{ … }}`` and strings a template builds
+with ``~`` in ``{% set %}`` alike carry only escaped text, and no template can forget it.
+Left as they are: the app's own links (every ``url`` key, as :class:`Link`) and codes
+(lowercase identifiers such as an event kind or a state, which cannot carry markup).
+
+* every format: a link in user text is defanged (``http://x`` → ``http[:]//x``,
+  ``www.x`` → ``www[.]x``) so no mail client or chat app turns it into a live link;
+* html: autoescaped besides;
+* markdown: the characters that make links, images, HTML tags and WeCom's
+  ``<@mention>``/``<font>`` (``[ ] ( ) < >``) become their full-width forms, so the
+  safety does not depend on a robot honouring backslash escapes; emphasis, code and
+  headings (backslash, ``` ` * _ ~ # | ```) are backslash-escaped, line breaks folded.
+
+The one live link is ``url``, which the app builds itself: it is passed as :class:`Link`
+and left as it is.
 
 Dates are shown as the China calendar date of the instant (``2022年6月20日`` /
 ``20 June 2022``): a deadline is stored as the end of its day in China time, which is
@@ -40,11 +58,12 @@ A missing key is an error (StrictUndefined), not a blank in a message to an offi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -95,8 +114,66 @@ def format_day(day: date, lang: str = "zh") -> str:
     return f"{day.day} {_EN_MONTHS[day.month - 1]} {day.year}"
 
 
+class Link(str):
+    """A URL the application built (``url``): the one thing a message may link to."""
+
+
+_LINKISH = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{0,30}):(?=//)|\b(www)\.(?=\S)")
+_MD_FULLWIDTH = str.maketrans({"[": "［", "]": "］", "(": "（", ")": "）", "<": "＜", ">": "＞"})
+_MD_SPECIAL = re.compile(r"([\\`*_~#|])")
+_URL = re.compile(r"(https?://\S+)")
+_MD_LINE_START = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")
+
+
+def defang(text: str) -> str:
+    """User text with its links made inert: ``http[:]//…``, ``www[.]…``."""
+    return _LINKISH.sub(lambda m: f"{m[1]}[:]" if m[1] else f"{m[2]}[.]", text)
+
+
+def escape_markdown(text: str) -> str:
+    """User text as markdown that shows exactly the text: no link, image, tag, mention,
+    emphasis, heading or list can come out of it."""
+    return _escape_md(defang(text))
+
+
+def _escape_md(text: str) -> str:
+    text = " ".join(text.splitlines())
+    text = _MD_SPECIAL.sub(r"\\\1", text.translate(_MD_FULLWIDTH))
+    # a list marker at the start: "\\- x", "1\\. x" (a backslash before a digit is not an escape)
+    return _MD_LINE_START.sub(lambda m: m[1] + (m[2] + "\\" if m[2][0].isdigit() else "\\" + m[2]), text)
+
+
+def markdown_of(subject: str, text: str) -> str:
+    """A robot message from a plain subject and text that were rendered (or defanged)
+    already: the links left in them are the app's own and stay; the rest is escaped."""
+
+    def line(text: str) -> str:
+        return "".join(p if _URL.fullmatch(p) else _escape_md(p) for p in _URL.split(text))
+
+    body = "".join(line(t) + "\n" for t in text.splitlines())
+    return f"### {line(subject)}\n{body}"
+
+
+_CODE = re.compile(r"[a-z_]+")
+
+
+def _escaped(value: Any, escape: Callable[[str], str], key: str = "") -> Any:
+    """``value`` with every string escaped, every ``url`` made the app's :class:`Link`."""
+    if isinstance(value, Mapping):
+        return {k: _escaped(v, escape, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v, escape) for v in value]
+    if isinstance(value, Link) or (key == "url" and isinstance(value, str)):
+        return Link(value)
+    if isinstance(value, str) and not _CODE.fullmatch(value):
+        return escape(value)
+    return value
+
+
 @cache
 def _environment(lang: str) -> Environment:
+    """.txt rendered as plain text or markdown, .html autoescaped (the context arrives escaped
+    for the format already: see :func:`_escaped`)."""
     env = Environment(
         # the language's own templates first; shared/ holds those with no words of their own
         # (an event's HTML shows what its .txt worded, in the language's layout)
@@ -112,19 +189,30 @@ def _environment(lang: str) -> Environment:
     return env
 
 
-def render(kind: str, context: Mapping[str, Any], lang: str = "zh", html: bool = True) -> tuple[str, str, str]:
-    """Return ``(subject, text, html)`` for one notification (``html`` False: no HTML, an
-    empty string, for an in-app message that never needs it)."""
+def _text_module(kind: str, context: Mapping[str, Any], lang: str, fmt: Literal["text", "markdown"]):
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}; expected one of {KINDS}")
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}; expected one of {LANGS}")
-    env = _environment(lang)
-    text_module = env.get_template(f"{kind}.txt").make_module(dict(context))
-    subject = " ".join(str(text_module.subject).split())  # one line: it becomes a mail header
-    text = str(text_module).strip() + "\n"
-    # what the text template sets (e.g. an event's lead and fields) the HTML shows too: worded once
+    context = _escaped(context, escape_markdown if fmt == "markdown" else defang)
+    module = _environment(lang).get_template(f"{kind}.txt").make_module(context)
+    subject = " ".join(str(module.subject).split())  # one line: it becomes a mail header
+    return context, module, subject, str(module).strip()
+
+
+def render(kind: str, context: Mapping[str, Any], lang: str = "zh", html: bool = True) -> tuple[str, str, str]:
+    """Return ``(subject, text, html)`` for one notification (``html`` False: no HTML, an
+    empty string, for an in-app message that never needs it)."""
+    context, module, subject, text = _text_module(kind, context, lang, "text")
     if not html:
-        return subject, text, ""
-    exported = {k: v for k, v in vars(text_module).items() if not k.startswith("_")}
-    return subject, text, env.get_template(f"{kind}.html").render({**context, **exported, "subject": subject})
+        return subject, text + "\n", ""
+    # what the text template sets (e.g. an event's lead and fields) the HTML shows too: worded once
+    exported = {k: v for k, v in vars(module).items() if not k.startswith("_")}
+    page = _environment(lang).get_template(f"{kind}.html").render({**context, **exported, "subject": subject})
+    return subject, text + "\n", page
+
+
+def render_markdown(kind: str, context: Mapping[str, Any], lang: str = "zh") -> str:
+    """The group-robot message: a heading with the subject, then the text, as markdown."""
+    _, _, subject, text = _text_module(kind, context, lang, "markdown")
+    return f"### {subject}\n{text}\n"

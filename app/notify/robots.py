@@ -24,6 +24,7 @@ from typing import Any
 
 from app.notify import _http
 from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
+from app.notify.render import escape_markdown, markdown_of
 
 BUSY = -1
 WECOM_RATE_LIMITED = frozenset({45009})  # api freq out of limit: over 20 messages a minute
@@ -55,6 +56,11 @@ def _verdict(reply: _http.Reply | Result, limited_codes: frozenset[int], block_s
     if code in limited_codes:
         return Result.limited(detail, block_seconds)
     return Result.temporary(detail, stop=True) if code == BUSY else Result.permanent(detail)
+
+
+def _markdown(msg: Outgoing) -> str:
+    """The message as robot markdown, user text escaped (app.notify.render)."""
+    return msg.markdown or markdown_of(msg.subject, msg.text)
 
 
 def _clip(text: str, max_bytes: int) -> str:
@@ -98,7 +104,7 @@ class WeComRobot:
         return send_each(batch, self._send, on_result, before_each)
 
     def _send(self, msg: Outgoing) -> Result:
-        content = _clip(f"### {msg.subject}\n{msg.text}", WECOM_MARKDOWN_MAX_BYTES)
+        content = _clip(_markdown(msg), WECOM_MARKDOWN_MAX_BYTES)
         result = self._post({"msgtype": "markdown", "markdown": {"content": content}}, msg.key)
         if result.status != "sent" or not msg.to_mobile:
             return result
@@ -165,13 +171,13 @@ class DingTalkRobot:
 
     def _send(self, url: str, msg: Outgoing) -> Result:
         # DingTalk markdown joins single newlines; two trailing spaces force the break.
-        text = f"### {msg.subject}\n{msg.text}".replace("\n", "  \n")
+        text = _markdown(msg).replace("\n", "  \n")
         mobiles = [msg.to_mobile] if msg.to_mobile else []
         if mobiles:
             text += f"\n\n@{msg.to_mobile}"
         payload = {
             "msgtype": "markdown",
-            "markdown": {"title": msg.subject, "text": text},
+            "markdown": {"title": escape_markdown(msg.subject), "text": text},
             "at": {"atMobiles": mobiles, "isAtAll": False},
         }
         reply = _http.post(url, _http.dumps(payload), {"Idempotency-Key": msg.key}, self.timeout)

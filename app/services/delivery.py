@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.domain.rates import Rate, admit
 from app.models import DeliveryGate, Notification, Unit, User
-from app.notify import ROBOT_KINDS, Outgoing, Result, render, robot_for
+from app.notify import ROBOT_KINDS, Outgoing, Result, defang, render, render_markdown, robot_for
 from app.notify.base import Channel
 
 log = logging.getLogger("rectify.delivery")
@@ -216,14 +216,24 @@ def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
     if user is not None:
         ctx["name"] = user.full_name or user.username
     try:
-        subject, text, html = render(kind, ctx, user.lang if user else "zh")
+        lang = user.lang if user else "zh"
+        subject, text, html = render(kind, ctx, lang)
+        markdown = render_markdown(kind, ctx, lang) if row.channel in ROBOT_KINDS else None
     except Exception:
         log.exception("notification template %s failed for outbox row %s; sent as written", kind, row.key)
-        subject, text, html = row.subject, row.body, None
-    return _message(row, user, subject, text, html, data)
+        subject, text, html, markdown = defang(row.subject), defang(row.body), None, None
+    return _message(row, user, subject, text, html, data, markdown)
 
 
-def _message(row: Notification, user: User | None, subject: str, text: str, html: str | None, data: dict) -> Outgoing:
+def _message(
+    row: Notification,
+    user: User | None,
+    subject: str,
+    text: str,
+    html: str | None,
+    data: dict,
+    markdown: str | None = None,
+) -> Outgoing:
     return Outgoing(
         key=row.key,
         to_name=(user.full_name or user.username) if user else "",
@@ -232,6 +242,7 @@ def _message(row: Notification, user: User | None, subject: str, text: str, html
         subject=subject,
         text=text,
         html=html,
+        markdown=markdown,
         data=data | {"kind": row.kind, "level": row.level, "item_type": row.item_type, "item_id": row.item_id},
     )
 
