@@ -1,0 +1,81 @@
+"""User text in messages cannot become someone else's link, in any format a message
+takes: plain text (mail, webhook), HTML (mail) and markdown (WeCom, DingTalk robots).
+Every template of every kind and language is rendered with hostile text in every field
+a user can type; the app's own link stays live."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from app.notify.render import KINDS, LANGS, escape_markdown, markdown_of, render, render_markdown
+
+DUE = datetime(2022, 6, 20, 15, 59, 59, tzinfo=UTC)
+LINK = "[点此核实](http://evil.example/login)"
+HOSTILE = f'{LINK} ![图](https://evil.example/x.png) <@all> <font color="warning">紧急</font> **加急** www.evil.example'
+URL = "https://rectify.example.cn/tasks/1"
+
+
+def context(kind: str) -> dict:
+    base = {"title": HOSTILE, "unit": f"- {HOSTILE}", "due_at": DUE, "days": 3, "url": URL, "name": f"# {HOSTILE}"}
+    if kind == "escalation":
+        base["level"] = 2
+    if kind == "obligation":
+        base["supervisor"] = HOSTILE
+    if kind == "digest":
+        item = {"title": HOSTILE, "unit": HOSTILE, "due_at": DUE, "state": "in_progress", "overdue_days": 2}
+        base = {"items": [item], "url": URL, "name": HOSTILE}
+    return base
+
+
+def live_links(markdown: str) -> list[str]:
+    """What a markdown renderer would make a link of: [x](y), ![x](y), <scheme:...>, bare URLs."""
+    found = re.findall(r"!?\[[^\]]*\]\([^)]*\)", markdown)
+    found += re.findall(r"<[a-z]+:[^>]*>", markdown)
+    found += re.findall(r"(?:https?://|www\.)[^\s)）]+", markdown)
+    return found
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_robot_markdown_of_every_template_has_only_the_apps_own_link(kind, lang):
+    markdown = render_markdown(kind, context(kind), lang)
+    assert markdown.startswith("### ")
+    assert live_links(markdown) == [URL]
+    for tag in ("<@all>", "<font", "**加急**"):
+        assert tag not in markdown
+    assert "点此核实" in markdown and "evil.example" in markdown, "the text itself is still shown"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_mail_text_and_html_of_every_template_link_only_to_the_app(kind, lang):
+    subject, text, html = render(kind, context(kind), lang)
+    for where in (subject, text, html):
+        assert "http://evil" not in where and "https://evil" not in where and "www.evil" not in where
+    assert re.findall(r"https?://[^\s<\"]+", text) == [URL]
+    assert re.findall(r'href="([^"]+)"', html) == [URL]
+    assert "<font" not in html and "&lt;font" in html
+
+
+def test_a_stored_message_that_could_not_be_rendered_is_escaped_for_the_robot_too():
+    markdown = markdown_of(HOSTILE, f"事项：{HOSTILE}\n")
+    assert live_links(markdown) == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        (LINK, "［点此核实］（http［:］//evil.example/login）"),
+        ("1. 第一条", "1\\. 第一条"),
+        ("- 列表", "\\- 列表"),
+        ("# 标题", "\\# 标题"),
+        ("a_b*c`d|e~f", "a\\_b\\*c\\`d\\|e\\~f"),
+        ("第一行\n## 第二行", "第一行 \\#\\# 第二行"),
+        ("整改率 95.5%，3-5 户", "整改率 95.5%，3-5 户"),
+    ],
+)
+def test_markdown_escaping_keeps_the_words_and_drops_the_markup(typed, shown):
+    assert escape_markdown(typed) == shown
