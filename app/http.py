@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from flask import Response, request, send_file
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from app.schemas import CONTROL_MESSAGE, DB_INT_MAX, control_character
@@ -15,11 +16,14 @@ from app.services.ledger import Export
 
 class DbIntConverter(IntegerConverter):
     """``<int:…>`` in every route: a number the database can hold, or no such page (404)
-    rather than a driver error for /tasks/99999999999999999999."""
+    rather than a driver error for /tasks/99999999999999999999. (Not Werkzeug's ``max``:
+    a number past it makes another method's rule on the same path answer 405.)"""
 
-    def __init__(self, map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", DB_INT_MAX)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > DB_INT_MAX:
+            raise NotFound()
+        return number
 
 
 def refuse_control_characters() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
 
-from app.schemas import ErrorOut
+from app.schemas import DB_INT_MAX, ErrorOut
 
 
 class BadJson(Exception):
@@ -52,12 +52,13 @@ class ApiSpec:
         response: type[BaseModel] | None = None,
         status: int = 200,
         auth: bool = True,
-        raw_response: str | None = None,
+        raw_response: str | tuple[str, ...] | None = None,
         form_file: bool = False,
         many: bool = False,
     ) -> Callable:
         """Register ``view(**path_args, body=?, query=?)``; it returns a model (or list of
-        models) for ``response``, or a ready Flask response when ``raw_response``."""
+        models) for ``response``, or a ready Flask response when ``raw_response`` (the media
+        type, or the types, of the file it sends)."""
 
         def decorate(view: Callable) -> Callable:
             @functools.wraps(view)
@@ -85,14 +86,16 @@ class ApiSpec:
         path = self.prefix + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
         op: dict[str, Any] = {"summary": summary, "responses": {}}
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "integer" if conv == "int" else "string"}}
+            {"name": n, "in": "path", "required": True, "schema": _PATH_INT if conv == "int" else {"type": "string"}}
             for conv, n in re.findall(r"<(?:(\w+):)?(\w+)>", rule)
         ]
         if query is not None:
-            self.models.add(query)
+            self.models.add(query)  # its $defs (e.g. State) become components, which its $refs name
+            properties = query.model_json_schema(ref_template=_REF)["properties"]
             for name, field in query.model_fields.items():
-                schema = query.model_json_schema()["properties"][name]
-                params.append({"name": name, "in": "query", "required": field.is_required(), "schema": schema})
+                params.append(
+                    {"name": name, "in": "query", "required": field.is_required(), "schema": properties[name]}
+                )
         if params:
             op["parameters"] = params
         if body is not None:
@@ -112,23 +115,26 @@ class ApiSpec:
                 },
             }
         if raw_response:
-            op["responses"][str(status)] = {"description": "file", "content": {raw_response: {}}}
+            types = (raw_response,) if isinstance(raw_response, str) else raw_response
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            op["responses"][str(status)] = {"description": "file", "content": dict.fromkeys(types, binary)}
         elif response is not None:
             self.models.add(response)
             schema = {"type": "array", "items": _ref(response)} if many else _ref(response)
             op["responses"][str(status)] = {"description": "ok", "content": {"application/json": {"schema": schema}}}
-        err = {"description": "error", "content": {"application/json": {"schema": _ref(ErrorOut)}}}
-        for code in ("400", "404", "409", "413", "422") if body or form_file else ("404",):
-            op["responses"][code] = err
+        for code in _error_codes(method, auth, body is not None or form_file):
+            op["responses"][str(code)] = {
+                "description": ERROR_MEANINGS[code],
+                "content": {"application/json": {"schema": _ref(ErrorOut)}},
+            }
         if auth:
             op["security"] = [{"bearer": []}]
-            op["responses"]["401"] = err
         self.paths.setdefault(path, {})[method.lower()] = op
 
     def document(self) -> dict[str, Any]:
         schemas: dict[str, Any] = {}
         for model in sorted(self.models, key=lambda m: m.__name__):
-            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schema = model.model_json_schema(ref_template=_REF)
             schemas.update(schema.pop("$defs", {}))
             schemas[model.__name__] = schema
         return {
@@ -143,4 +149,34 @@ class ApiSpec:
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"$ref": _REF.format(model=model.__name__)}
+
+
+_REF = "#/components/schemas/{model}"
+_PATH_INT = {"type": "integer", "minimum": 0, "maximum": DB_INT_MAX}
+ERROR_MEANINGS = {
+    400: "the body is not JSON, or not a JSON object",
+    401: "no valid token (or, at sign-in, a wrong username or password)",
+    403: "you can see this but may not do it",
+    404: "no such thing, or not one you can see; an id beyond the database range",
+    409: "a stale version, or a move the record's state no longer allows",
+    413: "the upload or body is too large",
+    422: "the request is the wrong shape, out of range or carries control characters",
+    429: "too many failed sign-ins",
+}
+
+
+def _error_codes(method: str, auth: bool, has_body: bool) -> list[int]:
+    """What a route can answer besides its success: every route 404 and 422 (the path and
+    query are checked); signed-in routes 401 and 403; writes 409; bodies 400 and 413; the
+    sign-in itself 401 and 429."""
+    codes = {404, 422}
+    if auth:
+        codes |= {401, 403}
+    else:
+        codes |= {401, 429}
+    if method in ("POST", "PUT"):
+        codes.add(409)
+    if has_body:
+        codes |= {400, 413}
+    return sorted(codes)

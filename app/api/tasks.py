@@ -9,6 +9,9 @@ from app.http import stored_file
 from app.schemas import EventOut, EvidenceOut, TaskOut, TaskPage, TaskQuery, TransitionIn
 from app.services import evidence, tasks
 from app.services.errors import Invalid
+from app.services.files import ALLOWED
+
+EVIDENCE_TYPES = tuple(sorted(set(ALLOWED.values())))  # what an evidence file is served as
 
 
 @spec.route(bp, "/tasks", "GET", summary="Tasks you can see, filtered and paged", query=TaskQuery, response=TaskPage)
@@ -99,7 +102,7 @@ def upload_evidence(task_id: int):
     "/evidence/<int:evidence_id>/content",
     "GET",
     summary="Download an evidence file",
-    raw_response="application/octet-stream",
+    raw_response=EVIDENCE_TYPES,
 )
 def download_evidence(evidence_id: int):
     runtime = rt()

@@ -58,6 +58,14 @@ def test_an_id_in_the_url_beyond_the_database_range_is_a_404(api, path):
     assert_refused(api.get(path, "admin"), 404)
 
 
+def test_a_write_to_an_id_beyond_the_range_is_a_404_not_a_405(api):
+    body = {"nature": "individual", "title": "x", "deadline": "6月20日", "unit_ids": [1]}
+    assert_refused(api.post(f"/plans/{HUGE}/problems", "smx_deputy", json=body), 404)
+    assert_refused(
+        api.post(f"/tasks/{HUGE}/transitions", "lushi_handler", json={"to": "in_progress", "version": 1}), 404
+    )
+
+
 def test_the_largest_id_the_database_holds_is_an_ordinary_404(api):
     assert_refused(api.get(f"/tasks/{2**31 - 1}", "admin"), 404)
 
