@@ -19,16 +19,16 @@ application"). SQLite guards statements, not the file itself.
 A later migration that rebuilds task_events or evidence on SQLite (batch mode copies the
 table) drops their triggers and must create them again.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
