@@ -6,28 +6,32 @@ a user can type; the app's own link stays live."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 import pytest
 
 from app.notify.render import KINDS, LANGS, escape_markdown, markdown_of, render, render_markdown
+from tests.unit.test_notify_render import CONTEXTS
 
-DUE = datetime(2022, 6, 20, 15, 59, 59, tzinfo=UTC)
 LINK = "[点此核实](http://evil.example/login)"
 HOSTILE = f'{LINK} ![图](https://evil.example/x.png) <@all> <font color="warning">紧急</font> **加急** www.evil.example'
 URL = "https://rectify.example.cn/tasks/1"
 
 
+def hostile(value, key: str = ""):
+    """``value`` with every piece of user text replaced by the hostile text (the app's own
+    link and the state names stay)."""
+    if isinstance(value, dict):
+        return {k: hostile(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hostile(v) for v in value]
+    if isinstance(value, str) and key not in ("url", "state"):
+        return f"- {HOSTILE}"
+    return value
+
+
 def context(kind: str) -> dict:
-    base = {"title": HOSTILE, "unit": f"- {HOSTILE}", "due_at": DUE, "days": 3, "url": URL, "name": f"# {HOSTILE}"}
-    if kind == "escalation":
-        base["level"] = 2
-    if kind == "obligation":
-        base["supervisor"] = HOSTILE
-    if kind == "digest":
-        item = {"title": HOSTILE, "unit": HOSTILE, "due_at": DUE, "state": "in_progress", "overdue_days": 2}
-        base = {"items": [item], "url": URL, "name": HOSTILE}
-    return base
+    """The render tests' context for ``kind`` (every kind has one), made hostile."""
+    return hostile(CONTEXTS[kind]) | {"url": URL, "name": f"# {HOSTILE}"}
 
 
 def live_links(markdown: str) -> list[str]:
