@@ -595,6 +595,8 @@ def test_the_permission_matrix(app, api, clock, endpoint, method):
             answer = expected[rel]
             code, refused, must_write = int(answer[:3]), answer[3:] == "!" or int(answer[:3]) >= 400, answer[3:] == "+"
             case.request(ctx)  # make the record (if any) before counting what this request writes
+            if case.page:
+                ctx.browser(rel)  # and sign in (a session row) before it too
             before_writes, before_files = writes.committed, _files(instance)
             r = _send(ctx, case, rel, method)
             wrote = writes.committed > before_writes
