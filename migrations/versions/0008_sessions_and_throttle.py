@@ -4,8 +4,8 @@ Signing out or changing a password deletes session rows, so a copied cookie dies
 them. Without Redis the sign-in throttle keeps its counters in the database, shared by
 every process.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import app.models.base
 
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
