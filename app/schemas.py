@@ -482,7 +482,7 @@ class PreferencesOut(Out):
 
 
 class UrgeIn(Strict):
-    task_ids: list[int] = Field(min_length=1, max_length=200)
+    task_ids: list[Id] = Field(min_length=1, max_length=200)
     comment: str = Field(default="", max_length=5000)
 
 

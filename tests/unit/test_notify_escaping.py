@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from app.notify.render import KINDS, LANGS, escape_markdown, markdown_of, render, render_markdown
+from app.notify.render import KINDS, LANGS, defang, escape_markdown, markdown_of, render, render_markdown
 from tests.unit.test_notify_render import CONTEXTS
 
 LINK = "[点此核实](http://evil.example/login)"
@@ -24,7 +24,7 @@ def hostile(value, key: str = ""):
         return {k: hostile(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [hostile(v) for v in value]
-    if isinstance(value, str) and key not in ("url", "state"):
+    if isinstance(value, str) and key not in ("url", "state", "event"):
         return f"- {HOSTILE}"
     return value
 
@@ -64,9 +64,12 @@ def test_mail_text_and_html_of_every_template_link_only_to_the_app(kind, lang):
     assert "<font" not in html and "&lt;font" in html
 
 
-def test_a_stored_message_that_could_not_be_rendered_is_escaped_for_the_robot_too():
-    markdown = markdown_of(HOSTILE, f"事项：{HOSTILE}\n")
-    assert live_links(markdown) == []
+def test_a_stored_message_sent_to_a_robot_keeps_the_apps_link_and_escapes_the_rest():
+    """Rows rendered when written (events), or sent as written when a template fails (then
+    defanged), reach the robots as plain text made markdown."""
+    markdown = markdown_of(defang(HOSTILE), f"事项：{defang(HOSTILE)}\n查看：{URL}\n")
+    assert live_links(markdown) == [URL]
+    assert "<@all>" not in markdown
 
 
 @pytest.mark.parametrize(
