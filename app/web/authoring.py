@@ -17,7 +17,7 @@ from app.domain import permissions
 from app.domain.deadlines import CHINA
 from app.http import stored_file
 from app.models import Unit
-from app.schemas import ObligationIn, PlanIn, ProblemIn
+from app.schemas import ObligationIn, PlanIn, ProblemIn, db_int
 from app.services import obligations, plans
 from app.services.errors import ServiceError
 from app.services.scope import facts, require
@@ -44,7 +44,7 @@ def _target() -> dict | None:
     target = request.form.get("target", "")
     if target.startswith("under:") and target[6:].isdigit():
         return {"all_units_under": int(target[6:])}
-    ticked = request.form.getlist("unit_ids", type=int)
+    ticked = request.form.getlist("unit_ids", type=db_int)
     return {"unit_ids": ticked} if target == "some" and ticked else None
 
 

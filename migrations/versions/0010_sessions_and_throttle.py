@@ -4,8 +4,8 @@ Signing out or changing a password deletes session rows, so a copied cookie dies
 them. Without Redis the sign-in throttle keeps its counters in the database, shared by
 every process.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import app.models.base
 
 
-revision = "0008"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -19,16 +19,16 @@ application"). SQLite guards statements, not the file itself.
 A later migration that rebuilds task_events or evidence on SQLite (batch mode copies the
 table) drops their triggers and must create them again.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
