@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import g, render_template, request, url_for
 
 from app.http import attachment
+from app.schemas import db_int
 from app.services import bulk, queue
 from app.web import back, bp, lang, local_path, login_required, rt, say
 from app.web.i18n import translate
@@ -69,7 +70,7 @@ def task_bulk():
     lists every one: done, or refused and why."""
     r = rt()
     action = request.form.get("action", "")
-    ids = list(dict.fromkeys(request.form.getlist("task_id", type=int)))
+    ids = list(dict.fromkeys(request.form.getlist("task_id", type=db_int)))
     if action not in ACTIONS:
         say("请选择要执行的操作。", "error")
         return back(url_for("web.task_list"))
@@ -85,7 +86,7 @@ def task_bulk():
     if action == "urge":
         outcomes = bulk.urge_each(r.db, g.user, ids, request.form.get("comment", "").strip()[:5000], now)
     else:
-        picked = [(tid, request.form.get(f"version_{tid}", type=int) or 0) for tid in ids]
+        picked = [(tid, request.form.get(f"version_{tid}", type=db_int) or 0) for tid in ids]
         outcomes = bulk.move_each(r.db, g.user, picked, action, now)
     done = sum(o.done for o in outcomes)
     if action == "urge" and done:
