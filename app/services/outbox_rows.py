@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, text
@@ -53,13 +53,15 @@ _PG_INSERT = text(
 )
 
 
-def _insert_pg(s: Session, rows: list[dict]) -> int:
-    def plain(value):
-        return value.isoformat() if isinstance(value, datetime) else value
+def _instant(value: datetime) -> str:
+    """json's hook for the one type it does not know here (called only for datetimes)."""
+    return value.isoformat()
 
+
+def _insert_pg(s: Session, rows: list[dict]) -> int:
     added = 0
     for start in range(0, len(rows), 5000):
-        payload = json.dumps([{k: plain(v) for k, v in r.items()} for r in rows[start : start + 5000]])
+        payload = json.dumps(rows[start : start + 5000], default=_instant, ensure_ascii=False)
         added += len(s.execute(_PG_INSERT, {"rows": payload}).all())
     return added
 
@@ -83,6 +85,7 @@ class People:
 
     by_unit: dict[int, list[User]]
     units: dict[int, Unit]
+    _audiences: dict[tuple, list[User]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, s: Session, unit_ids: Iterable[int]) -> People:
@@ -95,7 +98,14 @@ class People:
 
     def audience(self, who: str, unit_id: int, issuer_id: int, owner_id: int | None) -> list[User]:
         """The item's supervising side, or people of its unit by position ("handler" is
-        the task's owner when it has one): only those who may act for the unit."""
+        the task's owner when it has one): only those who may act for the unit. Asked
+        once per (position, unit, issuer, owner) in a batch."""
+        key = (who, unit_id, issuer_id, owner_id)
+        if key not in self._audiences:
+            self._audiences[key] = self._audience(who, unit_id, issuer_id, owner_id)
+        return self._audiences[key]
+
+    def _audience(self, who: str, unit_id: int, issuer_id: int, owner_id: int | None) -> list[User]:
         if who == "supervisor":
             plan = scope.issued_by(self.units[issuer_id])
             return [u for u in self.by_unit[issuer_id] if permissions.supervises(scope.who(u), plan)]

@@ -16,12 +16,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import bindparam, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.deadlines import CHINA
-from app.domain.reminders import Item, Policy, Step, decide, into_window, next_step_after, steps_between
+from app.domain.reminders import (
+    Decision,
+    Item,
+    Policy,
+    Step,
+    decide,
+    into_window,
+    next_step_after,
+    steps_between,
+)
 from app.domain.submissions import OWED
 from app.domain.workflow import OPEN_STATES
 from app.models import Notification, Obligation, Plan, Problem, Submission, Task, Unit
@@ -93,47 +102,91 @@ def sweep(
     return report
 
 
-def _due(s: Session, model, now: datetime, batch_size: int):
-    return list(
-        s.scalars(
-            select(model)
-            .where(model.next_action_at <= now)
-            .order_by(model.next_action_at, model.id)
-            .limit(batch_size)
-            .with_for_update(skip_locked=True)
+_SCHEDULE = ("swept_until", "next_action_at", "escalation_level", "public_notice")
+_COLUMNS = {
+    "task": (
+        *(getattr(Task, c) for c in ("id", "plan_id", "unit_id", "problem_id", "owner_id", "state", "deadline_kind")),
+        *(getattr(Task, c) for c in ("due_at", "active_since", *_SCHEDULE)),
+    ),
+    "submission": tuple(
+        getattr(Submission, c)
+        for c in ("id", "plan_id", "unit_id", "obligation_id", "state", "due_at", "active_since", *_SCHEDULE)
+    ),
+}
+
+
+def _due(s: Session, kind: str, now: datetime, batch_size: int):
+    """The batch, locked (rows only, no ORM objects: the sweep reads them and writes
+    their schedule back in one statement)."""
+    model = Task if kind == "task" else Submission
+    return s.execute(
+        select(*_COLUMNS[kind])
+        .where(model.next_action_at <= now)
+        .order_by(model.next_action_at, model.id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    ).all()
+
+
+def _save_schedules(s: Session, kind: str, rows: list[tuple]) -> None:
+    """Write back (id, swept_until, next_action_at, escalation_level, public_notice) per
+    item: on PostgreSQL one UPDATE … FROM unnest(arrays), elsewhere an executemany."""
+    table = (Task if kind == "task" else Submission).__table__
+    if s.get_bind().dialect.name == "postgresql":
+        ids, swept, nxt, levels, notices = (list(col) for col in zip(*rows, strict=True))
+        s.execute(
+            text(
+                f"UPDATE {table.name} AS t SET swept_until = v.swept_until, next_action_at = v.next_action_at, "
+                "escalation_level = v.escalation_level, public_notice = v.public_notice "
+                "FROM unnest(CAST(:ids AS integer[]), CAST(:swept AS timestamptz[]), CAST(:nxt AS timestamptz[]), "
+                "CAST(:levels AS integer[]), CAST(:notices AS boolean[])) "
+                "AS v(id, swept_until, next_action_at, escalation_level, public_notice) WHERE t.id = v.id"
+            ),
+            {"ids": ids, "swept": swept, "nxt": nxt, "levels": levels, "notices": notices},
         )
-    )
+        return
+    stmt = update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _SCHEDULE})
+    s.connection().execute(stmt, [dict(zip(("b_id", *(f"b_{c}" for c in _SCHEDULE)), r, strict=True)) for r in rows])
 
 
 def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) -> int:
-    model = Task if kind == "task" else Submission
-    items = _due(s, model, now, batch_size)
+    items = _due(s, kind, now, batch_size)
     if not items:
         return 0
     cal = load_calendar(s)
     plans = {p.id: p for p in s.scalars(select(Plan).where(Plan.id.in_({i.plan_id for i in items})))}
     policies = {pid: policy_for(p, defaults) for pid, p in plans.items()}
+    windows = {pid: into_window(now, policy, cal) for pid, policy in policies.items()}
     people = People.load(s, {i.unit_id for i in items} | {p.issuing_unit_id for p in plans.values()})
     titles = _titles(s, kind, items)
+    # Items of one problem share their deadline and start (one ledger row, many units),
+    # so their steps are worked out once per batch: the schedule is a pure function.
+    schedules: dict[tuple, tuple[list[Step], Step | None]] = {}
+    decisions: dict[tuple, Decision] = {}
+    open_states = OPEN_STATES if kind == "task" else OWED
     rows: list[dict] = []
-    updates: list[dict] = []
+    updates: list[tuple] = []
     events: list[Entry] = []
     for it in items:
         plan = plans[it.plan_id]
-        still_open = it.state in (OPEN_STATES if kind == "task" else OWED)
-        if not still_open:
-            updates.append({"id": it.id, "next_action_at": None})
+        if it.state not in open_states:
+            updates.append((it.id, it.swept_until, None, it.escalation_level, it.public_notice))
+            continue
+        window = windows[plan.id]
+        if window != now:  # night, weekend or holiday: nothing goes out, look again when the window opens
+            updates.append((it.id, it.swept_until, window, it.escalation_level, it.public_notice))
             continue
         deadline_kind = it.deadline_kind if kind == "task" else "date"
         item = item_of(deadline_kind, it.due_at, it.active_since)
         policy = policies[plan.id]
-        window = into_window(now, policy, cal)
-        if window != now:  # night, weekend or holiday: nothing goes out, look again when the window opens
-            updates.append({"id": it.id, "next_action_at": window})
-            continue
         after = it.swept_until or it.active_since
-        due_steps = steps_between(item, policy, cal, after, now)
-        decision = decide(due_steps, it.escalation_level)
+        key = (item, policy, after)
+        if key not in schedules:
+            schedules[key] = (steps_between(item, policy, cal, after, now), next_step_after(item, policy, cal, now))
+        due_steps, nxt = schedules[key]
+        decision = decisions.get((key, it.escalation_level))
+        if decision is None:
+            decision = decisions[(key, it.escalation_level)] = decide(due_steps, it.escalation_level)
         target = _target(kind, it, plan, titles[it.id], people, now)
         for step in decision.send:
             rows.extend(rows_for_step(target, step, people, channels, now))
@@ -150,19 +203,10 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             report.escalations += 1
             if kind == "task":
                 events.append(_escalation_entry(it, step, now))
-        nxt = next_step_after(item, policy, cal, now)
-        updates.append(
-            {
-                "id": it.id,
-                "swept_until": now,
-                "next_action_at": nxt.at if nxt else None,
-                "escalation_level": level,
-                "public_notice": notice,
-            }
-        )
+        updates.append((it.id, now, nxt.at if nxt else None, level, notice))
     report.notifications += insert_ignoring_duplicates(s, rows)
     add_events(s, events, now)
-    s.execute(update(model), updates)
+    _save_schedules(s, kind, updates)
     return len(items)
 
 
@@ -176,7 +220,7 @@ def _titles(s: Session, kind: str, items) -> dict[int, str]:
     return {i.id: names[i.obligation_id] for i in items}
 
 
-def _escalation_entry(task: Task, step: Step, now: datetime) -> Entry:
+def _escalation_entry(task, step: Step, now: datetime) -> Entry:
     """One history row per level. A level recorded after its day (the task arrived late,
     or the sweep was down) is marked as caught up, with the day it would have happened."""
     scheduled_on = china_date(step.scheduled_at)

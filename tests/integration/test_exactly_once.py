@@ -198,22 +198,22 @@ def test_a_sweep_that_fails_after_writing_its_rows_leaves_nothing_behind_and_the
     assert h.mail.received == [] and h.hooks.received == []
 
     # a crash for one item in the middle of the batch (before the insert) also leaves nothing
-    real_next = sweep.next_step_after
+    real_rows = sweep.rows_for_step
     calls = {"n": 0}
 
-    def next_step_failing_once_midway(*args, **kw):
+    def rows_failing_once_midway(*args, **kw):
         calls["n"] += 1
         if calls["n"] == len(tasks) // 2:
             raise RuntimeError("bad item")
-        return real_next(*args, **kw)
+        return real_rows(*args, **kw)
 
     monkeypatch.setattr(sweep, "insert_ignoring_duplicates", real_insert)
-    monkeypatch.setattr(sweep, "next_step_after", next_step_failing_once_midway)
+    monkeypatch.setattr(sweep, "rows_for_step", rows_failing_once_midway)
     with pytest.raises(RuntimeError, match="bad item"):
         h.tick(JUNE_9)
     assert h.rows() == []
 
-    monkeypatch.setattr(sweep, "next_step_after", real_next)
+    monkeypatch.setattr(sweep, "rows_for_step", real_rows)
     report = h.tick(JUNE_9)
     assert report.sweep.notifications == written[0]
     h.deliver()
