@@ -70,30 +70,16 @@ from sqlalchemy.orm import configure_mappers  # noqa: E402
 DUE_EVERY = 100  # every 100th task is due: 1 %
 FUTURE_VARIANTS = 60  # distinct far deadlines among the tasks not due
 CHANNELS = ("inbox", "email", "robot")
-NOTIFICATION_COLUMNS = (
-    "key",
-    "item_type",
-    "item_id",
-    "plan_id",
-    "step",
-    "kind",
-    "level",
-    "recipient_id",
-    "unit_id",
-    "channel",
-    "status",
-    "subject",
-    "body",
-    "data",
-    "created_at",
-    "next_attempt_at",
-    "attempts",
-    "lease_until",
-    "claimed_by",
-    "sent_at",
-    "read_at",
-    "last_error",
-)
+
+
+def _columns(table: str) -> tuple[str, ...]:
+    from app.models import Notification, TaskEvent
+
+    model = {"notifications": Notification, "task_events": TaskEvent}[table]
+    return tuple(c.name for c in model.__table__.columns if c.name != "id")
+
+
+NOTIFICATION_COLUMNS = _columns("notifications")
 
 
 def log(message: str) -> None:
@@ -386,7 +372,7 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-EVENT_COLUMNS = ("task_id", "seq", "kind", "from_state", "to_state", "actor_id", "at", "comment", "data")
+EVENT_COLUMNS = _columns("task_events")
 SCHEDULE_COLUMNS = ("id", "swept_until", "next_action_at", "escalation_level", "public_notice")
 # what the sweep's locked read fetches (app.services.sweep._COLUMNS["task"]); the floor reads the same
 LOCKED_READ = (
