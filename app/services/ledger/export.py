@@ -205,6 +205,7 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
                     ws.write_string(row, col, value, formats[col])
                 else:
                     ws.write_blank(row, col, None, formats[col])
+            _forget(ws, row - 1)
             row += 1
         if span:
             # merge_range() writes into rows already flushed in constant-memory mode, which
@@ -224,6 +225,14 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
     ws.print_area(0, 0, max(row, header_row + 1), last)
     wb.close()
     return buf.getvalue()
+
+
+def _forget(ws, row: int) -> None:
+    """Drop what xlsxwriter keeps of a row it has already flushed (its height, kept for
+    placing images): without this, constant-memory mode still grows by a row's height and
+    format per row."""
+    ws.row_info.pop(row, None)
+    ws.row_sizes.pop(row, None)
 
 
 def _span(columns: tuple[Column, ...]) -> Column:
