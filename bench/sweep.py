@@ -17,9 +17,12 @@ same database, so peak RSS is the child's own and no run sees another's rows)
                  UPDATE … FROM unnest of their schedule columns; then COPY of the 通报 list
                  rows. The values are the sweep's own, computed beforehand (psycopg 3,
                  cursor.copy). ``sweep/floor`` (aim: <= 2), with the floor's parts.
-  * e2e          --e2e overdue tasks (all escalating): the sweep, then app.jobs.deliver_due in
-                 the same process until no e-mail is left, to an aiosmtpd server in this
-                 process: escalated-and-delivered per second. Then bench/helpdesk.sh (django-
+  * e2e          --e2e overdue tasks (all escalating), their mail to an aiosmtpd server in this
+                 process: escalated-and-delivered per second, (1) in one process as the
+                 embedded scheduler runs it (the sweep, then app.jobs.deliver_due until no
+                 e-mail is left) and (2) in the distributed mode (rectify.tick sent to a real
+                 Celery worker, --concurrency, Redis --redis), timed until every e-mail row is
+                 sent. Then bench/helpdesk.sh (django-
                  helpdesk ``escalate_tickets``, Django's SMTP backend via BENCH_EMAIL_BACKEND,
                  to the same server; it pip-installs into a temporary directory) for the same
                  N; ratio (aim: >= 5).
@@ -35,6 +38,7 @@ How the data looks
 Run (from the project root; PostgreSQL at RECTIFY_TEST_PG or 127.0.0.1:5432, user postgres)
   .venv/bin/python bench/sweep.py                                  # N = 100,000; e2e 1000 beside helpdesk
   .venv/bin/python bench/sweep.py --tasks 100000 1000000 --repeat 3 --e2e 0
+  .venv/bin/python bench/sweep.py --tasks --e2e 1000                # the end-to-end comparison alone
   .venv/bin/python bench/sweep.py --tasks 100000 --profile --e2e 0  # + cProfile of the sweep
 
 The databases (rectify_bench_sweep_<pid> and its copies) are dropped at exit, also on
@@ -609,44 +613,103 @@ def run_helpdesk(ns: list[int], smtp_port: int) -> dict[int, dict[str, str]]:
     return out
 
 
+def e2e_celery(url: str, now: datetime, mail, args) -> dict | None:
+    """The distributed mode: ``rectify.tick`` (the sweep at ``now``) sent to a real Celery
+    worker (prefork, --concurrency), which enqueues ``rectify.deliver`` chunks as it does in
+    production; timed from the send until every e-mail row is sent."""
+    from tests.integration.celery_fixtures import Worker, celery_client, redis_client, wait_for, worker_env
+
+    redis, why = redis_client(args.redis)
+    if redis is None:
+        print(f"e2e celery skipped: Redis is not reachable ({why})")
+        return None
+    redis.flushdb()
+    engine = create_engine(url)
+    counts = text(
+        "SELECT count(*) FILTER (WHERE channel = 'email'), "
+        "count(*) FILTER (WHERE channel = 'email' AND status <> 'sent') FROM notifications"
+    )
+
+    def all_sent() -> bool:
+        with engine.connect() as conn:
+            emails, unsent = conn.execute(counts).one()
+        return emails > 0 and unsent == 0
+
+    worker = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="rectify_bench_e2e_") as tmp:
+            env = worker_env(url, mail.port, Path(tmp) / "instance", args.redis)
+            worker = Worker(env, Path(tmp) / "worker.log", "e2e", concurrency=args.concurrency).wait_ready(120)
+            client = celery_client(args.redis)
+            before = mail.recorder.total
+            t0 = time.perf_counter()
+            client.send_task("rectify.tick", args=[now.isoformat()])
+            wait_for(all_sent, 1800, "every e-mail sent", interval=0.05)
+            wall = time.perf_counter() - t0
+            client.close()
+        with engine.connect() as conn:
+            escalations = conn.execute(text("SELECT count(*) FROM task_events WHERE kind = 'escalation'")).scalar_one()
+        return {"wall_s": wall, "escalations": escalations, "received": mail.recorder.total - before}
+    finally:
+        if worker is not None:
+            worker.kill()
+        engine.dispose()
+        redis.flushdb()
+
+
 def end_to_end(dbs: Databases, base: str, n: int, args, now: datetime, mix, escalations, future) -> None:
     """N overdue tasks escalated and their mail delivered, beside helpdesk escalating N tickets."""
     from tests.integration.celery_fixtures import start_mail_server
 
     mail = start_mail_server()
     try:
-        url = dbs.create(f"{base}_e2e")
+        template = f"{base}_e2e"
+        url = dbs.create(template)
         log(f"end to end: building {n} overdue tasks")
         build(url, n, min(args.units, n), 1, mix, future, every=1)
         changed = make_all_due_escalations(url, now, escalations)
+        rates = {}
         before = mail.recorder.total
-        r = run_child(["e2e", url, now.isoformat(), str(mail.port)])
-        dbs.drop(f"{base}_e2e")
+        copy = dbs.create(f"{base}_e2e_run", template=template)
+        r = run_child(["e2e", copy, now.isoformat(), str(mail.port)])
+        dbs.drop(f"{base}_e2e_run")
         received = mail.recorder.total - before
-        rate = r["escalations"] / r["wall_s"]
+        rates["one process"] = rate = r["escalations"] / r["wall_s"]
         print(
-            f"e2e rectify overdue={changed} escalations={r['escalations']} mails_sent={r['sent']} "
+            f"e2e rectify one_process overdue={changed} escalations={r['escalations']} mails_sent={r['sent']} "
             f"smtp_received={received} left={r['left']} sweep_s={r['sweep_s']:.2f} wall_s={r['wall_s']:.2f} "
             f"escalated_and_delivered_per_s={rate:.0f} mails_per_s={received / r['wall_s']:.0f} "
-            f"rss_peak_mb={r['rss_peak_mb']:.0f} (sweep + jobs.deliver_due, one process, aiosmtpd on 127.0.0.1)"
+            f"rss_peak_mb={r['rss_peak_mb']:.0f} (sweep + jobs.deliver_due in one process, as the embedded scheduler)"
         )
+        copy = dbs.create(f"{base}_e2e_run", template=template)
+        c = e2e_celery(copy, now, mail, args)
+        dbs.drop(f"{base}_e2e_run")
+        if c:
+            rates["celery"] = rate = c["escalations"] / c["wall_s"]
+            print(
+                f"e2e rectify celery overdue={changed} escalations={c['escalations']} smtp_received={c['received']} "
+                f"wall_s={c['wall_s']:.2f} escalated_and_delivered_per_s={rate:.0f} "
+                f"mails_per_s={c['received'] / c['wall_s']:.0f} (rectify.tick to a Celery worker, prefork "
+                f"concurrency={args.concurrency}, deliver chunks of 100 as in production)"
+            )
+        dbs.drop(template)
         if args.no_helpdesk:
             return
         before = mail.recorder.total
         hd = run_helpdesk([n], mail.port)
         if n in hd:
-            fields = hd[n]
-            hd_rate = float(fields["tickets_per_s"])
+            hd_rate = float(hd[n]["tickets_per_s"])
             print(
                 f"e2e helpdesk N={n} smtp_received={mail.recorder.total - before} (with the query-count run's "
                 f"QN={os.environ.get('QN', '50')}) tickets_per_s={hd_rate:.0f} "
-                "(escalate_tickets, Django SMTP backend, same server)"
+                "(escalate_tickets, Django SMTP backend, same server, one process)"
             )
-            print(
-                f"ratio e2e escalated_and_delivered_per_s rectify={rate:.0f} / helpdesk={hd_rate:.0f} = "
-                f"{rate / hd_rate:.1f}x (aim: >= 5x); mails per escalation rectify="
-                f"{received / max(r['escalations'], 1):.1f} helpdesk=1"
-            )
+            for how, rate in rates.items():
+                print(
+                    f"ratio e2e escalated_and_delivered_per_s rectify {how}={rate:.0f} / helpdesk={hd_rate:.0f} = "
+                    f"{rate / hd_rate:.1f}x (aim: >= 5x); mails per escalation rectify="
+                    f"{received / max(r['escalations'], 1):.1f} helpdesk=1"
+                )
     finally:
         mail.stop()
 
@@ -738,6 +801,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="sweep/floor pairs per N (the median is reported)")
     p.add_argument("--e2e", type=int, default=1000, help="overdue items for the end-to-end SMTP run (0: skip)")
     p.add_argument("--no-helpdesk", action="store_true", help="skip django-helpdesk in the end-to-end run")
+    p.add_argument("--concurrency", type=int, default=2, help="Celery worker processes in the end-to-end run")
+    p.add_argument(
+        "--redis",
+        default=os.environ.get("RECTIFY_BENCH_REDIS", "redis://127.0.0.1:6379/13"),
+        help="Redis database for the end-to-end Celery run (FLUSHDB before and after)",
+    )
     p.add_argument("--profile", action="store_true", help="also run the sweep under cProfile and print the top")
     p.add_argument(
         "--pg-admin-url",
