@@ -30,7 +30,7 @@ How
 
 Run (from the project root)
   .venv/bin/python bench/pages.py                                  # 10,000 and 100,000 tasks
-  .venv/bin/python bench/pages.py --sizes 10000,100000,1000000     # and 1,000,000 (builds ~minutes)
+  .venv/bin/python bench/pages.py --sizes 10000,100000,1000000 --figures tasks_   # the lists at 1,000,000 too
 """
 
 from __future__ import annotations
@@ -238,7 +238,7 @@ def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, r
     browser = Browser(port)
     browser.sign_in("city_deputy")
     token = base.Client(port).token("city_deputy")
-    figs = figures(plan_ids)
+    figs = {name: f for name, f in figures(plan_ids).items() if re.search(args.figures, name)}
     paths = {name: (api_call, draw(random.Random(0))) for name, (api_call, draw) in figs.items()}
     queries = count_queries(url, "city_deputy", paths)
     for _ in range(args.warmup):
@@ -285,6 +285,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="unmeasured rounds of every figure first")
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--figures", default="", help="only the figures whose name matches this regex (e.g. tasks_)")
+    p.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE page 20 of every sort at every size")
     p.add_argument(
         "--pg-admin-url",
         default=os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
@@ -317,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
                 n = grow(url, plan_ids, o.supervisor_id, args.units, size)
                 print(f"setup size={size} tasks={n} build_s={time.perf_counter() - t0:.1f}")
                 by_size[n] = measure_size(port, url, n, plan_ids, args, rng)
+                if args.explain:
+                    for sort in SORTS:
+                        base.print_explain(f"size={n}", sort, {"sort": sort, "page": "20"}, url, o.supervisor_id)
         report_flatness(by_size)
     return 0
 

@@ -117,7 +117,11 @@ class Task(Schedulable, Base):
         Index("ix_tasks_plan_state", "plan_id", "state"),
         Index("ix_tasks_unit_state", "unit_id", "state"),
         Index("ix_tasks_state_due", "state", "due_at"),
-        Index("ix_tasks_due_order", "due_at", "id"),  # the task list's order: earliest deadline first
+        # the task list's orders (app.services.tasks._SORTS), so a page stops after its rows:
+        # by deadline either way (read backwards for the reverse), by unit, by last update
+        Index("ix_tasks_due_order", "due_at", "id"),
+        Index("ix_tasks_unit_order", "unit_id", "id"),
+        Index("ix_tasks_updated_order", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

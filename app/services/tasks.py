@@ -87,12 +87,14 @@ def is_overdue(task: Task, now: datetime) -> bool:
     return task.state in OPEN_STATES and task.due_at is not None and task.due_at < now
 
 
+# Each order is one an index reads (models.Task's ix_tasks_*_order, ix_tasks_state_due,
+# ix_units_name): "-due" is "due" backwards (no deadline first), "updated" the newest first.
 _SORTS = {
     "due": (Task.due_at.asc().nulls_last(), Task.id),
-    "-due": (Task.due_at.desc().nulls_last(), Task.id),
+    "-due": (Task.due_at.desc().nulls_first(), Task.id.desc()),
     "unit": (Unit.name, Task.id),
     "state": (Task.state, Task.due_at.asc().nulls_last(), Task.id),
-    "updated": (Task.updated_at.desc(), Task.id),
+    "updated": (Task.updated_at.desc(), Task.id.desc()),
 }
 
 
