@@ -4,7 +4,7 @@ the open count has fallen over time (动态清零)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import case, func, or_, select
 
@@ -66,36 +66,38 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
         colours=colours,
         overdue_by_unit=[(name, int(o or 0), n) for name, o, n in per_unit],
         overdue_by_category=[(cat or "未分类", n) for cat, n in per_category],
-        burndown=_burndown(s, where, now),
+        burndown=_burndown(s, where, now, sum(by_state.values()) - by_state[State.CLOSED.value]),
     )
 
 
-def _burndown(s, where, now: datetime, days: int = 60) -> list[tuple[str, int]]:
-    """Open count at the end of each China day: +1 when a task is created or reopened,
-    -1 when it is closed. Read from the append-only history, so it cannot be edited
-    after the fact; summed per day by the database (one row per day comes back)."""
+def _burndown(s, where, now: datetime, open_now: int, days: int = 60) -> list[tuple[str, int]]:
+    """Open (not closed) count at the end of each China day of the last ``days``: +1 when
+    a task is created or reopened, -1 when it is closed. Read from the append-only
+    history, so it cannot be edited after the fact: the database sums the changes of the
+    window per day (only the events that change the count, one row per day back), and
+    the count before the window is today's open count less the window's changes. The
+    series starts at the window, or at the first change if nothing was open before it."""
+    today = now.astimezone(CHINA).date()
+    window = today - timedelta(days=days)
+    since = datetime.combine(window, time(), CHINA)
     day = china_day(TaskEvent.at)
-    change = case(
-        (or_(TaskEvent.kind == "created", TaskEvent.from_state == State.CLOSED.value), 1),
-        (TaskEvent.to_state == State.CLOSED.value, -1),
-        else_=0,
-    )
+    moved = TaskEvent.kind == "transition"  # other entries (urged, extended …) keep the state
+    opened = or_(TaskEvent.kind == "created", moved & (TaskEvent.from_state == State.CLOSED.value))
+    closed = moved & (TaskEvent.to_state == State.CLOSED.value)
     delta = {
         d: int(n)
         for d, n in s.execute(
-            select(day, func.sum(change))
+            select(day, func.sum(case((opened, 1), else_=-1)))
             .join(Task, TaskEvent.task_id == Task.id)
-            .where(*where, TaskEvent.kind.in_(("created", "transition")))
+            .where(*where, TaskEvent.at >= since, opened | closed)
             .group_by(day)
         )
     }
-    if not delta:
+    running = open_now - sum(delta.values())
+    if not delta and not running:
         return []
-    today = now.astimezone(CHINA).date()
-    start = max(min(delta), today - timedelta(days=days))
-    running = sum(n for d, n in delta.items() if d < start)
+    d = window if running else min(delta)
     series = []
-    d = start
     while d <= today:
         running += delta.get(d, 0)
         series.append((d.isoformat(), running))
