@@ -73,6 +73,13 @@ def list_units(db: Database, viewer: User) -> list[Unit]:
     return list(s.scalars(select(Unit).where(unit_visible(viewer)).order_by(Unit.path)))
 
 
+def unit_choices(db: Database, viewer: User) -> list[tuple[int, str]]:
+    """(id, name) of the units the viewer sees, in tree order, for a filter's choices:
+    plain rows, since a city's thousand units would cost more as objects than its list."""
+    s = db.session()
+    return list(s.execute(select(Unit.id, Unit.name).where(unit_visible(viewer)).order_by(Unit.path)).tuples())
+
+
 def list_users(db: Database, viewer: User) -> list[User]:
     s = db.session()
     q = select(User).join(Unit, User.unit_id == Unit.id).where(unit_visible(viewer))

@@ -89,7 +89,7 @@ def task_list():
     db = rt().db
     q = _task_query()
     page = tasks.list_tasks(db, g.user, q, rt().clock())
-    units = org.list_units(db, g.user)
+    units = org.unit_choices(db, g.user)
     args = {k: v for k, v in request.args.items() if k != "page" and v != ""}
     return render_template(
         "tasks.html",
