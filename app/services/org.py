@@ -77,7 +77,8 @@ def unit_choices(db: Database, viewer: User) -> list[tuple[int, str]]:
     """(id, name) of the units the viewer sees, in tree order, for a filter's choices:
     plain rows, since a city's thousand units would cost more as objects than its list."""
     s = db.session()
-    return list(s.execute(select(Unit.id, Unit.name).where(unit_visible(viewer)).order_by(Unit.path)).tuples())
+    rows = s.execute(select(Unit.id, Unit.name).where(unit_visible(viewer)).order_by(Unit.path))
+    return [(unit_id, name) for unit_id, name in rows]
 
 
 def list_users(db: Database, viewer: User) -> list[User]:
