@@ -35,6 +35,8 @@ import io
 import re
 import smtplib
 import ssl
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from email.errors import MessageError
@@ -46,6 +48,7 @@ from email.utils import format_datetime
 from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
 
 SENDER_NAME = "整改台账"
+KEEP_OPEN_SECONDS = 20  # a session kept for the thread's next batch, if it comes this soon
 
 
 class SmtpChannel:
@@ -76,6 +79,7 @@ class SmtpChannel:
         self.ca_file = ca_file
         # Built once, so a missing or unreadable CA file fails at startup, not at the first reminder.
         self._tls = _tls_context(ca_file) if implicit_tls or starttls else None
+        self._kept = threading.local()
 
     def send_batch(
         self,
@@ -84,11 +88,27 @@ class SmtpChannel:
         on_result: OnResult | None = None,
         before_each: BeforeEach | None = None,
     ) -> list[Result]:
-        connection = _Connection(self)
+        connection = self._take_kept() or _Connection(self)
         try:
             return send_each(batch, lambda msg: connection.send(msg, now), on_result, before_each)
         finally:
-            connection.close()
+            self._keep(connection)
+
+    def _take_kept(self) -> _Connection | None:
+        """The session this thread's previous batch left open, if it is recent: a worker
+        going through claim after claim keeps one connection instead of one per claim."""
+        kept, self._kept.connection = getattr(self._kept, "connection", None), None
+        if kept is not None and time.monotonic() - kept.last_used > KEEP_OPEN_SECONDS:
+            kept.close()
+            return None
+        if kept is not None:
+            kept.reused = True
+        return kept
+
+    def _keep(self, connection: _Connection) -> None:
+        if connection.smtp is not None:
+            connection.last_used = time.monotonic()
+            self._kept.connection = connection
 
     def _compose(self, msg: Outgoing, now: datetime) -> EmailMessage | Result:
         if not msg.to_email:
@@ -139,20 +159,26 @@ class _Connection:
     def __init__(self, channel: SmtpChannel) -> None:
         self.channel = channel
         self.smtp: smtplib.SMTP | None = None
+        self.reused = False  # kept open from an earlier batch: the server may have closed it since
+        self.last_used = 0.0
 
     def send(self, msg: Outgoing, now: datetime) -> Result:
         composed = self.channel._compose(msg, now)
         if isinstance(composed, Result):
             return composed
-        if self.smtp is None:
-            opened = self.channel.connect()
-            if isinstance(opened, Result):
-                return opened
-            self.smtp = opened
-        result = _transaction(self.smtp, self.channel.sender.addr_spec, msg.to_email or "", composed)
-        if result.stop:
-            self.close()
-        return result
+        while True:
+            if self.smtp is None:
+                opened = self.channel.connect()
+                if isinstance(opened, Result):
+                    return opened
+                self.smtp, self.reused = opened, False
+            result = _transaction(self.smtp, self.channel.sender.addr_spec, msg.to_email or "", composed)
+            if result.stop:
+                self.close()
+            retry = self.reused and result.status == "temporary" and result.stop  # never handed over
+            self.reused = False
+            if not retry:
+                return result
 
     def close(self) -> None:
         if self.smtp is not None:

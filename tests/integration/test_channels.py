@@ -563,3 +563,21 @@ def test_starttls_checks_the_certificate_against_the_configured_ca_file(self_sig
     assert refused[0].status == "temporary" and "CERTIFICATE_VERIFY_FAILED" in refused[0].detail
     assert [rcpts for rcpts, _ in handler.delivered] == [["user0@example.cn"]]
     assert handler.tls_versions[0].startswith("TLSv1.")
+
+
+def test_a_session_kept_between_batches_is_reused_and_reopened_once_the_server_has_closed_it():
+    handler = MailServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), server_kwargs={"timeout": 0.5})
+    controller.start()
+    try:
+        channel = smtp_channel(controller.port)
+        first = channel.send_batch([outgoing(0)], NOW)
+        second = channel.send_batch([outgoing(1)], NOW)  # the next claim, at once: the same session
+        time.sleep(1.5)  # idle past the server's timeout: it hangs up
+        third = channel.send_batch([outgoing(2)], NOW)
+    finally:
+        controller.stop()
+
+    assert [r.status for r in first + second + third] == ["sent"] * 3  # the hang-up cost no attempt
+    assert handler.connections == 2
+    assert len(handler.delivered) == 3
