@@ -114,6 +114,9 @@ class UnitOut(Out):
     kind: str
     parent_id: int | None
     depth: int
+    notice_prefix: str = ""
+    contact_person: str = ""
+    contact_phone: str = ""
 
 
 class UserIn(Strict):

@@ -7,7 +7,17 @@ from flask import g
 from app.api import bp, now, rt, spec
 from app.domain import permissions
 from app.domain.deadlines import CHINA
-from app.schemas import CalendarChangeOut, CalendarYearOut, HolidayIn, OfficialYearIn, UnitIn, UnitOut, UserIn, UserOut
+from app.schemas import (
+    CalendarChangeOut,
+    CalendarYearOut,
+    HolidayIn,
+    OfficialYearIn,
+    UnitIn,
+    UnitNoticeIn,
+    UnitOut,
+    UserIn,
+    UserOut,
+)
 from app.services import calendar, org
 from app.services.scope import require, who
 
@@ -20,6 +30,18 @@ def list_units():
 @spec.route(bp, "/units", "POST", summary="Add a unit (admin)", body=UnitIn, response=UnitOut, status=201)
 def create_unit(body: UnitIn):
     return UnitOut.model_validate(org.create_unit(rt().db, g.user, body))
+
+
+@spec.route(
+    bp,
+    "/units/<int:unit_id>/notice",
+    "PUT",
+    summary="What the unit prints on the 督办单 it issues: the number's prefix, contact person and telephone (admin)",
+    body=UnitNoticeIn,
+    response=UnitOut,
+)
+def set_unit_notice(unit_id: int, body: UnitNoticeIn):
+    return UnitOut.model_validate(org.set_notice_details(rt().db, g.user, unit_id, body))
 
 
 @spec.route(bp, "/units/<int:unit_id>", "GET", summary="One unit", response=UnitOut)

@@ -150,3 +150,14 @@ def test_two_supervisors_numbering_two_notices_at_the_same_instant_get_different
         event.remove(engine, "after_cursor_execute", hold)
     assert sorted(numbers.values()) == ["三建督〔2022〕1号", "三建督〔2022〕2号"], numbers
     assert rt.db.session().scalar(select(func.count()).select_from(NoticeNumber)) == 2
+
+
+def test_over_the_api_the_admin_sets_a_units_notice_details_and_nobody_else_may(api):
+    smx = api.get("/me", "smx_deputy").get_json()["unit_id"]
+    body = {"notice_prefix": "三建督", "contact_person": "孙某某", "contact_phone": "0398-7654321"}
+    assert api.call("PUT", f"/units/{smx}/notice", "smx_head", json=body).status_code == 403
+    r = api.call("PUT", f"/units/{smx}/notice", "admin", json=body)
+    assert r.status_code == 200, r.get_json()
+    assert {k: r.get_json()[k] for k in body} == body
+    r = api.call("PUT", f"/units/{smx}/notice", "admin", json=body | {"contact_phone": "0" * 41})
+    assert r.status_code == 422 and r.get_json()["message"]

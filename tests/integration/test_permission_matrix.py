@@ -277,6 +277,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda c: j("/units", {"name": "新乡镇", "parent_id": c.lushi}),
         answers("403", admin="201+"),
     ),
+    ("api.set_unit_notice", "PUT"): api(
+        lambda c: j(f"/units/{c.lushi}/notice", {"notice_prefix": "卢建督", "contact_person": "张某某"}),
+        ADMIN_ONLY_API,
+    ),
     ("api.set_robot", "PUT"): api(
         lambda c: j(f"/units/{c.lushi}/robot", {"kind": "wecom", "url": "https://qyapi.weixin.qq.com/x"}),
         ADMIN_ONLY_API,
