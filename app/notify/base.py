@@ -142,3 +142,20 @@ def send_each(
     for rest in range(n, len(batch)):
         results[rest] = Result.untried(held)
     return results.in_order(len(batch))
+
+
+class OneByOne:
+    """A channel that posts each message on its own (the robots, the webhook): its
+    ``send_batch`` is :func:`send_each` over its ``send_one``."""
+
+    def send_one(self, msg: Outgoing, now: datetime) -> Result:
+        raise NotImplementedError
+
+    def send_batch(
+        self,
+        batch: Sequence[Outgoing],
+        now: datetime,
+        on_result: OnResult | None = None,
+        before_each: BeforeEach | None = None,
+    ) -> list[Result]:
+        return send_each(batch, lambda msg: self.send_one(msg, now), on_result, before_each)

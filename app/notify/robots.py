@@ -18,12 +18,11 @@ import base64
 import hashlib
 import hmac
 import urllib.parse
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from app.notify import _http
-from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
+from app.notify.base import OneByOne, Outgoing, Result
 from app.notify.render import escape_markdown, markdown_of
 
 BUSY = -1
@@ -76,7 +75,7 @@ def _clip(text: str, max_bytes: int) -> str:
     return raw[:room].decode("utf-8", errors="ignore") + _CLIPPED
 
 
-class WeComRobot:
+class WeComRobot(OneByOne):
     """企业微信群机器人 (``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…``).
 
     The message goes out as markdown. WeCom's markdown can only @ someone as
@@ -94,16 +93,7 @@ class WeComRobot:
         self.timeout = timeout
         self.block_seconds = block_seconds
 
-    def send_batch(
-        self,
-        batch: Sequence[Outgoing],
-        now: datetime,
-        on_result: OnResult | None = None,
-        before_each: BeforeEach | None = None,
-    ) -> list[Result]:
-        return send_each(batch, self._send, on_result, before_each)
-
-    def _send(self, msg: Outgoing) -> Result:
+    def send_one(self, msg: Outgoing, now: datetime) -> Result:
         content = _clip(_markdown(msg), WECOM_MARKDOWN_MAX_BYTES)
         result = self._post({"msgtype": "markdown", "markdown": {"content": content}}, msg.key)
         if result.status != "sent" or not msg.to_mobile:
@@ -123,7 +113,7 @@ class WeComRobot:
         return _verdict(reply, WECOM_RATE_LIMITED, self.block_seconds)
 
 
-class DingTalkRobot:
+class DingTalkRobot(OneByOne):
     """钉钉自定义机器人 (``https://oapi.dingtalk.com/robot/send?access_token=…``).
 
     With a secret the robot is in 加签 mode: ``timestamp`` (ms, from ``now``; DingTalk
@@ -149,16 +139,6 @@ class DingTalkRobot:
         self.timeout = timeout
         self.block_seconds = block_seconds
 
-    def send_batch(
-        self,
-        batch: Sequence[Outgoing],
-        now: datetime,
-        on_result: OnResult | None = None,
-        before_each: BeforeEach | None = None,
-    ) -> list[Result]:
-        url = self._signed_url(now)
-        return send_each(batch, lambda msg: self._send(url, msg), on_result, before_each)
-
     def _signed_url(self, now: datetime) -> str:
         if not self.secret:
             return self.webhook_url
@@ -169,7 +149,8 @@ class DingTalkRobot:
         separator = "&" if "?" in self.webhook_url else "?"
         return f"{self.webhook_url}{separator}timestamp={timestamp}&sign={sign}"
 
-    def _send(self, url: str, msg: Outgoing) -> Result:
+    def send_one(self, msg: Outgoing, now: datetime) -> Result:
+        url = self._signed_url(now)
         # DingTalk markdown joins single newlines; two trailing spaces force the break.
         text = _markdown(msg).replace("\n", "  \n")
         mobiles = [msg.to_mobile] if msg.to_mobile else []

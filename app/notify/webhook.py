@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
 from datetime import datetime
 
 from app.notify import _http
-from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
+from app.notify.base import OneByOne, Outgoing, Result
 
 SIGNATURE_PREFIX = "sha256="
 
@@ -45,7 +44,7 @@ def verify_signature(
     return hmac.compare_digest(_signature(secret, sent_at, raw).encode(), signature.encode())
 
 
-class WebhookChannel:
+class WebhookChannel(OneByOne):
     name = "webhook"
 
     def __init__(self, url: str, secret: str, timeout: float = 10) -> None:
@@ -53,16 +52,7 @@ class WebhookChannel:
         self.secret = secret
         self.timeout = timeout
 
-    def send_batch(
-        self,
-        batch: Sequence[Outgoing],
-        now: datetime,
-        on_result: OnResult | None = None,
-        before_each: BeforeEach | None = None,
-    ) -> list[Result]:
-        return send_each(batch, lambda msg: self._send(msg, now), on_result, before_each)
-
-    def _send(self, msg: Outgoing, now: datetime) -> Result:
+    def send_one(self, msg: Outgoing, now: datetime) -> Result:
         payload = {
             "key": msg.key,
             "subject": msg.subject,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -113,18 +114,26 @@ class Stack:
         return sent
 
 
-@pytest.fixture
-def stack(redis_db, db_url, mail_server, tmp_path) -> Iterator[Stack]:  # noqa: F811
+@contextmanager
+def running_stack(db_url: str, redis, mail: MailServer, tmp_path: Path) -> Iterator[Stack]:
+    """A Stack on ``db_url``; at the end every worker is SIGKILLed and the server's faults are cleared."""
     db = Database(db_url)
-    s = Stack(db_url, db, mail_server, redis_db, tmp_path)
+    s = Stack(db_url, db, mail, redis, tmp_path)
     try:
         yield s
     finally:
-        mail_server.recorder.release()
+        mail.recorder.release()
+        mail.recorder.on_taken = None
         for w in s.workers:
             w.kill()
         s.client.close()
         db.dispose()
+
+
+@pytest.fixture
+def stack(redis_db, db_url, mail_server, tmp_path) -> Iterator[Stack]:  # noqa: F811
+    with running_stack(db_url, redis_db, mail_server, tmp_path) as s:
+        yield s
 
 
 def quiet_demo_schedule(db: Database) -> None:

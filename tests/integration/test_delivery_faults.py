@@ -20,6 +20,7 @@ from app import create_app
 from app.db import Database
 from app.models import Notification
 from config import TestConfig
+from tests.integration import test_celery
 from tests.integration.celery_fixtures import (
     Cluster,
     cluster,  # noqa: F401 (fixture)
@@ -29,10 +30,11 @@ from tests.integration.celery_fixtures import (
     settle,
     wait_for,
 )
-from tests.integration.test_celery import Stack, quiet_demo_schedule
+from tests.integration.test_celery import Stack, quiet_demo_schedule, running_stack
 from tests.integration.test_pages import login
 
 postgres_only = pytest.mark.parametrize("backend", ["postgres"])
+stack = test_celery.stack  # the fixture: workers, Redis and the mail server on the test's database
 
 
 def short_times(stack: Stack, timeout: float, lease: float, batch: int) -> None:
@@ -62,21 +64,6 @@ def make_due_now(db: Database, keys: set[str]) -> None:
             .where(Notification.key.in_(keys), Notification.status == "pending")
             .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
         )
-
-
-@pytest.fixture
-def stack(redis_db, db_url, mail_server, tmp_path) -> Iterator[Stack]:  # noqa: F811
-    db = Database(db_url)
-    s = Stack(db_url, db, mail_server, redis_db, tmp_path)
-    try:
-        yield s
-    finally:
-        mail_server.recorder.release()
-        mail_server.recorder.on_taken = None
-        for w in s.workers:
-            w.kill()
-        s.client.close()
-        db.dispose()
 
 
 @postgres_only
@@ -171,16 +158,8 @@ def cluster_db(cluster: Cluster) -> Iterator[str]:  # noqa: F811
 
 @pytest.fixture
 def cluster_stack(redis_db, cluster_db, mail_server, tmp_path) -> Iterator[Stack]:  # noqa: F811
-    db = Database(cluster_db)
-    s = Stack(cluster_db, db, mail_server, redis_db, tmp_path)
-    try:
+    with running_stack(cluster_db, redis_db, mail_server, tmp_path) as s:
         yield s
-    finally:
-        mail_server.recorder.on_taken = None
-        for w in s.workers:
-            w.kill()
-        s.client.close()
-        db.dispose()
 
 
 def test_the_database_stopped_during_delivery_costs_at_most_one_copy_and_delivery_resumes_without_a_restart(
