@@ -70,6 +70,7 @@ def test_numbers_run_per_issuing_unit_and_start_again_each_year(app, api, clock)
     assert number_on(notice(deputy, smx_tasks[0])) == "三建督〔2022〕1号"
 
     clock.now = NEXT_YEAR
+    deputy = signed_in(app, "smx_deputy")  # a new day, a new sign-in
     assert number_on(notice(deputy, smx_tasks[1])) == "三建督〔2023〕1号"
     assert number_on(notice(deputy, smx_tasks[0])) == "三建督〔2022〕1号"
     yz = signed_in(app, "yz_deputy")
