@@ -36,7 +36,7 @@ How the data looks
   INSERT ... SELECT generate_series (setup, not timed), then VACUUM ANALYZE.
 
 Run (from the project root; PostgreSQL at RECTIFY_TEST_PG or 127.0.0.1:5432, user postgres)
-  .venv/bin/python bench/sweep.py                                  # N = 100,000; e2e 1000 beside helpdesk
+  .venv/bin/python bench/sweep.py                                  # N = 100,000; e2e 500 beside helpdesk (make bench)
   .venv/bin/python bench/sweep.py --tasks 100000 1000000 --repeat 3 --e2e 0
   .venv/bin/python bench/sweep.py --tasks --e2e 1000                # the end-to-end comparison alone
   .venv/bin/python bench/sweep.py --tasks 100000 --profile --e2e 0  # + cProfile of the sweep
@@ -799,7 +799,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plans", type=int, default=10, help="plans the problems are spread over")
     p.add_argument("--batch", type=int, default=2000, help="the sweep's batch size (the floor uses the same)")
     p.add_argument("--repeat", type=int, default=1, help="sweep/floor pairs per N (the median is reported)")
-    p.add_argument("--e2e", type=int, default=1000, help="overdue items for the end-to-end SMTP run (0: skip)")
+    p.add_argument("--e2e", type=int, default=500, help="overdue items for the end-to-end SMTP run (0: skip)")
     p.add_argument("--no-helpdesk", action="store_true", help="skip django-helpdesk in the end-to-end run")
     p.add_argument("--concurrency", type=int, default=2, help="Celery worker processes in the end-to-end run")
     p.add_argument(
