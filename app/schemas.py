@@ -218,6 +218,15 @@ class ProblemIn(Strict):
         return self
 
 
+class WithdrawIn(Strict):
+    reason: str = Field(min_length=1, max_length=5000, description="why the problem is withdrawn (撤销理由)")
+
+
+class WithdrawOut(Out):
+    problem_id: int
+    withdrawn: list[int] = Field(description="the tasks withdrawn now (closed ones stay closed)")
+
+
 class MilestoneOut(Out):
     seq: int
     title: str

@@ -6,8 +6,8 @@ from flask import g
 
 from app.api import bp, now, rt, spec
 from app.models import Plan, Problem
-from app.schemas import Figures, PhaseOut, PlanIn, PlanOut, ProblemIn, ProblemOut
-from app.services import plans
+from app.schemas import Figures, PhaseOut, PlanIn, PlanOut, ProblemIn, ProblemOut, WithdrawIn, WithdrawOut
+from app.services import plans, tasks
 
 
 def plan_out(plan: Plan, figures: Figures | None) -> PlanOut:
@@ -74,3 +74,16 @@ def create_problem(plan_id: int, body: ProblemIn):
 @spec.route(bp, "/problems/<int:problem_id>", "GET", summary="One problem", response=ProblemOut)
 def get_problem(problem_id: int):
     return problem_out(*plans.get_problem(rt().db, g.user, problem_id))
+
+
+@spec.route(
+    bp,
+    "/problems/<int:problem_id>/withdraw",
+    "POST",
+    summary="Withdraw a problem (supervisor): its tasks not yet closed are withdrawn, the reason in their history",
+    body=WithdrawIn,
+    response=WithdrawOut,
+)
+def withdraw_problem(problem_id: int, body: WithdrawIn):
+    withdrawn = tasks.withdraw_problem(rt().db, g.user, problem_id, body, now())
+    return WithdrawOut(problem_id=problem_id, withdrawn=withdrawn)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from app.domain.workflow import STATE_LABELS, State
+from app.domain.workflow import COUNTED, STATE_LABELS, State
 
 SEQ, CATEGORY, COUNT, NATURE = "seq", "category", "count", "nature"
 TITLE, DESCRIPTION, MEASURES, DEADLINE, UNITS, REMARKS = (
@@ -459,19 +459,20 @@ def _levels_before(names: Sequence[str], suffix: str) -> set[str] | None:
 
 
 # ---- export ---------------------------------------------------------------------------
-_ORDER_OF_PROGRESS = (State.VERIFIED, State.RECTIFIED, State.IN_PROGRESS, State.IDENTIFIED)
+_ORDER_OF_PROGRESS = (State.VERIFIED, State.RECTIFIED, State.IN_PROGRESS, State.IDENTIFIED, State.WITHDRAWN)
 
 
 def progress_text(counts: Mapping[str, int]) -> str:
-    """「3/7 已销号，2 整改中」: closed of all, then the other states nearest done first."""
-    total = sum(counts.values())
+    """「3/7 已销号，2 整改中」: closed of all, then the other states nearest done first
+    (withdrawn tasks last, outside the total)."""
+    total = sum(counts.get(st, 0) for st in COUNTED)
     parts = [f"{counts.get(State.CLOSED, 0)}/{total} 已销号"]
     parts += [f"{counts[st]} {STATE_LABELS[st]}" for st in _ORDER_OF_PROGRESS if counts.get(st)]
     return "，".join(parts)
 
 
 def all_closed(counts: Mapping[str, int]) -> bool:
-    total = sum(counts.values())
+    total = sum(counts.get(st, 0) for st in COUNTED)
     return total > 0 and counts.get(State.CLOSED, 0) == total
 
 

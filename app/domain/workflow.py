@@ -18,16 +18,21 @@ class State(StrEnum):
     RECTIFIED = "rectified"  # 已整改, awaiting check
     VERIFIED = "verified"  # 已核实
     CLOSED = "closed"  # 销号
+    WITHDRAWN = "withdrawn"  # 已撤销: the supervisor took the problem back, with a reason
 
 
 ORDER = tuple(State)
 OPEN_STATES = (State.IDENTIFIED, State.IN_PROGRESS)  # the unit still owes work
+OFF_THE_BOOKS = (State.CLOSED, State.WITHDRAWN)  # no longer counted open on the ledger
+COUNTED = tuple(st for st in State if st is not State.WITHDRAWN)  # what totals and rates count
+WITHDRAWABLE = (State.IDENTIFIED, State.IN_PROGRESS, State.RECTIFIED, State.VERIFIED)  # closed stays closed
 STATE_LABELS = {
     State.IDENTIFIED: "挂账",
     State.IN_PROGRESS: "整改中",
     State.RECTIFIED: "已整改",
     State.VERIFIED: "已核实",
     State.CLOSED: "已销号",
+    State.WITHDRAWN: "已撤销",
 }
 
 
@@ -65,6 +70,9 @@ MOVES: tuple[Move, ...] = (
     Move("reopen", State.CLOSED, State.IN_PROGRESS, Side.SUPERVISING, needs_comment=True),
     # a spot check (抽查) that finds a verified task not really fixed sends it back too
     Move("reopen", State.VERIFIED, State.IN_PROGRESS, Side.SUPERVISING, needs_comment=True),
+    # a problem withdrawn (assigned in error, or overtaken): each task not yet struck off
+    # leaves the ledger with the reason in its history; nothing is deleted, nothing reopens it
+    *(Move("withdraw", st, State.WITHDRAWN, Side.SUPERVISING, needs_comment=True) for st in WITHDRAWABLE),
 )
 _BY_EDGE = {(m.source, m.target): m for m in MOVES}
 
@@ -140,7 +148,8 @@ def may_add_evidence(state: State, actor: Actor) -> bool:
 
 
 def rollup_state(states: list[State]) -> State | None:
-    """A problem stands where its least advanced task stands (closed only when all are)."""
+    """A problem stands where its least advanced task stands (closed only when all are;
+    withdrawn, last in the order, only when every task was withdrawn)."""
     if not states:
         return None
     return min(states, key=ORDER.index)

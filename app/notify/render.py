@@ -82,6 +82,7 @@ _STATE_NAMES = {
         State.RECTIFIED.value: "rectified, awaiting check",
         State.VERIFIED.value: "verified",
         State.CLOSED.value: "closed",
+        State.WITHDRAWN.value: "withdrawn",
     },
 }
 _EN_MONTHS = (

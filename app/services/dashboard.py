@@ -10,7 +10,7 @@ from sqlalchemy import case, func, or_, select
 
 from app.db import Database
 from app.domain.deadlines import CHINA
-from app.domain.workflow import OPEN_STATES, State
+from app.domain.workflow import OFF_THE_BOOKS, OPEN_STATES, State
 from app.models import Problem, Task, TaskEvent, Unit, User
 from app.models.base import china_day
 from app.services.plans import make_figures, overdue_clause
@@ -72,7 +72,7 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
 
 def _burndown(s, where, now: datetime, open_now: int, days: int = 60) -> list[tuple[str, int]]:
     """Open (not closed) count at the end of each China day of the last ``days``: +1 when
-    a task is created or reopened, -1 when it is closed. Read from the append-only
+    a task is created or reopened, -1 when it is closed or withdrawn. Read from the append-only
     history, so it cannot be edited after the fact: the database sums the changes of the
     window per day (only the events that change the count, one row per day back), and
     the count before the window is today's open count less the window's changes. The
@@ -83,7 +83,7 @@ def _burndown(s, where, now: datetime, open_now: int, days: int = 60) -> list[tu
     day = china_day(TaskEvent.at)
     moved = TaskEvent.kind == "transition"  # other entries (urged, extended …) keep the state
     opened = or_(TaskEvent.kind == "created", moved & (TaskEvent.from_state == State.CLOSED.value))
-    closed = moved & (TaskEvent.to_state == State.CLOSED.value)
+    closed = moved & TaskEvent.to_state.in_([st.value for st in OFF_THE_BOOKS])
     delta = {
         d: int(n)
         for d, n in s.execute(

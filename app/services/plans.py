@@ -15,7 +15,7 @@ from app.domain import permissions
 from app.domain.deadlines import CHINA, Basis, Deadline, DeadlineError, parse_deadline, task_deadline
 from app.domain.permissions import Side
 from app.domain.workcalendar import WorkCalendar
-from app.domain.workflow import OPEN_STATES, State, rollup_state
+from app.domain.workflow import COUNTED, OPEN_STATES, State, rollup_state
 from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import Figures, PlanIn, ProblemIn
 from app.services.calendar import load_calendar
@@ -313,7 +313,9 @@ def figures_by_plan(s: Session, viewer: User, plan_ids: list[int], now: datetime
 
 
 def make_figures(by_state: dict[str, int], overdue: int) -> Figures:
-    total = sum(by_state.values())
+    """Totals and rates over the tasks still on the ledger's books (withdrawn ones are
+    listed in ``by_state`` but counted nowhere else)."""
+    total = sum(by_state[st] for st in COUNTED)
     done = by_state[State.RECTIFIED] + by_state[State.VERIFIED] + by_state[State.CLOSED]
     return Figures(
         total=total,
@@ -392,3 +394,30 @@ def get_problem(db: Database, viewer: User, problem_id: int) -> tuple[Problem, S
         State(x) for x in s.scalars(select(Task.state).where(Task.problem_id == problem.id, task_visible(viewer)))
     ]
     return problem, rollup_state(states), len(states)
+
+
+def problem_tasks(db: Database, viewer: User, problem_id: int) -> list[tuple[Task, str]]:
+    """A problem's tasks the viewer sees, with their unit's name, in the tree's order."""
+    s = db.session()
+    problem = get_visible_problem(s, viewer, problem_id)
+    q = (
+        select(Task, Unit.name)
+        .join(Unit, Task.unit_id == Unit.id)
+        .where(Task.problem_id == problem.id, task_visible(viewer))
+        .order_by(Unit.path, Unit.id)
+    )
+    return [(t, name) for t, name in s.execute(q)]
+
+
+def withdrawal(db: Database, viewer: User, problem_id: int) -> TaskEvent | None:
+    """The latest withdrawal recorded on one of the problem's tasks the viewer sees."""
+    s = db.session()
+    problem = get_visible_problem(s, viewer, problem_id)
+    q = (
+        select(TaskEvent)
+        .join(Task, TaskEvent.task_id == Task.id)
+        .where(Task.problem_id == problem.id, task_visible(viewer), TaskEvent.to_state == State.WITHDRAWN.value)
+        .order_by(TaskEvent.at.desc(), TaskEvent.id.desc())
+        .limit(1)
+    )
+    return s.scalar(q)

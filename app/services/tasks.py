@@ -9,11 +9,13 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
+from app.domain import permissions
 from app.domain.events import MOVE_EVENTS
 from app.domain.permissions import Actor
 from app.domain.supervision import BLUE_WITHIN, colour
 from app.domain.workflow import (
     OPEN_STATES,
+    WITHDRAWABLE,
     State,
     TaskFacts,
     TransitionError,
@@ -23,11 +25,11 @@ from app.domain.workflow import (
     may_urge,
 )
 from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
-from app.schemas import TaskOut, TaskQuery, TransitionIn
+from app.schemas import TaskOut, TaskQuery, TransitionIn, WithdrawIn
 from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, task_event
 from app.services.plans import overdue_clause
-from app.services.scope import get_visible_task, task_actor, task_visible
+from app.services.scope import facts, get_visible_problem, get_visible_task, require, task_actor, task_visible
 
 
 @dataclass
@@ -343,3 +345,24 @@ def history(db: Database, viewer: User, task_id: int) -> list[tuple[TaskEvent, l
     ):
         attached.setdefault(eid, []).append(ev_id)
     return [(e, attached.get(e.id, [])) for e in events]
+
+
+def withdraw_problem(db: Database, actor_user: User, problem_id: int, data: WithdrawIn, now: datetime) -> list[int]:
+    """Withdraw a problem: each of its tasks not yet struck off moves to withdrawn through
+    the state table (the reason in its history, its reminders and ladder stopped), all in
+    one transaction; closed tasks stay closed. Returns the tasks withdrawn."""
+    with db.transaction() as s:
+        user = s.get(User, actor_user.id)
+        problem = get_visible_problem(s, user, problem_id)
+        f = facts(user, s.get(Plan, problem.plan_id))
+        require(permissions.may_withdraw_problem(f.who, f.plan), "只有方案下发单位的督办人员可以撤销问题。")
+        rows = s.execute(
+            select(Task.id, Task.version).where(
+                Task.problem_id == problem.id, Task.state.in_([st.value for st in WITHDRAWABLE])
+            )
+        ).all()
+        if not rows:
+            raise Conflict("该问题的任务均已销号或已撤销，没有可撤销的任务。")
+        for task_id, version in rows:
+            move_task(s, user, task_id, TransitionIn(to=State.WITHDRAWN, comment=data.reason, version=version), now)
+    return [task_id for task_id, _ in rows]

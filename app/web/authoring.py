@@ -15,15 +15,17 @@ from pydantic import ValidationError
 
 from app.domain import permissions
 from app.domain.deadlines import CHINA
+from app.domain.workflow import WITHDRAWABLE
 from app.http import stored_file
 from app.models import Unit
-from app.schemas import ObligationIn, PlanIn, ProblemIn, db_int
-from app.services import obligations, plans
+from app.schemas import ObligationIn, PlanIn, ProblemIn, WithdrawIn, db_int
+from app.services import obligations, plans, tasks
 from app.services.errors import ServiceError
 from app.services.scope import facts, require
 from app.web import bp, form_failed, login_required, rt, say
 
 PHASE_ROWS = 3  # blank phase rows a new plan's form offers
+WITHDRAWN = "问题已撤销：{n} 项任务不再计入未办结数，提醒和督办随之停止；撤销理由已记入各任务的办理记录。"
 
 
 def unit_groups(units: list[Unit]) -> list[tuple[Unit | None, list[Unit]]]:
@@ -111,6 +113,43 @@ def problem_new(plan_id: int):
         return redirect(url_for("web.plan_detail", plan_id=plan_id))
     plan, _ = plans.get_plan(rt().db, g.user, plan_id, rt().clock())
     return render_template("problem_form.html", plan=plan, **picker)
+
+
+@bp.get("/problems/<int:problem_id>")
+@login_required
+def problem_detail(problem_id: int):
+    """One problem: what it says, the tasks it fanned out to, and (for the plan's
+    supervisors) its withdrawal; a withdrawn problem shows who withdrew it, when and why."""
+    db, now = rt().db, rt().clock()
+    problem, state, count = plans.get_problem(db, g.user, problem_id)
+    plan, _ = plans.get_plan(db, g.user, problem.plan_id, now)
+    f = facts(g.user, plan)
+    return render_template(
+        "problem.html",
+        plan=plan,
+        problem=problem,
+        state=state,
+        count=count,
+        rows=plans.problem_tasks(db, g.user, problem_id),
+        withdrawal=plans.withdrawal(db, g.user, problem_id),
+        withdraws=permissions.may_withdraw_problem(f.who, f.plan) and state in WITHDRAWABLE,
+    )
+
+
+@bp.post("/problems/<int:problem_id>/withdraw")
+@login_required
+def problem_withdraw(problem_id: int):
+    try:
+        data = WithdrawIn.model_validate({"reason": request.form.get("reason", "")}, strict=False)
+        withdrawn = tasks.withdraw_problem(rt().db, g.user, problem_id, data, rt().clock())
+    except (ServiceError, ValidationError) as err:
+        form_failed(err)
+    else:
+        say(
+            "问题已撤销：{n} 项任务不再计入未办结数，提醒和督办随之停止；撤销理由已记入各任务的办理记录。",
+            n=len(withdrawn),
+        )
+    return redirect(url_for("web.problem_detail", problem_id=problem_id))
 
 
 # ---- a report owed --------------------------------------------------------------------------

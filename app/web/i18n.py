@@ -129,6 +129,24 @@ EN = {
         "Choose the units that report: every unit under one, or the units ticked."
     ),
     "报送要求已设置，各单位将按时收到提醒。": "Report owed declared; each unit will be reminded in time.",
+    "已撤销": "Withdrawn",
+    "撤销任务": "Withdraw the task",
+    "撤销理由": "Why it is withdrawn",
+    "撤销问题": "Withdraw the problem",
+    "已撤销，该任务不再计入未办结数，提醒和督办随之停止。": (
+        "Withdrawn: the task no longer counts as open, and its reminders and escalation stop."
+    ),
+    "问题已撤销：{n} 项任务不再计入未办结数，提醒和督办随之停止；撤销理由已记入各任务的办理记录。": (
+        "Problem withdrawn: {n} tasks no longer count as open and their reminders stop; "
+        "the reason is in each task's history."
+    ),
+    "撤销后，尚未销号的任务不再计入未办结数，提醒和逾期督办随之停止；任务和办理记录都会保留。": (
+        "Once withdrawn, its tasks not yet closed no longer count as open and their reminders and "
+        "escalation stop; the tasks and their history are kept."
+    ),
+    "已于 {when} 由 {who} 撤销。撤销理由：": "Withdrawn on {when} by {who}. Reason: ",
+    "序号": "No.",
+    "任务": "Task",
     "报送要求": "Reporting obligations",
     "问题清单": "Problem list",
     "办理记录": "History",

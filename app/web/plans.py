@@ -7,7 +7,7 @@ from flask import g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
-from app.domain.workflow import STATE_LABELS, State
+from app.domain.workflow import STATE_LABELS, WITHDRAWABLE, State
 from app.http import stored_file
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn, db_int
 from app.services import bulk, evidence, extensions, notices, obligations, org, plans, queue, tasks, urges
@@ -25,6 +25,10 @@ MOVES = {
     ("verified", "closed"): ("销号", "已销号。", None),
     ("closed", "in_progress"): ("重新打开", "已重新打开，任务回到整改中。", "重新打开理由"),
     ("verified", "in_progress"): ("重新打开", "已重新打开，任务回到整改中。", "重新打开理由"),
+    **{
+        (st.value, "withdrawn"): ("撤销任务", "已撤销，该任务不再计入未办结数，提醒和督办随之停止。", "撤销理由")
+        for st in WITHDRAWABLE
+    },
 }
 INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 

@@ -64,15 +64,15 @@ def _sample_ids(db_url: str) -> dict[str, int]:
     supervisor and the admin all see it), that plan, and one evidence file."""
     engine = create_engine(db_url)
     with engine.connect() as c:
-        task, plan = c.execute(
+        task, plan, problem = c.execute(
             text(
-                "SELECT t.id, p.plan_id FROM tasks t JOIN problems p ON p.id = t.problem_id "
+                "SELECT t.id, p.plan_id, p.id FROM tasks t JOIN problems p ON p.id = t.problem_id "
                 "JOIN units u ON u.id = t.unit_id WHERE u.name LIKE '卢氏县%' AND t.escalation_level > 0 "
                 "ORDER BY t.id LIMIT 1"
             )
         ).one()
     engine.dispose()
-    return {"task_id": task, "plan_id": plan}
+    return {"task_id": task, "plan_id": plan, "problem_id": problem}
 
 
 @pytest.fixture(scope="module")

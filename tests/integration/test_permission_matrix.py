@@ -318,6 +318,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         answers("403", own="201+", head="201+", issuer="201+", other_city="404"),
     ),
     ("api.get_problem", "GET"): api(lambda c: (f"/problems/{c.problem9()}", {}), SEES_LUSHI),
+    ("api.withdraw_problem", "POST"): api(
+        lambda c: j(f"/problems/{c.problem9()}/withdraw", {"reason": "与其他问题重复"}),
+        answers("403", issuer="200+", sibling="404", other_city="404"),
+    ),
     ("api.get_policy", "GET"): api("/plans/1/policy", SEES_PLAN),
     ("api.set_policy", "PUT"): api(
         lambda c: j("/plans/1/policy", {"remind_days_before": [5, 1]}),
@@ -453,6 +457,11 @@ MATRIX: dict[tuple[str, str], Case] = {
         ),
         # the plan's supervisor assigns it; 卢氏县 reports its own finding; 湖滨区 may not report for 卢氏县
         answers("403", own="302+", head="302+", issuer="302+", sibling="302!", other_city="404"),
+    ),
+    ("web.problem_detail", "GET"): page(lambda c: (f"/problems/{c.problem9()}", {}), SEES_LUSHI),
+    ("web.problem_withdraw", "POST"): page(
+        lambda c: form(f"/problems/{c.problem9()}/withdraw", {"reason": "与其他问题重复"}),
+        answers("302!", issuer="302+", sibling="404", other_city="404"),
     ),
     ("web.obligation_new", "GET"): page("/plans/1/obligations/new", answers("403", issuer="200", other_city="404")),
     ("web.obligation_new", "POST"): page(

@@ -32,6 +32,7 @@ from app.models import (
     Notification,
     OfficialYear,
     Plan,
+    Problem,
     SpotCheck,
     SpotCheckItem,
     Submission,
@@ -300,6 +301,16 @@ def _obligation_new(w: World) -> Form:
     return Form("smx_deputy", "/plans/1/obligations/new", lambda: dict(fields), lambda b: w.count(Submission))
 
 
+def _problem_withdraw(w: World) -> Form:
+    pid = w.value(Problem.id, Problem.plan_id == 1, Problem.seq == 9)
+    return Form(
+        "smx_deputy",
+        f"/problems/{pid}/withdraw",
+        lambda: {"reason": "与其他问题重复"},
+        lambda b: w.count(TaskEvent, TaskEvent.to_state == "withdrawn"),
+    )
+
+
 def _task_transition(w: World) -> Form:
     tid = lushi_task(w)
     return Form(
@@ -469,6 +480,7 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.plan_new": _plan_new,
     "web.problem_new": _problem_new,
     "web.obligation_new": _obligation_new,
+    "web.problem_withdraw": _problem_withdraw,
     "web.task_transition": _task_transition,
     "web.task_upload": _task_upload,
     "web.task_extension": _task_extension,

@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 from app.domain.permissions import Actor
 from app.domain.workflow import State, TaskFacts, TransitionError, allowed_moves, check_move, rollup_state
 
-IDENTIFIED, IN_PROGRESS, RECTIFIED, VERIFIED, CLOSED = (
+IDENTIFIED, IN_PROGRESS, RECTIFIED, VERIFIED, CLOSED, WITHDRAWN = (
     "identified",
     "in_progress",
     "rectified",
     "verified",
     "closed",
+    "withdrawn",
 )
-ALL_STATES = (IDENTIFIED, IN_PROGRESS, RECTIFIED, VERIFIED, CLOSED)
+ALL_STATES = (IDENTIFIED, IN_PROGRESS, RECTIFIED, VERIFIED, CLOSED, WITHDRAWN)
 
 # ---- the rules, as an explicit table ---------------------------------------------------
 # (source, target) -> (side, needs a comment, needs evidence, refused to the rectifier)
@@ -36,6 +37,11 @@ RULES: dict[tuple[str, str], tuple[str, bool, bool, bool]] = {
     (VERIFIED, CLOSED): ("supervising", False, False, True),  # close (销号)
     (CLOSED, IN_PROGRESS): ("supervising", True, False, False),  # reopen (问题反弹), with a reason
     (VERIFIED, IN_PROGRESS): ("supervising", True, False, False),  # a failed spot check reopens it
+    # the problem withdrawn (撤销), with a reason, from any state but closed; nothing leaves withdrawn
+    (IDENTIFIED, WITHDRAWN): ("supervising", True, False, False),
+    (IN_PROGRESS, WITHDRAWN): ("supervising", True, False, False),
+    (RECTIFIED, WITHDRAWN): ("supervising", True, False, False),
+    (VERIFIED, WITHDRAWN): ("supervising", True, False, False),
 }
 
 RECTIFIER_ID = 77  # the user who marked the task rectified, wherever the task has been rectified
@@ -145,7 +151,7 @@ def test_every_move_by_every_kind_of_actor_has_the_outcome_the_rules_give(
         assert err.value.message  # a person reads this: it must say something
 
 
-def test_the_table_covers_all_five_by_five_pairs_and_every_outcome():
+def test_the_table_covers_all_six_by_six_pairs_and_every_outcome():
     outcomes = {expected_outcome(*c.values) for c in CASES}
     assert outcomes == {"allowed", "conflict", "forbidden", "invalid"}
     assert {(c.values[0], c.values[1]) for c in CASES} == set(itertools.product(ALL_STATES, ALL_STATES))
@@ -197,12 +203,12 @@ def test_allowed_moves_lists_exactly_the_targets_check_move_does_not_refuse_for_
 def test_allowed_moves_returns_moves_that_start_from_the_current_state():
     supervisor = ACTOR_KINDS[2].actor
     moves = allowed_moves(facts_for(RECTIFIED, 0, True), supervisor)
-    assert sorted(m.target.value for m in moves) == [IN_PROGRESS, VERIFIED]
+    assert sorted(m.target.value for m in moves) == [IN_PROGRESS, VERIFIED, WITHDRAWN]
     assert all(m.source is State.RECTIFIED for m in moves)
 
 
 # ---- rollup_state ----------------------------------------------------------------------
-RANK = {IDENTIFIED: 0, IN_PROGRESS: 1, RECTIFIED: 2, VERIFIED: 3, CLOSED: 4}
+RANK = {IDENTIFIED: 0, IN_PROGRESS: 1, RECTIFIED: 2, VERIFIED: 3, CLOSED: 4, WITHDRAWN: 5}
 
 
 def test_a_problem_without_tasks_has_no_rolled_up_state():
@@ -219,6 +225,9 @@ def test_a_problem_without_tasks_has_no_rolled_up_state():
         ([RECTIFIED, IN_PROGRESS, VERIFIED], IN_PROGRESS),
         ([VERIFIED, RECTIFIED], RECTIFIED),
         ([IN_PROGRESS, IDENTIFIED, CLOSED], IDENTIFIED),
+        ([WITHDRAWN, IN_PROGRESS], IN_PROGRESS),  # a withdrawn task does not hold a problem back
+        ([WITHDRAWN, CLOSED], CLOSED),
+        ([WITHDRAWN, WITHDRAWN], WITHDRAWN),
     ],
 )
 def test_a_problem_stands_where_its_least_advanced_task_stands(states, expected):
@@ -226,8 +235,10 @@ def test_a_problem_stands_where_its_least_advanced_task_stands(states, expected)
 
 
 @given(st.lists(st.sampled_from(ALL_STATES), min_size=1, max_size=30))
-def test_a_problem_is_closed_only_when_every_one_of_its_tasks_is_closed(states):
+def test_a_problem_is_closed_only_when_every_one_of_its_tasks_still_on_the_books_is_closed(states):
     rolled = rollup_state([State(s) for s in states])
-    assert (rolled == State.CLOSED) == all(s == CLOSED for s in states)
+    on_the_books = [s for s in states if s != WITHDRAWN]
+    assert (rolled == State.CLOSED) == (bool(on_the_books) and all(s == CLOSED for s in on_the_books))
+    assert (rolled == State.WITHDRAWN) == (not on_the_books)
     assert rolled.value in states
     assert all(RANK[rolled.value] <= RANK[s] for s in states)
