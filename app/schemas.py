@@ -160,6 +160,17 @@ class PlanIn(Strict):
     phases: list[PhaseIn] = Field(default_factory=list, max_length=20)
 
 
+class PlanEditIn(Strict):
+    """What may change once a plan is issued. Its issuing unit, issue date and counting basis
+    stay: every task's deadline and supervisor were worked out from them."""
+
+    title: str = Field(min_length=1, max_length=300)
+    doc_number: str = Field(default="", max_length=100)
+    evidence_required: bool = True
+    phases: list[PhaseIn] = Field(default_factory=list, max_length=20)
+    version: int = Field(ge=1, description="the plan's version you read")
+
+
 class PhaseOut(Out):
     seq: int
     name: str
@@ -184,6 +195,7 @@ class PlanOut(Out):
     evidence_required: bool
     workdays_from: WorkdaysFrom
     phases: list[PhaseOut]
+    version: int = 1
     figures: Figures | None = None
 
 

@@ -6,7 +6,7 @@ from flask import g
 
 from app.api import bp, now, rt, spec
 from app.models import Plan, Problem
-from app.schemas import Figures, PhaseOut, PlanIn, PlanOut, ProblemIn, ProblemOut, WithdrawIn, WithdrawOut
+from app.schemas import Figures, PhaseOut, PlanEditIn, PlanIn, PlanOut, ProblemIn, ProblemOut, WithdrawIn, WithdrawOut
 from app.services import plans, tasks
 
 
@@ -20,6 +20,7 @@ def plan_out(plan: Plan, figures: Figures | None) -> PlanOut:
         evidence_required=plan.evidence_required,
         workdays_from=plan.workdays_from,
         phases=[PhaseOut.model_validate(p) for p in plan.phases],
+        version=plan.version,
         figures=figures,
     )
 
@@ -42,6 +43,19 @@ def create_plan(body: PlanIn):
 
 @spec.route(bp, "/plans/<int:plan_id>", "GET", summary="One plan with its figures", response=PlanOut)
 def get_plan(plan_id: int):
+    return plan_out(*plans.get_plan(rt().db, g.user, plan_id, now()))
+
+
+@spec.route(
+    bp,
+    "/plans/<int:plan_id>",
+    "PUT",
+    summary="Edit a plan's title, 文号, evidence waiver and phases (its supervisors)",
+    body=PlanEditIn,
+    response=PlanOut,
+)
+def update_plan(plan_id: int, body: PlanEditIn):
+    plans.update_plan(rt().db, g.user, plan_id, body)
     return plan_out(*plans.get_plan(rt().db, g.user, plan_id, now()))
 
 

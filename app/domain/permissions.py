@@ -236,6 +236,11 @@ def may_declare_obligation(who: Who, plan: PlanFacts, units: Iterable[UnitFacts]
     return supervises(who, plan) and may_assign(plan, units)
 
 
+def may_edit_plan(who: Who, plan: PlanFacts) -> bool:
+    """Editing a plan's wording, evidence waiver and phases: its supervisors."""
+    return supervises(who, plan)
+
+
 def may_withdraw_problem(who: Who, plan: PlanFacts) -> bool:
     """Withdrawing a problem (each task leaves the ledger with the reason in its history)."""
     return supervises(who, plan)

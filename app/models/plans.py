@@ -37,6 +37,7 @@ class Plan(Base):
     reminder_policy: Mapped[dict | None] = mapped_column(JSON)  # overrides of config defaults
     # 「N个工作日内」 counts from the day a unit receives its task, or from the issue date
     workdays_from: Mapped[str] = mapped_column(String(20), default="received")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # an edit names the one it read
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -17,9 +17,9 @@ from app.domain.permissions import Side
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import COUNTED, OPEN_STATES, State, rollup_state
 from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
-from app.schemas import Figures, PlanIn, ProblemIn
+from app.schemas import Figures, PlanEditIn, PlanIn, ProblemIn
 from app.services.calendar import load_calendar
-from app.services.errors import Invalid, ServiceError
+from app.services.errors import Conflict, Invalid, ServiceError
 from app.services.events import announce_assigned
 from app.services.scope import (
     facts,
@@ -72,6 +72,28 @@ def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
             d = _checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, data.issued_on, cal)
             plan.phases.append(Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on))
         s.add(plan)
+    return plan
+
+
+def update_plan(db: Database, actor: User, plan_id: int, data: PlanEditIn) -> Plan:
+    """Its supervisors reword a plan, change its evidence waiver or its phases; the write
+    names the version read, so of two editors one wins and the other gets 409."""
+    with db.transaction() as s:
+        plan = get_visible_plan(s, actor, plan_id)
+        f = facts(actor, plan)
+        require(permissions.may_edit_plan(f.who, f.plan), "只有方案下发单位的督办人员可以修改整改方案。")
+        cal = load_calendar(s)
+        phases = [
+            Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on)
+            for i, ph in enumerate(data.phases, start=1)
+            for d in [_checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, plan.issued_on, cal)]
+        ]
+        values = {"title": data.title, "doc_number": data.doc_number, "evidence_required": data.evidence_required}
+        guarded = update(Plan).where(Plan.id == plan.id, Plan.version == data.version)
+        if s.execute(guarded.values(**values, version=Plan.version + 1)).rowcount != 1:
+            raise Conflict("整改方案已被他人修改，请刷新后重试。")
+        s.refresh(plan)
+        plan.phases = phases
     return plan
 
 

@@ -18,7 +18,7 @@ from app.domain.deadlines import CHINA
 from app.domain.workflow import WITHDRAWABLE
 from app.http import stored_file
 from app.models import Unit
-from app.schemas import ObligationIn, PlanIn, ProblemIn, WithdrawIn, db_int
+from app.schemas import ObligationIn, PlanEditIn, PlanIn, ProblemIn, WithdrawIn, db_int
 from app.services import obligations, plans, tasks
 from app.services.errors import ServiceError
 from app.services.scope import facts, require
@@ -62,11 +62,6 @@ def plan_new():
     require(permissions.may_issue_plans(facts(g.user).who), "只有督办人员可以下发整改方案。")
     if request.method == "POST":
         f = request.form
-        phases = [
-            {"name": name.strip(), "deadline": deadline.strip()}
-            for name, deadline in zip(f.getlist("phase_name"), f.getlist("phase_deadline"), strict=False)
-            if name.strip() or deadline.strip()
-        ]
         body = {
             "title": f.get("title", ""),
             "doc_number": f.get("doc_number", ""),
@@ -74,7 +69,7 @@ def plan_new():
             "issued_on": f.get("issued_on", ""),
             "evidence_required": f.get("evidence_required") == "1",
             "workdays_from": f.get("workdays_from", "received"),
-            "phases": phases,
+            "phases": _phases(),
         }
         try:
             plan = plans.create_plan(rt().db, g.user, PlanIn.model_validate(body, strict=False))
@@ -87,6 +82,41 @@ def plan_new():
     return render_template(
         "plan_form.html", units=plans.issuing_units(rt().db, g.user), phase_rows=PHASE_ROWS, today=today
     )
+
+
+def _phases() -> list[dict]:
+    f = request.form
+    return [
+        {"name": name.strip(), "deadline": deadline.strip()}
+        for name, deadline in zip(f.getlist("phase_name"), f.getlist("phase_deadline"), strict=False)
+        if name.strip() or deadline.strip()
+    ]
+
+
+@bp.route("/plans/<int:plan_id>/edit", methods=["GET", "POST"])
+@login_required
+def plan_edit(plan_id: int):
+    db = rt().db
+    plan, _ = plans.get_plan(db, g.user, plan_id, rt().clock())
+    f_ = facts(g.user, plan)
+    require(permissions.may_edit_plan(f_.who, f_.plan), "只有方案下发单位的督办人员可以修改整改方案。")
+    if request.method == "POST":
+        f = request.form
+        body = {
+            "title": f.get("title", ""),
+            "doc_number": f.get("doc_number", ""),
+            "evidence_required": f.get("evidence_required") == "1",
+            "phases": _phases(),
+            "version": f.get("version", ""),
+        }
+        try:
+            plans.update_plan(db, g.user, plan_id, PlanEditIn.model_validate(body, strict=False))
+        except (ServiceError, ValidationError) as err:
+            form_failed(err)
+            return redirect(url_for("web.plan_edit", plan_id=plan_id))
+        say("整改方案已修改。")
+        return redirect(url_for("web.plan_detail", plan_id=plan_id))
+    return render_template("plan_edit.html", plan=plan, phase_rows=len(plan.phases) + PHASE_ROWS)
 
 
 # ---- a problem ------------------------------------------------------------------------------

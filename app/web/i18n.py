@@ -130,6 +130,13 @@ EN = {
     ),
     "报送要求已设置，各单位将按时收到提醒。": "Report owed declared; each unit will be reminded in time.",
     "已撤销": "Withdrawn",
+    "修改整改方案": "Edit the plan",
+    "修改方案": "Edit the plan",
+    "整改方案已修改。": "Plan saved.",
+    "下发单位、下发日期和“N个工作日内”的起算日下发后不能修改：各任务的时限和督办单位已据此确定。": (
+        "The issuing unit, the issue date and what “within N working days” counts from stay as issued: "
+        "every task's deadline and supervisor were worked out from them."
+    ),
     "撤销任务": "Withdraw the task",
     "撤销理由": "Why it is withdrawn",
     "撤销问题": "Withdraw the problem",

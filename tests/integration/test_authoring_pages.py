@@ -274,3 +274,39 @@ def test_a_returned_report_reads_in_words_with_the_reason_apart_from_the_units_n
     page = text(lushi.get("/submissions"))
     assert _cell(page, sid, "report-state") == "Returned"
     assert _cell(page, sid, "report-decision") == "Returned because: 缺少入户照片"
+
+
+def test_a_supervisor_edits_a_plans_wording_waiver_and_phases_and_a_stale_form_is_refused(app, api):
+    deputy = Browser(app, "smx_deputy")
+    pid = new_plan(deputy)
+    form = text(deputy.get(f"/plans/{pid}/edit"))
+    assert 'value="农村危房改造问题整改方案"' in form and 'value="7月底"' in form
+    edit = {
+        "title": "农村危房改造问题整改实施方案",
+        "doc_number": "三建〔2022〕202号",
+        "evidence_required": "",
+        "phase_name": ["排查整改", "总结验收"],
+        "phase_deadline": ["7月15日前", "8月底"],
+        "version": "1",
+    }
+    r = deputy.post(f"/plans/{pid}/edit", edit)
+    assert "整改方案已修改" in " ".join(flashes(follow(deputy, r)))
+    plan = api.get(f"/plans/{pid}", "smx_deputy").get_json()
+    assert (plan["title"], plan["doc_number"], plan["evidence_required"], plan["version"]) == (
+        "农村危房改造问题整改实施方案",
+        "三建〔2022〕202号",
+        False,
+        2,
+    )
+    phases = [(p["name"], p["ends_on"]) for p in plan["phases"]]
+    assert phases == [("排查整改", "2022-07-15"), ("总结验收", "2022-08-31")]
+    # a second editor still holding version 1 is refused and changes nothing
+    r = deputy.post(f"/plans/{pid}/edit", edit | {"title": "别人的改动"})
+    assert any("已被他人修改" in m for m in flashes(follow(deputy, r)))
+    r = deputy.post(f"/plans/{pid}/edit", edit | {"version": "2", "phase_deadline": ["过段时间", "8月底"]})
+    assert r.headers["Location"].endswith(f"/plans/{pid}/edit")
+    assert api.get(f"/plans/{pid}", "smx_deputy").get_json() == plan
+    put = {"title": "经 API 修改", "version": 2}
+    assert api.call("PUT", f"/plans/{pid}", "lushi_handler", json=put).status_code == 404  # no task there yet
+    assert api.call("PUT", f"/plans/{pid}", "smx_deputy", json=put).get_json()["version"] == 3
+    assert Browser(app, "lushi_handler").get("/plans/1/edit").status_code == 403

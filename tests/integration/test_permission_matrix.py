@@ -308,6 +308,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         answers("403", issuer="201+", other_city="201+"),  # each for their own unit
     ),
     ("api.get_plan", "GET"): api("/plans/1", SEES_PLAN),
+    ("api.update_plan", "PUT"): api(
+        lambda c: j("/plans/1", {"title": "三门峡市整改方案（修订）", "version": 1}),
+        answers("403", issuer="200+", other_city="404"),
+    ),
     ("api.list_problems", "GET"): api("/plans/1/problems", SEES_PLAN),
     ("api.create_problem", "POST"): api(
         lambda c: j(
@@ -441,6 +445,11 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("web.plan_policy", "POST"): page(
         lambda c: form("/plans/1/policy", {"remind_days_before": "5,1", "remind_on_day": "1"}),
         answers("302!", issuer="302+", other_city="404"),
+    ),
+    ("web.plan_edit", "GET"): page("/plans/1/edit", answers("403", issuer="200", other_city="404")),
+    ("web.plan_edit", "POST"): page(
+        lambda c: form("/plans/1/edit", {"title": "三门峡市整改方案（修订）", "version": "1"}),
+        answers("403", issuer="302+", other_city="404"),
     ),
     ("web.plan_new", "GET"): page("/plans/new", answers("403", issuer="200", other_city="200")),
     ("web.plan_new", "POST"): page(

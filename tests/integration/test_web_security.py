@@ -301,6 +301,11 @@ def _obligation_new(w: World) -> Form:
     return Form("smx_deputy", "/plans/1/obligations/new", lambda: dict(fields), lambda b: w.count(Submission))
 
 
+def _plan_edit(w: World) -> Form:
+    fields = {"title": "三门峡市整改方案（修订）", "doc_number": "三建〔2022〕187号", "version": "1"}
+    return Form("smx_deputy", "/plans/1/edit", lambda: dict(fields), lambda b: w.value(Plan.title, Plan.id == 1))
+
+
 def _problem_withdraw(w: World) -> Form:
     pid = w.value(Problem.id, Problem.plan_id == 1, Problem.seq == 9)
     return Form(
@@ -481,6 +486,7 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.problem_new": _problem_new,
     "web.obligation_new": _obligation_new,
     "web.problem_withdraw": _problem_withdraw,
+    "web.plan_edit": _plan_edit,
     "web.task_transition": _task_transition,
     "web.task_upload": _task_upload,
     "web.task_extension": _task_extension,
