@@ -147,7 +147,14 @@ def test_the_plan_list_shows_each_user_the_plans_they_may_see_with_figures(api):
     figures = smx[0]["figures"]
     # 8 common problems for 7 counties + 1 individual problem for 卢氏县
     assert figures["total"] == 57
-    assert figures["by_state"] == {"identified": 57, "in_progress": 0, "rectified": 0, "verified": 0, "closed": 0}
+    assert figures["by_state"] == {
+        "identified": 57,
+        "in_progress": 0,
+        "rectified": 0,
+        "verified": 0,
+        "closed": 0,
+        "withdrawn": 0,
+    }
     assert figures["overdue"] == 0 and figures["completion_rate"] == 0.0
     yz = api.get("/plans", "yz_deputy").get_json()
     assert [p["doc_number"] for p in yz] == [YZ_PLAN_NO]
@@ -346,7 +353,14 @@ def test_the_plan_figures_and_problem_states_roll_up_from_the_tasks(api, clock):
 
     figures = api.get(f"/plans/{pid}", "smx_head").get_json()["figures"]
     assert figures["total"] == 10
-    assert figures["by_state"] == {"identified": 7, "in_progress": 1, "rectified": 1, "verified": 0, "closed": 1}
+    assert figures["by_state"] == {
+        "identified": 7,
+        "in_progress": 1,
+        "rectified": 1,
+        "verified": 0,
+        "closed": 1,
+        "withdrawn": 0,
+    }
     assert figures["overdue"] == 0
     assert figures["completion_rate"] == pytest.approx(0.1)
     assert figures["rectified_rate"] == pytest.approx(0.2)
