@@ -1,7 +1,7 @@
 """plans carry a version: an edit names the version it read
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0010'
-down_revision = '0009'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
