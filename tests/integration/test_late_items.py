@@ -107,7 +107,8 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     assert shown(api, lushi) == (0, False, True, "yellow")  # imported, not yet swept
     client = app.test_client()
     login(client, "smx_deputy")
-    assert "督办级别：尚未升级" in client.get(f"/tasks/{lushi}/notice").get_data(as_text=True)  # no level it is not at
+    notice = client.get(f"/tasks/{lushi}/notice").get_data(as_text=True)
+    assert 'id="notice-level">尚未升级<' in notice  # no level it is not at
 
     first = h.sweep(china(2022, 6, 24, 10, 1))
     for county, task_id in tasks.items():
@@ -129,7 +130,7 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     assert {t["id"] for t in red} == set(tasks.values())
     assert tiles(h, plan_id) == {"blue": 0, "yellow": 0, "red": 2}
     notice = client.get(f"/tasks/{lushi}/notice").get_data(as_text=True)
-    assert "督办级别：第3级（列入通报）" in notice
+    assert 'id="notice-level">三级督办（列入通报）<' in notice
     inbox_page = client.get("/inbox").get_data(as_text=True)  # the list links to the red tasks
     assert f'<a href="/tasks?colour=red">{listed}</a>' in inbox_page
 
