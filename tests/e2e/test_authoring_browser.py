@@ -97,3 +97,36 @@ def test_a_supervisor_issues_a_plan_with_a_problem_for_every_county_and_a_weekly
         assert "待报送" in mine.first.inner_text()
         fits(county)
         shot(county, f"{size}-{key}-reports")
+
+
+def test_on_a_phone_a_supervisor_withdraws_a_problem_with_a_reason_and_the_county_reads_it_on_its_task(
+    new_page, login, shot, api
+):
+    lushi = next(u["id"] for u in api.get("/units", "admin").get_json() if u["name"] == SMX_COUNTIES["lushi"])
+    body = {"nature": "individual", "title": "误交办的问题", "deadline": "6月30日前", "unit_ids": [lushi]}
+    problem = api.post("/plans/1/problems", "smx_deputy", json=body).get_json()["id"]
+    city = new_page()
+    city.set_viewport_size(SIZES["phone"])
+    login(city, "smx_deputy")
+    city.goto("/plans/1")
+    with city.expect_navigation():
+        city.get_by_role("link", name="误交办的问题").click()
+    city.fill("#withdraw-form textarea[name=reason]", "交办单位有误，改由市局直接整改")
+    fits(city)
+    submit(city, "#withdraw-form")
+    assert "1 项任务不再计入未办结数" in city.locator(".flash").inner_text()
+    assert city.locator("#problem-state").inner_text() == "已撤销"
+    assert "交办单位有误，改由市局直接整改" in city.locator("#withdrawal").inner_text()
+    fits(city)
+    shot(city, "phone-withdrawn-problem")
+
+    county = new_page()
+    county.set_viewport_size(SIZES["phone"])
+    login(county, "lushi_handler")
+    county.goto(f"/problems/{problem}")
+    with county.expect_navigation():
+        county.locator("#problem-tasks a").first.click()
+    page = county.locator("main").inner_text()
+    assert "已撤销" in page and "交办单位有误，改由市局直接整改" in page
+    fits(county)
+    shot(county, "phone-withdrawn-task")
