@@ -45,6 +45,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+# session.info key set while a Database.transaction block runs on that session
+_IN_BLOCK = "in_transaction_block"
+
+
+class NestedTransaction(RuntimeError):
+    """A transaction block was opened inside another one (a programming error, not input)."""
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -62,18 +70,30 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """Commit on success, roll back on any error; the session is the request's own."""
+        """Commit on success, roll back on any error; the session is the request's own.
+
+        A block inside another block is refused (:class:`NestedTransaction`): committing
+        here would commit the outer use case half done. What is ended here is only a read
+        snapshot a view left open before calling the service; views never write."""
         s = self.session()
+        if s.info.get(_IN_BLOCK):
+            raise NestedTransaction(
+                "Database.transaction() was entered inside another transaction block; "
+                "call the inner use case's helper that takes the session instead"
+            )
         if s.in_transaction():
-            s.commit()  # end a read snapshot left open by the caller; views never write
+            s.commit()  # end a read snapshot left open by the caller
         if self.is_sqlite:
             s.connection(execution_options={"sqlite_immediate": True})
+        s.info[_IN_BLOCK] = True
         try:
             yield s
             s.commit()
         except BaseException:
             s.rollback()
             raise
+        finally:
+            s.info.pop(_IN_BLOCK, None)
 
     @contextmanager
     def statements(self) -> Iterator[list[str]]:
