@@ -65,11 +65,7 @@ def register_cli(app: Flask) -> None:
             click.echo(line)
         click.echo(report.sweep.summary() + f"; {report.digests} digests")
         if deliver:
-            real_clock, rt.clock = rt.clock, lambda: now
-            try:
-                d = jobs.deliver_due(rt)
-            finally:
-                rt.clock = real_clock
+            d = jobs.deliver_due(rt, clock=lambda: now)
             click.echo(f"delivered: {d.sent} sent, {d.retry} to retry, {d.failed} failed")
 
     @app.cli.command("create-user")

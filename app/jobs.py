@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -91,8 +92,12 @@ def _celery_client(broker: str):
     return Celery("rectify", broker=broker)
 
 
-def deliver_due(rt, ids: list[int] | None = None, limit: int = 500) -> DeliveryReport:
-    return deliver(rt.db, rt.channels, rt.clock, worker_id(), limit, ids, rt.config.BASE_URL, rt.delivery)
+def deliver_due(
+    rt, ids: list[int] | None = None, limit: int = 500, clock: Callable[[], datetime] | None = None
+) -> DeliveryReport:
+    """Send what is due by ``clock`` (the app's own unless the caller passes another, as
+    ``flask sweep --at`` does: the shared clock is never swapped)."""
+    return deliver(rt.db, rt.channels, clock or rt.clock, worker_id(), limit, ids, rt.config.BASE_URL, rt.delivery)
 
 
 def acquire_scheduler_lock(rt, holder: str, now: datetime, ttl: timedelta) -> bool:

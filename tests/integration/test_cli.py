@@ -1,6 +1,8 @@
-"""The `flask --app app …` commands an operator uses: create-user, demo, holiday."""
+"""The `flask --app app …` commands an operator uses: create-user, demo, holiday, sweep."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -8,7 +10,7 @@ import config as rectify_config
 from app import create_app
 from app.demo import SMX_COUNTIES
 from app.migrate import upgrade
-from app.models import Plan, Task, Unit, User
+from app.models import Notification, Plan, Task, Unit, User
 
 LUSHI = SMX_COUNTIES["lushi"]
 
@@ -189,3 +191,28 @@ def test_holiday_with_a_bad_date_fails_and_stores_nothing(app):
         assert result.exit_code != 0, day
         assert f"「{day}」" in result.output
     assert _overrides(app) == []
+
+
+def test_sweep_at_an_instant_delivers_as_of_that_instant_without_touching_the_apps_clock(app, clock, monkeypatch):
+    rt = app.extensions["rectify"]
+    swapped = []
+    real_setattr = type(rt).__setattr__
+
+    def watch(obj, name, value):
+        if obj is rt and name == "clock":
+            swapped.append(value)
+        real_setattr(obj, name, value)
+
+    monkeypatch.setattr(type(rt), "__setattr__", watch)
+    at = datetime(2022, 6, 9, 1, 0, tzinfo=UTC)
+    assert clock() != at
+    with app.app_context():
+        last = rt.db.session().scalar(select(func.max(Notification.id)))
+    result = run(app, "sweep", "--at", "2022-06-09T09:00+08:00")
+    assert result.exit_code == 0, result.output
+    assert swapped == [] and rt.clock is clock
+    with app.app_context():
+        new = select(Notification.sent_at).where(Notification.id > last, Notification.sent_at.is_not(None))
+        sent = rt.db.session().scalars(new).all()
+    assert sent and set(sent) == {at}
+    assert result.output.splitlines()[-1].startswith("delivered: ")
