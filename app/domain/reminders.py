@@ -36,6 +36,20 @@ _HANDLER_AND_DEPUTY = ("handler", "deputy")
 # puts the item on the 通报 list (public_notice), and the issuing unit's supervisors
 # hear of it there: one list per working day of all their plans' items at level 3,
 # instead of a message per item (see app.services.sweep).
+NOTICE_LEVEL = 3
+
+
+def on_notice_list(level: int) -> bool:
+    """Whether an item at this ladder level is on the 通报 list: the one rule behind every
+    stored ``public_notice`` (written only through :func:`ladder_columns`)."""
+    return level >= NOTICE_LEVEL
+
+
+def ladder_columns(level: int) -> dict[str, int | bool]:
+    """The stored columns of an item's place on the ladder, always written together."""
+    return {"escalation_level": level, "public_notice": on_notice_list(level)}
+
+
 LADDER_AUDIENCE: dict[int, tuple[str, ...]] = {
     1: _HANDLER_AND_DEPUTY,
     2: (*_HANDLER_AND_DEPUTY, "head"),
@@ -222,11 +236,15 @@ class Step:
     at: datetime  # UTC, always inside the send window of a working day
     level: int
     audience: tuple[str, ...]  # positions in the responsible unit: "handler", "deputy", "head"
-    public_notice: bool = False  # level 3: put on the 通报 list
     # An escalation whose day had passed when the item arrived (created, imported,
     # reopened, or extended to a past date) is caught up at the item's first send window;
     # this is the instant it would have happened.
     caught_up_from: datetime | None = None
+
+    @property
+    def public_notice(self) -> bool:
+        """Whether this step puts the item on the 通报 list (the climb to level 3)."""
+        return self.kind == "escalate" and on_notice_list(self.level)
 
     @property
     def scheduled_at(self) -> datetime:
@@ -385,9 +403,7 @@ def _fixed_steps(item: Item, due_on: date, policy: Policy, cal: WorkCalendar) ->
         if late and catch_up_at is None:
             catch_up_at = into_window(item.active_since + _INSTANT, policy, cal)
         at, caught_up_from = (catch_up_at, natural) if late else (natural, None)
-        escalations.append(
-            Step(f"escalate:{level}", "escalate", at, level, LADDER_AUDIENCE[level], level == 3, caught_up_from)
-        )
+        escalations.append(Step(f"escalate:{level}", "escalate", at, level, LADDER_AUDIENCE[level], caught_up_from))
     last_window = _window_start(_workday_on_or_before(cal, due_on), policy)
     reminders: list[Step] = []
     limit = None

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.deadlines import CHINA, SCHEDULE_REACH, end_of_day_utc, recount
+from app.domain.reminders import ladder_columns
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
 from app.models import CalendarOverride, OfficialYear, Submission, Task
@@ -122,7 +123,8 @@ def recalendar(s: Session, cal: WorkCalendar, now: datetime, reason: str, actor_
         data = {"old_due_at": task.due_at.isoformat(), "new_due_at": new_at.isoformat(), "reason": reason}
         moved.append(Entry(task, "deadline_moved", actor_id, comment, data))
         if new_at > now:  # no longer overdue: the ladder starts again from the bottom, as after an extension
-            task.escalation_level, task.public_notice = 0, False
+            for column, value in ladder_columns(0).items():
+                setattr(task, column, value)
         task.due_at = new_at
         task.version += 1
         task.updated_at = now

@@ -17,6 +17,7 @@ from app.domain import extensions as flow
 from app.domain.deadlines import CHINA, DeadlineError, basis_of, parse_deadline
 from app.domain.extensions import ExtensionState
 from app.domain.permissions import Actor
+from app.domain.reminders import ladder_columns
 from app.domain.workflow import OPEN_STATES, State, TransitionError
 from app.models import ExtensionRequest, Task, User
 from app.schemas import ExtensionDecisionIn, ExtensionIn
@@ -104,8 +105,7 @@ def decide_extension(
                 "active_since": now,
                 "swept_until": now,
                 "next_action_at": now,
-                "escalation_level": 0,
-                "public_notice": False,
+                **ladder_columns(0),
                 "version": Task.version + 1,
             }
         still_open = Task.state.in_([st.value for st in OPEN_STATES])

@@ -15,6 +15,7 @@ from app.domain import permissions
 from app.domain import submissions as flow
 from app.domain.deadlines import CHINA, end_of_day_utc
 from app.domain.recurrence import RecurrenceError, occurrences, parse_recurrence
+from app.domain.reminders import ladder_columns
 from app.domain.submissions import SubmissionState
 from app.domain.workflow import TransitionError
 from app.models import Obligation, Plan, Submission, Unit, User
@@ -99,8 +100,7 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
                     "active_since": now,
                     "swept_until": now,
                     "next_action_at": now,
-                    "escalation_level": 0,
-                    "public_notice": False,
+                    **ladder_columns(0),
                 }
                 for uid in units
                 for d in dates

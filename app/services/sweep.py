@@ -28,6 +28,7 @@ from app.domain.reminders import (
     Step,
     decide,
     into_window,
+    ladder_columns,
     next_step_after,
     steps_between,
 )
@@ -128,10 +129,12 @@ def _due(s: Session, kind: str, now: datetime, batch_size: int):
     ).all()
 
 
-def _save_schedules(s: Session, kind: str, rows: list[tuple]) -> None:
-    """Write back (id, swept_until, next_action_at, escalation_level, public_notice) per
-    item: on PostgreSQL one UPDATE … FROM unnest(arrays), elsewhere an executemany."""
+def _save_schedules(s: Session, kind: str, levels: list[tuple]) -> None:
+    """Write back (id, swept_until, next_action_at, escalation_level) per item, with the
+    public_notice that level implies (:func:`ladder_columns`): on PostgreSQL one
+    UPDATE … FROM unnest(arrays), elsewhere an executemany."""
     table = (Task if kind == "task" else Submission).__table__
+    rows = [(*r[:3], *ladder_columns(r[3]).values()) for r in levels]
     if s.get_bind().dialect.name == "postgresql":
         ids, swept, nxt, levels, notices = (list(col) for col in zip(*rows, strict=True))
         s.execute(
@@ -170,11 +173,11 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
     for it in items:
         plan = plans[it.plan_id]
         if it.state not in open_states:
-            updates.append((it.id, it.swept_until, None, it.escalation_level, it.public_notice))
+            updates.append((it.id, it.swept_until, None, it.escalation_level))
             continue
         window = windows[plan.id]
         if window != now:  # night, weekend or holiday: nothing goes out, look again when the window opens
-            updates.append((it.id, it.swept_until, window, it.escalation_level, it.public_notice))
+            updates.append((it.id, it.swept_until, window, it.escalation_level))
             continue
         deadline_kind = it.deadline_kind if kind == "task" else "date"
         item = item_of(deadline_kind, it.due_at, it.active_since)
@@ -203,7 +206,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             report.escalations += 1
             if kind == "task":
                 events.append(_escalation_entry(it, step, now))
-        updates.append((it.id, now, nxt.at if nxt else None, level, notice))
+        updates.append((it.id, now, nxt.at if nxt else None, level))
     report.notifications += insert_ignoring_duplicates(s, rows)
     add_events(s, events, now)
     _save_schedules(s, kind, updates)

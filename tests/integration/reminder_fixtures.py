@@ -502,6 +502,17 @@ class Harness:
         with self.app.app_context():
             return list(self.rt.db.session().execute(text(query), params).all())
 
+    def ladder_disagreements(self) -> list:
+        """Tasks and submissions whose 通报 flag says otherwise than their level (level 3 lists)."""
+        return [
+            (table, *row)
+            for table in ("tasks", "submissions")
+            for row in self.sql(
+                f"SELECT id, escalation_level, public_notice FROM {table} "
+                "WHERE public_notice <> (escalation_level >= 3)"
+            )
+        ]
+
     def rectify(self, task_id: int, username: str, at: datetime) -> None:
         """The unit fixes it: start (if needed), attach a photo, rectify, through the services."""
         self.clock.now = at

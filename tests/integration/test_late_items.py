@@ -200,3 +200,4 @@ def test_a_task_reopened_long_after_its_deadline_climbs_the_same_way(harness, ap
     again = h.sweep(china(2022, 7, 20, 10, 2))
     assert mails_of(again, task_id) == []
     assert len(escalation_history(api, task_id)) == 3
+    assert h.ladder_disagreements() == []  # reopened and swept: every level agrees with its 通报 flag

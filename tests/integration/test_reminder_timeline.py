@@ -383,6 +383,7 @@ def test_an_approved_extension_cancels_pending_reminders_resets_the_level_and_st
 
     assert {r.status for r in h.rows(Notification.id.in_([p.id for p in pending]))} == {"cancelled"}
     assert shown(api, task_id, "mianchi_handler") == (0, False, False, None)
+    assert h.ladder_disagreements() == []  # the extension reset level and 通报 flag together
     assert api.get(f"/tasks/{task_id}", "mianchi_handler").get_json()["due_at"].startswith("2022-07-15T15:59:59")
     mark = h.mail.mark()
     h.deliver(china(2022, 6, 27, 9, 25))
@@ -406,6 +407,7 @@ def test_an_approved_extension_cancels_pending_reminders_resets_the_level_and_st
         (china(2022, 6, 27), "逾期督办升级至第3级，列入通报名单"),
         (china(2022, 7, 18), "逾期督办升级至第1级"),
     ]
+    assert h.ladder_disagreements() == []  # after every sweep of the second ladder too
 
 
 # --- the sweep command ----------------------------------------------------------------------------------------
