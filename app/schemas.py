@@ -32,6 +32,9 @@ def describe(err: ValidationError) -> str:
 # A larger number is refused here (422) or by the URL converter (404), never by the driver.
 DB_INT_MAX = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+# A number of days: the domain checks its own sensible range; this only keeps a number no
+# calendar can count (2**70) from reaching it.
+Days = Annotated[int, Field(ge=-DB_INT_MAX, le=DB_INT_MAX)]
 
 # Characters no one types: C0 controls but tab and line breaks, DEL, C1 controls, lone
 # surrogates and the bidirectional overrides that make text read differently from how it
@@ -468,14 +471,14 @@ class PolicyIn(Strict):
     """A plan's overrides of the default reminder policy; omitted keys keep the default."""
 
     model_config = ConfigDict(extra="forbid", strict=False)
-    remind_days_before: list[int] | None = None
+    remind_days_before: list[Days] | None = Field(default=None, max_length=366)
     remind_on_day: bool | None = None
     window_start: str | None = Field(default=None, pattern=r"^\d{1,2}:\d{2}$")
     window_end: str | None = Field(default=None, pattern=r"^\d{1,2}:\d{2}$")
-    level2_after_workdays: int | None = None
-    level3_after_workdays: int | None = None
-    nag_every_workdays: int | None = None
-    immediate_every_workdays: int | None = None
+    level2_after_workdays: Days | None = None
+    level3_after_workdays: Days | None = None
+    nag_every_workdays: Days | None = None
+    immediate_every_workdays: Days | None = None
 
 
 class PolicyOut(Out):

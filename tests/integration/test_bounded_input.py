@@ -90,6 +90,15 @@ def test_unit_ids_beyond_the_range_are_a_422_and_no_problem_is_added(api, app, b
 
 
 @pytest.mark.parametrize("big", TOO_BIG)
+def test_a_reminder_policy_with_a_number_of_days_beyond_the_range_is_a_422_and_the_policy_stays(api, app, big):
+    before = api.get("/plans/1/policy", "smx_deputy").get_json()
+    for body in ({"level2_after_workdays": big}, {"nag_every_workdays": -big}, {"remind_days_before": [7, big]}):
+        field = next(iter(body))
+        assert field in assert_refused(api.call("PUT", "/plans/1/policy", "smx_deputy", json=body), 422)["message"]
+    assert api.get("/plans/1/policy", "smx_deputy").get_json() == before
+
+
+@pytest.mark.parametrize("big", TOO_BIG)
 def test_a_version_or_parent_beyond_the_range_is_a_422(api, app, big):
     t = api.task_of("lushi_handler")
     units = count(app, Unit)
