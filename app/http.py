@@ -10,8 +10,39 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from app.schemas import CONTROL_MESSAGE, DB_INT_MAX, control_character
-from app.services.errors import Invalid
+from app.services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    ServiceError,
+    TooLarge,
+    TooManyAttempts,
+    Unauthorized,
+)
+from app.services.errors import (
+    NotFound as Missing,
+)
 from app.services.ledger import Export
+
+# What each service error means in HTTP (status, the API's error code): the one table the
+# API and the pages answer from. Services know nothing of it.
+_HTTP: dict[type[ServiceError], tuple[int, str]] = {
+    Unauthorized: (401, "unauthorized"),
+    Forbidden: (403, "forbidden"),
+    Missing: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    TooLarge: (413, "too_large"),
+    Invalid: (422, "invalid"),
+    TooManyAttempts: (429, "too_many_requests"),
+}
+
+
+def http_status(err: ServiceError) -> tuple[int, str]:
+    """The HTTP status and API error code for a service's refusal (400 for any other)."""
+    for cls in type(err).__mro__:
+        if cls in _HTTP:
+            return _HTTP[cls]
+    return 400, "bad_request"
 
 
 class DbIntConverter(IntegerConverter):

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.api.spec import ApiSpec, BadJson
-from app.http import refuse_control_characters
+from app.http import http_status, refuse_control_characters
 from app.schemas import describe
 from app.services.auth import user_from_token
 from app.services.errors import ServiceError
@@ -42,16 +42,8 @@ def require_token():
 
 @bp.errorhandler(ServiceError)
 def service_error(err: ServiceError):
-    codes = {
-        401: "unauthorized",
-        404: "not_found",
-        403: "forbidden",
-        409: "conflict",
-        413: "too_large",
-        422: "invalid",
-        429: "too_many_requests",
-    }
-    return error(err.status, codes.get(err.status, "bad_request"), err.message, err.details)
+    status, code = http_status(err)
+    return error(status, code, err.message, err.details)
 
 
 @bp.errorhandler(BadJson)

@@ -1,10 +1,11 @@
-"""Errors a use case raises; the web and API layers turn them into HTTP answers."""
+"""Errors a use case raises, in the use case's own terms. What each means in HTTP is
+decided by the web and API layers, from one table (:func:`app.http.http_status`)."""
 
 from __future__ import annotations
 
 
 class ServiceError(Exception):
-    status = 400
+    """A refusal the person can act on: ``message`` says why, ``details`` which fields."""
 
     def __init__(self, message: str, details: list | None = None) -> None:
         super().__init__(message)
@@ -15,33 +16,29 @@ class ServiceError(Exception):
 class Unauthorized(ServiceError):
     """Wrong username or password."""
 
-    status = 401
-
 
 class TooManyAttempts(ServiceError):
-    status = 429
+    """Too many sign-in attempts: wait before trying again."""
 
 
 class NotFound(ServiceError):
     """Also used for things that exist outside the user's scope: no existence leak."""
 
-    status = 404
-
 
 class Forbidden(ServiceError):
-    status = 403
+    """The actor can see it but may not do this."""
 
 
 class Conflict(ServiceError):
-    status = 409
+    """Someone else changed it first, or its state no longer allows this."""
 
 
 class Invalid(ServiceError):
-    status = 422
+    """The input cannot be used as given."""
 
 
 class TooLarge(ServiceError):
-    status = 413
+    """An upload or a file beyond the limits."""
 
 
 def refusal(kind: str, message: str) -> ServiceError:

@@ -18,11 +18,11 @@ from app.domain import permissions
 from app.domain.submissions import LABELS as REPORT_LABELS
 from app.domain.submissions import SubmissionState
 from app.domain.workflow import STATE_LABELS, State
-from app.http import refuse_control_characters
+from app.http import http_status, refuse_control_characters
 from app.schemas import describe
 from app.services import inbox
 from app.services.auth import session_user
-from app.services.errors import ServiceError
+from app.services.errors import NotFound, ServiceError
 from app.services.scope import who
 from app.web.i18n import translate
 
@@ -76,7 +76,8 @@ def _load_user_and_check_csrf():
 
 @bp.errorhandler(ServiceError)
 def _service_error(err: ServiceError):
-    return render_template("error.html", status=err.status, message=err.message), err.status
+    status = http_status(err)[0]
+    return render_template("error.html", status=status, message=err.message), status
 
 
 def login_required(view):
@@ -93,7 +94,7 @@ def form_failed(err: ServiceError | ValidationError) -> None:
     """A refused form: say why on the next page. Something out of the user's scope
     stays a plain 404 (re-raised for the error page), never a hint that it exists."""
     if isinstance(err, ServiceError):
-        if err.status == 404:
+        if isinstance(err, NotFound):
             raise err
         flash(err.message, "refused")
     else:

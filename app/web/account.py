@@ -6,6 +6,7 @@ from flask import g, redirect, render_template, request, session, url_for
 from pydantic import ValidationError
 
 from app.domain.events import EVENT_KINDS, MODES, modes_of
+from app.http import http_status
 from app.models import User
 from app.schemas import PreferencesIn
 from app.services import org
@@ -50,7 +51,7 @@ def login():
                 request.remote_addr or "",
             )
         except ServiceError as err:
-            return render_template("login.html", error=err.message), err.status
+            return render_template("login.html", error=err.message), http_status(err)[0]
         _begin_session(user)
         return back(url_for("web.index"))
     return render_template("login.html", error=None)

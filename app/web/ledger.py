@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, redirect, render_template, request, url_for
 
 from app import jobs
-from app.http import attachment
+from app.http import attachment, http_status
 from app.services import ledger, plans
 from app.services.errors import ServiceError
 from app.web import bp, form_failed, login_required, rt, say
@@ -29,7 +29,7 @@ def ledger_import(plan_id: int):
                 )
             except ServiceError as err:
                 form_failed(err)
-                return render_template("import.html", plan=plan, preview=None), err.status
+                return render_template("import.html", plan=plan, preview=None), http_status(err)[0]
     return render_template("import.html", plan=plan, preview=preview)
 
 
