@@ -17,7 +17,7 @@ from app.domain.reminders import Policy, into_window
 from app.models import Notification
 from app.notify import ROBOT_KINDS
 from app.services.calendar import load_calendar
-from app.services.outbox_rows import insert_ignoring_duplicates
+from app.services.outbox_rows import addressed, insert_ignoring_duplicates, message
 
 
 def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
@@ -44,36 +44,15 @@ def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
         rows = []
         for user_id, items in by_user.items():
             key = f"digest:{user_id}:{day}"
-            rows.append(
-                {
-                    "key": key,
-                    "item_type": "digest",
-                    "item_id": user_id,
-                    "plan_id": None,
-                    "step": f"digest:{day}",
-                    "kind": "digest",
-                    "level": max(r.level for r in items),
-                    "recipient_id": user_id,
-                    "unit_id": items[0].unit_id,
-                    "channel": "email",
-                    "status": "pending",
-                    "subject": f"【整改台账每日汇总】您有 {len(items)} 项待办",
-                    "body": "\n".join(r.subject for r in items),
-                    "data": {
-                        "items": [
-                            _item(r) | {"state": r.data.get("state", "in_progress")} for r in items if r.kind != "event"
-                        ],
-                        # workflow events: already worded in the recipient's language when written
-                        "events": [
-                            {"subject": r.subject, "url": r.data.get("url", "")} for r in items if r.kind == "event"
-                        ],
-                    },
-                    "created_at": now,
-                    "next_attempt_at": now,
-                    "attempts": 0,
-                    "last_error": "",
-                }
-            )
+            data = {
+                "items": [_item(r) | {"state": r.data.get("state", "in_progress")} for r in items if r.kind != "event"],
+                # workflow events: already worded in the recipient's language when written
+                "events": [{"subject": r.subject, "url": r.data.get("url", "")} for r in items if r.kind == "event"],
+            }
+            text = (f"【整改台账每日汇总】您有 {len(items)} 项待办", "\n".join(r.subject for r in items))
+            level = max(r.level for r in items)
+            common = message(("digest", user_id, None), f"digest:{day}", "digest", level, text, data, now, now)
+            rows.append(addressed(common, key, "email", "pending", user_id, items[0].unit_id))
         written = insert_ignoring_duplicates(s, rows)
         folded = [r.id for items in by_user.values() for r in items]
         if folded:
@@ -121,32 +100,18 @@ def compose_group_summaries(db: Database, now: datetime) -> int:
         for (channel, unit_id), items in groups.items():
             if len(items) < 2:
                 continue
-            rows.append(
-                {
-                    "key": f"summary:{channel}:{unit_id}:{items[0].id}",
-                    "item_type": "summary",
-                    "item_id": unit_id,
-                    "plan_id": None,
-                    "step": "summary",
-                    "kind": "summary",
-                    "level": max(r.level for r in items),
-                    "recipient_id": None,
-                    "unit_id": unit_id,
-                    "channel": channel,
-                    "status": "pending",
-                    "subject": f"【整改提醒汇总】{len(items)}项整改事项需要关注",
-                    "body": "\n".join(r.subject for r in items),
-                    "data": {
-                        "items": [_item(r) | {"level": r.level} for r in items],
-                        "rows": [r.id for r in items],
-                        "url": "/tasks",
-                    },
-                    "created_at": now,
-                    "next_attempt_at": min(r.next_attempt_at for r in items),
-                    "attempts": 0,
-                    "last_error": "",
-                }
+            data = {
+                "items": [_item(r) | {"level": r.level} for r in items],
+                "rows": [r.id for r in items],
+                "url": "/tasks",
+            }
+            text = (f"【整改提醒汇总】{len(items)}项整改事项需要关注", "\n".join(r.subject for r in items))
+            at = min(r.next_attempt_at for r in items)
+            common = message(
+                ("summary", unit_id, None), "summary", "summary", max(r.level for r in items), text, data, now, at
             )
+            key = f"summary:{channel}:{unit_id}:{items[0].id}"
+            rows.append(addressed(common, key, channel, "pending", None, unit_id))
         written = insert_ignoring_duplicates(s, rows)
         folded = [i for r in rows for i in r["data"]["rows"]]
         if folded:

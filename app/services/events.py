@@ -37,7 +37,8 @@ from app.models import Plan, Submission, Task, Unit, User
 from app.notify import render
 from app.services import scope
 from app.services.calendar import load_calendar
-from app.services.outbox_rows import insert_ignoring_duplicates
+from app.services.outbox_rows import addressed, insert_ignoring_duplicates
+from app.services.outbox_rows import message as outbox_message
 from app.services.sweep import policy_for
 
 log = logging.getLogger("rectify.events")
@@ -288,27 +289,27 @@ def _rows(ev: Event, channels: frozenset[str], base_url: str, now: datetime, win
 
     def row(key: str, channel: str, status: str, at: datetime, message: tuple, user: User | None, unit_id: int):
         subject, text, html, error = message
-        return {
-            "key": f"{base}:{key}",
-            "item_type": ev.item_type,
-            "item_id": ev.item_id,
-            "plan_id": ev.plan.id,
-            "step": f"event:{ev.kind}",
-            "kind": "event",
-            "level": 0,
-            "recipient_id": user.id if user else None,
-            "unit_id": unit_id,
-            "channel": channel,
-            "status": "failed" if error else status,
-            "subject": subject[:300],
-            "body": text,
-            "data": data | ({"html": html} if channel == "email" else {}),
-            "created_at": now,
-            "next_attempt_at": at,
-            "sent_at": now if status == "sent" and not error else None,
-            "attempts": 0,
-            "last_error": error,
-        }
+        common = outbox_message(
+            (ev.item_type, ev.item_id, ev.plan.id),
+            f"event:{ev.kind}",
+            "event",
+            0,
+            (subject[:300], text),
+            data | ({"html": html} if channel == "email" else {}),
+            now,
+            at,
+        )
+        sent_at = now if status == "sent" and not error else None
+        return addressed(
+            common,
+            f"{base}:{key}",
+            channel,
+            "failed" if error else status,
+            user.id if user else None,
+            unit_id,
+            sent_at=sent_at,
+            last_error=error,
+        )
 
     rows: list[dict] = []
     seen: set[int] = set()

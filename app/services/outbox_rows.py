@@ -132,23 +132,58 @@ class Target:
     data: dict
 
 
-def rows_for_step(target: Target, step: Step, people: People, channels: frozenset[str], now: datetime) -> list[dict]:
-    """The messages of one step of one item, to the step's audience in the item's unit."""
-    common = {
-        "item_type": target.item_type,
-        "item_id": target.item_id,
-        "plan_id": target.plan_id,
-        "step": step.key,
-        "kind": step.kind,
-        "level": step.level,
-        "subject": target.subject,
-        "body": target.subject,
-        "data": target.data | {"step_at": step.at.isoformat()},
+def message(
+    item: tuple[str, int, int | None],
+    step: str,
+    kind: str,
+    level: int,
+    text: tuple[str, str],
+    data: dict,
+    now: datetime,
+    at: datetime,
+) -> dict:
+    """What every outbox row of one message shares: the item (type, id, plan), the step,
+    the words (subject, body) and when it may go (``at``). The one constructor of outbox
+    rows; :func:`addressed` adds who hears it, on which channel, under which key."""
+    item_type, item_id, plan_id = item
+    subject, body = text
+    return {
+        "item_type": item_type,
+        "item_id": item_id,
+        "plan_id": plan_id,
+        "step": step,
+        "kind": kind,
+        "level": level,
+        "subject": subject,
+        "body": body,
+        "data": data,
         "created_at": now,
-        "next_attempt_at": step.at,
+        "next_attempt_at": at,
         "attempts": 0,
         "last_error": "",
     }
+
+
+def addressed(
+    common: dict, key: str, channel: str, status: str, recipient_id: int | None, unit_id: int | None, **more
+) -> dict:
+    """One outbox row: a :func:`message` to one recipient (or a unit's robot) on one channel."""
+    row = common | {"key": key, "recipient_id": recipient_id, "unit_id": unit_id, "channel": channel}
+    return row | {"status": status} | more
+
+
+def rows_for_step(target: Target, step: Step, people: People, channels: frozenset[str], now: datetime) -> list[dict]:
+    """The messages of one step of one item, to the step's audience in the item's unit."""
+    common = message(
+        (target.item_type, target.item_id, target.plan_id),
+        step.key,
+        step.kind,
+        step.level,
+        (target.subject, target.subject),
+        target.data | {"step_at": step.at.isoformat()},
+        now,
+        step.at,
+    )
     users: list[User] = []
     for who in step.audience:
         users += [u for u in people.audience(who, target.unit_id, target.issuer_id, target.owner_id) if u not in users]
@@ -171,49 +206,17 @@ def fan_out(
     message for ``unit`` if it has a robot, and one generic-webhook message."""
     rows: list[dict] = []
     for user in users:
-        rows.append(
-            common
-            | {
-                "key": f"{base}:inbox:{user.id}",
-                "recipient_id": user.id,
-                "unit_id": user.unit_id,
-                "channel": "inbox",
-                "status": "sent",
-                "sent_at": now,
-            }
-        )
+        rows.append(addressed(common, f"{base}:inbox:{user.id}", "inbox", "sent", user.id, user.unit_id, sent_at=now))
         if "email" in channels and user.notify_email and user.email:
-            rows.append(
-                common
-                | {
-                    "key": f"{base}:email:{user.id}",
-                    "recipient_id": user.id,
-                    "unit_id": user.unit_id,
-                    "channel": "email",
-                    "status": "held" if user.digest and digestible else "pending",
-                }
-            )
+            status = "held" if user.digest and digestible else "pending"
+            rows.append(addressed(common, f"{base}:email:{user.id}", "email", status, user.id, user.unit_id))
     if "robot" in channels and unit is not None and unit.robot_kind and unit.robot_url:
         rows.append(
-            common
-            | {
-                "key": f"{base}:{unit.robot_kind}:unit{unit.id}",
-                "recipient_id": None,
-                "unit_id": unit.id,
-                "channel": unit.robot_kind,
-                "status": "pending",
-            }
+            addressed(common, f"{base}:{unit.robot_kind}:unit{unit.id}", unit.robot_kind, "pending", None, unit.id)
         )
     if "webhook" in channels:
         rows.append(
-            common
-            | {
-                "key": f"{base}:webhook",
-                "recipient_id": None,
-                "unit_id": unit.id if unit is not None else None,
-                "channel": "webhook",
-                "status": "pending",
-            }
+            addressed(common, f"{base}:webhook", "webhook", "pending", None, unit.id if unit is not None else None)
         )
     return rows
 
@@ -222,30 +225,15 @@ def folded_row(target: Target, steps: Sequence[Step], into: str | None, now: dat
     """One record per item and sweep that stale steps were handled without messages of
     their own (after downtime there may be hundreds: they are counted, not listed)."""
     last = steps[-1]
-    return {
-        "key": f"{target.item_type}:{target.item_id}:{target.epoch}:{last.key}:folded",
-        "item_type": target.item_type,
-        "item_id": target.item_id,
-        "plan_id": target.plan_id,
-        "step": last.key,
-        "kind": last.kind,
-        "level": last.level,
-        "recipient_id": None,
-        "unit_id": target.unit_id,
-        "channel": "none",
-        "status": "folded",
-        "subject": target.subject,
-        "body": "",
-        "data": {
-            "folded_into": into,
-            "count": len(steps),
-            "first": steps[0].key,
-            "last": last.key,
-            "first_at": steps[0].at.isoformat(),
-            "last_at": last.at.isoformat(),
-        },
-        "created_at": now,
-        "next_attempt_at": last.at,
-        "attempts": 0,
-        "last_error": "",
+    data = {
+        "folded_into": into,
+        "count": len(steps),
+        "first": steps[0].key,
+        "last": last.key,
+        "first_at": steps[0].at.isoformat(),
+        "last_at": last.at.isoformat(),
     }
+    item = (target.item_type, target.item_id, target.plan_id)
+    common = message(item, last.key, last.kind, last.level, (target.subject, ""), data, now, last.at)
+    key = f"{target.item_type}:{target.item_id}:{target.epoch}:{last.key}:folded"
+    return addressed(common, key, "none", "folded", None, target.unit_id)

@@ -43,6 +43,7 @@ from app.services.outbox_rows import (
     fan_out,
     folded_row,
     insert_ignoring_duplicates,
+    message,
     rows_for_step,
 )
 
@@ -350,21 +351,9 @@ def _notice_lists(
         items.sort(key=lambda i: (-i["overdue_days"], i["url"]))
         issuer = people.units.get(issuer_id)
         subject = f"【通报名单】{issuer.name if issuer else ''}督办事项中{len(items)}项已升级至三级督办"
-        common = {
-            "item_type": "notice_list",
-            "item_id": issuer_id,
-            "plan_id": None,
-            "step": step,
-            "kind": "notice_list",
-            "level": 3,
-            "subject": subject,
-            "body": "\n".join(f"{i['title']}（{i['unit']}，已逾期{i['overdue_days']}天）" for i in items),
-            "data": {"items": items, "url": "/tasks?colour=red", "issuer": issuer.name if issuer else ""},
-            "created_at": now,
-            "next_attempt_at": now,
-            "attempts": 0,
-            "last_error": "",
-        }
+        body = "\n".join(f"{i['title']}（{i['unit']}，已逾期{i['overdue_days']}天）" for i in items)
+        data = {"items": items, "url": "/tasks?colour=red", "issuer": issuer.name if issuer else ""}
+        common = message(("notice_list", issuer_id, None), step, "notice_list", 3, (subject, body), data, now, now)
         supervisors = people.audience("supervisor", issuer_id, issuer_id, None)
         rows += fan_out(f"notice_list:{issuer_id}:{day.isoformat()}", common, supervisors, issuer, channels, now, False)
         report.notice_lists += 1
