@@ -190,29 +190,51 @@ def _days(template: str, data: dict) -> int:
     return -overdue if overdue > 0 else data.get("days_left", 0)
 
 
+def message_context(row: Notification, base_url: str = "") -> tuple[str, dict]:
+    """The template (``templates/notify/<lang>/<kind>.txt``) of a row written by the
+    sweep or a digest, and its context, from the row's kind and stored data: every reader
+    (the mail, the robots, the inbox page and API) words it from here in their language."""
+    data = row.data or {}
+    if row.kind in ("digest", "notice_list", "summary"):
+        items = [i | {"due_at": _instant(i.get("due_at"))} for i in data.get("items", [])]
+        ctx = {"items": items, "url": base_url + data.get("url", "/inbox")}
+        if row.kind == "notice_list":
+            ctx["issuer"] = data.get("issuer", "")
+        elif row.kind == "digest":
+            ctx["events"] = [e | {"url": base_url + e["url"]} for e in data.get("events", [])]
+        return row.kind, ctx
+    kind = "obligation" if row.item_type == "submission" else _KIND_TEMPLATE.get(row.kind, "reminder")
+    return kind, {
+        "title": data.get("title", row.subject),
+        "unit": data.get("unit", ""),
+        "due_at": _instant(data.get("due_at")),
+        "days": _days(kind, data),
+        "level": row.level,
+        "url": base_url + data.get("url", ""),
+        "deadline_text": data.get("deadline_text", ""),
+    }
+
+
+def subject_of(row: Notification, lang: str) -> str:
+    """The row's subject in ``lang``: an event's was worded for its recipient when written
+    (app.services.events); the rest are rendered from the row's kind and data. A template
+    that fails is logged and the stored subject (the item's own title) shown."""
+    if row.kind == "event":
+        return row.subject
+    kind, ctx = message_context(row)
+    try:
+        return render(kind, ctx, lang, html=False)[0]
+    except Exception:
+        log.exception("notification template %s (%s) failed for outbox row %s", kind, lang, row.key)
+        return defang(row.subject)
+
+
 def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
     data = dict(row.data or {})
     if row.kind == "event":  # rendered when written, in the recipient's language (app.services.events)
         html = data.pop("html", None)
         return _message(row, user, row.subject, row.body, html, data)
-    if row.kind in ("digest", "notice_list", "summary"):
-        items = [i | {"due_at": _instant(i.get("due_at"))} for i in data.get("items", [])]
-        kind, ctx = row.kind, {"items": items, "url": base_url + data.get("url", "/inbox")}
-        if row.kind == "notice_list":
-            ctx["issuer"] = data.get("issuer", "")
-        elif row.kind == "digest":
-            ctx["events"] = [e | {"url": base_url + e["url"]} for e in data.get("events", [])]
-    else:
-        kind = "obligation" if row.item_type == "submission" else _KIND_TEMPLATE.get(row.kind, "reminder")
-        ctx = {
-            "title": data.get("title", row.subject),
-            "unit": data.get("unit", ""),
-            "due_at": _instant(data.get("due_at")),
-            "days": _days(kind, data),
-            "level": row.level,
-            "url": base_url + data.get("url", ""),
-            "deadline_text": data.get("deadline_text", ""),
-        }
+    kind, ctx = message_context(row, base_url)
     if user is not None:
         ctx["name"] = user.full_name or user.username
     try:

@@ -17,7 +17,7 @@ from app.domain.reminders import Policy, into_window
 from app.models import Notification
 from app.notify import ROBOT_KINDS
 from app.services.calendar import load_calendar
-from app.services.outbox_rows import addressed, insert_ignoring_duplicates, message
+from app.services.outbox_rows import addressed, insert_ignoring_duplicates, listed, message
 
 
 def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
@@ -49,7 +49,7 @@ def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
                 # workflow events: already worded in the recipient's language when written
                 "events": [{"subject": r.subject, "url": r.data.get("url", "")} for r in items if r.kind == "event"],
             }
-            text = (f"【整改台账每日汇总】您有 {len(items)} 项待办", "\n".join(r.subject for r in items))
+            text = listed([r.subject for r in items])
             level = max(r.level for r in items)
             common = message(("digest", user_id, None), f"digest:{day}", "digest", level, text, data, now, now)
             rows.append(addressed(common, key, "email", "pending", user_id, items[0].unit_id))
@@ -105,7 +105,7 @@ def compose_group_summaries(db: Database, now: datetime) -> int:
                 "rows": [r.id for r in items],
                 "url": "/tasks",
             }
-            text = (f"【整改提醒汇总】{len(items)}项整改事项需要关注", "\n".join(r.subject for r in items))
+            text = listed([r.subject for r in items])
             at = min(r.next_attempt_at for r in items)
             common = message(
                 ("summary", unit_id, None), "summary", "summary", max(r.level for r in items), text, data, now, at

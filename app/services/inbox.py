@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -9,6 +10,7 @@ from sqlalchemy import func, select, update
 from app.db import Database
 from app.domain import permissions
 from app.models import Notification, User
+from app.services.delivery import subject_of
 from app.services.errors import NotFound
 from app.services.scope import require, who
 
@@ -23,11 +25,34 @@ def unread_count(db: Database, user: User) -> int:
     return db.session().scalar(q) or 0
 
 
-def list_inbox(db: Database, user: User, unread_only: bool = False, limit: int = 50) -> list[Notification]:
+@dataclass(frozen=True)
+class Message:
+    """One inbox row as its reader sees it: the subject worded in the reader's language."""
+
+    id: int
+    kind: str
+    level: int
+    item_type: str
+    item_id: int
+    subject: str
+    data: dict
+    created_at: datetime
+    read_at: datetime | None
+
+
+def list_inbox(db: Database, user: User, unread_only: bool = False, limit: int = 50) -> list[Message]:
+    """The newest messages, each subject rendered now from its kind and data in the
+    user's language (a page is a few dozen rows; the sweep that wrote them words nothing)."""
     q = select(Notification).where(_mine(user))
     if unread_only:
         q = q.where(Notification.read_at.is_(None))
-    return list(db.session().scalars(q.order_by(Notification.id.desc()).limit(limit)))
+    rows = db.session().scalars(q.order_by(Notification.id.desc()).limit(limit))
+    return [
+        Message(
+            r.id, r.kind, r.level, r.item_type, r.item_id, subject_of(r, user.lang), r.data, r.created_at, r.read_at
+        )
+        for r in rows
+    ]
 
 
 def mark_read(db: Database, user: User, notification_id: int | None, now: datetime) -> int:

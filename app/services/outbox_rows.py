@@ -128,8 +128,7 @@ class Target:
     unit_id: int
     issuer_id: int
     owner_id: int | None
-    subject: str
-    data: dict
+    data: dict  # its ``title`` is the rows' stored subject: each reader renders the wording
 
 
 def message(
@@ -179,7 +178,7 @@ def rows_for_step(target: Target, step: Step, people: People, channels: frozense
         step.key,
         step.kind,
         step.level,
-        (target.subject, target.subject),
+        listed([target.data["title"]]),
         target.data | {"step_at": step.at.isoformat()},
         now,
         step.at,
@@ -234,6 +233,13 @@ def folded_row(target: Target, steps: Sequence[Step], into: str | None, now: dat
         "last_at": last.at.isoformat(),
     }
     item = (target.item_type, target.item_id, target.plan_id)
-    common = message(item, last.key, last.kind, last.level, (target.subject, ""), data, now, last.at)
+    common = message(item, last.key, last.kind, last.level, (listed([target.data["title"]])[0], ""), data, now, last.at)
     key = f"{target.item_type}:{target.item_id}:{target.epoch}:{last.key}:folded"
     return addressed(common, key, "none", "folded", None, target.unit_id)
+
+
+def listed(titles: Sequence[str]) -> tuple[str, str]:
+    """The stored (subject, body) of a sweep's or digest's row: the titles of what it is
+    about, no wording. Every reader renders the subject from the row's kind and data in
+    their language (app.services.delivery.subject_of); this is what a failed template shows."""
+    return "；".join(titles)[:300], "\n".join(titles)

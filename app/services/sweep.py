@@ -43,6 +43,7 @@ from app.services.outbox_rows import (
     fan_out,
     folded_row,
     insert_ignoring_duplicates,
+    listed,
     message,
     rows_for_step,
 )
@@ -247,17 +248,6 @@ def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime
     unit_name = unit.name if unit else ""
     due_on = china_date(it.due_at)
     overdue_days = (now.astimezone(CHINA).date() - due_on).days if due_on else 0
-    if kind == "task":
-        if it.deadline_kind == "immediate":
-            subject = f"【立行立改】{title}（{unit_name}）尚未整改到位"
-        elif overdue_days > 0:
-            subject = f"【逾期督办】{title}（{unit_name}）已逾期{overdue_days}天"
-        else:
-            subject = f"【整改提醒】{title}（{unit_name}）须于{due_on:%Y年%m月%d日}前完成"
-    elif overdue_days > 0:
-        subject = f"【报送逾期】{title}（{unit_name}）已逾期{overdue_days}天未报送"
-    else:
-        subject = f"【报送提醒】{title}（{unit_name}）须于{due_on:%Y年%m月%d日}前报送"
     return Target(
         item_type=kind,
         item_id=it.id,
@@ -266,7 +256,6 @@ def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime
         unit_id=it.unit_id,
         issuer_id=plan.issuing_unit_id,
         owner_id=getattr(it, "owner_id", None),
-        subject=subject,
         data={
             "title": title,
             "unit": unit_name,
@@ -350,10 +339,9 @@ def _notice_lists(
     for issuer_id, items in sorted(by_issuer.items()):
         items.sort(key=lambda i: (-i["overdue_days"], i["url"]))
         issuer = people.units.get(issuer_id)
-        subject = f"【通报名单】{issuer.name if issuer else ''}督办事项中{len(items)}项已升级至三级督办"
-        body = "\n".join(f"{i['title']}（{i['unit']}，已逾期{i['overdue_days']}天）" for i in items)
         data = {"items": items, "url": "/tasks?colour=red", "issuer": issuer.name if issuer else ""}
-        common = message(("notice_list", issuer_id, None), step, "notice_list", 3, (subject, body), data, now, now)
+        text = listed([i["title"] for i in items])
+        common = message(("notice_list", issuer_id, None), step, "notice_list", 3, text, data, now, now)
         supervisors = people.audience("supervisor", issuer_id, issuer_id, None)
         rows += fan_out(f"notice_list:{issuer_id}:{day.isoformat()}", common, supervisors, issuer, channels, now, False)
         report.notice_lists += 1

@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from app import jobs
 
+from .test_pages import login
+
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -109,6 +111,34 @@ def test_the_inbox_fills_on_a_sweep_and_is_marked_read(app, api, rt, clock):
     assert after_one["unread"] == page["unread"] - 1
     assert api.post(f"/inbox/{first}/read", "hubin_handler").status_code == 404
     assert api.post("/inbox/read-all", "lushi_handler").get_json()["unread"] == 0
+
+
+def test_each_reader_sees_reminders_and_escalations_worded_in_their_own_language(app, api, rt, clock):
+    """The sweep words nothing: the inbox page and API render each subject from the
+    templates in the reader's language, so a handler who chose English reads English
+    while the deputy of the same unit, on the same items, reads Chinese."""
+    assert api.call("PUT", "/me/preferences", "gucheng_handler", json={"lang": "en"}).status_code == 200
+    seen: dict[tuple[str, str], set[str]] = {}
+    for day in ((2022, 6, 6), (2022, 6, 9), (2022, 6, 13), (2022, 8, 15)):  # before the deadlines, then long after
+        clock.now = datetime(*day, 1, 5, tzinfo=UTC)
+        jobs.tick(rt, clock.now)
+        for user in ("gucheng_handler", "gucheng_deputy"):
+            for item in api.get("/inbox", user).get_json()["items"]:
+                seen.setdefault((user, item["kind"]), set()).add(item["subject"])
+    english = {kind: subjects for (user, kind), subjects in seen.items() if user == "gucheng_handler"}
+    chinese = {kind: subjects for (user, kind), subjects in seen.items() if user == "gucheng_deputy"}
+    assert english["remind"] and all(s.startswith("[Reminder] ") for s in english["remind"])
+    assert english["escalate"] and all(s.startswith("[Overdue, level ") for s in english["escalate"])
+    assert chinese["remind"] and all(s.startswith("【整改提醒】") for s in chinese["remind"])
+    assert chinese["escalate"] and all(s.startswith("【逾期督办") for s in chinese["escalate"])
+
+    pages = {}
+    for user in ("gucheng_handler", "gucheng_deputy"):
+        client = app.test_client()
+        login(client, user)
+        pages[user] = client.get("/inbox").get_data(as_text=True)
+    assert "[Overdue, level " in pages["gucheng_handler"] and "【逾期督办" not in pages["gucheng_handler"]
+    assert "【逾期督办" in pages["gucheng_deputy"] and "[Overdue" not in pages["gucheng_deputy"]
 
 
 class _RobotRefusingEverything(BaseHTTPRequestHandler):
