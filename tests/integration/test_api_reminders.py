@@ -7,7 +7,10 @@ import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from jinja2 import TemplateError
+
 from app import jobs
+from app.services import delivery
 
 from .test_pages import login
 
@@ -139,6 +142,21 @@ def test_each_reader_sees_reminders_and_escalations_worded_in_their_own_language
         pages[user] = client.get("/inbox").get_data(as_text=True)
     assert "[Overdue, level " in pages["gucheng_handler"] and "【逾期督办" not in pages["gucheng_handler"]
     assert "【逾期督办" in pages["gucheng_deputy"] and "[Overdue" not in pages["gucheng_deputy"]
+
+
+def test_a_template_that_fails_in_the_inbox_is_logged_and_the_items_title_shown(api, rt, clock, monkeypatch, caplog):
+    clock.now = datetime(2022, 6, 9, 1, 5, tzinfo=UTC)
+    jobs.tick(rt, clock.now)
+
+    def broken(*args, **kwargs):
+        raise TemplateError("broken template")
+
+    monkeypatch.setattr(delivery, "render", broken)
+    r = api.get("/inbox", "lushi_handler")
+    assert r.status_code == 200
+    daily = [i for i in r.get_json()["items"] if i["kind"] == "daily"]
+    assert daily and all(i["subject"] == i["data"]["title"] for i in daily)
+    assert any("notification template daily (zh) failed" in rec.getMessage() for rec in caplog.records)
 
 
 class _RobotRefusingEverything(BaseHTTPRequestHandler):
