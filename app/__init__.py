@@ -12,6 +12,7 @@ from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.celery_init import celery_init_app
 from app.db import Database
 from app.domain.reminders import Policy
 from app.http import DbIntConverter
@@ -72,6 +73,7 @@ def create_app(config: BaseConfig | None = None, clock: Callable[[], datetime] |
     throttle = login_throttle(config.REDIS_URL, db, clock)
     runtime = Runtime(config, db, clock, throttle, channels, delivery)
     app.extensions["rectify"] = runtime
+    celery_init_app(app, config.REDIS_URL, config.SWEEP_SECONDS)
     db.outbox.update(channels=runtime.enabled_channels, defaults=config.REMINDER_DEFAULTS, base_url=config.BASE_URL)
     if config.PROXY_HOPS:  # behind a reverse proxy the client's address is in X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.PROXY_HOPS)

@@ -8,7 +8,6 @@ a notification until the next tick picks it up as pending.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -73,7 +72,7 @@ def submit_import(rt, extensions: dict, import_id: int) -> None:
     pool, else (a process without the scheduler, such as a test) a thread of its own.
     A message that is lost only delays it: the tick runs imports left queued."""
     if rt.config.SCHEDULER == "off" and rt.config.REDIS_URL:
-        _celery_client(rt.config.REDIS_URL).send_task("rectify.import_ledger", args=[import_id])
+        extensions["celery"].send_task("rectify.import_ledger", args=[import_id])
         return
     scheduler = extensions.get("rectify_scheduler")
     if scheduler is not None and scheduler.running:
@@ -82,14 +81,6 @@ def submit_import(rt, extensions: dict, import_id: int) -> None:
         threading.Thread(
             target=run_import, args=(rt, import_id), name=f"ledger-import-{import_id}", daemon=True
         ).start()
-
-
-@functools.cache
-def _celery_client(broker: str):
-    """A Celery client that only sends (the web process runs no tasks)."""
-    from celery import Celery
-
-    return Celery("rectify", broker=broker)
 
 
 def deliver_due(

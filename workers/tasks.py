@@ -1,21 +1,24 @@
 """Named Celery tasks. Thin: they take ids, call app.jobs, and enqueue only after the
-work they hand on has been committed."""
+work they hand on has been committed. Declared with ``@shared_task``: they bind to the
+Celery instance the app factory built and reach the app through ``current_app``."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from celery import shared_task
+from flask import current_app
+
 from app import jobs
-from workers.celery_app import celery, flask_app
 
 DELIVERY_CHUNK = 100
 
 
 def _rt():
-    return flask_app.extensions["rectify"]
+    return current_app.extensions["rectify"]
 
 
-@celery.task(name="rectify.tick")
+@shared_task(name="rectify.tick")
 def tick(at: str | None = None) -> str:
     """Beat sends it bare; ``at`` (an ISO instant) sweeps as of another moment, like
     `flask sweep --at`."""
@@ -28,13 +31,13 @@ def tick(at: str | None = None) -> str:
     return report.sweep.summary()
 
 
-@celery.task(name="rectify.deliver")
+@shared_task(name="rectify.deliver")
 def deliver(ids: list[int]) -> str:
     d = jobs.deliver_due(_rt(), ids=ids, limit=len(ids))
     return f"{d.sent} sent, {d.retry} retry, {d.failed} failed"
 
 
-@celery.task(name="rectify.import_ledger")
+@shared_task(name="rectify.import_ledger")
 def import_ledger(import_id: int) -> str:
     """A confirmed ledger import (claimed by a guarded UPDATE, so a redelivery is a no-op)."""
     return jobs.run_import(_rt(), import_id)

@@ -136,6 +136,7 @@ def test_reading_stops_when_the_file_has_used_its_cpu_budget(monkeypatch):
 # ---- the distributed mode: a real Celery worker runs it --------------------------------
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_through_celery_the_confirmation_answers_at_once_and_a_worker_writes_the_import(
+    app,
     api,
     rt,
     db_url,
@@ -143,7 +144,8 @@ def test_through_celery_the_confirmation_answers_at_once_and_a_worker_writes_the
     monkeypatch,
     redis_db,  # noqa: F811
 ):
-    monkeypatch.setattr(rt.config, "REDIS_URL", REDIS_URL)  # the web side of the distributed mode
+    monkeypatch.setattr(rt.config, "REDIS_URL", REDIS_URL)  # the web side of the distributed mode,
+    monkeypatch.setattr(app.extensions["celery"].conf, "broker_url", REDIS_URL)  # sending to the test's broker
     worker = Worker(worker_env(db_url, 1, tmp_path / "instance"), tmp_path / "worker.log", "imports")
     try:
         worker.wait_ready()

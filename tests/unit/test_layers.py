@@ -44,3 +44,22 @@ def test_a_service_error_knows_no_http_status_and_the_http_layer_maps_it(name):
     cls = getattr(errors, name)
     assert not hasattr(cls, "status")
     assert 400 < http_status(cls("x"))[0] < 500
+
+
+def test_the_tasks_import_neither_the_app_factory_nor_the_worker_entry_so_there_is_no_cycle():
+    tasks = ast.parse((APP.parent / "workers" / "tasks.py").read_text(encoding="utf-8"))
+    imported = {(n.module, a.name) for n in ast.walk(tasks) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert ("celery", "shared_task") in imported, "tasks are declared with celery's shared_task"
+    assert ("app", "create_app") not in imported
+    assert not {m for m, _ in imported if m and m.startswith("workers")}, "nothing of the worker entry"
+
+
+def test_every_app_from_the_factory_carries_its_celery_with_the_named_tasks_bound_to_it(tmp_path):
+    import workers.tasks  # noqa: F401  (the worker entry imports it the same way)
+    from app import create_app
+    from config import TestConfig
+
+    app = create_app(TestConfig(f"sqlite:///{tmp_path / 'r.db'}", tmp_path))
+    celery = app.extensions["celery"]
+    assert {"rectify.tick", "rectify.deliver", "rectify.import_ledger"} <= set(celery.tasks)
+    assert celery.conf.task_acks_late and celery.conf.beat_schedule["tick"]["task"] == "rectify.tick"
