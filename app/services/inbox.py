@@ -40,17 +40,19 @@ class Message:
     read_at: datetime | None
 
 
-def list_inbox(db: Database, user: User, unread_only: bool = False, limit: int = 50) -> list[Message]:
-    """The newest messages, each subject rendered now from its kind and data in the
-    user's language (a page is a few dozen rows; the sweep that wrote them words nothing)."""
+def list_inbox(
+    db: Database, user: User, unread_only: bool = False, limit: int = 50, lang: str | None = None
+) -> list[Message]:
+    """The newest messages, each subject rendered now from its kind and data in ``lang``
+    (the page's language), else the user's own (a page is a few dozen rows; the sweep
+    that wrote them words nothing)."""
     q = select(Notification).where(_mine(user))
     if unread_only:
         q = q.where(Notification.read_at.is_(None))
     rows = db.session().scalars(q.order_by(Notification.id.desc()).limit(limit))
+    lang = lang or user.lang
     return [
-        Message(
-            r.id, r.kind, r.level, r.item_type, r.item_id, subject_of(r, user.lang), r.data, r.created_at, r.read_at
-        )
+        Message(r.id, r.kind, r.level, r.item_type, r.item_id, subject_of(r, lang), r.data, r.created_at, r.read_at)
         for r in rows
     ]
 

@@ -43,6 +43,12 @@ def lang() -> str:
     return session.get("lang", "zh")
 
 
+def switched_lang() -> str | None:
+    """The language the reader switched the pages to, or None: messages are then worded
+    in the language they chose for their messages."""
+    return session.get("lang")
+
+
 @bp.app_context_processor
 def _template_globals():
     user = g.get("user")

@@ -8,13 +8,13 @@ from pydantic import ValidationError
 from app.schemas import ReviewIn, db_int
 from app.services import inbox, obligations
 from app.services.errors import ServiceError
-from app.web import back, bp, form_failed, login_required, rt, say
+from app.web import back, bp, form_failed, login_required, rt, say, switched_lang
 
 
 @bp.get("/inbox")
 @login_required
 def inbox_page():
-    return render_template("inbox.html", items=inbox.list_inbox(rt().db, g.user, limit=200))
+    return render_template("inbox.html", items=inbox.list_inbox(rt().db, g.user, limit=200, lang=switched_lang()))
 
 
 @bp.post("/inbox/read")
