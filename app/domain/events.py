@@ -27,6 +27,7 @@ EVENT_AUDIENCE: dict[str, Audience] = {
     "report_returned": "unit",  # with the reason
     "report_accepted": "unit",
     "urged": "unit",  # a supervisor's manual 催办
+    "withdrawn": "unit",  # the problem (or this task) taken back, with the reason: stop working on it
 }
 EVENT_KINDS = tuple(EVENT_AUDIENCE)
 
@@ -42,6 +43,7 @@ MOVE_EVENTS = {
     "verify": "verified",
     "close": "closed",
     "reopen": "reopened",
+    "withdraw": "withdrawn",
 }
 
 

@@ -27,6 +27,7 @@ EVENT_LABELS = {
     "report_returned": "报送被退回",
     "report_accepted": "报送已审核通过",
     "urged": "任务被催办",
+    "withdrawn": "任务被撤销",
 }
 MODE_LABELS = {
     "off": "不接收",

@@ -304,6 +304,7 @@ EN = {
     "报送被退回": "A report returned",
     "报送已审核通过": "A report accepted",
     "任务被催办": "A task urged",
+    "任务被撤销": "A task withdrawn",
     "不接收": "Off",
     "仅站内消息": "Inbox only",
     "站内消息 + 每日汇总邮件": "Inbox + daily digest",

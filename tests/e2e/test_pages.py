@@ -260,10 +260,13 @@ PAGE_WORDS = """() => {
 }"""
 
 
+@pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("role", ROLES)
-def test_switched_to_english_no_page_shows_chinese_outside_the_users_own_data(browser, site, screenshot_dir, role):
+def test_switched_to_english_no_page_shows_chinese_outside_the_users_own_data(
+    browser, site, screenshot_dir, role, size
+):
     data = user_data(site.db_url)
-    page = signed_in(browser, site, role, "desk", lang="en")
+    page = signed_in(browser, site, role, size, lang="en")
     left = {}
     for _endpoint, path in pages(site):
         status, wrong = look_at(page, path)
@@ -275,7 +278,7 @@ def test_switched_to_english_no_page_shows_chinese_outside_the_users_own_data(br
         if chinese := CJK.findall(words):
             left[path] = sorted(set(chinese))
         if status == 200:
-            save_shot(screenshot_dir, page, f"{role}-en-{slug(path)}")
+            save_shot(screenshot_dir, page, f"{role}-en-{size}-{slug(path)}")
     page.context.close()
     assert not left, "\n".join(f"{path}: {' | '.join(words)}" for path, words in left.items())
 

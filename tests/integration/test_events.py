@@ -651,3 +651,35 @@ def test_each_units_group_robot_hears_once_of_each_event_for_its_people(harness,
     assert {key for key, _ in heard} == {"lushi", "city"}
     assert any(k == "lushi" and "整改交办" in line for k, line in heard)
     assert any(k == "city" and "待核实" in line for k, line in heard)
+
+
+# --- 撤销 ----------------------------------------------------------------------------------------------------
+
+
+def test_a_withdrawal_reaches_the_units_people_with_the_reason_in_the_same_step_as_each_chose(harness, office, api):
+    h, o = harness, office
+    o.set("lushi_deputy", events={"withdrawn": "off"})
+    o.set("lushi_head", events={"withdrawn": "inbox"})
+    o.assign()
+    problem = api.get(f"/tasks/{o.task_id}", "smx_deputy").get_json()["problem_id"]
+    refused = api.post(f"/problems/{problem}/withdraw", "smx_deputy", json={"reason": ""})
+    assert refused.status_code == 422 and inbox_of(h, "withdrawn") == Counter(), "a refused step tells nobody"
+
+    r = api.post(f"/problems/{problem}/withdraw", "smx_deputy", json={"reason": "交办单位有误，改由市局直接整改"})
+    assert r.status_code == 200, r.get_json()
+    o.tick()
+    assert inbox_of(h, "withdrawn") == each("withdrawn", ["lushi_head", "lushi_handler"])
+    [row] = h.sql(
+        "SELECT n.subject, n.body FROM notifications n JOIN users u ON u.id = n.recipient_id "
+        "WHERE n.step = 'event:withdrawn' AND n.channel = 'inbox' AND u.username = 'lushi_handler'"
+    )
+    assert "【任务撤销】农房安全隐患排查不彻底" in row.subject
+    assert "撤销理由：交办单位有误，改由市局直接整改" in row.body and f"/tasks/{o.task_id}" in row.body
+
+    # one task of a problem, withdrawn from its own page's move, is news too
+    o.assign("危房鉴定报告缺失")
+    o.move("withdrawn", "smx_deputy", "与第3项重复")
+    assert inbox_of(h, "withdrawn") == twice(each("withdrawn", ["lushi_head", "lushi_handler"]))
+    h.deliver()
+    assert mails_of(h, "withdrawn") == twice(by_mail(each("withdrawn", ["lushi_handler"])))  # the head chose inbox only
+    assert hooks_of(h)["withdrawn"] == 2
