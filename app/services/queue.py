@@ -8,8 +8,9 @@ review, and the overdue tasks by escalation level. Which records a person acts o
 app.domain.permissions' rule, as SQL from app.services.scope; the boxes only add the
 state each one waits in.
 
-:func:`counts` is one aggregate statement (one scalar subquery per box), cheap enough for
-the header of every page; :func:`my_work` adds the first items of each box.
+:func:`counts` is one aggregate statement (one scalar subquery per box, each counting up
+to the lists' cap, app.services.tasks.bounded_count), cheap enough for the header of every
+page whatever the ledger holds; :func:`my_work` adds the first items of each box.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from app.domain.submissions import OWED, SubmissionState
 from app.domain.supervision import BLUE_WITHIN
 from app.domain.workflow import OPEN_STATES, State
 from app.models import ExtensionRequest, Obligation, Problem, Submission, Task, Unit, User
+from app.services import tasks
 from app.services.plans import overdue_clause
 from app.services.scope import (
     submission_acted_for,
@@ -78,16 +80,34 @@ class Item:
     overdue: bool = False
 
 
+@dataclass(frozen=True)
+class Bounded:
+    """A count shown as the lists show theirs: exact up to the cap, then "1000+"."""
+
+    n: int
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def __str__(self) -> str:
+        cap = tasks.COUNT_CAP
+        return f"{cap}+" if self.n > cap else str(self.n)
+
+
 @dataclass
 class Box:
     spec: BoxSpec
-    count: int
+    count: int  # up to one past the cap (tasks.COUNT_CAP): shown as "1000+"
     items: list[Item] = field(default_factory=list)
     by_level: dict[int, int] = field(default_factory=dict)  # overdue only: escalation level -> count
 
     @property
     def key(self) -> str:
         return self.spec.key
+
+    @property
+    def shown(self) -> Bounded:
+        return Bounded(self.count)
 
 
 @dataclass
@@ -96,8 +116,8 @@ class Queue:
     sides: list[permissions.Side]  # the person's sides, the one shown first first
 
     @property
-    def total(self) -> int:
-        return sum(b.count for b in self.boxes if b.spec.in_total)
+    def total(self) -> Bounded:
+        return _total({b.key: b.count for b in self.boxes if b.spec.in_total})
 
     def side(self, side: permissions.Side) -> list[Box]:
         return [b for b in self.boxes if b.spec.side is side]
@@ -144,14 +164,13 @@ def _where(key: str, user: User, now: datetime) -> list[ColumnElement[bool]]:
 
 
 def _count(spec: BoxSpec, user: User, now: datetime):
-    q = select(func.count()).where(*_where(spec.key, user, now))
     if spec.record == "task":
-        q = q.select_from(Task)
+        q = select(Task.id)
     elif spec.record == "extension":
-        q = q.select_from(ExtensionRequest).join(Task, ExtensionRequest.task_id == Task.id)
+        q = select(ExtensionRequest.id).join(Task, ExtensionRequest.task_id == Task.id)
     else:
-        q = q.select_from(Submission)
-    return q.scalar_subquery().label(spec.key)
+        q = select(Submission.id)
+    return tasks.bounded_count(q.where(*_where(spec.key, user, now))).label(spec.key)
 
 
 def _specs(user: User) -> list[BoxSpec]:
@@ -160,8 +179,9 @@ def _specs(user: User) -> list[BoxSpec]:
 
 
 def counts(db: Database, user: User, now: datetime, header: bool = False) -> dict[str, int]:
-    """Each box's count, in one statement; empty for a role with no work of its own.
-    ``header``: only the boxes the header adds up (due soon and overdue repeat others)."""
+    """Each box's count (up to one past the cap), in one statement; empty for a role with
+    no work of its own. ``header``: only the boxes the header adds up (due soon and overdue
+    repeat others)."""
     specs = [b for b in _specs(user) if b.in_total or not header]
     if not specs:
         return {}
@@ -169,9 +189,14 @@ def counts(db: Database, user: User, now: datetime, header: bool = False) -> dic
     return {b.key: n or 0 for b, n in zip(specs, row, strict=True)}
 
 
-def header_total(db: Database, user: User, now: datetime) -> int:
+def _total(found: dict[str, int]) -> Bounded:
+    """The boxes added up, "1000+" once one of them or their sum passes the cap."""
+    return Bounded(min(sum(found.values()), tasks.COUNT_CAP + 1))
+
+
+def header_total(db: Database, user: User, now: datetime) -> Bounded:
     """The number in the navigation: what waits for the person to act on it."""
-    return sum(counts(db, user, now, header=True).values())
+    return _total(counts(db, user, now, header=True))
 
 
 def my_work(db: Database, user: User, now: datetime, per_box: int = ITEMS_PER_BOX) -> Queue:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
@@ -161,6 +161,14 @@ def keyword_clause(word: str) -> ColumnElement[bool]:
 COUNT_CAP = 1000  # a list counts its matches up to here and then says "1000+"
 
 
+def bounded_count(matching: Select) -> ScalarSelect:
+    """How many rows ``matching`` gives, counted up to one past :data:`COUNT_CAP` (the
+    lists and my work's boxes: counting every row would make a page as slow as the
+    ledger is long). Past the cap, show the cap and "+"."""
+    capped = matching.limit(COUNT_CAP + 1).subquery()
+    return select(func.count()).select_from(capped).scalar_subquery()
+
+
 @dataclass
 class TaskList:
     """One page of a task list. ``total`` is exact up to :data:`COUNT_CAP`; past it,
@@ -183,8 +191,7 @@ def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> TaskL
     matching = select(Task.id)
     if needs_problem:
         matching = matching.join(Problem, Task.problem_id == Problem.id)
-    capped = matching.where(*where).limit(COUNT_CAP + 1).subquery()
-    counted = s.scalar(select(func.count()).select_from(capped)) or 0
+    counted = s.scalar(select(bounded_count(matching.where(*where)))) or 0
     rows = s.execute(
         select(Task, Unit, Problem.title)
         .join(Unit, Task.unit_id == Unit.id)

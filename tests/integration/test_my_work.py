@@ -19,6 +19,7 @@ from app.demo import SMX_COUNTIES
 from app.domain import permissions
 from app.models import Plan, Submission, Task, Unit, User
 from app.services import queue, scope
+from app.services import tasks as tasks_service
 from tests.integration.test_web_security import PNG, Browser, World, text
 
 pytestmark = pytest.mark.presigned
@@ -91,6 +92,17 @@ def test_an_official_lands_on_the_tasks_to_start_with_the_count_in_the_header(wo
     assert f'href="/tasks/{tasks[0]["id"]}"' in box(page, "to_rectify")
     assert header_count(home(world, "lushi_head")) == len(tasks), "the whole unit shares its queue"
     assert count(home(world, "hubin_handler"), "to_rectify") == 0, "a county beside it does not see it"
+
+
+def test_past_the_lists_count_cap_the_header_and_the_box_say_cap_plus_as_the_task_list_does(world, monkeypatch):
+    n = len(lushi_tasks(world))
+    monkeypatch.setattr(tasks_service, "COUNT_CAP", n - 1)
+    page = home(world, "lushi_handler")
+    assert f'<span class="badge" id="waiting">{n - 1}+</span>' in page, "the header counts only up to the cap"
+    assert f'<span class="count">{n - 1}+</span>' in box(page, "to_start")
+    assert count(page, "to_start") == n, "the box knows there is more than the cap (one past it)"
+    monkeypatch.setattr(tasks_service, "COUNT_CAP", n)
+    assert header_count(home(world, "lushi_handler")) == n, "at the cap the count is exact"
 
 
 def test_a_rectified_task_waits_to_be_checked_and_comes_back_as_sent_back_with_the_reason(world):
