@@ -43,6 +43,20 @@ DEMO_TIME = datetime(2022, 6, 8, 1, 0, tzinfo=UTC)  # the morning after the Sanm
 CAMPAIGN_NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
 
 
+def redis_test_url(default_db: int) -> str:
+    """The Redis database a test module may flush: RECTIFY_TEST_REDIS, else ``default_db``.
+
+    Under pytest-xdist (``make test`` runs two workers) each worker gets the next
+    database up, so one worker's FLUSHDB never empties the other's broker."""
+    url = os.environ.get("RECTIFY_TEST_REDIS", f"redis://127.0.0.1:6379/{default_db}")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    offset = int(worker.removeprefix("gw") or 0)
+    if not offset:
+        return url
+    base, db = url.rsplit("/", 1)
+    return f"{base}/{int(db) + offset}"
+
+
 def need_service(name: str, reason: str) -> None:
     """Skip with a clear message locally; fail under CI, where every service must run."""
     message = f"{name} is not reachable ({reason})"

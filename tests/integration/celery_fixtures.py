@@ -33,10 +33,11 @@ from sqlalchemy import func, insert, select, update
 
 from app.db import Database
 from app.models import Notification, User
+from tests.conftest import redis_test_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY_BIN = str(Path(sys.executable).with_name("celery"))
-REDIS_URL = os.environ.get("RECTIFY_TEST_REDIS", "redis://127.0.0.1:6379/11")
+REDIS_URL = redis_test_url(11)
 SENDER = "noreply@rectify.example.cn"
 KEY_HEADER = "X-Rectify-Key"
 

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -22,11 +21,11 @@ import config
 from app import create_app
 from app.demo import DEMO_PASSWORD
 from app.services.throttle import ADDRESS, LoginThrottle
-from tests.conftest import need_service
+from tests.conftest import need_service, redis_test_url
 
 ATTACKER = "198.51.100.7"
 OWNER = "203.0.113.20"
-REDIS_URL = os.environ.get("RECTIFY_TEST_REDIS", "redis://127.0.0.1:6379/13")
+REDIS_URL = redis_test_url(13)
 
 
 def form_login(client, username: str, password: str, address: str = "127.0.0.1"):
