@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -62,11 +63,29 @@ class Phase(Base):
     plan: Mapped[Plan] = relationship(back_populates="phases")
 
 
+def keyword_index(name: str, *columns: str, where: str | None = None) -> Index:
+    """A trigram index (pg_trgm, GIN) that the keyword's ``ILIKE '%word%'`` reads on
+    PostgreSQL (app.services.tasks.keyword_clause) for words of three characters or more.
+    SQLite cannot read an index for a substring, so there the index is empty (WHERE 0)
+    and costs nothing; the keyword scans the rows as before."""
+    return Index(
+        name,
+        *columns,
+        postgresql_using="gin",
+        postgresql_ops=dict.fromkeys(columns, "gin_trgm_ops"),
+        postgresql_where=text(where) if where else None,
+        sqlite_where=text("0"),
+    )
+
+
 class Problem(Base):
     """问题: one line of the problem list. Its state is rolled up from its tasks."""
 
     __tablename__ = "problems"
-    __table_args__ = (UniqueConstraint("plan_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("plan_id", "seq"),
+        keyword_index("ix_problems_keyword", "title", "description", "measures"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
@@ -157,7 +176,11 @@ class TaskEvent(Base):
     not even a script with database access can rewrite who did what and when."""
 
     __tablename__ = "task_events"
-    __table_args__ = (UniqueConstraint("task_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "seq"),
+        # the units' rectification accounts, the history the keyword searches
+        keyword_index("ix_task_events_account_keyword", "comment", where="to_state = 'rectified'"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))

@@ -13,6 +13,7 @@ import pytest
 
 from app.demo import SMX_COUNTIES
 from app.models import Task, TaskEvent
+from app.services import tasks as tasks_service
 from tests.integration.test_my_work import lushi_tasks, move, rectify
 from tests.integration.test_web_security import Browser, World, text
 
@@ -63,6 +64,22 @@ def test_a_two_character_chinese_keyword_finds_tasks_by_problem_measures_account
     assert search(world, "hubin_handler", "卢氏") == [], "a keyword never reaches past what one may see"
     both = search(world, "smx_deputy", "护栏", state="rectified")
     assert task_ids(both) == {task}, "the keyword is one more filter, with the others"
+
+
+def test_a_rare_word_in_one_units_account_finds_that_task_alone_by_either_path(world, monkeypatch):
+    """A word few tasks match is looked up by id first; a common one keeps the subqueries.
+    Both give the same tasks, for rare and common words, accounts, problems and units."""
+    task = lushi_tasks(world)[3]["id"]
+    rectify(world, task)  # its account: 已更换破损护栏并复查
+    p = add_problem(world, "农村供水设施老化", measures="更换破损护栏管网", unit="hubin")
+    words = ("破损护栏并复查", "破损护栏", "护栏", "供水设施", "卢氏", "三门峡", "改造", "不存在的词")
+    by_id = {w: task_ids(search(world, "smx_deputy", w)) for w in words}
+    assert by_id["破损护栏并复查"] == {task}, "the rare word is in that one account only"
+    assert task in by_id["破损护栏"] and {t["problem_id"] for t in search(world, "smx_deputy", "破损护栏")} >= {p}
+    assert by_id["不存在的词"] == set() and by_id["改造"], by_id
+    monkeypatch.setattr(tasks_service, "KEYWORD_IDS", 0)  # every word takes the subqueries' path
+    assert {w: task_ids(search(world, "smx_deputy", w)) for w in words} == by_id
+    assert task_ids(search(world, "hubin_handler", "破损护栏")) == {t["id"] for t in search(world, "hubin_handler", "")} & by_id["破损护栏"]
 
 
 def test_percent_and_underscore_in_a_keyword_are_taken_literally(world):
