@@ -1,4 +1,4 @@
-"""Flask commands: `flask --app app migrate | create-user | demo | holiday`."""
+"""Flask commands: `flask --app app migrate | create-user | demo | holiday | sweep | verify-history`."""
 
 from __future__ import annotations
 
@@ -67,6 +67,66 @@ def register_cli(app: Flask) -> None:
         if deliver:
             d = jobs.deliver_due(rt, clock=lambda: now)
             click.echo(f"delivered: {d.sent} sent, {d.retry} to retry, {d.failed} failed")
+
+    @app.cli.command("verify-history")
+    @click.option("--files/--no-files", default=True, help="also hash every attached evidence file again")
+    @click.option("--head", "head", default=None, help="a printed chain head to recompute, e.g. sm3:3f2a…")
+    @click.option("--as-of", "as_of", default=None, help="the instant printed beside the head (ISO, with its zone)")
+    @click.option("--plan", "plan_id", type=int, default=None, help="the head's scope: a plan")
+    @click.option("--unit", "unit_id", type=int, default=None, help="the head's scope: tasks of units at or under it")
+    @click.option("--task", "task_ids", type=int, multiple=True, help="the head's scope: these tasks")
+    def verify_history_cmd(files, head, as_of, plan_id, unit_id, task_ids) -> None:
+        """Check every link of the history's hash chain and name the first broken one;
+        with --head, also recompute a printed chain head for its scope and instant."""
+        from app.services import chain
+
+        rt = _rt()
+        s = rt.db.session()
+        report = chain.verify(s, rt.config.UPLOAD_DIR if files else None)
+        click.echo(report.summary())
+        problems = []
+        if not report.ok:
+            problems.append(f"first broken link: {report.breaks[0]}")
+            problems += [f"  also: {b}" for b in report.breaks[1:50]]
+            if len(report.breaks) > 50:
+                problems.append(f"  … and {len(report.breaks) - 50} more")
+        if head is not None:
+            problems += _check_head(s, head, as_of, plan_id, unit_id, task_ids)
+        s.rollback()
+        if problems:
+            _fail("\n".join(problems))
+
+    def _check_head(s, head, as_of, plan_id, unit_id, task_ids) -> list[str]:
+        from app.services import chain
+
+        algorithm, _, digest = head.partition(":")
+        if not digest or as_of is None:
+            _fail("--head takes the printed value algorithm:digest (e.g. sm3:3f2a…) and needs --as-of")
+        try:
+            instant = datetime.fromisoformat(as_of)
+        except ValueError:
+            _fail(f"无法识别的时间「{as_of}」，应为 ISO 8601，例如 2022-06-09T09:00:00+08:00")
+        if instant.tzinfo is None:
+            _fail("--as-of 须带时区，例如 2022-06-09T09:00:00+08:00 (an aware ISO instant)")
+        try:
+            now = chain.head_as_of(
+                s,
+                as_of=instant,
+                plan_id=plan_id,
+                unit_id=unit_id,
+                task_ids=task_ids or None,
+                algorithm=algorithm,
+                recompute=True,
+            )
+        except ServiceError as err:
+            _fail(err.message)
+        if now.digest == digest.lower():
+            click.echo(f"chain head {head} as of {now.as_of_text} matches: {now.tasks} tasks, {now.events} events")
+            return []
+        return [
+            f"chain head differs: printed {head}, the record as of {now.as_of_text} now gives {now.value} "
+            f"({now.tasks} tasks, {now.events} events): the record behind the document has changed since"
+        ]
 
     @app.cli.command("create-user")
     @click.option("--username", required=True)

@@ -173,7 +173,9 @@ class Task(Schedulable, Base):
 
 class TaskEvent(Base):
     """Append-only history of a task. Database triggers refuse UPDATE and DELETE, so
-    not even a script with database access can rewrite who did what and when."""
+    not even a script with database access can rewrite who did what and when; and each
+    row is a link of its task's hash chain, so whoever gets past them is found out
+    (``flask verify-history``). Written only by :func:`app.services.history.append`."""
 
     __tablename__ = "task_events"
     __table_args__ = (
@@ -192,6 +194,11 @@ class TaskEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     comment: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict] = mapped_column(JSON, default=dict)
+    # the task's hash chain (app.domain.chain): this link's algorithm, the previous
+    # link's hash (None for seq 1) and the hash over this event, its evidence and prev
+    chain_alg: Mapped[str | None] = mapped_column(String(10))
+    chain_prev: Mapped[str | None] = mapped_column(String(64))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
 
     actor: Mapped[User | None] = relationship()
 

@@ -22,6 +22,7 @@ from app.domain.workflow import STATE_LABELS, State
 from app.models import Plan, Problem, Task, Unit, User
 from app.schemas import TransitionIn
 from app.services import urges
+from app.services.chain import head_as_of
 from app.services.errors import ServiceError
 from app.services.ledger.export import CSV_MIME, Export, csv_file
 from app.services.scope import task_visible
@@ -110,10 +111,11 @@ def export_selection(db: Database, user: User, task_ids: list[int], now: datetim
         cells += ["是" if is_overdue(t, now) else "否", t.escalation_level or "", ""]
         lines.append([str(neutralise(str(c))) for c in cells])
     day = now.astimezone(CHINA).date()
+    head = head_as_of(s, as_of=now.replace(microsecond=0), task_ids=found)
     return Export(
         filename=f"所选整改任务_{day:%Y%m%d}.csv",
         ascii_filename=f"tasks-{day:%Y%m%d}.csv",
-        content=csv_file(_Table(HEADER, lines)),
+        content=csv_file(_Table(HEADER, lines), trailer=head.line()),
         mimetype=CSV_MIME,
     )
 

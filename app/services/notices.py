@@ -2,7 +2,8 @@
 
 A notice is numbered per issuing unit and year (三建督〔2026〕7号) in the order the
 supervising side first opens it to print; the number is stored with the task and never
-given again, so reprinting shows the same number and date."""
+given again, so reprinting shows the same number and date, and the same chain head: the
+task's history as of the moment it was numbered (app.services.chain)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.db import Database
 from app.domain import permissions
 from app.domain.deadlines import CHINA
 from app.models import Evidence, NoticeNumber, Plan, Unit, User
+from app.services.chain import ChainHead, head_as_of
 from app.services.tasks import TaskView, get_overdue_task
 
 ATTEMPTS = 3  # two supervisors numbering at the same instant: the loser takes the next number
@@ -29,6 +31,7 @@ class Notice:
     number: str | None  # None until the supervising side first opens it
     issued_on: date | None
     files: list[Evidence]
+    chain: ChainHead  # the task's chain head as of the notice's issue (as of now before it is issued)
 
 
 def number_text(prefix: str, year: int, seq: int) -> str:
@@ -45,8 +48,10 @@ def open_notice(db: Database, viewer: User, task_id: int, now: datetime) -> Noti
     if row is None and permissions.may_number_notice(view.actor):
         row = _number(db, view.task.id, issuer.id, viewer.id, now)
     files = list(s.scalars(select(Evidence).where(Evidence.task_id == view.task.id).order_by(Evidence.id)))
+    as_of = (row.issued_at if row is not None else now).replace(microsecond=0)
+    chain = head_as_of(s, as_of=as_of, task_ids=[view.task.id])
     if row is None:
-        return Notice(view, plan, issuer, None, None, files)
+        return Notice(view, plan, issuer, None, None, files, chain)
     return Notice(
         view,
         plan,
@@ -54,6 +59,7 @@ def open_notice(db: Database, viewer: User, task_id: int, now: datetime) -> Noti
         number_text(issuer.notice_prefix or issuer.name, row.year, row.seq),
         row.issued_at.astimezone(CHINA).date(),
         files,
+        chain,
     )
 
 

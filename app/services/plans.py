@@ -21,6 +21,7 @@ from app.schemas import Figures, PlanEditIn, PlanIn, ProblemIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.services.events import announce_assigned
+from app.services.history import Event, append
 from app.services.scope import (
     facts,
     get_visible_plan,
@@ -282,23 +283,7 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
     for row, tid in zip(task_rows, task_ids, strict=True):
         row["id"] = tid
     conn.execute(insert(Task.__table__), task_rows)
-    conn.execute(
-        insert(TaskEvent.__table__),
-        [
-            {
-                "task_id": tid,
-                "seq": 1,
-                "kind": "created",
-                "from_state": None,
-                "to_state": State.IDENTIFIED.value,
-                "actor_id": actor.id,
-                "at": now,
-                "comment": "",
-                "data": {},
-            }
-            for tid in task_ids
-        ],
-    )
+    append(s, [Event(tid, "created", None, State.IDENTIFIED.value, actor.id) for tid in task_ids], now, new_tasks=True)
     announce_assigned(
         s,
         actor,

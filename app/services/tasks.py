@@ -28,6 +28,7 @@ from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, U
 from app.schemas import TaskOut, TaskQuery, TransitionIn, WithdrawIn
 from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, task_event
+from app.services.history import Event, append
 from app.services.plans import overdue_clause
 from app.services.scope import facts, get_visible_problem, get_visible_task, require, task_actor, task_visible
 
@@ -307,22 +308,8 @@ def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, no
         check_move(replace(before, evidence_count=len(evidence)), actor, target, data.comment)
     except TransitionError as err:
         raise refusal(err.kind, err.message) from None  # the caller's transaction undoes the write
-    seq = (s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task.id)) or 0) + 1
-    event = TaskEvent(
-        task_id=task.id,
-        seq=seq,
-        kind="transition",
-        from_state=from_state.value,
-        to_state=target.value,
-        actor_id=user.id,
-        at=now,
-        comment=data.comment,
-        data={"move": move.name},
-    )
-    s.add(event)
-    s.flush()
-    for ev in evidence:
-        ev.event_id = event.id
+    step = Event(task.id, "transition", from_state.value, target.value, user.id, data.comment, {"move": move.name})
+    [seq] = append(s, [replace(step, evidence=evidence)], now)
     s.refresh(task)
     if kind := MOVE_EVENTS.get(move.name):
         notify(s, [task_event(s, kind, task, user, seq, data.comment)], now)

@@ -176,7 +176,9 @@ def test_export_of_a_selection_lists_the_picked_tasks_in_order_and_neutralises_f
     assert "attachment" in r.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(r.get_data().decode("utf-8-sig"))))
     assert rows[0][:4] == ["任务编号", "整改方案", "文号", "问题"]
-    assert [row[0] for row in rows[1:]] == [str(formula), str(other_city), str(first)]
+    assert [row[0] for row in rows[1:-1]] == [str(formula), str(other_city), str(first)]
+    assert rows[-1][0].startswith("记录链校验值（SM3）：sm3:") and "2 项任务" in rows[-1][0], "chain head of those seen"
+    assert f"--task {min(formula, first)} --task {max(formula, first)}" in rows[-1][0]
     assert rows[1][3].startswith("'="), "a title a spreadsheet would run is neutralised"
     assert rows[2][-1].startswith("未导出") and not any(rows[2][1:-1]), "nothing of an unseen task"
     assert rows[3][5] == SMX_COUNTIES["lushi"]

@@ -206,7 +206,8 @@ def test_the_yuzhou_ledger_imports_cleanly_and_exports_back_with_the_same_rows(a
     assert [ws.cell(r, 1).value for r in range(4, 10)] == ["1", "2", "3", "4", "5", "6"]
     assert ws["G6"].value == "各乡（镇）人民政府" and ws["G9"].value == "方山镇人民政府、磨街乡人民政府"
     assert ws["A10"].value.startswith("备注：“问题性质”指共性问题、个性问题")
-    assert {str(m) for m in ws.merged_cells.ranges} == {"A1:I1", "A10:I10"}, "only the title and the footnote"
+    assert ws["A11"].value.startswith("记录链校验值（SM3）：sm3:"), "the chain head of the tasks exported"
+    assert {str(m) for m in ws.merged_cells.ranges} == {"A1:I1", "A10:I10", "A11:I11"}, "title, footnote, chain head"
     again = new_plan(api, "yz_deputy", "2022-05-20")
     reread = preview(api, again, "yz_deputy", data).get_json()
     assert same_rows(reread["rows"]) == same_rows(rows)
@@ -218,7 +219,8 @@ def test_the_csv_export_is_utf8_with_a_bom_and_repeats_the_grouped_cells_on_ever
     assert r.mimetype == "text/csv" and r.data.startswith(b"\xef\xbb\xbf")
     assert ".csv" in r.headers["Content-Disposition"] and r.headers["X-Content-Type-Options"] == "nosniff"
     table = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
-    assert table[0][-2:] == ["进展", "是否销号"] and len(table) == 1 + 9
+    assert table[0][-2:] == ["进展", "是否销号"] and len(table) == 1 + 9 + 1
+    assert table[-1][0].startswith("记录链校验值（SM3）：sm3:"), "the last line: the chain head of the tasks exported"
     assert [row[:3] for row in table[1:4]] == [["一", "政策落实方面", "3"]] * 3
     assert table[9][7] == SMX_COUNTIES["lushi"], "the individual problem names its unit"
 
@@ -351,7 +353,9 @@ def test_the_job_reports_real_progress_after_each_chunk_of_rows_it_writes(api, m
 # ---- export: visibility, progress, formulas -------------------------------------------
 def export_rows(api, pid: int, as_user: str) -> list[list]:
     ws = load_workbook(io.BytesIO(export(api, pid, as_user, "sanmenxia").data)).active
-    return [[c.value for c in row] for row in ws.iter_rows(min_row=3)]
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=3)]
+    assert rows[-1][0].startswith("记录链校验值"), "the sheet ends with the chain head"
+    return rows[:-1]
 
 
 def test_a_county_official_exporting_sees_only_its_own_tasks_progress(api, rt):

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import Database
+from app.domain import permissions
 from app.domain.deadlines import CHINA
 from app.domain.ledger_layouts import (
     CLOSED,
@@ -48,7 +49,8 @@ from app.domain.ledger_layouts import (
     scope_phrase,
 )
 from app.models import Plan, Problem, Task, Unit, User
-from app.services.scope import get_visible_plan, task_visible
+from app.services.chain import head_as_of
+from app.services.scope import get_visible_plan, plan_facts, task_visible, who
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MIME = "text/csv; charset=utf-8"
@@ -72,6 +74,7 @@ class Sheet:
     unit: str  # the exporting unit, for 单位（盖章）
     day: str  # 2022年6月7日, China time
     plan_id: int
+    chain: str = ""  # the chain head of the tasks exported, as of the export (ChainHead.line)
 
 
 def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: str, now: datetime) -> Export:
@@ -82,18 +85,22 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
     plan = get_visible_plan(s, user, plan_id)
     layout = LAYOUTS[layout_key]
     day = now.astimezone(CHINA).date()
+    # the issuing side exports the whole plan, anyone else their own units' part (task_visible)
+    whole = permissions.issuing_side(who(user), plan_facts(plan))
+    head = head_as_of(s, as_of=now.replace(microsecond=0), plan_id=plan.id, unit_id=None if whole else user.unit_id)
     sheet = Sheet(
         layout=layout,
         title=f"{plan.title}（{plan.doc_number}）" if plan.doc_number else plan.title,
         unit=user.unit.name,
         day=f"{day.year}年{day.month}月{day.day}日",
         plan_id=plan.id,
+        chain=head.line(),
     )
     problems = iter_export_problems(s, user, plan)
     if fmt == "xlsx":
         content = build_xlsx(sheet, export_groups(layout, problems))
     else:
-        content = csv_file(export_table(layout, problems))
+        content = csv_file(export_table(layout, problems), trailer=sheet.chain)
     stem = "_".join(_safe(part) for part in (plan.doc_number, plan.title[:40], layout.name) if _safe(part))
     return Export(
         filename=f"{stem}_{day:%Y%m%d}.{fmt}",
@@ -179,6 +186,7 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
     body_fmt = wb.add_format(base | cell | {"align": "left"})
     centre_fmt = wb.add_format(base | cell | {"align": "center"})
     note_fmt = wb.add_format(base | {"align": "left"})
+    chain_fmt = wb.add_format(base | {"align": "left", "font_size": 9})
     formats = [centre_fmt if c.key in _CENTRED else body_fmt for c in columns]
     for i, col in enumerate(columns):
         ws.set_column(i, i, col.width, None, {"hidden": col.key == KEY})
@@ -211,9 +219,13 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
             # merge_range() writes into rows already flushed in constant-memory mode, which
             # xlsxwriter refuses; the cells are written above, so only the ranges are added
             ws.merge.extend([row - len(group), col, row - 1, col] for col in merged)
-    if layout.footnote:
-        ws.merge_range(row, 0, row, last, layout.footnote, note_fmt)
-        ws.set_row(row, row_height([layout.footnote], [_span(columns[: last + 1])]))
+    # the footnote, then the chain head: each one merged line across the table, which a
+    # re-import passes over like any footnote
+    for line, fmt in ((layout.footnote, note_fmt), (sheet.chain, chain_fmt)):
+        if line:
+            ws.merge_range(row, 0, row, last, line, fmt)
+            ws.set_row(row, row_height([line], [_span(columns[: last + 1])]))
+            row += 1
     ws.freeze_panes(header_row + 1, 0)
     ws.repeat_rows(header_row)
     ws.set_landscape()
@@ -222,7 +234,7 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
     ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
     ws.center_horizontally()
     ws.set_footer("&C第 &P 页，共 &N 页")
-    ws.print_area(0, 0, max(row, header_row + 1), last)
+    ws.print_area(0, 0, max(row - 1, header_row + 1), last)
     wb.close()
     return buf.getvalue()
 
@@ -240,11 +252,14 @@ def _span(columns: tuple[Column, ...]) -> Column:
     return Column("", "", sum(c.width for c in columns))
 
 
-def csv_file(table) -> bytes:
+def csv_file(table, trailer: str = "") -> bytes:
     """UTF-8 with a BOM: without it Excel opens a CSV as the local ANSI code page and the
-    Chinese turns to mojibake. Merged cells are repeated on every row."""
+    Chinese turns to mojibake. Merged cells are repeated on every row. ``trailer``: a
+    last line in the first column (the chain head)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(table.header)
     writer.writerows(table.rows)
+    if trailer:
+        writer.writerow([trailer])
     return buf.getvalue().encode("utf-8-sig")

@@ -1,0 +1,95 @@
+"""The record anyone can check: how a history event is hashed into its task's chain, and
+how a document's chain head is made from the tasks it covers. Pure: no database, no clock.
+
+**A link.** Each history event (``task_events`` row) stores ``chain_alg``, ``chain_prev``
+and ``chain_hash``. ``chain_hash`` is ``H(canonical(event, evidence, prev))`` where
+``canonical`` is the event as sorted-key JSON, UTF-8, no spaces, non-ASCII kept
+(``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))``) of exactly:
+
+* the stored fields ``task_id, seq, kind, from_state, to_state, actor_id, comment, data``
+  as stored (``data`` the JSON object; NULL as ``null``), and ``at`` as UTC ISO 8601
+  with microseconds and ``Z`` (``2022-06-09T01:00:00.000000Z``);
+* ``evidence``: the files attached to the event, in id order, each
+  ``{"id", "name", "size", "sha256"}`` (the original file name, its size in bytes and
+  the hex SHA-256 of its content as recorded at upload);
+* ``prev``: the previous event's ``chain_hash`` in the same task (seq − 1), ``""`` for
+  seq 1. ``chain_prev`` stores it too, so a broken link is told apart from changed fields.
+
+``H`` is SM3 (GB/T 32905, OpenSSL 3 through ``hashlib.new("sm3")``), or SHA-256 where
+that Python has no SM3; each link records its own algorithm, so a chain checks whatever
+machine wrote which link.
+
+**Per task, not global.** A task's events form one chain (prev = the task's last link).
+Writers of a task are already serialised by the unique ``(task_id, seq)`` that their
+``max(seq)`` lookup feeds, so chaining adds no lock; a global chain would put every
+writer — the sweep's batches, a 15,000-row import, each user's step — behind one tip.
+
+**A head.** A document covering some tasks "as of" an instant prints
+``H(lines)`` over its tasks in id order, one line per task that had an event by then:
+``"<task_id> <seq> <alg>:<chain_hash>\\n"`` of the task's latest event stamped at or
+before that instant (seq = how many links it covers). Anyone with the database can
+recompute it for the same scope and instant (``flask verify-history --head``); a change
+to any covered event, its evidence digests, a deletion or an insertion changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+SM3, SHA256 = "sm3", "sha256"
+EVENT_FIELDS = ("task_id", "seq", "kind", "from_state", "to_state", "actor_id", "at", "comment", "data")
+
+
+def available(algorithm: str) -> bool:
+    try:
+        hashlib.new(algorithm)
+    except ValueError:
+        return False
+    return True
+
+
+ALGORITHM = SM3 if available(SM3) else SHA256  # what this machine writes
+
+
+def digest(algorithm: str, data: bytes) -> str:
+    """Hex digest; ValueError when this Python lacks ``algorithm``."""
+    return hashlib.new(algorithm, data).hexdigest()
+
+
+def instant(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(event: Mapping, evidence: Sequence[Mapping], prev: str | None) -> bytes:
+    """The bytes a link's hash covers (see the module docstring)."""
+    body = {k: event[k] for k in EVENT_FIELDS}
+    body["at"] = instant(event["at"])
+    body["evidence"] = [
+        {"id": e["id"], "name": e["name"], "size": e["size"], "sha256": e["sha256"]}
+        for e in sorted(evidence, key=lambda e: e["id"])
+    ]
+    body["prev"] = prev or ""
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def link_hash(algorithm: str, event: Mapping, evidence: Sequence[Mapping], prev: str | None) -> str:
+    return digest(algorithm, canonical(event, evidence, prev))
+
+
+@dataclass(frozen=True)
+class Tip:
+    """A task's latest link as of some instant."""
+
+    task_id: int
+    seq: int
+    algorithm: str
+    hash: str
+
+
+def head_digest(algorithm: str, tips: Iterable[Tip]) -> str:
+    lines = "".join(f"{t.task_id} {t.seq} {t.algorithm}:{t.hash}\n" for t in sorted(tips, key=lambda t: t.task_id))
+    return digest(algorithm, lines.encode())
