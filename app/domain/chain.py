@@ -39,6 +39,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 SM3, SHA256 = "sm3", "sha256"
 EVENT_FIELDS = ("task_id", "seq", "kind", "from_state", "to_state", "actor_id", "at", "comment", "data")
@@ -55,13 +56,25 @@ def available(algorithm: str) -> bool:
 ALGORITHM = SM3 if available(SM3) else SHA256  # what this machine writes
 
 
+@lru_cache(maxsize=4)
+def _blank(algorithm: str):
+    return hashlib.new(algorithm)
+
+
 def digest(algorithm: str, data: bytes) -> str:
-    """Hex digest; ValueError when this Python lacks ``algorithm``."""
-    return hashlib.new(algorithm, data).hexdigest()
+    """Hex digest; ValueError when this Python lacks ``algorithm``. (A fresh hasher is
+    copied, not looked up by name: OpenSSL's lookup costs more than hashing an event.)"""
+    h = _blank(algorithm).copy()
+    h.update(data)
+    return h.hexdigest()
 
 
+@lru_cache(maxsize=64)  # a batch of events shares its instant
 def instant(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def canonical(event: Mapping, evidence: Sequence[Mapping], prev: str | None) -> bytes:
@@ -73,7 +86,7 @@ def canonical(event: Mapping, evidence: Sequence[Mapping], prev: str | None) -> 
         for e in sorted(evidence, key=lambda e: e["id"])
     ]
     body["prev"] = prev or ""
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return _JSON.encode(body).encode()
 
 
 def link_hash(algorithm: str, event: Mapping, evidence: Sequence[Mapping], prev: str | None) -> str:

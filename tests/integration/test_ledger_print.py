@@ -113,6 +113,7 @@ def test_an_exported_ledger_prints_on_a4_landscape_with_its_header_on_every_page
         assert f"第 {number} 页，共 {len(pages)} 页" in page
     if layout == "yuzhou":
         assert "单位（盖章）" in pages[0] and "备注" in pages[-1]
+    assert "记录链校验值（SM3）：sm3:" in pages[-1], "the chain head is printed under the table"
     SHOTS.mkdir(parents=True, exist_ok=True)
     stem = SHOTS / f"ledger-print-{layout}"
     subprocess.run([pdftoppm, "-png", "-r", "70", "-f", "1", "-l", "2", str(pdf), str(stem)], check=True, timeout=60)
