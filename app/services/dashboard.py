@@ -31,28 +31,31 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
     """Over the tasks the viewer sees; with ``plan_id``, of a plan they see (404 otherwise)."""
     s = db.session()
     where = [task_visible(viewer)] + ([Task.plan_id == get_visible_plan(s, viewer, plan_id).id] if plan_id else [])
-    open_states = [st.value for st in OPEN_STATES]
+    open_states = {st.value for st in OPEN_STATES}
     by_state = {st.value: 0 for st in State}
     overdue_total = 0
     names = ("red", "yellow", "blue")
     colours = dict.fromkeys(names, 0)
-    clauses = [overdue_clause(now)] + [colour_clause(c, now) for c in names]
-    flagged = [func.sum(case((clause, 1), else_=0)) for clause in clauses]  # one scan for every tile
-    for state, n, n_overdue, *n_colours in s.execute(
-        select(Task.state, func.count(), *flagged).where(*where).group_by(Task.state)
+    per_unit: dict[str, list[int]] = {}  # unit -> [overdue, open], most overdue first, then by name
+    overdue = func.sum(case((overdue_clause(now), 1), else_=0))
+    flagged = [func.sum(case((colour_clause(c, now), 1), else_=0)) for c in names]
+    # one scan for every figure, tile and unit: counts per unit and state (the database
+    # orders the units, so names sort by its collation as they always did)
+    for unit, state, n, n_overdue, *n_colours in s.execute(
+        select(Unit.name, Task.state, func.count(), overdue, *flagged)
+        .join(Unit, Task.unit_id == Unit.id)
+        .where(*where)
+        .group_by(Unit.name, Task.state)
+        .order_by(func.sum(overdue).over(partition_by=Unit.name).desc(), Unit.name)
     ):
-        by_state[state] = n
+        by_state[state] += n
         overdue_total += n_overdue or 0
         for c, k in zip(names, n_colours, strict=True):
             colours[c] += int(k or 0)
-    per_unit = s.execute(
-        select(Unit.name, func.sum(case((overdue_clause(now), 1), else_=0)), func.count())
-        .select_from(Task)
-        .join(Unit, Task.unit_id == Unit.id)
-        .where(*where, Task.state.in_(open_states))
-        .group_by(Unit.name)
-        .order_by(func.sum(case((overdue_clause(now), 1), else_=0)).desc(), Unit.name)
-    ).all()
+        if state in open_states:
+            counts = per_unit.setdefault(unit, [0, 0])
+            counts[0] += int(n_overdue or 0)
+            counts[1] += n
     per_category = s.execute(
         select(Problem.category, func.count())
         .select_from(Task)
@@ -64,7 +67,7 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
     return Dashboard(
         figures=make_figures(by_state, overdue_total),
         colours=colours,
-        overdue_by_unit=[(name, int(o or 0), n) for name, o, n in per_unit],
+        overdue_by_unit=[(name, o, n) for name, (o, n) in per_unit.items()],
         overdue_by_category=[(cat or "未分类", n) for cat, n in per_category],
         burndown=_burndown(s, where, now, sum(by_state.values()) - by_state[State.CLOSED.value]),
     )
