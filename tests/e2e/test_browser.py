@@ -390,6 +390,8 @@ def test_a_printable_supervision_notice_renders_for_an_overdue_task(page, login,
     assert re.search(r"（2022年6月20日）$", cells["整改时限"]), cells["整改时限"]
     assert cells["督办级别"] == "尚未升级", "the sweep has not run in this test"
     assert notice.locator("figure.qr img").evaluate("(img) => img.complete && img.naturalWidth") > 0
+    assert re.fullmatch(r"sm3:[0-9a-f]{64}", page.locator("#chain-head").inner_text()), "the record's chain head"
+    assert "verify-history --head sm3:" in page.locator("#notice-chain").inner_text()
     assert page.locator("#print").is_visible()
     shot(page, "notice")
     page.emulate_media(media="print")
