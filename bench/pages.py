@@ -1,6 +1,7 @@
 """Page benchmark: the dashboard, the plan page and the task lists at ledger scale.
 
-What it prints, for each size of the ledger (``--sizes``, tasks), on PostgreSQL:
+What it prints, for each size of the ledger (``--sizes``, tasks), on PostgreSQL and on
+SQLite (``--backends``; every line starts with db=…):
   * baseline_me     GET /api/v1/me through the same server in the same run (token check and
                     one primary-key query): every figure below is also given as a multiple of it.
   * dashboard       GET /dashboard (every task the city supervisor sees) and
@@ -27,15 +28,20 @@ How
   INSERT … SELECT over generate_series, so 1,000,000 tasks build in minutes, not hours. The
   ledger grows from one size to the next (VACUUM ANALYZE after each); ``gunicorn -w 2``
   serves the app and requests are sequential. The database is dropped at exit.
+  SQLite gets the very same rows: at each size they are copied into a fresh SQLite file
+  migrated alike (the builder's SQL is PostgreSQL's), which is ANALYZEd and served the same
+  way.
 
 Run (from the project root)
   .venv/bin/python bench/pages.py                                  # 10,000 and 100,000 tasks
-  .venv/bin/python bench/pages.py --sizes 10000,100000,1000000 --figures tasks_   # the lists at 1,000,000 too
+  .venv/bin/python bench/pages.py --sizes 10000,100000,1000000 --figures tasks_ --backends postgresql
+                                                                   # the lists at 1,000,000 too
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import random
@@ -51,13 +57,13 @@ from datetime import datetime
 from pathlib import Path
 
 import api as base  # bench/ is on sys.path when run as a script; api puts the root there
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, func, insert, select, text
 
 from app import create_app
 from app.db import Database
 from app.domain.deadlines import CHINA
 from app.migrate import upgrade
-from app.models import Plan
+from app.models import Base, Plan
 
 SORTS = ("due", "-due", "unit", "state", "updated")
 
@@ -140,6 +146,27 @@ def grow(url: str, plan_ids: list[int], actor_id: int, n_units: int, to_tasks: i
         db.dispose()
     base.vacuum_analyze(url)
     return n
+
+
+def copy_to_sqlite(pg_url: str, path: Path) -> str:
+    """The PostgreSQL ledger's rows in a fresh SQLite file migrated alike; its URL."""
+    path.unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    src, dst = create_engine(pg_url), create_engine(url)
+    try:
+        with src.connect() as a, dst.begin() as b:
+            for table in Base.metadata.sorted_tables:
+                if b.scalar(select(func.count()).select_from(table)):
+                    b.execute(table.delete())  # rows a migration wrote (none is history)
+                rows = a.execution_options(stream_results=True, yield_per=5000).execute(select(table))
+                for chunk in rows.mappings().partitions(5000):
+                    b.execute(insert(table), [dict(r) for r in chunk])
+            b.exec_driver_sql("ANALYZE")
+    finally:
+        src.dispose()
+        dst.dispose()
+    return url
 
 
 # ---- a signed-in browser --------------------------------------------------------------------
@@ -234,7 +261,7 @@ def count_queries(url: str, username: str, paths: dict[str, tuple[bool, str]]) -
             db.dispose()
 
 
-def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, rng) -> dict[str, float]:
+def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, rng, db: str) -> dict[str, float]:
     browser = Browser(port)
     browser.sign_in("city_deputy")
     token = base.Client(port).token("city_deputy")
@@ -247,21 +274,21 @@ def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, r
             browser.timed(draw(rng), token if api_call else None)
     me = [browser.timed("/api/v1/me", token) for _ in range(args.requests)]
     me95 = base.pct(me, 95)
-    print(f"size={n_tasks} baseline_me {base.fmt_ms(me, (50, 95))} n={len(me)}")
+    print(f"db={db} size={n_tasks} baseline_me {base.fmt_ms(me, (50, 95))} n={len(me)}")
     p95s = {}
     for name, (api_call, draw) in figs.items():
         ms = [browser.timed(draw(rng), token if api_call else None) for _ in range(args.requests)]
         p95s[name] = base.pct(ms, 95)
         aim = 30 if name.startswith("tasks_html") else 100
         print(
-            f"size={n_tasks} {name} {base.fmt_ms(ms, (50, 95))} x_me_p95={p95s[name] / me95:.1f} "
+            f"db={db} size={n_tasks} {name} {base.fmt_ms(ms, (50, 95))} x_me_p95={p95s[name] / me95:.1f} "
             f"queries={queries[name]} (aim: p95 < {aim} ms at 100,000)"
         )
-    base.host_line(f"after size={n_tasks}")
+    base.host_line(f"after db={db} size={n_tasks}")
     return p95s
 
 
-def report_flatness(by_size: dict[int, dict[str, float]]) -> None:
+def report_flatness(by_size: dict[int, dict[str, float]], db: str) -> None:
     sizes = sorted(by_size)
     if len(sizes) < 2:
         return
@@ -270,7 +297,7 @@ def report_flatness(by_size: dict[int, dict[str, float]]) -> None:
             continue
         row = " ".join(f"p95_ms@{n}={by_size[n][name]:.1f}" for n in sizes)
         values = [by_size[n][name] for n in sizes]
-        print(f"flat {name} {row} largest/smallest={max(values) / min(values):.2f} (aim: <= 2)")
+        print(f"db={db} flat {name} {row} largest/smallest={max(values) / min(values):.2f} (aim: <= 2)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -287,6 +314,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--figures", default="", help="only the figures whose name matches this regex (e.g. tasks_)")
     p.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE page 20 of every sort at every size")
+    p.add_argument("--backends", default="postgresql,sqlite", help="databases to serve the same ledger from")
     p.add_argument(
         "--pg-admin-url",
         default=os.environ.get("RECTIFY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
@@ -294,6 +322,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.sizes = sorted(int(n) for n in args.sizes.split(","))
+    args.backends = [b for b in ("postgresql", "sqlite") if b in args.backends.split(",")]
     return args
 
 
@@ -312,17 +341,26 @@ def main(argv: list[str] | None = None) -> int:
             assert plan_ids == list(db.session().scalars(select(Plan.id).order_by(Plan.id)))
         finally:
             db.dispose()
-        by_size = {}
-        with base.gunicorn(url, args.workers) as port:
+        by_size: dict[str, dict[int, dict[str, float]]] = {db: {} for db in args.backends}
+        with tempfile.TemporaryDirectory(prefix="rectify_bench_") as tmp, contextlib.ExitStack() as stack:
+            pg_port = stack.enter_context(base.gunicorn(url, args.workers)) if "postgresql" in args.backends else 0
             for size in args.sizes:
                 t0 = time.perf_counter()
                 n = grow(url, plan_ids, o.supervisor_id, args.units, size)
                 print(f"setup size={size} tasks={n} build_s={time.perf_counter() - t0:.1f}")
-                by_size[n] = measure_size(port, url, n, plan_ids, args, rng)
-                if args.explain:
-                    for sort in SORTS:
-                        base.print_explain(f"size={n}", sort, {"sort": sort, "page": "20"}, url, o.supervisor_id)
-        report_flatness(by_size)
+                if pg_port:
+                    by_size["postgresql"][n] = measure_size(pg_port, url, n, plan_ids, args, rng, "postgresql")
+                    if args.explain:
+                        for sort in SORTS:
+                            base.print_explain(f"size={n}", sort, {"sort": sort, "page": "20"}, url, o.supervisor_id)
+                if "sqlite" in args.backends:
+                    t0 = time.perf_counter()
+                    lite = copy_to_sqlite(url, Path(tmp) / "bench.db")
+                    print(f"setup db=sqlite size={size} copy_s={time.perf_counter() - t0:.1f}")
+                    with base.gunicorn(lite, args.workers) as port:
+                        by_size["sqlite"][n] = measure_size(port, lite, n, plan_ids, args, rng, "sqlite")
+        for db, sizes in by_size.items():
+            report_flatness(sizes, db)
     return 0
 
 
