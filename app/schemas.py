@@ -208,8 +208,9 @@ class MilestoneIn(Strict):
     deadline: str = Field(min_length=1, max_length=100)
 
 
-class ProblemIn(Strict):
-    seq: Id | None = Field(default=None, description="defaults to the next number")
+class ProblemFields(Strict):
+    """What a problem says and whom it is for: the same rules on creating and on editing."""
+
     category: str = Field(default="", max_length=100)
     nature: Literal["common", "individual"]
     title: str = Field(min_length=1, max_length=300)
@@ -224,13 +225,26 @@ class ProblemIn(Strict):
         description="fan out to every unit directly under this one "
         "(e.g. 各县（市、区）住房和城乡建设部门 = the issuing unit)",
     )
-    milestones: list[MilestoneIn] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
-    def one_target(self) -> ProblemIn:
+    def one_target(self) -> ProblemFields:
         if (self.unit_ids is None) == (self.all_units_under is None):
             raise ValueError("give exactly one of unit_ids or all_units_under")
         return self
+
+
+class ProblemIn(ProblemFields):
+    seq: Id | None = Field(default=None, description="defaults to the next number")
+    milestones: list[MilestoneIn] = Field(default_factory=list, max_length=50)
+
+
+class ProblemEditIn(ProblemFields):
+    """A problem as it should read now, with all its responsible units: a unit added gets a
+    task, a unit left out has its task withdrawn with ``reason``, and a changed deadline is
+    counted again for each open task that follows it (not one an extension moved)."""
+
+    reason: str = Field(default="", max_length=5000, description="撤销理由 for the tasks of units left out")
+    version: int = Field(ge=1, description="the problem's version you read")
 
 
 class WithdrawIn(Strict):
@@ -263,6 +277,7 @@ class ProblemOut(Out):
     deadline_kind: str
     due_at: datetime | None
     remarks: str
+    version: int = 1
     state: State | None = None
     task_count: int = 0
     milestones: list[MilestoneOut] = []
@@ -465,6 +480,7 @@ class NotificationOut(Out):
 class InboxPage(Out):
     items: list[NotificationOut]
     unread: int
+    next_before: int | None = Field(default=None, description="?before= for the next (older) page; none on the last")
 
 
 class PolicyIn(Strict):
@@ -537,6 +553,7 @@ class FailedNotificationOut(Out):
     subject: str
     attempts: int
     last_error: str
+    possibly_sent_twice: bool = Field(description="a worker died after handing it over, and it went again")
     recipient_id: int | None
     unit_id: int | None
     created_at: datetime

@@ -6,7 +6,18 @@ from flask import g
 
 from app.api import bp, now, rt, spec
 from app.models import Plan, Problem
-from app.schemas import Figures, PhaseOut, PlanEditIn, PlanIn, PlanOut, ProblemIn, ProblemOut, WithdrawIn, WithdrawOut
+from app.schemas import (
+    Figures,
+    PhaseOut,
+    PlanEditIn,
+    PlanIn,
+    PlanOut,
+    ProblemEditIn,
+    ProblemIn,
+    ProblemOut,
+    WithdrawIn,
+    WithdrawOut,
+)
 from app.services import plans, tasks
 
 
@@ -87,6 +98,20 @@ def create_problem(plan_id: int, body: ProblemIn):
 
 @spec.route(bp, "/problems/<int:problem_id>", "GET", summary="One problem", response=ProblemOut)
 def get_problem(problem_id: int):
+    return problem_out(*plans.get_problem(rt().db, g.user, problem_id))
+
+
+@spec.route(
+    bp,
+    "/problems/<int:problem_id>",
+    "PUT",
+    summary="Edit a problem (its supervisors): units added get a task, units left out have theirs withdrawn "
+    "with the reason, a new deadline is counted again for the open tasks; guarded by its version",
+    body=ProblemEditIn,
+    response=ProblemOut,
+)
+def update_problem(problem_id: int, body: ProblemEditIn):
+    tasks.update_problem(rt().db, g.user, problem_id, body, now())
     return problem_out(*plans.get_problem(rt().db, g.user, problem_id))
 
 

@@ -136,15 +136,23 @@ def decide_extension(request_id: int, body: ExtensionDecisionIn):
     return ExtensionOut.model_validate(extensions.decide_extension(rt().db, g.user, request_id, body, now()))
 
 
-@spec.route(bp, "/inbox", "GET", summary="Your notifications, newest first, with the unread count", response=InboxPage)
+@spec.route(
+    bp,
+    "/inbox",
+    "GET",
+    summary="Your notifications, newest first, 50 a page (?before=), and the unread count",
+    response=InboxPage,
+)
 def list_inbox():
-    return _inbox_page(unread_only=request.args.get("unread") in ("1", "true"))
+    unread_only = request.args.get("unread") in ("1", "true")
+    return _inbox_page(unread_only, before=request.args.get("before", type=db_int))
 
 
-def _inbox_page(unread_only: bool = False) -> InboxPage:
+def _inbox_page(unread_only: bool = False, before: int | None = None) -> InboxPage:
     db = rt().db
-    items = [NotificationOut.model_validate(n) for n in inbox.list_inbox(db, g.user, unread_only)]
-    return InboxPage(items=items, unread=inbox.unread_count(db, g.user))
+    found, next_before = inbox.list_inbox(db, g.user, unread_only, before=before)
+    items = [NotificationOut.model_validate(n) for n in found]
+    return InboxPage(items=items, unread=inbox.unread_count(db, g.user), next_before=next_before)
 
 
 @spec.route(bp, "/inbox/<int:notification_id>/read", "POST", summary="Mark one notification read", response=InboxPage)
@@ -226,7 +234,7 @@ def set_robot(unit_id: int, body: RobotIn):
     bp,
     "/admin/failed-notifications",
     "GET",
-    summary="Messages that failed for good (admin)",
+    summary="Messages to look at (admin): failed for good, unconfirmed (may not have arrived), possibly sent twice",
     response=FailedNotificationOut,
     many=True,
 )

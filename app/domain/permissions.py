@@ -241,6 +241,12 @@ def may_edit_plan(who: Who, plan: PlanFacts) -> bool:
     return supervises(who, plan)
 
 
+def may_edit_problem(who: Who, plan: PlanFacts) -> bool:
+    """Editing a problem (its words, deadline and responsible units, which adds, withdraws
+    and re-dates tasks): the plan's supervisors, like withdrawing it."""
+    return supervises(who, plan)
+
+
 def may_withdraw_problem(who: Who, plan: PlanFacts) -> bool:
     """Withdrawing a problem (each task leaves the ledger with the reason in its history)."""
     return supervises(who, plan)

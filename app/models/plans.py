@@ -101,6 +101,7 @@ class Problem(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remarks: Mapped[str] = mapped_column(Text, default="")
     reported_by_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # an edit names the one it read
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

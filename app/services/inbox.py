@@ -41,20 +41,31 @@ class Message:
 
 
 def list_inbox(
-    db: Database, user: User, unread_only: bool = False, limit: int = 50, lang: str | None = None
-) -> list[Message]:
-    """The newest messages, each subject rendered now from its kind and data in ``lang``
-    (the page's language), else the user's own (a page is a few dozen rows; the sweep
-    that wrote them words nothing)."""
+    db: Database,
+    user: User,
+    unread_only: bool = False,
+    limit: int = 50,
+    lang: str | None = None,
+    before: int | None = None,
+) -> tuple[list[Message], int | None]:
+    """One page of messages, newest first, and the ``before`` of the next (older) page, or
+    None on the last. Keyset paging on the id (the inbox index then the primary key): a
+    page deep in a long inbox costs what the first does, and a message arriving meanwhile
+    shifts nothing. Each subject is rendered now from its kind and data in ``lang`` (the
+    page's language), else the user's own (the sweep that wrote them words nothing)."""
     q = select(Notification).where(_mine(user))
     if unread_only:
         q = q.where(Notification.read_at.is_(None))
-    rows = db.session().scalars(q.order_by(Notification.id.desc()).limit(limit))
+    if before is not None:
+        q = q.where(Notification.id < before)
+    rows = list(db.session().scalars(q.order_by(Notification.id.desc()).limit(limit + 1)))
+    more, rows = len(rows) > limit, rows[:limit]
     lang = lang or user.lang
-    return [
+    page = [
         Message(r.id, r.kind, r.level, r.item_type, r.item_id, subject_of(r, lang), r.data, r.created_at, r.read_at)
         for r in rows
     ]
+    return page, (rows[-1].id if more else None)
 
 
 def mark_read(db: Database, user: User, notification_id: int | None, now: datetime) -> int:
@@ -70,7 +81,11 @@ def mark_read(db: Database, user: User, notification_id: int | None, now: dateti
 
 
 def failed_deliveries(db: Database, admin: User, limit: int = 200) -> list[Notification]:
-    """Messages that will not go out without someone's help (admins only)."""
+    """Messages an administrator should look at (admins only), newest first: those that
+    failed for good, those handed over without an answer twice (``unconfirmed``: they may
+    or may not have arrived, and are not sent again) and those that may have arrived twice
+    (``possibly_sent_twice``: a worker died after handing one over, and it went again)."""
     require(permissions.may_administer(who(admin)), "只有系统管理员可以查看发送失败的消息。")
-    q = select(Notification).where(Notification.status == "failed").order_by(Notification.id.desc()).limit(limit)
+    needs_a_look = Notification.status.in_(("failed", "unconfirmed")) | Notification.possibly_sent_twice.is_(True)
+    q = select(Notification).where(needs_a_look).order_by(Notification.id.desc()).limit(limit)
     return list(db.session().scalars(q))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,7 +17,7 @@ from app.domain.permissions import Side
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import COUNTED, OPEN_STATES, State, rollup_state
 from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
-from app.schemas import Figures, PlanEditIn, PlanIn, ProblemIn
+from app.schemas import Figures, PlanEditIn, PlanIn, ProblemFields, ProblemIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.services.events import announce_assigned
@@ -37,7 +37,7 @@ from app.services.scope import (
 T = TypeVar("T")
 
 
-def _checked(field: str, parse: Callable[..., T], *args) -> T:
+def checked(field: str, parse: Callable[..., T], *args) -> T:
     """A deadline parser's result, or its DeadlineError as Invalid naming the field."""
     try:
         return parse(*args)
@@ -70,7 +70,7 @@ def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
             created_by_id=actor.id,
         )
         for i, ph in enumerate(data.phases, start=1):
-            d = _checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, data.issued_on, cal)
+            d = checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, data.issued_on, cal)
             plan.phases.append(Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on))
         s.add(plan)
     return plan
@@ -87,7 +87,7 @@ def update_plan(db: Database, actor: User, plan_id: int, data: PlanEditIn) -> Pl
         phases = [
             Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on)
             for i, ph in enumerate(data.phases, start=1)
-            for d in [_checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, plan.issued_on, cal)]
+            for d in [checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, plan.issued_on, cal)]
         ]
         values = {"title": data.title, "doc_number": data.doc_number, "evidence_required": data.evidence_required}
         guarded = update(Plan).where(Plan.id == plan.id, Plan.version == data.version)
@@ -98,7 +98,7 @@ def update_plan(db: Database, actor: User, plan_id: int, data: PlanEditIn) -> Pl
     return plan
 
 
-def _target_units(s: Session, plan: Plan, data: ProblemIn) -> list[Unit]:
+def target_units(s: Session, plan: Plan, data: ProblemIn) -> list[Unit]:
     issuer = plan.issuing_unit
     if data.all_units_under is not None:
         parent = s.get(Unit, data.all_units_under)
@@ -178,12 +178,12 @@ def add_problems(
         try:
             key = (data.all_units_under, tuple(data.unit_ids or ()))
             if key not in targets:
-                units = _target_units(s, plan, data)
+                units = target_units(s, plan, data)
                 targets[key] = units, permissions.problem_side(who, plan_f, [unit_facts(u) for u in units])
             units, side = targets[key]
             require(side is not None, ADD_REFUSED)
             if data.deadline not in deadlines:
-                deadlines[data.deadline] = _checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
+                deadlines[data.deadline] = checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
             dl = deadlines[data.deadline]
             if data.seq:
                 seq = data.seq
@@ -195,7 +195,7 @@ def add_problems(
                 seq, next_seq = next_seq, next_seq + 1
             seen.add(seq)
             milestones = [
-                (m, _checked(f"milestones[{j}].deadline", parse_deadline, m.deadline, plan.issued_on, cal))
+                (m, checked(f"milestones[{j}].deadline", parse_deadline, m.deadline, plan.issued_on, cal))
                 for j, m in enumerate(data.milestones)
             ]
         except ServiceError as err:
@@ -220,6 +220,16 @@ def _reserve_ids(conn, table, n: int) -> list[int]:
     return list(range(start, start + n))
 
 
+def problem_values(data: ProblemFields, dl: Deadline) -> dict:
+    """A problem's columns from what was typed (added or edited) and its parsed deadline."""
+    fields = ("category", "nature", "title", "description", "source", "measures", "remarks")
+    return {k: getattr(data, k) for k in fields} | {
+        "deadline_text": dl.text,
+        "deadline_kind": dl.kind,
+        "due_at": dl.due_at,
+    }
+
+
 def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: datetime) -> list[int]:
     """One chunk as three plain multi-row INSERTs (Core, column defaults applied), with
     the ids reserved up front (:func:`_reserve_ids`): the ORM's bulk path, and RETURNING
@@ -233,16 +243,7 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
                 "id": pid,
                 "plan_id": plan.id,
                 "seq": seq,
-                "category": data.category,
-                "nature": data.nature,
-                "title": data.title,
-                "description": data.description,
-                "source": data.source,
-                "measures": data.measures,
-                "deadline_text": dl.text,
-                "deadline_kind": dl.kind,
-                "due_at": dl.due_at,
-                "remarks": data.remarks,
+                **problem_values(data, dl),
                 "reported_by_unit_id": None if supervising else actor.unit_id,
                 "created_by_id": actor.id,
                 "created_at": now,
@@ -257,6 +258,27 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
     ]
     if milestone_rows:
         conn.execute(insert(Milestone.__table__), milestone_rows)
+    fanned = [
+        (pid, dl_basis, units)
+        for pid, (_data, _seq, dl_basis, units, _milestones, _side) in zip(problem_ids, chunk, strict=True)
+    ]
+    titles = {pid: data.title for pid, (data, *_rest) in zip(problem_ids, chunk, strict=True)}
+    insert_tasks(s, actor, plan, fanned, titles, now)
+    return list(problem_ids)
+
+
+def insert_tasks(
+    s: Session,
+    actor: User,
+    plan: Plan,
+    fanned: Sequence[tuple[int, tuple[Deadline, Basis | None], Sequence[Unit]]],
+    titles: Mapping[int, str],
+    now: datetime,
+) -> list[int]:
+    """The tasks of problems fanned out to units, given as (problem id, its deadline on
+    receipt, the units), each with its "created" history entry, in two multi-row INSERTs;
+    the units hear of them as assigned (``titles``: each problem's). Returns the task ids."""
+    conn = s.connection()
     task_rows = [
         {
             "problem_id": pid,
@@ -276,9 +298,11 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
             "swept_until": now,
             "next_action_at": None if dl.kind == "long_term" else now,  # the sweep plans from here
         }
-        for pid, (_data, _seq, (dl, basis), units, _milestones, _side) in zip(problem_ids, chunk, strict=True)
+        for pid, (dl, basis), units in fanned
         for u in units
     ]
+    if not task_rows:
+        return []
     task_ids = _reserve_ids(conn, Task.__table__, len(task_rows))
     for row, tid in zip(task_rows, task_ids, strict=True):
         row["id"] = tid
@@ -289,10 +313,10 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
         actor,
         plan,
         [(tid, row["unit_id"], row["problem_id"], row["due_at"]) for tid, row in zip(task_ids, task_rows, strict=True)],
-        {pid: data.title for pid, (data, *_rest) in zip(problem_ids, chunk, strict=True)},
+        titles,
         now,
     )
-    return list(problem_ids)
+    return list(task_ids)
 
 
 def overdue_clause(now: datetime):

@@ -10,9 +10,12 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
 from app.domain import permissions
+from app.domain.deadlines import CHINA, task_deadline
 from app.domain.events import MOVE_EVENTS
 from app.domain.permissions import Actor
+from app.domain.reminders import ladder_columns
 from app.domain.supervision import BLUE_WITHIN, colour
+from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import (
     OPEN_STATES,
     WITHDRAWABLE,
@@ -25,10 +28,12 @@ from app.domain.workflow import (
     may_urge,
 )
 from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
-from app.schemas import TaskOut, TaskQuery, TransitionIn, WithdrawIn
+from app.schemas import ProblemEditIn, TaskOut, TaskQuery, TransitionIn, WithdrawIn
+from app.services import plans
+from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, task_event
-from app.services.history import Event, append
+from app.services.history import Entry, Event, add_events, append
 from app.services.plans import overdue_clause
 from app.services.scope import facts, get_visible_problem, get_visible_task, require, task_actor, task_visible
 
@@ -374,3 +379,104 @@ def withdraw_problem(db: Database, actor_user: User, problem_id: int, data: With
         for task_id, version in rows:
             move_task(s, user, task_id, TransitionIn(to=State.WITHDRAWN, comment=data.reason, version=version), now)
     return [task_id for task_id, _ in rows]
+
+
+@dataclass
+class ProblemEdit:
+    """What an edit did to a problem's tasks."""
+
+    problem: Problem
+    added: list[int]  # tasks created for units added
+    withdrawn: list[int]  # tasks of units left out, withdrawn with the reason
+    redated: list[int]  # open tasks whose deadline the new one moved
+
+
+def update_problem(db: Database, actor_user: User, problem_id: int, data: ProblemEditIn, now: datetime) -> ProblemEdit:
+    """Edit a problem as its supervisors see it now, in one transaction, under the rules of
+    adding one (the units through :func:`plans.target_units`, the deadline as a unit
+    receiving it now would count it), guarded by the version read (409 for a stale edit).
+
+    Its units are the units of its tasks not withdrawn: a unit added gets a task (and hears
+    of it as assigned); a unit left out has its task withdrawn with ``data.reason`` through
+    :func:`move_task`, as withdrawing the problem does (a closed task cannot be left out, a
+    withdrawn one cannot come back). A changed deadline is counted again for each open task
+    that follows the problem's (one an extension moved keeps the extension's), from the day
+    that unit received it, and the move is written into the task's history."""
+    with db.transaction() as s:
+        user = s.get(User, actor_user.id)
+        problem = get_visible_problem(s, user, problem_id)
+        plan = s.get(Plan, problem.plan_id)
+        f = facts(user, plan)
+        require(permissions.may_edit_problem(f.who, f.plan), "只有方案下发单位的督办人员可以修改问题。")
+        cal = load_calendar(s)
+        units = plans.target_units(s, plan, data)
+        dl, basis = plans.checked("deadline", plans.deadline_on_receipt, plan, data.deadline, now, cal)
+        values = plans.problem_values(data, dl)
+        old_text = problem.deadline_text
+        guarded = update(Problem).where(Problem.id == problem.id, Problem.version == data.version)
+        if s.execute(guarded.values(**values, version=Problem.version + 1)).rowcount != 1:
+            raise Conflict("问题已被他人修改，请刷新后查看最新内容再修改。")
+        s.refresh(problem)
+        have = {t.unit_id: t for t in s.scalars(select(Task).where(Task.problem_id == problem.id))}
+        wanted = {u.id for u in units}
+        if back := [have[u].unit.name for u in wanted if u in have and have[u].state == State.WITHDRAWN.value]:
+            raise Invalid(f"「{'、'.join(back)}」的任务已撤销，不能再交办给同一单位；如需整改，请另行添加问题。")
+        leaving = [t for uid, t in have.items() if uid not in wanted and t.state != State.WITHDRAWN.value]
+        if closed := [t.unit.name for t in leaving if t.state == State.CLOSED.value]:
+            raise Invalid(f"「{'、'.join(closed)}」的任务已销号，不能移出责任单位。")
+        if leaving and not data.reason.strip():
+            message = "移出责任单位会撤销该单位的任务，请填写撤销理由。"
+            raise Invalid(message, [{"field": "reason", "message": message}])
+        for t in leaving:
+            move_task(s, user, t.id, TransitionIn(to=State.WITHDRAWN, comment=data.reason, version=t.version), now)
+        new_units = [u for u in units if u.id not in have]
+        added = plans.insert_tasks(
+            s, user, plan, [(problem.id, (dl, basis), new_units)], {problem.id: problem.title}, now
+        )
+        redated = _redate(s, user, plan, problem, old_text, added, cal, now) if dl.text != old_text else []
+    return ProblemEdit(problem, added, [t.id for t in leaving], redated)
+
+
+def _redate(
+    s: Session,
+    user: User,
+    plan: Plan,
+    problem: Problem,
+    old_text: str,
+    added: list[int],
+    cal: WorkCalendar,
+    now: datetime,
+) -> list[int]:
+    """The problem's new deadline for each of its open tasks that follows it (not those just
+    ``added``, which start with it), counted from
+    the day its unit received it; the move in each task's history, its unsent reminders
+    cancelled and its schedule planned again by the next sweep (the ladder starts afresh if
+    the new deadline is still ahead, as after an extension)."""
+    query = select(Task).where(
+        Task.problem_id == problem.id,
+        Task.state.in_([st.value for st in OPEN_STATES]),
+        Task.deadline_text == old_text,  # not one an extension moved: it reads the extension's
+        Task.id.not_in(added),
+    )
+    entries = []
+    for task in s.scalars(query.with_for_update()).all():
+        received_on = task.created_at.astimezone(CHINA).date()
+        dl, basis = task_deadline(
+            problem.deadline_text, plan.issued_on, received_on, plan.workdays_from == "issued", cal
+        )
+        old = {"text": task.deadline_text, "due_at": task.due_at.isoformat() if task.due_at else None}
+        comment = f"问题的整改时限由「{old_text}」改为「{dl.text}」" + (
+            f"，即{dl.due_on:%Y年%m月%d日}" if dl.due_on else ""
+        )
+        entries.append(Entry(task, "deadline_changed", user.id, comment, {"old": old, "new_text": dl.text}))
+        if dl.due_at is None or dl.due_at > now:
+            for column, value in ladder_columns(0).items():
+                setattr(task, column, value)
+        task.deadline_kind, task.due_at, task.deadline_text = dl.kind, dl.due_at, dl.text
+        task.deadline_basis, task.deadline_from, task.calendar_provisional = basis, dl.counted_from, dl.provisional
+        task.active_since = task.swept_until = task.updated_at = now
+        task.next_action_at = None if dl.kind == "long_term" else now
+        task.version += 1
+        cancel_pending(s, "task", task.id)
+    add_events(s, entries, now)
+    return [e.task.id for e in entries]

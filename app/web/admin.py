@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from app.domain import permissions
 from app.domain.deadlines import CHINA
 from app.schemas import HolidayIn, PolicyIn, UnitIn, UnitNoticeIn, UserIn, db_int
-from app.services import calendar, org, policy
+from app.services import calendar, inbox, org, policy
 from app.services.errors import ServiceError
 from app.services.scope import who
 from app.web import bp, form_failed, login_required, rt, say
@@ -115,6 +115,17 @@ def admin_holiday_year(year: int):
     except ServiceError as err:
         form_failed(err)
     return redirect(url_for("web.admin_holidays"))
+
+
+CHANNELS = {"inbox": "站内消息", "email": "邮件", "wecom": "企业微信群", "dingtalk": "钉钉群", "webhook": "Webhook"}
+
+
+@bp.get("/admin/messages")
+@login_required
+def admin_messages():
+    """Messages to look at: failed for good, unconfirmed, possibly sent twice, in plain words."""
+    _admin_only()
+    return render_template("admin_messages.html", rows=inbox.failed_deliveries(rt().db, g.user), channels=CHANNELS)
 
 
 def _saved(moved: int) -> None:

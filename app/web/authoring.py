@@ -1,5 +1,5 @@
-"""Authoring in the pages: issue a plan, add a problem with a unit picker over the unit
-tree, declare a report owed; and open a report's file.
+"""Authoring in the pages: issue a plan, add or edit a problem with a unit picker over the
+unit tree, declare a report owed; and open a report's file.
 
 Each form is read into the API's own pydantic schema and handed to the same service the
 API calls, so a form and a JSON request meet exactly the same rules. A refused form comes
@@ -15,15 +15,16 @@ from pydantic import ValidationError
 
 from app.domain import permissions
 from app.domain.deadlines import CHINA
-from app.domain.workflow import WITHDRAWABLE
+from app.domain.workflow import WITHDRAWABLE, State
 from app.http import stored_file
 from app.models import Unit
-from app.schemas import ObligationIn, PlanEditIn, PlanIn, ProblemIn, WithdrawIn, db_int
+from app.schemas import ObligationIn, PlanEditIn, PlanIn, ProblemEditIn, ProblemIn, WithdrawIn, db_int
 from app.services import obligations, plans, tasks
 from app.services.errors import ServiceError
 from app.services.scope import facts, require
 from app.web import bp, form_failed, login_required, rt, say
 
+EDITED = "问题已修改：新增 {added} 项任务，撤销 {withdrawn} 项，{redated} 项任务的整改时限随之调整（已记入办理记录）。"
 PHASE_ROWS = 3  # blank phase rows a new plan's form offers
 WITHDRAWN = "问题已撤销：{n} 项任务不再计入未办结数，提醒和督办随之停止；撤销理由已记入各任务的办理记录。"
 
@@ -129,9 +130,7 @@ def problem_new(plan_id: int):
         if target is None:
             say("请选择责任单位：某单位的全部下级单位，或勾选具体单位。", "error")
             return redirect(url_for("web.problem_new", plan_id=plan_id))
-        f = request.form
-        fields = ("category", "title", "description", "source", "measures", "deadline", "remarks")
-        body = {k: f.get(k, "") for k in fields} | {"nature": f.get("nature", ""), "seq": f.get("seq") or None}
+        body = _problem_fields() | {"seq": request.form.get("seq") or None}
         try:
             data = ProblemIn.model_validate(body | target, strict=False)
             problem = plans.create_problem(rt().db, g.user, plan_id, data, rt().clock())
@@ -143,6 +142,47 @@ def problem_new(plan_id: int):
         return redirect(url_for("web.plan_detail", plan_id=plan_id))
     plan, _ = plans.get_plan(rt().db, g.user, plan_id, rt().clock())
     return render_template("problem_form.html", plan=plan, **picker)
+
+
+def _problem_fields() -> dict:
+    f = request.form
+    fields = ("category", "title", "description", "source", "measures", "deadline", "remarks", "nature")
+    return {k: f.get(k, "") for k in fields}
+
+
+@bp.route("/problems/<int:problem_id>/edit", methods=["GET", "POST"])
+@login_required
+def problem_edit(problem_id: int):
+    """Edit a problem: its words, deadline and units, through the same picker and rules as
+    adding one; the tasks follow (app.services.tasks.update_problem)."""
+    db, now = rt().db, rt().clock()
+    problem, _, _ = plans.get_problem(db, g.user, problem_id)
+    plan, _ = plans.get_plan(db, g.user, problem.plan_id, now)
+    f_ = facts(g.user, plan)
+    require(permissions.may_edit_problem(f_.who, f_.plan), "只有方案下发单位的督办人员可以修改问题。")
+    here = url_for("web.problem_edit", problem_id=problem_id)
+    if request.method == "POST":
+        target = _target()
+        if target is None:
+            say("请选择责任单位：某单位的全部下级单位，或勾选具体单位。", "error")
+            return redirect(here)
+        f = request.form
+        body = _problem_fields() | {"reason": f.get("reason", ""), "version": f.get("version", "")}
+        try:
+            data = ProblemEditIn.model_validate(body | target, strict=False)
+            edit = tasks.update_problem(db, g.user, problem_id, data, now)
+        except (ServiceError, ValidationError) as err:
+            form_failed(err)
+            return redirect(here)
+        say(
+            EDITED,
+            added=len(edit.added),
+            withdrawn=len(edit.withdrawn),
+            redated=len(edit.redated),
+        )
+        return redirect(url_for("web.problem_detail", problem_id=problem_id))
+    chosen = {t.unit_id for t, _ in plans.problem_tasks(db, g.user, problem_id) if t.state != State.WITHDRAWN}
+    return render_template("problem_form.html", plan=plan, problem=problem, chosen=chosen, **_picker(plan.id))
 
 
 @bp.get("/problems/<int:problem_id>")
@@ -161,8 +201,11 @@ def problem_detail(problem_id: int):
         state=state,
         count=count,
         rows=plans.problem_tasks(db, g.user, problem_id),
-        withdrawal=plans.withdrawal(db, g.user, problem_id),
+        # the problem's withdrawal, once nothing of it is left open (a unit taken off by an
+        # edit shows as its task's state, with the reason in that task's history)
+        withdrawal=plans.withdrawal(db, g.user, problem_id) if state not in WITHDRAWABLE else None,
         withdraws=permissions.may_withdraw_problem(f.who, f.plan) and state in WITHDRAWABLE,
+        edits=permissions.may_edit_problem(f.who, f.plan) and state is not State.WITHDRAWN,
     )
 
 

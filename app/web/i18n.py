@@ -460,6 +460,62 @@ EN = {
     "二级": "Level 2",
     "三级（通报）": "Level 3 (public notice)",
     "更多筛选条件": "More filters",
+    # the inbox's pages; the admin's messages to look at
+    "最新消息": "Newest messages",
+    "更早的消息": "Older messages",
+    "待查看的消息": "Messages to look at",
+    "这里列出不能确定已经送达、或者可能重复送达的消息，最新的在前。其余消息都已送达，或仍在按时发送。": (
+        "Messages that may not have arrived, or may have arrived twice, newest first. "
+        "Every other message has arrived or is still going out on time."
+    ),
+    "发送失败，系统不再重试。请按错误信息检查收件地址或渠道设置，必要时直接联系收件人。": (
+        "Sending failed and will not be tried again. Check the address or the channel's settings against "
+        "the error, and contact the recipient directly if need be."
+    ),
+    "已交给对方服务器，但两次都没有等到确认：对方可能已经收到，也可能没有。为免重复，系统不再发送，请向收件人核实。": (
+        "Handed to the far end's server twice without an answer: it may have arrived, or not. So as not to "
+        "send it a third time it is not sent again; please ask the recipient."
+    ),
+    (
+        "收件人可能收到了两份相同的消息：第一次交出后发送进程中断，没能记下结果，系统又发了一次"
+        "（编号相同，多数邮件和群机器人会合并为一份）。无需处理，如收件人问起可作说明。"
+    ): (
+        "The recipient may have had this message twice: the sending process stopped after handing it over, "
+        "before it could record that, and it was sent once more (with the same id, which most mail systems "
+        "and group robots fold into one). Nothing to do; this is the explanation if the recipient asks."
+    ),
+    "发送失败": "Failed",
+    "未确认送达": "Not confirmed",
+    "可能重复送达": "Possibly sent twice",
+    "时间": "Time",
+    "情况": "What happened",
+    "渠道": "Channel",
+    "收件人": "Recipient",
+    "主题": "Subject",
+    "原因与处理": "Why, and what to do",
+    "错误信息：": "Error: ",
+    "没有需要查看的消息：都已送达或正在发送。": "Nothing to look at: every message has arrived or is going out.",
+    "站内消息": "Inbox",
+    "邮件": "E-mail",
+    "企业微信群": "WeCom group",
+    "钉钉群": "DingTalk group",
+    # editing a problem
+    "编辑问题": "Edit the problem",
+    "保存修改": "Save the changes",
+    "返回问题": "Back to the problem",
+    "修改时限后，未办结任务的时限按各单位收到任务之日重新计算并记入办理记录；已批准延期的任务保持延期后的时限。": (
+        "A new deadline is counted again for each open task from the day its unit received it, and written "
+        "into its history; a task with an approved extension keeps the extended deadline."
+    ),
+    "新增的单位会收到整改任务；移出的单位，其任务将被撤销（已销号的任务不能移出）。": (
+        "Units added receive a task; a unit taken off has its task withdrawn (a closed task cannot be taken off)."
+    ),
+    "撤销理由（移出责任单位时必填）": "Reason for withdrawing (needed when a unit is taken off)",
+    "问题已修改：新增 {added} 项任务，撤销 {withdrawn} 项，{redated} 项任务的整改时限随之调整（已记入办理记录）。": (
+        "Problem saved: {added} task(s) added, {withdrawn} withdrawn, and the deadline of {redated} task(s) "
+        "moved with it (written into their history)."
+    ),
+    "整改时限修改": "Deadline changed",
 }
 
 

@@ -10,11 +10,15 @@ from app.services import inbox, obligations
 from app.services.errors import ServiceError
 from app.web import back, bp, form_failed, login_required, rt, say, switched_lang
 
+INBOX_PAGE = 50  # messages per page of the inbox
+
 
 @bp.get("/inbox")
 @login_required
 def inbox_page():
-    return render_template("inbox.html", items=inbox.list_inbox(rt().db, g.user, limit=200, lang=switched_lang()))
+    before = request.args.get("before", type=db_int)
+    items, older = inbox.list_inbox(rt().db, g.user, limit=INBOX_PAGE, lang=switched_lang(), before=before)
+    return render_template("inbox.html", items=items, older=older, paged=before is not None)
 
 
 @bp.post("/inbox/read")

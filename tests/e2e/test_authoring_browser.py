@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.demo import SMX, SMX_COUNTIES
+from app.demo import DEMO_PASSWORD, SMX, SMX_COUNTIES
 
 SIZES = {"desk": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 TITLE = "农村危房改造“回头看”整改方案"
@@ -130,3 +130,88 @@ def test_on_a_phone_a_supervisor_withdraws_a_problem_with_a_reason_and_the_count
     assert "已撤销" in page and "交办单位有误，改由市局直接整改" in page
     fits(county)
     shot(county, "phone-withdrawn-task")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_supervisor_edits_a_problem_its_units_and_deadline_and_a_stale_edit_is_refused_keeping_what_was_typed(
+    new_page, login, shot, api, size
+):
+    units = {u["name"]: u["id"] for u in api.get("/units", "admin").get_json()}
+    lushi, hubin, shanzhou = (units[SMX_COUNTIES[k]] for k in ("lushi", "hubin", "shanzhou"))
+    body = {"nature": "common", "title": "档案资料不规范", "deadline": "6月30日前", "unit_ids": [lushi, hubin]}
+    problem = api.post("/plans/1/problems", "smx_deputy", json=body).get_json()["id"]
+    city = new_page()
+    city.set_viewport_size(SIZES[size])
+    login(city, "smx_deputy")
+    city.goto(f"/problems/{problem}")
+    with city.expect_navigation():
+        city.click("#edit-problem")
+    assert city.locator("input[name=title]").input_value() == "档案资料不规范"
+    picker = city.locator("#unit-picker")
+    assert (
+        picker.get_by_label(SMX_COUNTIES["lushi"]).is_checked()
+        and picker.get_by_label(SMX_COUNTIES["hubin"]).is_checked()
+    )
+    city.fill("input[name=title]", "危房改造档案资料不规范、不完整")
+    city.get_by_label("个性问题").check()
+    city.fill("textarea[name=measures]", "逐户核对档案，7月10日前补齐缺失资料")
+    city.fill("input[name=deadline]", "7月15日前")
+    picker.get_by_label(SMX_COUNTIES["hubin"]).uncheck()
+    picker.get_by_label(SMX_COUNTIES["shanzhou"]).check()
+    city.fill("textarea[name=reason]", "湖滨区已纳入市本级统一整改")
+    fits(city)
+    shot(city, f"{size}-problem-edit-form")
+    submit(city, "#problem-form")
+    assert "新增 1 项任务，撤销 1 项，1 项任务的整改时限随之调整" in city.locator(".flash").inner_text()
+    assert city.locator("h1").inner_text() == "危房改造档案资料不规范、不完整"
+    facts = city.locator("#problem-facts").inner_text()
+    assert "个性问题" in facts and "7月15日前" in facts and "7月10日前补齐缺失资料" in facts
+    rows = {
+        r.locator("td").nth(1).inner_text(): r.locator("td").nth(2).inner_text()
+        for r in city.locator("#problem-tasks tbody tr").all()
+    }
+    assert rows == {SMX_COUNTIES["hubin"]: "已撤销", SMX_COUNTIES["shanzhou"]: "挂账", SMX_COUNTIES["lushi"]: "挂账"}
+    fits(city)
+    shot(city, f"{size}-problem-edited")
+
+    # someone else saves first; the stale form is refused and keeps what was typed here
+    with city.expect_navigation():
+        city.click("#edit-problem")
+    other = api.get(f"/problems/{problem}", "smx_head").get_json()
+    theirs = {k: other[k] for k in ("title", "category", "nature", "description", "source", "measures", "remarks")}
+    theirs |= {"deadline": other["deadline_text"], "unit_ids": [lushi, shanzhou], "version": other["version"]}
+    assert api.call("PUT", f"/problems/{problem}", "smx_head", json=theirs | {"remarks": "市局复核"}).status_code == 200
+    typed = "逐户核对档案，并由乡镇复核签字"
+    city.fill("textarea[name=measures]", typed)
+    submit(city, "#problem-form")
+    assert "问题已被他人修改，请刷新后查看最新内容再修改" in city.locator(".flash.refused").inner_text()
+    assert city.locator("textarea[name=measures]").input_value() == typed, "what was typed stays"
+    fits(city)
+    shot(city, f"{size}-problem-edit-stale")
+
+
+LONG_UNIT = "三门峡市城乡一体化示范区住房和城乡建设局村镇建设与农村危房改造工作专班"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_on_a_desk_the_header_stays_one_row_for_a_long_unit_name_cut_short_with_its_whole_name_in_the_title(
+    new_page, login, shot, api, lang
+):
+    smx = next(u["id"] for u in api.get("/units", "admin").get_json() if u["name"] == SMX)
+    unit = api.post("/units", "admin", json={"name": LONG_UNIT, "kind": "专班", "parent_id": smx}).get_json()["id"]
+    user = {"username": "zhuanban_head", "password": DEMO_PASSWORD, "full_name": "欧阳某某", "unit_id": unit}
+    assert api.post("/users", "admin", json=user | {"role": "supervisor", "position": "head"}).status_code == 201
+    page = new_page()
+    page.set_viewport_size(SIZES["desk"])
+    login(page, "zhuanban_head")
+    if lang == "en":
+        page.goto("/lang/en?next=/")
+    header = page.locator("header.top").bounding_box()
+    assert header["height"] <= 60, f"the header wraps: {header['height']:.0f} px"
+    who = page.locator("header.top .who")
+    assert who.get_attribute("title") == f"欧阳某某 · {LONG_UNIT}"
+    assert page.evaluate("(el) => el.scrollWidth > el.clientWidth", who.element_handle()), "cut short (ellipsis)"
+    nav = page.locator("header.top nav a").all()
+    assert len({round(a.bounding_box()["y"]) for a in nav}) == 1, "every entry on the one row"
+    fits(page)
+    shot(page, f"header-{lang}")

@@ -9,6 +9,7 @@ within a test's time: a claim outlives its lease, a message outlives the timeout
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,28 @@ def rows_by_key(db: Database) -> dict[str, Notification]:
         return found
     finally:
         s.rollback()
+
+
+def rows_by_id(db: Database) -> dict[int, Notification]:
+    return {r.id: r for r in rows_by_key(db).values()}
+
+
+def the_admin_is_told(stack: Stack, ids: set[int], words: str) -> None:
+    """The admin's page of messages to look at lists exactly these rows of the test's mail,
+    each in plain words, and the API's list names them too."""
+    app = create_app(TestConfig(stack.url, stack.tmp / "admin-instance"))
+    try:
+        web, api = app.test_client(), app.test_client()
+        assert login(web, "admin").status_code == 302
+        page = web.get("/admin/messages").get_data(as_text=True)
+        mine = set(rows_by_id(stack.db))
+        listed = {int(m) for m in re.findall(r'<tr data-state="\w+" data-id="(\d+)"', page)} & mine
+        assert listed == ids and page.count(words) >= len(ids), page
+        token = api.post("/api/v1/auth/token", json={"username": "admin", "password": "rectify-demo"}).get_json()
+        found = api.get("/api/v1/admin/failed-notifications", headers={"Authorization": f"Bearer {token['token']}"})
+        assert {n["id"] for n in found.get_json()} & mine == ids
+    finally:
+        app.extensions["rectify"].db.dispose()
 
 
 def make_due_now(db: Database, keys: set[str]) -> None:
@@ -115,6 +138,7 @@ def test_a_message_answered_after_the_timeout_goes_at_most_twice_with_one_messag
     assert {(r.status, r.attempts) for r in others.values()} == {("sent", 1)}  # none failed, none waited a try out
     assert {k: n for k, n in stack.rec.keys.items() if k != slow} == dict.fromkeys(others, 1)
     assert stack.status() == {"sent": 39, "unconfirmed": 1}  # nothing pending, nothing failed
+    the_admin_is_told(stack, {rows[slow].id}, "两次都没有等到确认：对方可能已经收到，也可能没有")
 
 
 @postgres_only
@@ -147,6 +171,7 @@ def test_a_worker_killed_after_the_server_took_a_message_sends_at_most_one_more_
     assert all(len(set(stack.rec.message_ids[k])) == 1 for k in twice)  # the copy carries the same Message-ID
     assert {k for k, r in rows.items() if r.possibly_sent_twice} == twice  # and the row says so
     assert {r.status for r in rows.values()} == {"sent"}
+    the_admin_is_told(stack, {rows[k].id for k in twice}, "收件人可能收到了两份相同的消息")
 
 
 @pytest.fixture

@@ -219,6 +219,22 @@ class Ctx:
     def problem9(self) -> int:
         return self.read(lambda s: s.scalar(select(Problem.id).where(Problem.plan_id == 1, Problem.seq == 9)))
 
+    def problem9_edit(self) -> dict:
+        """Problem 9 as read, its measures reworded, for its own units."""
+
+        def read(s):
+            p = s.get(Problem, self.problem9())
+            units = list(s.scalars(select(Task.unit_id).where(Task.problem_id == p.id)))
+            fields = ("title", "category", "nature", "description", "source", "remarks")
+            return {k: getattr(p, k) for k in fields} | {
+                "measures": p.measures + "（修订）",
+                "deadline": p.deadline_text,
+                "unit_ids": units,
+                "version": p.version,
+            }
+
+        return self.read(read)
+
 
 # ---- the matrix ---------------------------------------------------------------------------------
 Request = Callable[[Ctx], tuple[str, dict]]  # the path and the request's keyword arguments
@@ -322,6 +338,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         answers("403", own="201+", head="201+", issuer="201+", other_city="404"),
     ),
     ("api.get_problem", "GET"): api(lambda c: (f"/problems/{c.problem9()}", {}), SEES_LUSHI),
+    ("api.update_problem", "PUT"): api(
+        lambda c: j(f"/problems/{c.problem9()}", c.problem9_edit()),
+        answers("403", issuer="200+", sibling="404", other_city="404"),
+    ),
     ("api.withdraw_problem", "POST"): api(
         lambda c: j(f"/problems/{c.problem9()}/withdraw", {"reason": "与其他问题重复"}),
         answers("403", issuer="200+", sibling="404", other_city="404"),
@@ -430,6 +450,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         ),
         answers("404", admin="302+"),
     ),
+    ("web.admin_messages", "GET"): page("/admin/messages", ADMIN_ONLY_PAGE),
     ("web.admin_holidays", "GET"): page("/admin/holidays", ADMIN_ONLY_PAGE),
     ("web.admin_holidays", "POST"): page(
         lambda c: form("/admin/holidays", {"day": "2022-07-02", "is_workday": "1", "note": "调休"}),
@@ -468,6 +489,17 @@ MATRIX: dict[tuple[str, str], Case] = {
         answers("403", own="302+", head="302+", issuer="302+", sibling="302!", other_city="404"),
     ),
     ("web.problem_detail", "GET"): page(lambda c: (f"/problems/{c.problem9()}", {}), SEES_LUSHI),
+    ("web.problem_edit", "GET"): page(
+        lambda c: (f"/problems/{c.problem9()}/edit", {}), answers("403", issuer="200", sibling="404", other_city="404")
+    ),
+    ("web.problem_edit", "POST"): page(
+        lambda c: form(
+            f"/problems/{c.problem9()}/edit",
+            {k: str(v) for k, v in c.problem9_edit().items() if k != "unit_ids"}
+            | {"target": "some", "unit_ids": [str(u) for u in c.problem9_edit()["unit_ids"]]},
+        ),
+        answers("403", issuer="302+", sibling="404", other_city="404"),
+    ),
     ("web.problem_withdraw", "POST"): page(
         lambda c: form(f"/problems/{c.problem9()}/withdraw", {"reason": "与其他问题重复"}),
         answers("302!", issuer="302+", sibling="404", other_city="404"),

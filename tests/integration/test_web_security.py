@@ -306,6 +306,19 @@ def _plan_edit(w: World) -> Form:
     return Form("smx_deputy", "/plans/1/edit", lambda: dict(fields), lambda b: w.value(Plan.title, Plan.id == 1))
 
 
+def _problem_edit(w: World) -> Form:
+    pid = w.value(Problem.id, Problem.plan_id == 1, Problem.seq == 9)
+    unit = w.value(Task.unit_id, Task.problem_id == pid)
+    fields = {"title": "问题九（修订）", "nature": "common", "deadline": "7月底", "target": "some"}
+    fields["unit_ids"] = str(unit)
+    return Form(
+        "smx_deputy",
+        f"/problems/{pid}/edit",
+        lambda: fields | {"version": str(w.value(Problem.version, Problem.id == pid))},
+        lambda b: w.value(Problem.title, Problem.id == pid),
+    )
+
+
 def _problem_withdraw(w: World) -> Form:
     pid = w.value(Problem.id, Problem.plan_id == 1, Problem.seq == 9)
     return Form(
@@ -486,6 +499,7 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.problem_new": _problem_new,
     "web.obligation_new": _obligation_new,
     "web.problem_withdraw": _problem_withdraw,
+    "web.problem_edit": _problem_edit,
     "web.plan_edit": _plan_edit,
     "web.task_transition": _task_transition,
     "web.task_upload": _task_upload,
