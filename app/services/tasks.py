@@ -176,7 +176,7 @@ def keyword_clause(s: Session, word: str) -> ColumnElement[bool]:
     return or_(Task.problem_id.in_(problems), Task.unit_id.in_(units), Task.id.in_(accounts))
 
 
-KEYWORD_IDS = 5000  # a keyword matching up to this many tasks names them by id
+KEYWORD_IDS = 200  # a keyword matching up to this many tasks names them by id (a long IN list costs more)
 
 COUNT_CAP = 1000  # a list counts its matches up to here and then says "1000+"
 
