@@ -281,3 +281,48 @@ def test_a_printed_head_for_another_scope_or_instant_is_told_apart(app, rt, cloc
     assert wrong.exit_code == 1 and f"now gives {before.value} (0 tasks, 0 events)" in wrong.output
     bad = verify(app, "--head", "sm3", "--as-of", "yesterday")
     assert bad.exit_code != 0 and "--head takes the printed value" in bad.output
+
+
+def test_every_writer_chains_an_import_its_progress_notes_a_calendar_move_and_the_sweep(api, app, clock):
+    """The writers that go round the workflow: a ledger imported set-based, its export
+    imported again with 进展 typed in (a note in each task's history), a holiday that
+    moves the counted deadlines, the sweep's escalations; then the whole chain holds."""
+    from app import jobs
+    from tests.integration.test_ledger_io import SMX_PLAN_NO, demo_plan, edited, export, imported, preview
+
+    pid = demo_plan(api, SMX_PLAN_NO)
+    lushi = me_unit(api, "lushi_head")
+    counted = {"nature": "individual", "title": "档案补正", "deadline": "5个工作日内", "unit_ids": [lushi]}
+    assert api.post(f"/plans/{pid}/problems", "smx_deputy", json=counted).status_code == 201
+    data = export(api, pid, "smx_deputy", "sanmenxia").data
+    body = preview(api, pid, "smx_deputy", edited(data, lambda ws: ws.cell(3, 10, "已完成排查"))).get_json()
+    assert imported(api, pid, "smx_deputy", body["token"])["progress_notes"] > 0
+    for day in ("2022-06-09", "2022-06-10", "2022-06-13"):
+        assert app.test_cli_runner().invoke(args=["holiday", day]).exit_code == 0
+    clock.now = datetime(2022, 7, 1, 1, 1, tzinfo=UTC)
+    rt = app.extensions["rectify"]
+    with app.app_context():
+        jobs.tick(rt, clock.now)
+        s = rt.db.session()
+        kinds = set(s.scalars(select(TaskEvent.kind).distinct()))
+        unchained = s.scalar(select(TaskEvent.id).where(TaskEvent.chain_hash.is_(None)).limit(1))
+        s.rollback()
+    assert {"created", "progress_note", "deadline_moved", "escalation"} <= kinds, kinds
+    assert unchained is None
+    result = verify(app, "--no-files")
+    assert result.exit_code == 0, result.output
+
+
+def test_the_campaign_demo_played_through_the_services_verifies(campaign_sqlite):
+    """Weeks of steps, uploads, urges, extensions, sweeps and spot checks as `make run` loads them."""
+    from app import create_app
+    from config import TestConfig
+
+    url, instance = campaign_sqlite
+    application = create_app(TestConfig(url, instance))
+    try:
+        result = verify(application)
+        assert result.exit_code == 0, result.output
+        assert re.search(r"intact: \d{3,} events of \d+ tasks \(sm3\), [1-9]\d* evidence files checked", result.output)
+    finally:
+        application.extensions["rectify"].db.dispose()
