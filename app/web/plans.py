@@ -64,13 +64,13 @@ def plan_list():
 @login_required
 def plan_detail(plan_id: int):
     db, now = rt().db, rt().clock()
-    plan, figures = plans.get_plan(db, g.user, plan_id, now)
+    plan, figures, problems = plans.plan_page(db, g.user, plan_id, now)
     f = facts(g.user, plan)
     return render_template(
         "plan.html",
         plan=plan,
         figures=figures,
-        problems=plans.list_problems(db, g.user, plan_id),
+        problems=problems,
         submissions=obligations.list_submissions(db, g.user, plan_id),
         supervising=permissions.supervises(f.who, f.plan),
         adds_problems=permissions.may_add_problems(f.who, f.plan),

@@ -104,3 +104,17 @@ def test_a_list_under_the_cap_gives_its_exact_count_and_no_next_page_at_the_end(
 def test_the_database_puts_an_instant_on_the_china_day_people_lived_it(rt, utc, day):
     moment = literal(utc, UTCDateTime())
     assert rt.db.session().scalar(select(china_day(moment))).isoformat() == day
+
+
+def test_the_plan_page_reads_the_figures_and_problems_get_plan_and_list_problems_give(app, rt, clock):
+    """One grouped read for the plan's page, the same answers as the API's two, for
+    everyone who sees the plan (a county sees only its own tasks' problems)."""
+    clock.advance(days=40)  # the 6月20日 items are overdue
+    s = rt.db.session()
+    plan = s.scalar(select(Plan).where(Plan.doc_number == "三建〔2022〕187号"))
+    for username in ("smx_head", "lushi_handler", "smx_viewer", "admin"):
+        user = s.scalar(select(User).where(User.username == username))
+        got, figures, problems = plans.plan_page(rt.db, user, plan.id, clock.now)
+        assert (got, figures) == plans.get_plan(rt.db, user, plan.id, clock.now), username
+        assert problems == plans.list_problems(rt.db, user, plan.id), username
+        assert figures.overdue > 0 and problems, username
