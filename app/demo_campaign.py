@@ -36,9 +36,46 @@ from app.demo import Organisation, Shift
 from app.domain.deadlines import CHINA
 from app.domain.reminders import Policy
 from app.domain.workflow import State
-from app.models import ExtensionRequest, Obligation, Plan, Problem, SpotCheckItem, Submission, Task, User
-from app.schemas import ExtensionDecisionIn, ExtensionIn, ObligationIn, ReviewIn, TransitionIn
-from app.services import evidence, extensions, inbox, obligations, plans, spotchecks, tasks, urges
+from app.models import (
+    ExtensionRequest,
+    Lookback,
+    Obligation,
+    Plan,
+    Problem,
+    SpotCheckItem,
+    Submission,
+    Task,
+    Unit,
+    User,
+)
+from app.schemas import (
+    AnswerIn,
+    CarryIn,
+    ExtensionDecisionIn,
+    ExtensionIn,
+    LookbackIn,
+    ObligationIn,
+    PolicyIn,
+    ProblemIn,
+    ReviewIn,
+    TransitionIn,
+    UnitIn,
+    UserIn,
+)
+from app.services import (
+    answers,
+    evidence,
+    extensions,
+    inbox,
+    lookbacks,
+    obligations,
+    org,
+    plans,
+    policy,
+    spotchecks,
+    tasks,
+    urges,
+)
 from app.services.calendar import load_calendar
 from app.services.delivery import Channels
 
@@ -58,6 +95,11 @@ SMX_ACCOUNTS = {
     9: "已对相关帮扶责任人开展约谈，规范签到管理，附整改说明及签到表。",
 }
 YZ_ACCOUNT = "已完成本乡镇脱贫户、监测对象住房安全“回头看”排查，问题清单及整改台账已建立。"
+# 卢氏县 answers the city's plan with its own, for two of its townships (问题 1 and 5 carried)
+LUSHI_ANSWER = "卢建〔2022〕45号"
+LUSHI_TOWNS = {"guandaokou": "官道口镇人民政府", "duguan": "杜关镇人民政府"}
+LUSHI_CARRIED = (1, 5)
+LUSHI_LOOKBACK_DAYS = 5
 
 
 # ---- evidence: small real PNGs, drawn by hand ------------------------------------------
@@ -217,11 +259,14 @@ class Campaign:
         return self.db.session().scalar(select(User).where(User.username == username))
 
     def task_id(self, plan: str, seq: int, unit: str) -> int:
-        units = self.o.counties if plan == "smx" else self.o.towns
+        if plan == "lushi":
+            unit_id = self.db.session().scalar(select(Unit.id).where(Unit.name == LUSHI_TOWNS[unit]))
+        else:
+            unit_id = (self.o.counties if plan == "smx" else self.o.towns)[unit].id
         return self.db.session().scalar(
             select(Task.id)
             .join(Problem, Task.problem_id == Problem.id)
-            .where(Problem.plan_id == self.plan_ids[plan], Problem.seq == seq, Task.unit_id == units[unit].id)
+            .where(Problem.plan_id == self.plan_ids[plan], Problem.seq == seq, Task.unit_id == unit_id)
         )
 
     def _move(self, username: str, task_id: int, to: State, comment: str = "") -> None:
@@ -240,8 +285,10 @@ class Campaign:
     def track(self, plan: str, seq: int, unit: str, *steps: tuple[date, str], account: str = "", reason: str = ""):
         """One task's story: ``(day, move)`` with move in start, rectify, verify, close,
         reject. The unit's handler works it; the plan's handler verifies and sends back,
-        its deputy strikes off."""
+        its deputy strikes off (卢氏县's answering plan: its supervisor does both)."""
         official, checker, closer = f"{unit}_handler", f"{plan}_handler", f"{plan}_deputy"
+        if plan == "lushi":
+            checker = closer = "lushi_sup"
         times = {"start": "09:40", "rectify": "15:20", "verify": "10:20", "close": "16:10", "reject": "11:00"}
 
         def step(move: str) -> Callable[[], None]:
@@ -323,7 +370,20 @@ class Campaign:
             def run() -> None:
                 sid, version = find()
                 cfg = self.rt.config
-                if kind == "submit":
+                if kind == "answer":  # the answering plan itself, nothing typed again
+                    obligations.submit(
+                        self.db,
+                        cfg.UPLOAD_DIR,
+                        cfg.MAX_UPLOAD_BYTES,
+                        self.user(f"{unit}_handler"),
+                        sid,
+                        words,
+                        version,
+                        None,
+                        self.t,
+                        self.plan_ids["lushi"],
+                    )
+                elif kind == "submit":
                     scan = (io.BytesIO(photo_png(120, 160, _tint(f"report:{sid}"))), f"{title}（盖章扫描件）.png")
                     obligations.submit(
                         self.db,
@@ -342,7 +402,7 @@ class Campaign:
 
             return run
 
-        hours = {"submit": "15:40", "accept": "10:50", "return": "10:50"}
+        hours = {"submit": "15:40", "answer": "15:40", "accept": "10:50", "return": "10:50"}
         for day, kind, words in steps:
             if day < self.last:  # what falls today or later has not happened yet
                 self.at(day, hours[kind], step(kind, words))
@@ -352,6 +412,7 @@ class Campaign:
         """Schedule the whole story (nothing runs until :meth:`play`)."""
         self.issue()
         self.sanmenxia()
+        self.answering()
         self.yuzhou()
 
     def issue(self) -> None:
@@ -500,12 +561,13 @@ class Campaign:
         for n, unit in enumerate(counties):
             if unit == "sfq":
                 continue
+            handed = (i(2), "answer", f"以本局整改方案（{LUSHI_ANSWER}）及台账报送。") if unit == "lushi" else None
             self.report(
                 "smx",
                 "整改方案及台账",
                 unit,
                 plan_due,
-                (i(1 + n % 2), "submit", "整改方案及问题台账，请审核。"),
+                handed or (i(1 + n % 2), "submit", "整改方案及问题台账，请审核。"),
                 (i(3), "accept", "已收到，符合要求。"),
             )
         self.report(
@@ -541,6 +603,74 @@ class Campaign:
         # people read their inbox now and then
         self.at(w(4), "16:50", lambda: inbox.mark_read(self.db, self.user("smx_head"), None, self.t))
         self.at(w(8), "16:50", lambda: inbox.mark_read(self.db, self.user("lushi_handler"), None, self.t))
+
+    def answering(self) -> None:
+        """卢氏县 answers the city's plan with its own (its 文号, its dates) for two of its
+        townships: the administrator adds them and the county's supervisor; the supervisor
+        carries two received problems and adds one the county found itself; the townships
+        work them, and a look-back (回头看) 5 days after each 销号 finds one fix gone (问题反弹)
+        and waits on the other."""
+        i, w = self.i, self.w
+
+        def organise() -> None:
+            admin, lushi = self.user("admin"), self.o.counties["lushi"]
+            person = {"password": demo.DEMO_PASSWORD, "role": "supervisor", "position": "deputy", "unit_id": lushi.id}
+            sup = UserIn(username="lushi_sup", full_name="卢氏县住房和城乡建设局督办人员", **person)
+            org.create_user(self.db, admin, sup.model_copy(update={"email": "lushi.sup@example.gov.cn"}))
+            for key, name in LUSHI_TOWNS.items():
+                town = org.create_unit(self.db, admin, UnitIn(name=name, kind="乡镇", parent_id=lushi.id))
+                person = {"password": demo.DEMO_PASSWORD, "role": "official", "position": "handler", "unit_id": town.id}
+                org.create_user(self.db, admin, UserIn(username=f"{key}_handler", full_name=f"{name}经办人", **person))
+
+        def answer() -> None:
+            sup, smx = self.user("lushi_sup"), self.plan_ids["smx"]
+            towns = list(self.db.session().scalars(select(Unit.id).where(Unit.name.in_(LUSHI_TOWNS.values()))))
+            received = answers.received_tasks(self.db, sup, smx)
+            carry = [CarryIn(task_id=t.id, unit_ids=towns) for t, p in received if p.seq in LUSHI_CARRIED]
+            data = AnswerIn(
+                title="卢氏县住房和城乡建设局关于巩固拓展脱贫攻坚成果考核评估反馈问题的整改方案",
+                doc_number=LUSHI_ANSWER,
+                issued_on=self.t.astimezone(CHINA).date(),
+                carry=carry,
+            )
+            plan = answers.answer_plan(self.db, sup, smx, data, self.t)
+            self.plan_ids["lushi"] = plan.id
+            defaults = self.rt.config.REMINDER_DEFAULTS
+            policy.set_policy(self.db, sup, plan.id, PolicyIn(lookback_days=LUSHI_LOOKBACK_DAYS), defaults, self.t)
+            duguan = self.db.session().scalar(select(Unit.id).where(Unit.name == LUSHI_TOWNS["duguan"]))
+            own = ProblemIn(
+                category="工作落实方面",
+                nature="individual",
+                title="乡镇危房改造档案资料不全",
+                measures="逐户补齐危房改造档案，补签承诺书。",
+                deadline=self.smx_shift.text("6月18日前"),
+                source="县局自查",
+                unit_ids=[duguan],
+            )
+            plans.create_problem(self.db, sup, plan.id, own, self.t)
+
+        self.at(i(1), "09:40", organise)
+        self.at(i(1), "10:00", answer)
+        account = "已逐户排查，发现问题已整改，附现场照片。"
+        self.track(
+            "lushi", 1, "guandaokou",
+            (i(2), "start"), (i(4), "rectify"), (i(5), "verify"), (i(6), "close"), account=account,
+        )  # fmt: skip
+        self.track(
+            "lushi", 1, "duguan",
+            (i(3), "start"), (w(6), "rectify"), (w(5), "verify"), (w(3), "close"), account=account,
+        )  # fmt: skip
+        self.track("lushi", 2, "guandaokou", (i(3), "start"))
+        self.track("lushi", 2, "duguan", (i(4), "start"), (w(2), "rectify"), account=account)
+        self.track("lushi", 3, "duguan", (i(5), "start"))
+
+        def rebound() -> None:
+            tid = self.task_id("lushi", 1, "guandaokou")
+            lb = self.db.session().scalar(select(Lookback).where(Lookback.task_id == tid))
+            data = LookbackIn(confirmed=False, comment="回访发现该户旧房又有人居住，问题反弹。", version=lb.version)
+            lookbacks.record(self.db, self.user("lushi_sup"), lb.id, data, self.t)
+
+        self.at(w(4), "14:40", rebound)
 
     def yuzhou(self) -> None:
         yi, w = self.yi, self.w

@@ -163,6 +163,41 @@ class PlanIn(Strict):
     phases: list[PhaseIn] = Field(default_factory=list, max_length=20)
 
 
+class CarryIn(Strict):
+    """One received task carried into an answering plan (举一反三): its problem's text, for
+    the units under the answering unit."""
+
+    task_id: Id = Field(description="the received task (of the plan answered) this problem answers")
+    unit_ids: list[Id] | None = Field(default=None, min_length=1, max_length=5000)
+    all_units_under: Id | None = Field(default=None, description="every unit directly under this one")
+    deadline: str | None = Field(default=None, max_length=100, description="default: the received task's deadline")
+
+    @model_validator(mode="after")
+    def one_target(self) -> CarryIn:
+        if (self.unit_ids is None) == (self.all_units_under is None):
+            raise ValueError("give exactly one of unit_ids or all_units_under")
+        return self
+
+
+class AnswerIn(Strict):
+    """An answering plan (各县…制定整改方案): a unit's own plan, with its own 文号 and dates,
+    answering a plan it received tasks in."""
+
+    title: str = Field(min_length=1, max_length=300)
+    doc_number: str = Field(default="", max_length=100, description="the answering plan's own 文号")
+    issued_on: date
+    evidence_required: bool = True
+    holds_received: bool = Field(
+        default=True,
+        description="a received task cannot be marked rectified while the problems answering it are open",
+    )
+    open_to_above: bool = Field(
+        default=False, description="supervisors above the answering unit act on this plan too (default: they read it)"
+    )
+    phases: list[PhaseIn] = Field(default_factory=list, max_length=20)
+    carry: list[CarryIn] = Field(default_factory=list, max_length=5000)
+
+
 class PlanEditIn(Strict):
     """What may change once a plan is issued. Its issuing unit, issue date and counting basis
     stay: every task's deadline and supervisor were worked out from them."""
@@ -187,6 +222,7 @@ class Figures(Out):
     overdue: int
     completion_rate: float = Field(description="closed / total (销号率)")
     rectified_rate: float = Field(description="(rectified + verified + closed) / total")
+    rebounds: int = Field(default=0, description="问题反弹: look-backs (回头看) that reopened a closed task")
 
 
 class PlanOut(Out):
@@ -199,7 +235,50 @@ class PlanOut(Out):
     workdays_from: WorkdaysFrom
     phases: list[PhaseOut]
     version: int = 1
+    answers_plan_id: int | None = Field(default=None, description="the plan this plan answers")
+    holds_received: bool = True
+    supervised_above: bool = True
     figures: Figures | None = None
+
+
+class BelowTaskOut(Out):
+    task_id: int
+    unit_name: str
+    state: State
+
+
+class BelowProblemOut(Out):
+    problem_id: int
+    seq: int
+    title: str
+    answers_task_id: int | None
+    tasks: list[BelowTaskOut]
+
+
+class BranchOut(Out):
+    """One answering plan below a plan (flattened in tree order; ``depth`` 1 answers the
+    plan asked about, 2 answers one of those …)."""
+
+    plan_id: int
+    answers_plan_id: int
+    depth: int
+    unit_name: str
+    doc_number: str
+    title: str
+    figures: Figures
+    problems: list[BelowProblemOut]
+
+
+class AnswerOut(Out):
+    """A problem answering a received task, and where its tasks stand below."""
+
+    plan_id: int
+    doc_number: str
+    problem_id: int
+    seq: int
+    title: str
+    done: bool
+    tasks: list[BelowTaskOut]
 
 
 # ---- problems -------------------------------------------------------------------------
@@ -236,6 +315,9 @@ class ProblemFields(Strict):
 class ProblemIn(ProblemFields):
     seq: Id | None = Field(default=None, description="defaults to the next number")
     milestones: list[MilestoneIn] = Field(default_factory=list, max_length=50)
+    answers_task_id: Id | None = Field(
+        default=None, description="in an answering plan: the received task this problem answers (举一反三)"
+    )
 
 
 class ProblemEditIn(ProblemFields):
@@ -281,6 +363,7 @@ class ProblemOut(Out):
     state: State | None = None
     task_count: int = 0
     milestones: list[MilestoneOut] = []
+    answers_task_id: int | None = None
 
 
 # ---- tasks ----------------------------------------------------------------------------
@@ -430,10 +513,32 @@ class SubmissionOut(Out):
     state: str
     note: str
     file_name: str | None
+    answer_plan_id: int | None = Field(default=None, description="the answering plan handed in as this report")
     escalation_level: int
     submitted_at: datetime | None
     decided_at: datetime | None
     decision_comment: str
+    version: int
+
+
+class LookbackIn(Strict):
+    confirmed: bool = Field(description="true: the fix held; false: 问题反弹, the task reopens")
+    comment: str = Field(default="", max_length=5000, description="what was found (required for a rebound)")
+    version: Id
+
+
+class LookbackOut(Out):
+    id: int
+    task_id: int
+    plan_id: int
+    unit_id: int
+    closed_at: datetime
+    due_at: datetime
+    state: str
+    checked_by_id: int | None
+    checked_at: datetime | None
+    comment: str
+    escalation_level: int
     version: int
 
 
@@ -495,6 +600,9 @@ class PolicyIn(Strict):
     level3_after_workdays: Days | None = None
     nag_every_workdays: Days | None = None
     immediate_every_workdays: Days | None = None
+    lookback_days: Days | None = Field(
+        default=None, description="回头看: re-check each task this many days after it is closed (0: none)"
+    )
 
 
 class PolicyOut(Out):

@@ -32,6 +32,9 @@ def plan_out(plan: Plan, figures: Figures | None) -> PlanOut:
         workdays_from=plan.workdays_from,
         phases=[PhaseOut.model_validate(p) for p in plan.phases],
         version=plan.version,
+        answers_plan_id=plan.answers_plan_id,
+        holds_received=plan.holds_received,
+        supervised_above=plan.supervised_above,
         figures=figures,
     )
 

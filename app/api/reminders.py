@@ -61,15 +61,17 @@ def list_submissions(plan_id: int):
     bp,
     "/submissions/<int:submission_id>/submit",
     "POST",
-    summary="Hand in a report (multipart: note, version, optional file)",
+    summary="Hand in a report (multipart: note, version, optional file; or answer_plan_id, your answering plan)",
     response=SubmissionOut,
     form_file=True,
 )
 def submit(submission_id: int):
     try:
         version = db_int(request.form.get("version", ""))
+        answer = request.form.get("answer_plan_id", "").strip()
+        answer_plan_id = db_int(answer) if answer else None
     except ValueError:
-        raise Invalid("请提供 version（整数，您读取时的版本号）。") from None
+        raise Invalid("请提供 version（整数，您读取时的版本号）；answer_plan_id 如有须为整数。") from None
     upload = request.files.get("file")
     file = (upload.stream, upload.filename) if upload and upload.filename else None
     runtime = rt()
@@ -83,6 +85,7 @@ def submit(submission_id: int):
         version,
         file,
         now(),
+        answer_plan_id,
     )
     return SubmissionOut.model_validate(sub)
 

@@ -100,6 +100,10 @@ PROGRESS, CLOSED, KEY = "progress", "closed", "key"
 # a hidden key naming the plan and problem, by which a re-imported file updates the plan.
 PROGRESS_COLUMNS = (Column(PROGRESS, "进展", 26), Column(CLOSED, "是否销号", 9))
 KEY_COLUMN = Column(KEY, "台账编号", 12)
+# A plan answered below (plans that answer plans): how each problem stands one level down,
+# 「卢氏县住建局（卢建〔2022〕45号）：官道口镇 已整改、杜关镇 整改中」; export only
+BELOW = "below"
+BELOW_COLUMN = Column(BELOW, "下级整改", 30)
 EXTRA_COLUMNS = (*PROGRESS_COLUMNS, KEY_COLUMN)  # read when present, never required
 
 HEADER_SCAN_ROWS = 20  # title rows (台账 title, 单位（盖章）：, date) sit above the header
@@ -506,15 +510,17 @@ class ExportProblem:
     progress: str
     closed: bool
     key: str = ""  # the hidden 台账编号 (:func:`row_key`)
+    below: str = ""  # the 下级整改 cell (:data:`BELOW_COLUMN`)
 
 
-def export_columns(layout: Layout, with_key: bool) -> tuple[Column, ...]:
-    """The layout's columns, then 进展 and 是否销号, then (for .xlsx) the hidden key."""
-    return layout.columns + PROGRESS_COLUMNS + ((KEY_COLUMN,) if with_key else ())
+def export_columns(layout: Layout, with_key: bool, below: bool = False) -> tuple[Column, ...]:
+    """The layout's columns, then 进展 and 是否销号, then 下级整改 for a plan answered below,
+    then (for .xlsx) the hidden key."""
+    return layout.columns + PROGRESS_COLUMNS + ((BELOW_COLUMN,) if below else ()) + ((KEY_COLUMN,) if with_key else ())
 
 
 def export_groups(
-    layout: Layout, problems: Iterable[ExportProblem], with_key: bool = True
+    layout: Layout, problems: Iterable[ExportProblem], with_key: bool = True, below: bool = False
 ) -> Iterator[list[list[str]]]:
     """The ledger in :func:`export_columns`, formula-safe, a group of rows at a time, so a
     writer holds one group in memory however long the ledger.
@@ -525,7 +531,7 @@ def export_groups(
     just the head of the description is left out of 具体问题, as in the annex's
     continuation rows; importing derives it again.
     """
-    columns = export_columns(layout, with_key)
+    columns = export_columns(layout, with_key, below)
     number, group = 0, []
     for p in problems:
         if group and not (layout.grouped and group[-1].category == p.category):
@@ -554,6 +560,7 @@ def _group_rows(layout: Layout, columns: tuple[Column, ...], number: int, group:
             PROGRESS: p.progress,
             CLOSED: "是" if p.closed else "否",
             KEY: p.key,
+            BELOW: p.below,
         }
         rows.append([neutralise(values[c.key]) for c in columns])
     return rows
@@ -571,15 +578,17 @@ class Table:
     merges: list[tuple[int, int, int]]  # (first row, last row, column), 0-based within rows
 
 
-def export_table(layout: Layout, problems: Iterable[ExportProblem], with_key: bool = False) -> Table:
+def export_table(
+    layout: Layout, problems: Iterable[ExportProblem], with_key: bool = False, below: bool = False
+) -> Table:
     """The whole ledger at once (the CSV, and tests): :func:`export_groups` joined."""
     rows: list[list[str]] = []
     merges = []
-    for group in export_groups(layout, problems, with_key):
+    for group in export_groups(layout, problems, with_key, below):
         if len(group) > 1:
             merges += [(len(rows), len(rows) + len(group) - 1, col) for col in merged_columns(layout)]
         rows += group
-    return Table([c.label for c in export_columns(layout, with_key)], rows, merges)
+    return Table([c.label for c in export_columns(layout, with_key, below)], rows, merges)
 
 
 # ---- printing -------------------------------------------------------------------------

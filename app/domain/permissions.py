@@ -37,6 +37,11 @@ Doing
   themselves (the states, and these guards, are the tables in workflow.py,
   extensions.py, submissions.py and rechecks.py);
 - **issuing a plan**: a supervisor, for their own unit or a unit under it;
+- **answering a plan** (各县…制定整改方案): a supervisor of a unit that received tasks in it
+  issues an answering plan for that unit; its problems may each answer one of the unit's
+  received tasks (举一反三). Those above the answering unit see the answering plan whole
+  (they are on its issuing side) but only read it: they supervise it only if the answering
+  plan opens its supervision to them (``supervised_above``; a plain plan always does);
 - **adding a problem**, one at a time or by importing a ledger file (its preview
   included): whoever supervises the plan, for units under the issuer; or a unit under
   the issuer reporting problems it found itself (自查), for itself only;
@@ -92,6 +97,7 @@ class UnitFacts:
 class PlanFacts:
     issuer_id: int
     issuer_path: str
+    supervised_above: bool = True  # False: an answering plan that units above only read
 
 
 @dataclass(frozen=True)
@@ -143,13 +149,19 @@ def sees_spot_checks(who: Who, plan: PlanFacts) -> bool:
 
 
 # ---- doing -------------------------------------------------------------------------------
+def supervising_unit(unit_id: int, unit_path: str, plan: PlanFacts) -> bool:
+    """The one who-supervises rule: the plan's issuing unit or a unit above it, except that
+    above an answering plan that keeps its supervision to itself, units only read."""
+    return under(plan.issuer_path, unit_path) and (plan.supervised_above or unit_id == plan.issuer_id)
+
+
 def actor(who: Who, plan: PlanFacts, unit: UnitFacts) -> Actor:
     """The actor's relation to one record of ``plan`` belonging to ``unit``."""
     return Actor(
         user_id=who.user_id,
         role=who.role,
         responsible=who.unit_id == unit.id,
-        supervising=under(plan.issuer_path, who.unit_path),
+        supervising=supervising_unit(who.unit_id, who.unit_path, plan),
     )
 
 
@@ -167,7 +179,7 @@ def acts_for(who: Who, unit: UnitFacts) -> bool:
 def supervises(who: Who, plan: PlanFacts) -> bool:
     """A supervisor of the issuing unit or a unit above it (for one record, see
     :func:`actor`: a unit never supervises its own)."""
-    return who.role == Role.SUPERVISOR and under(plan.issuer_path, who.unit_path)
+    return who.role == Role.SUPERVISOR and supervising_unit(who.unit_id, who.unit_path, plan)
 
 
 def may_number_notice(actor: Actor) -> bool:
@@ -185,7 +197,8 @@ def acting_unit(who: Who) -> int | None:
 def supervised_subtree(who: Who) -> str | None:
     """The path under which every plan the actor supervises was issued (:func:`supervises`),
     or None for a role that supervises nothing. With :func:`on_side`, a record of the
-    actor's own unit is never among those supervised."""
+    actor's own unit is never among those supervised, and with :func:`supervising_unit`
+    an answering plan closed to those above is supervised only by its issuer's people."""
     return who.unit_path if who.role == Role.SUPERVISOR else None
 
 
@@ -195,6 +208,12 @@ def may_issue_plans(who: Who) -> bool:
 
 def may_issue_plan(who: Who, issuer: UnitFacts) -> bool:
     return may_issue_plans(who) and under(issuer.path, who.unit_path)
+
+
+def may_answer_plan(who: Who, plan: PlanFacts, receives: bool) -> bool:
+    """Answering a plan with one's own: a supervisor of a unit with tasks received in it
+    (``receives``), other than its issuer."""
+    return may_issue_plans(who) and receives and who.unit_id != plan.issuer_id
 
 
 def may_assign(plan: PlanFacts, units: Iterable[UnitFacts]) -> bool:

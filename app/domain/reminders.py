@@ -93,6 +93,9 @@ class Policy:
     level3_after_workdays: int = 5
     nag_every_workdays: int = 2  # repeat nag while overdue, from level 1 on
     immediate_every_workdays: int = 1  # 立行立改: reminded every working day until done
+    # 回头看: the issuing side re-checks each task this many days after it was struck off
+    # (0: no look-back); the re-check is then reminded and escalates like a task
+    lookback_days: int = 0
 
     def __post_init__(self) -> None:
         days = self.remind_days_before
@@ -121,6 +124,7 @@ class Policy:
             )
         for name in _WORKDAY_SETTINGS:
             _check_int(name, getattr(self, name), 1, MAX_WORKDAYS)
+        _check_int("lookback_days", self.lookback_days, 0, MAX_REMIND_DAYS)
         level2, level3 = self.level2_after_workdays, self.level3_after_workdays
         if level3 < level2:
             raise PolicyError(

@@ -24,6 +24,8 @@ class State(StrEnum):
 ORDER = tuple(State)
 OPEN_STATES = (State.IDENTIFIED, State.IN_PROGRESS)  # the unit still owes work
 OFF_THE_BOOKS = (State.CLOSED, State.WITHDRAWN)  # no longer counted open on the ledger
+# an answering problem's task is done once its own supervisor checked it (or withdrew it)
+ANSWERED = (State.VERIFIED, State.CLOSED, State.WITHDRAWN)
 COUNTED = tuple(st for st in State if st is not State.WITHDRAWN)  # what totals and rates count
 WITHDRAWABLE = (State.IDENTIFIED, State.IN_PROGRESS, State.RECTIFIED, State.VERIFIED)  # closed stays closed
 STATE_LABELS = {
@@ -45,6 +47,7 @@ class Move:
     needs_comment: bool = False
     needs_evidence: bool = False
     not_by_rectifier: bool = False
+    waits_for_answers: bool = False  # a received task waits for the problems answering it
 
 
 MOVES: tuple[Move, ...] = (
@@ -56,6 +59,7 @@ MOVES: tuple[Move, ...] = (
         Side.RESPONSIBLE,
         needs_comment=True,
         needs_evidence=True,
+        waits_for_answers=True,
     ),
     Move(
         "reject",
@@ -83,6 +87,9 @@ class TaskFacts:
     rectified_by: int | None
     evidence_count: int  # evidence that would be attached by this move
     evidence_required: bool
+    # the problems of answering plans (that hold their received task) still open below:
+    # each named as people name it, 「卢整〔2022〕3号 第2项 帮扶工作管理不规范（古城镇：整改中）」
+    open_answers: tuple[str, ...] = ()
 
 
 class TransitionError(Exception):
@@ -124,6 +131,12 @@ def check_move(facts: TaskFacts, actor: Actor, target: State, comment: str) -> M
         raise TransitionError("forbidden", f"「{move.name}」只能由{who}操作。")
     if move.not_by_rectifier and facts.rectified_by == actor.user_id:
         raise TransitionError("forbidden", "不能核实或销号自己提交整改的任务（须由他人核实）。")
+    if move.waits_for_answers and facts.open_answers:
+        raise TransitionError(
+            "conflict",
+            "下级单位答复本任务的问题尚未整改完成（须经本单位核实），暂不能提交整改。未完成："
+            + "；".join(facts.open_answers),
+        )
     if move.needs_comment and not comment.strip():
         what = "整改情况说明" if move.name == "rectify" else "理由"
         raise TransitionError("invalid", f"「{move.name}」需要填写{what}。")

@@ -4,7 +4,7 @@ from app.models.base import Base, UTCDateTime
 from app.models.ledger import LedgerImport
 from app.models.notice import NoticeNumber
 from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, ThrottleCounter, Unit, User, WebSession
-from app.models.plans import Evidence, Milestone, Phase, Plan, Problem, Task, TaskEvent
+from app.models.plans import Evidence, Lookback, Milestone, Phase, Plan, Problem, Task, TaskEvent
 from app.models.schedule import (
     DeliveryGate,
     ExtensionRequest,
@@ -24,6 +24,7 @@ __all__ = [
     "Evidence",
     "ExtensionRequest",
     "LedgerImport",
+    "Lookback",
     "Milestone",
     "NoticeNumber",
     "Notification",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +40,14 @@ class Plan(Base):
     # 「N个工作日内」 counts from the day a unit receives its task, or from the issue date
     workdays_from: Mapped[str] = mapped_column(String(20), default="received")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # an edit names the one it read
+    # An answering plan (各县…制定整改方案): a unit that received tasks from ``answers_plan_id``
+    # answers it with its own plan for the units under it. ``holds_received``: a received
+    # task waits for the problems that answer it (it cannot be rectified while they are
+    # open); ``supervised_above``: supervisors above the issuer act on the plan too (a plain
+    # plan: always; an answering plan: only if its issuer says so, else those above read it)
+    answers_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), index=True)
+    holds_received: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    supervised_above: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -102,6 +111,8 @@ class Problem(Base):
     remarks: Mapped[str] = mapped_column(Text, default="")
     reported_by_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # an edit names the one it read
+    # 举一反三: in an answering plan, the received task (of the plan answered) this problem answers
+    answers_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", use_alter=True), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -167,7 +178,7 @@ class Task(Schedulable, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    problem: Mapped[Problem] = relationship()
+    problem: Mapped[Problem] = relationship(foreign_keys=[problem_id])
     unit: Mapped[Unit] = relationship()
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
 
@@ -221,3 +232,28 @@ class Evidence(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     uploaded_by: Mapped[User] = relationship()
+
+
+class Lookback(Schedulable, Base):
+    """回头看: a re-check of a closed task by the issuing side, due ``days`` after it was
+    struck off (the plan's policy says how many). pending → passed (confirmed) or failed
+    (the task reopens as 问题反弹, with the reason), the states of app.domain.rechecks.
+    Reminded and escalated by the sweep like a task, to the issuing unit's people."""
+
+    __tablename__ = "lookbacks"
+    __table_args__ = (UniqueConstraint("task_id", "closed_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)  # the task's unit
+    closed_seq: Mapped[int] = mapped_column(Integer)  # the closing step in the task's history
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    task: Mapped[Task] = relationship()

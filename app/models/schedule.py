@@ -85,6 +85,8 @@ class Submission(Schedulable, Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decision_comment: Mapped[str] = mapped_column(Text, default="")
+    # 整改方案及台账: the unit's answering plan handed in as this report (no retyping)
+    answer_plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     obligation: Mapped[Obligation] = relationship()

@@ -47,11 +47,15 @@ optional key that is empty counts as absent):
                 unit's name), ``items`` (a list, shown in the order given, each with
                 ``title``, ``unit``, ``due_at`` and ``overdue_days``), ``url`` (the list
                 of red tasks).
-KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "event", "summary")
+KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "lookback", "event", "summary")
 ``obligation``  a report (报送) a unit owes. ``title`` (the report, e.g. 「整改情况报告」),
                 ``unit`` (who owes it), ``due_at``, ``days`` (days left; 0 today;
                 negative when the report is already late), ``url``; optional
                 ``supervisor`` (the unit it is submitted to).
+
+``lookback``    a look-back (回头看) the issuing side owes on a closed task. ``title``
+                (the task's problem), ``unit`` (the unit whose task is looked at),
+                ``due_at``, ``days`` (days left; 0 today; negative when late), ``url``.
 
 A missing key is an error (StrictUndefined), not a blank in a message to an official.
 """
@@ -71,7 +75,7 @@ from app.domain.deadlines import CHINA
 from app.domain.workflow import STATE_LABELS, State
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "notify"
-KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "event", "summary")
+KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "lookback", "event", "summary")
 LANGS = ("zh", "en")
 
 _STATE_NAMES = {

@@ -11,10 +11,11 @@ from sqlalchemy import case, func, or_, select
 from app.db import Database
 from app.domain.deadlines import CHINA
 from app.domain.workflow import OFF_THE_BOOKS, OPEN_STATES, State
-from app.models import Problem, Task, TaskEvent, Unit, User
+from app.models import Lookback, Plan, Problem, Task, TaskEvent, Unit, User
 from app.models.base import china_day
-from app.services.plans import make_figures, overdue_clause
-from app.services.scope import get_visible_plan, task_visible
+from app.schemas import Figures
+from app.services.plans import figures_by_plan, make_figures, overdue_clause, rebounds_clause
+from app.services.scope import get_visible_plan, issuing_side, task_visible
 from app.services.tasks import colour_clause
 
 
@@ -25,6 +26,9 @@ class Dashboard:
     overdue_by_unit: list[tuple[str, int, int]]  # unit, overdue, open
     overdue_by_category: list[tuple[str, int]]
     burndown: list[tuple[str, int]]  # China date, open (not yet closed) count at the end of it
+    # the level below (plans answering plans): each answering plan the viewer reads from
+    # above, its issuing unit and its figures (city → county → township)
+    below: list[tuple[Plan, str, Figures]]
 
 
 def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None) -> Dashboard:
@@ -64,13 +68,33 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
         .group_by(Problem.category)
         .order_by(func.count().desc())
     ).all()
+    rebounds = select(func.count()).select_from(Lookback).where(rebounds_clause(viewer))
+    if plan_id:
+        rebounds = rebounds.where(Lookback.plan_id == plan_id)
     return Dashboard(
-        figures=make_figures(by_state, overdue_total),
+        figures=make_figures(by_state, overdue_total, s.scalar(rebounds) or 0),
         colours=colours,
         overdue_by_unit=[(name, o, n) for name, (o, n) in per_unit.items()],
         overdue_by_category=[(cat or "未分类", n) for cat, n in per_category],
         burndown=_burndown(s, where, now, sum(by_state.values()) - by_state[State.CLOSED.value]),
+        below=_below(s, viewer, now, plan_id),
     )
+
+
+def _below(s, viewer: User, now: datetime, plan_id: int | None) -> list[tuple[Plan, str, Figures]]:
+    """Answering plans of ``plan_id`` (or of any plan) that the viewer reads from above: the
+    progress of the level below, one row per answering unit."""
+    q = (
+        select(Plan, Unit.name)
+        .join(Unit, Plan.issuing_unit_id == Unit.id)
+        .where(Plan.answers_plan_id.is_not(None), issuing_side(viewer), Plan.issuing_unit_id != viewer.unit_id)
+        .order_by(Unit.path, Plan.id)
+    )
+    if plan_id:
+        q = q.where(Plan.answers_plan_id == plan_id)
+    found = s.execute(q.limit(200)).all()
+    figures = figures_by_plan(s, viewer, [p.id for p, _ in found], now)
+    return [(p, name, figures[p.id]) for p, name in found]
 
 
 def _burndown(s, where, now: datetime, open_now: int, days: int = 60) -> list[tuple[str, int]]:

@@ -179,6 +179,10 @@ def _instant(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+# items whose every step (reminder or escalation) is worded by one template of their own
+_ITEM_TEMPLATE = {"submission": "obligation", "lookback": "lookback"}
+
+
 def _days(template: str, data: dict) -> int:
     """The day count each template speaks of: days overdue, days since a 立行立改 item
     was assigned, or days left (negative once a report is late)."""
@@ -203,7 +207,7 @@ def message_context(row: Notification, base_url: str = "") -> tuple[str, dict]:
         elif row.kind == "digest":
             ctx["events"] = [e | {"url": base_url + e["url"]} for e in data.get("events", [])]
         return row.kind, ctx
-    kind = "obligation" if row.item_type == "submission" else _KIND_TEMPLATE.get(row.kind, "reminder")
+    kind = _ITEM_TEMPLATE.get(row.item_type) or _KIND_TEMPLATE.get(row.kind, "reminder")
     return kind, {
         "title": data.get("title", row.subject),
         "unit": data.get("unit", ""),

@@ -147,18 +147,25 @@ def submit(
     version: int,
     file: tuple[BinaryIO, str] | None,
     now: datetime,
+    answer_plan_id: int | None = None,
 ) -> Submission:
-    """The unit hands in its report (a note and, usually, the document)."""
+    """The unit hands in its report (a note and, usually, the document), or, for a report
+    such as 「整改方案及台账」, its answering plan to the plan the report is owed in: the
+    supervisor opens it as a plan page and its ledger export, nothing is typed again."""
     with db.transaction() as s:
         user = s.get(User, actor.id)
         sub = get_visible_submission(s, user, submission_id)
-        move = _check("submit", s, user, sub, has_content=bool(note.strip()) or file is not None)
+        content = bool(note.strip()) or file is not None or answer_plan_id is not None
+        move = _check("submit", s, user, sub, has_content=content)
+        if answer_plan_id is not None:
+            _check_answer(s, sub, answer_plan_id)
         stored = save_upload(upload_dir, max_bytes, file[0], file[1]) if file else None
         values = {
             "state": move.target.value,
             "note": note,
             "submitted_by_id": user.id,
             "submitted_at": now,
+            "answer_plan_id": answer_plan_id,
             "next_action_at": None,
             "version": Submission.version + 1,
         }
@@ -181,6 +188,20 @@ def submit(
         s.refresh(sub)
         notify(s, [submission_event(s, "report_submitted", sub, user, note)], now)
     return db.session().get(Submission, submission_id)
+
+
+def _check_answer(s, sub: Submission, plan_id: int) -> None:
+    """The plan handed in is the unit's own answering plan to the plan the report is owed in."""
+    plan = s.get(Plan, plan_id)
+    if plan is None or (plan.answers_plan_id, plan.issuing_unit_id) != (sub.plan_id, sub.unit_id):
+        message = f"整改方案 {plan_id} 不是本单位答复该方案的整改方案，不能作为本次报送。"
+        raise Invalid(message, [{"field": "answer_plan_id", "message": message}])
+
+
+def answer_plans_for(db: Database, viewer: User, sub: Submission) -> list[Plan]:
+    """The answering plans the unit may hand in for this report (its own, to the report's plan)."""
+    q = select(Plan).where(Plan.answers_plan_id == sub.plan_id, Plan.issuing_unit_id == sub.unit_id)
+    return list(db.session().scalars(q.order_by(Plan.id)))
 
 
 def review(db: Database, actor: User, submission_id: int, data: ReviewIn, now: datetime) -> Submission:

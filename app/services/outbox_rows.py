@@ -129,6 +129,7 @@ class Target:
     issuer_id: int
     owner_id: int | None
     data: dict  # its ``title`` is the rows' stored subject: each reader renders the wording
+    supervising: bool = False  # the step is the supervising side's work (a look-back): only they hear it
 
 
 def message(
@@ -186,6 +187,9 @@ def rows_for_step(target: Target, step: Step, people: People, channels: frozense
     users: list[User] = []
     for who in step.audience:
         users += [u for u in people.audience(who, target.unit_id, target.issuer_id, target.owner_id) if u not in users]
+    if target.supervising:
+        supervisors = people.audience("supervisor", target.unit_id, target.issuer_id, None)
+        users = [u for u in users if u in supervisors]
     held = step.kind in REMINDER_LIKE
     base = f"{target.item_type}:{target.item_id}:{target.epoch}:{step.key}"
     return fan_out(base, common, users, people.units.get(target.unit_id), channels, now, held)

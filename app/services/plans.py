@@ -14,9 +14,10 @@ from app.db import Database
 from app.domain import permissions
 from app.domain.deadlines import CHINA, Basis, Deadline, DeadlineError, parse_deadline, task_deadline
 from app.domain.permissions import Side
+from app.domain.rechecks import RecheckState
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import COUNTED, OPEN_STATES, State, rollup_state
-from app.models import Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
+from app.models import Lookback, Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import Figures, PlanEditIn, PlanIn, ProblemFields, ProblemIn
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, ServiceError
@@ -59,20 +60,29 @@ def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
         unit = s.get(Unit, data.issuing_unit_id or actor.unit_id)
         if unit is None or not permissions.may_issue_plan(facts(actor).who, unit_facts(unit)):
             raise Invalid(f"下发单位 {data.issuing_unit_id} 不存在或不在您的管辖范围内。")
-        cal = load_calendar(s)
-        plan = Plan(
-            title=data.title,
-            doc_number=data.doc_number,
-            issuing_unit_id=unit.id,
-            issued_on=data.issued_on,
-            evidence_required=data.evidence_required,
-            workdays_from=data.workdays_from,
-            created_by_id=actor.id,
-        )
-        for i, ph in enumerate(data.phases, start=1):
-            d = checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, data.issued_on, cal)
-            plan.phases.append(Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on))
-        s.add(plan)
+        plan = new_plan(s, actor, unit, data)
+    return plan
+
+
+def new_plan(s: Session, actor: User, unit: Unit, data: PlanIn, **answering) -> Plan:
+    """A plan issued by ``unit``, with its phases, inside the caller's transaction
+    (``answering``: the columns of an answering plan, app.services.answers)."""
+    cal = load_calendar(s)
+    plan = Plan(
+        title=data.title,
+        doc_number=data.doc_number,
+        issuing_unit_id=unit.id,
+        issued_on=data.issued_on,
+        evidence_required=data.evidence_required,
+        workdays_from=data.workdays_from,
+        created_by_id=actor.id,
+        **answering,
+    )
+    for i, ph in enumerate(data.phases, start=1):
+        d = checked(f"phases[{i - 1}].deadline", parse_deadline, ph.deadline, data.issued_on, cal)
+        plan.phases.append(Phase(seq=i, name=ph.name, deadline_text=d.text, ends_on=d.due_on))
+    s.add(plan)
+    s.flush()
     return plan
 
 
@@ -166,6 +176,7 @@ def add_problems(
     also report a problem it found itself (自查, the Yuzhou look-back), for itself only.
     """
     who, plan_f, _ = facts(actor, plan)
+    answered: set[int] = set()  # received tasks checked to be answerable by this plan
     targets: dict[tuple, tuple[list[Unit], Side | None]] = {}  # one lookup and one ruling per target
     deadlines: dict[str, tuple[Deadline, Basis | None]] = {}
     planned = []
@@ -182,6 +193,9 @@ def add_problems(
                 targets[key] = units, permissions.problem_side(who, plan_f, [unit_facts(u) for u in units])
             units, side = targets[key]
             require(side is not None, ADD_REFUSED)
+            if data.answers_task_id is not None and data.answers_task_id not in answered:
+                _check_answers(s, plan, data.answers_task_id)
+                answered.add(data.answers_task_id)
             if data.deadline not in deadlines:
                 deadlines[data.deadline] = checked("deadline", deadline_on_receipt, plan, data.deadline, now, cal)
             dl = deadlines[data.deadline]
@@ -207,6 +221,23 @@ def add_problems(
         ids += _insert_problems(s, actor, plan, chunk, now)
         progress(start + len(chunk))
     return ids
+
+
+def _check_answers(s: Session, plan: Plan, task_id: int) -> None:
+    """举一反三: a problem of an answering plan answers a task its issuer received in the
+    plan answered; no other task."""
+    task = s.get(Task, task_id)
+    if (
+        plan.answers_plan_id is None
+        or task is None
+        or (task.plan_id, task.unit_id)
+        != (
+            plan.answers_plan_id,
+            plan.issuing_unit_id,
+        )
+    ):
+        message = f"任务 {task_id} 不是本方案所答复的方案交给「{plan.issuing_unit.name}」的任务，不能作为答复对象。"
+        raise Invalid(message, [{"field": "answers_task_id", "message": message}])
 
 
 def _reserve_ids(conn, table, n: int) -> list[int]:
@@ -245,6 +276,7 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
                 "seq": seq,
                 **problem_values(data, dl),
                 "reported_by_unit_id": None if supervising else actor.unit_id,
+                "answers_task_id": data.answers_task_id,
                 "created_by_id": actor.id,
                 "created_at": now,
             }
@@ -340,10 +372,24 @@ def figures_by_plan(s: Session, viewer: User, plan_ids: list[int], now: datetime
     for plan_id, state, n, n_overdue in rows:
         acc[plan_id][state] = n
         overdue[plan_id] += n_overdue or 0
-    return {pid: make_figures(acc[pid], overdue[pid]) for pid in plan_ids}
+    rebounds = rebounds_by_plan(s, viewer, plan_ids)
+    return {pid: make_figures(acc[pid], overdue[pid], rebounds.get(pid, 0)) for pid in plan_ids}
 
 
-def make_figures(by_state: dict[str, int], overdue: int) -> Figures:
+def rebounds_clause(viewer: User):
+    """问题反弹 as SQL: look-backs that reopened a task the viewer sees."""
+    return (Lookback.state == RecheckState.FAILED.value) & Lookback.task_id.in_(
+        select(Task.id).where(task_visible(viewer))
+    )
+
+
+def rebounds_by_plan(s: Session, viewer: User, plan_ids: list[int]) -> dict[int, int]:
+    """Rebounds per plan, over the tasks the viewer sees."""
+    q = select(Lookback.plan_id, func.count()).where(Lookback.plan_id.in_(plan_ids), rebounds_clause(viewer))
+    return dict(s.execute(q.group_by(Lookback.plan_id)).all())
+
+
+def make_figures(by_state: dict[str, int], overdue: int, rebounds: int = 0) -> Figures:
     """Totals and rates over the tasks still on the ledger's books (withdrawn ones are
     listed in ``by_state`` but counted nowhere else)."""
     total = sum(by_state[st] for st in COUNTED)
@@ -354,6 +400,7 @@ def make_figures(by_state: dict[str, int], overdue: int) -> Figures:
         overdue=overdue,
         completion_rate=round(by_state[State.CLOSED] / total, 4) if total else 0.0,
         rectified_rate=round(done / total, 4) if total else 0.0,
+        rebounds=rebounds,
     )
 
 
@@ -397,7 +444,8 @@ def plan_page(db: Database, viewer: User, plan_id: int, now: datetime) -> tuple[
     for _, state, n, n_overdue in rows:
         by_state[state] += n
         overdue += n_overdue or 0
-    return plan, make_figures(by_state, overdue), _problems(s, viewer, plan, rows)
+    rebounds = rebounds_by_plan(s, viewer, [plan.id]).get(plan.id, 0)
+    return plan, make_figures(by_state, overdue, rebounds), _problems(s, viewer, plan, rows)
 
 
 def _by_problem(viewer: User, plan: Plan):

@@ -4,9 +4,9 @@ The responsible side (an official or a supervisor working for their own unit): t
 start, to rectify, sent back (rectified once, now in progress again: 退回 or reopened),
 due soon, and reports owed. The supervising side (a supervisor of the issuing unit or a
 unit above it): rectified tasks to check, extension requests to decide, reports to
-review, and the overdue tasks by escalation level. Which records a person acts on is
-app.domain.permissions' rule, as SQL from app.services.scope; the boxes only add the
-state each one waits in.
+review, look-backs (回头看) due within a week, and the overdue tasks by escalation level.
+Which records a person acts on is app.domain.permissions' rule, as SQL from
+app.services.scope; the boxes only add the state each one waits in.
 
 :func:`counts` is one aggregate statement (one scalar subquery per box, each counting up
 to the lists' cap, app.services.tasks.bounded_count), cheap enough for the header of every
@@ -24,13 +24,15 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.domain import permissions
 from app.domain.extensions import ExtensionState
+from app.domain.rechecks import RecheckState
 from app.domain.submissions import OWED, SubmissionState
 from app.domain.supervision import BLUE_WITHIN
 from app.domain.workflow import OPEN_STATES, State
-from app.models import ExtensionRequest, Obligation, Problem, Submission, Task, Unit, User
+from app.models import ExtensionRequest, Lookback, Obligation, Problem, Submission, Task, Unit, User
 from app.services import tasks
 from app.services.plans import overdue_clause
 from app.services.scope import (
+    lookback_supervised,
     submission_acted_for,
     submission_supervised,
     task_acted_for,
@@ -47,7 +49,7 @@ _OPEN = [st.value for st in OPEN_STATES]
 class BoxSpec:
     key: str
     side: permissions.Side
-    record: str  # task | extension | submission
+    record: str  # task | extension | submission | lookback
     in_total: bool  # counted in the header (due soon and overdue repeat other boxes)
 
 
@@ -60,6 +62,7 @@ BOXES = (
     BoxSpec("to_check", permissions.Side.SUPERVISING, "task", True),
     BoxSpec("extensions", permissions.Side.SUPERVISING, "extension", True),
     BoxSpec("reports_to_review", permissions.Side.SUPERVISING, "submission", True),
+    BoxSpec("lookbacks", permissions.Side.SUPERVISING, "lookback", True),
     BoxSpec("overdue", permissions.Side.SUPERVISING, "task", False),
 )
 
@@ -158,6 +161,9 @@ def _where(key: str, user: User, now: datetime) -> list[ColumnElement[bool]]:
             return [supervised, ExtensionRequest.state == ExtensionState.PENDING.value, Task.state.in_(_OPEN)]
         case "reports_to_review":
             return [submission_supervised(user), Submission.state == SubmissionState.SUBMITTED.value]
+        case "lookbacks":
+            pending = Lookback.state == RecheckState.PENDING.value
+            return [lookback_supervised(user), pending, Lookback.due_at <= now + REPORTS_AHEAD]
         case "overdue":
             return [supervised, overdue_clause(now)]
     raise KeyError(key)
@@ -168,6 +174,8 @@ def _count(spec: BoxSpec, user: User, now: datetime):
         q = select(Task.id)
     elif spec.record == "extension":
         q = select(ExtensionRequest.id).join(Task, ExtensionRequest.task_id == Task.id)
+    elif spec.record == "lookback":
+        q = select(Lookback.id)
     else:
         q = select(Submission.id)
     return tasks.bounded_count(q.where(*_where(spec.key, user, now))).label(spec.key)
@@ -257,6 +265,8 @@ def _items(s: Session, spec: BoxSpec, user: User, now: datetime, limit: int) -> 
             )
             for sub, unit, title in rows
         ]
+    if spec.record == "lookback":
+        return _lookback_items(s, where, now, limit)
     q = (
         select(Task, Unit.name, Problem.title)
         .join(Unit, Task.unit_id == Unit.id)
@@ -274,6 +284,34 @@ def _items(s: Session, spec: BoxSpec, user: User, now: datetime, limit: int) -> 
     if spec.record == "extension":
         return [_task_item(t, u, title, now, "extension", rid) for t, u, title, rid in rows]
     return [_task_item(t, u, title, now) for t, u, title in rows]
+
+
+def _lookback_items(s: Session, where: list, now: datetime, limit: int) -> list[Item]:
+    rows = s.execute(
+        select(Lookback, Unit.name, Problem.title)
+        .join(Task, Lookback.task_id == Task.id)
+        .join(Unit, Lookback.unit_id == Unit.id)
+        .join(Problem, Task.problem_id == Problem.id)
+        .where(*where)
+        .order_by(Lookback.due_at, Lookback.id)
+        .limit(limit)
+    ).all()
+    return [
+        Item(
+            record="lookback",
+            id=lb.id,
+            task_id=lb.task_id,
+            plan_id=lb.plan_id,
+            title=title,
+            unit_name=unit,
+            state=lb.state,
+            deadline_text="",
+            due_at=lb.due_at,
+            level=lb.escalation_level,
+            overdue=lb.due_at < now,
+        )
+        for lb, unit, title in rows
+    ]
 
 
 def _by_level(s: Session, user: User, now: datetime) -> dict[int, int]:

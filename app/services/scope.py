@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.domain import permissions
 from app.domain.permissions import PlanFacts, Role, UnitFacts, Who
-from app.models import Plan, Problem, Submission, Task, Unit, User
+from app.models import Lookback, Plan, Problem, Submission, Task, Unit, User
 from app.services.errors import Forbidden, NotFound
 
 
@@ -38,7 +38,7 @@ def facts(user: User, plan: Plan | None = None, unit: Unit | None = None) -> Fac
 
 
 def plan_facts(plan: Plan) -> PlanFacts:
-    return issued_by(plan.issuing_unit)
+    return PlanFacts(plan.issuing_unit.id, plan.issuing_unit.path, plan.supervised_above)
 
 
 def issued_by(issuer: Unit) -> PlanFacts:
@@ -123,7 +123,9 @@ def _supervised_plans(user: User):
     prefix = permissions.supervised_subtree(who(user))
     if prefix is None:
         return None
-    return select(Plan.id).join(Unit, Plan.issuing_unit_id == Unit.id).where(Unit.path.startswith(prefix))
+    # permissions.supervising_unit: above an answering plan closed to them, units only read
+    opened = Plan.supervised_above.is_(True) | (Plan.issuing_unit_id == user.unit_id)
+    return select(Plan.id).join(Unit, Plan.issuing_unit_id == Unit.id).where(Unit.path.startswith(prefix), opened)
 
 
 def task_supervised(user: User) -> ColumnElement[bool]:
@@ -131,6 +133,12 @@ def task_supervised(user: User) -> ColumnElement[bool]:
     by the user's unit or a unit under it, and not of the user's own unit."""
     plans = _supervised_plans(user)
     return false() if plans is None else Task.plan_id.in_(plans) & (Task.unit_id != user.unit_id)
+
+
+def lookback_supervised(user: User) -> ColumnElement[bool]:
+    """Look-backs (回头看) the user is on the supervising side of, as for their tasks."""
+    plans = _supervised_plans(user)
+    return false() if plans is None else Lookback.plan_id.in_(plans) & (Lookback.unit_id != user.unit_id)
 
 
 def submission_supervised(user: User) -> ColumnElement[bool]:

@@ -1,4 +1,4 @@
-"""The sweep: find items whose next action is due, write their notifications and
+"""The sweep: find items whose next action is due (tasks, submissions and look-backs), write their notifications and
 escalation steps, and move each item's ``next_action_at`` on. One batch = one
 transaction, so a crash leaves either the whole batch or none of it. Then, once per
 working day, each issuing unit's supervisors get the 通报 list: one message naming every
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.deadlines import CHINA
+from app.domain.rechecks import RecheckState
 from app.domain.reminders import (
     Decision,
     Item,
@@ -34,7 +35,7 @@ from app.domain.reminders import (
 )
 from app.domain.submissions import OWED
 from app.domain.workflow import OPEN_STATES
-from app.models import Notification, Obligation, Plan, Problem, Submission, Task, Unit
+from app.models import Lookback, Notification, Obligation, Plan, Problem, Submission, Task, Unit
 from app.services.calendar import load_calendar
 from app.services.history import Entry, add_events
 from app.services.outbox_rows import (
@@ -88,9 +89,9 @@ def sweep(
     batch_size: int = 2000,
     verbose: bool = False,
 ) -> SweepReport:
-    """Sweep tasks, then submissions, batch by batch, until nothing is due at ``now``."""
+    """Sweep tasks, submissions, then look-backs, batch by batch, until nothing is due at ``now``."""
     report = SweepReport()
-    for kind in ("task", "submission"):
+    for kind in MODELS:
         while True:
             with db.transaction() as s:
                 n = _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose)
@@ -105,6 +106,9 @@ def sweep(
     return report
 
 
+MODELS = {"task": Task, "submission": Submission, "lookback": Lookback}
+# the states in which an item of each kind is still owed (reminded, escalated)
+_OWED = {"task": OPEN_STATES, "submission": OWED, "lookback": (RecheckState.PENDING,)}
 _SCHEDULE = ("swept_until", "next_action_at", "escalation_level", "public_notice")
 _COLUMNS = {
     "task": (
@@ -115,13 +119,17 @@ _COLUMNS = {
         getattr(Submission, c)
         for c in ("id", "plan_id", "unit_id", "obligation_id", "state", "due_at", "active_since", *_SCHEDULE)
     ),
+    "lookback": tuple(
+        getattr(Lookback, c)
+        for c in ("id", "plan_id", "unit_id", "task_id", "state", "due_at", "active_since", *_SCHEDULE)
+    ),
 }
 
 
 def _due(s: Session, kind: str, now: datetime, batch_size: int):
     """The batch, locked (rows only, no ORM objects: the sweep reads them and writes
     their schedule back in one statement)."""
-    model = Task if kind == "task" else Submission
+    model = MODELS[kind]
     return s.execute(
         select(*_COLUMNS[kind])
         .where(model.next_action_at <= now)
@@ -135,7 +143,7 @@ def _save_schedules(s: Session, kind: str, levels: list[tuple]) -> None:
     """Write back (id, swept_until, next_action_at, escalation_level) per item, with the
     public_notice that level implies (:func:`ladder_columns`): on PostgreSQL one
     UPDATE … FROM unnest(arrays), elsewhere an executemany."""
-    table = (Task if kind == "task" else Submission).__table__
+    table = MODELS[kind].__table__
     rows = [(*r[:3], *ladder_columns(r[3]).values()) for r in levels]
     if s.get_bind().dialect.name == "postgresql":
         ids, swept, nxt, levels, notices = (list(col) for col in zip(*rows, strict=True))
@@ -168,7 +176,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
     # so their steps are worked out once per batch: the schedule is a pure function.
     schedules: dict[tuple, tuple[list[Step], Step | None]] = {}
     decisions: dict[tuple, Decision] = {}
-    open_states = OPEN_STATES if kind == "task" else OWED
+    open_states = _OWED[kind]
     rows: list[dict] = []
     updates: list[tuple] = []
     events: list[Entry] = []
@@ -220,6 +228,11 @@ def _titles(s: Session, kind: str, items) -> dict[int, str]:
         ids = {i.problem_id for i in items}
         names = dict(s.execute(select(Problem.id, Problem.title).where(Problem.id.in_(ids))).all())
         return {i.id: names[i.problem_id] for i in items}
+    if kind == "lookback":
+        ids = {i.task_id for i in items}
+        q = select(Task.id, Problem.title).join(Problem, Task.problem_id == Problem.id).where(Task.id.in_(ids))
+        names = dict(s.execute(q).all())
+        return {i.id: names[i.task_id] for i in items}
     ids = {i.obligation_id for i in items}
     names = dict(s.execute(select(Obligation.id, Obligation.title).where(Obligation.id.in_(ids))).all())
     return {i.id: names[i.obligation_id] for i in items}
@@ -243,7 +256,13 @@ def _escalation_entry(task, step: Step, now: datetime) -> Entry:
     return Entry(task, "escalation", None, comment, data)
 
 
+_PAGES = {"task": "/tasks/{id}", "submission": "/submissions/{id}", "lookback": "/tasks/{task_id}#lookback"}
+
+
 def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime) -> Target:
+    """A look-back is the issuing side's own work: its steps reach the issuing unit's
+    supervisors by position, as a task's reach the responsible unit's people (``unit`` still
+    names the unit whose closed task is looked at)."""
     unit: Unit | None = people.units.get(it.unit_id)
     unit_name = unit.name if unit else ""
     due_on = china_date(it.due_at)
@@ -253,9 +272,10 @@ def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime
         item_id=it.id,
         epoch=int(it.active_since.timestamp()),
         plan_id=plan.id,
-        unit_id=it.unit_id,
+        unit_id=plan.issuing_unit_id if kind == "lookback" else it.unit_id,
         issuer_id=plan.issuing_unit_id,
         owner_id=getattr(it, "owner_id", None),
+        supervising=kind == "lookback",
         data={
             "title": title,
             "unit": unit_name,
@@ -263,7 +283,7 @@ def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime
             "overdue_days": max(overdue_days, 0),
             "days_left": max(-overdue_days, 0),
             "days_since_assigned": (now.astimezone(CHINA).date() - it.active_since.astimezone(CHINA).date()).days,
-            "url": f"/{'tasks' if kind == 'task' else 'submissions'}/{it.id}",
+            "url": _PAGES[kind].format(id=it.id, task_id=getattr(it, "task_id", None)),
             "doc_number": plan.doc_number,
         },
     )

@@ -10,14 +10,17 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
 from app.domain import permissions
-from app.domain.deadlines import CHINA, task_deadline
+from app.domain.deadlines import CHINA, end_of_day_utc, task_deadline
 from app.domain.events import MOVE_EVENTS
 from app.domain.permissions import Actor
+from app.domain.rechecks import RecheckState
 from app.domain.reminders import ladder_columns
 from app.domain.supervision import BLUE_WITHIN, colour
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import (
+    ANSWERED,
     OPEN_STATES,
+    STATE_LABELS,
     WITHDRAWABLE,
     State,
     TaskFacts,
@@ -27,7 +30,7 @@ from app.domain.workflow import (
     may_add_evidence,
     may_urge,
 )
-from app.models import Evidence, Notification, Plan, Problem, Task, TaskEvent, Unit, User
+from app.models import Evidence, Lookback, Notification, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import ProblemEditIn, TaskOut, TaskQuery, TransitionIn, WithdrawIn
 from app.services import plans
 from app.services.calendar import load_calendar
@@ -36,6 +39,7 @@ from app.services.events import notify, task_event
 from app.services.history import Entry, Event, add_events, append
 from app.services.plans import overdue_clause
 from app.services.scope import facts, get_visible_problem, get_visible_task, require, task_actor, task_visible
+from app.services.sweep import policy_for
 
 
 @dataclass
@@ -229,8 +233,31 @@ def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> TaskL
     return TaskList(views, min(counted, COUNT_CAP), counted > COUNT_CAP, has_next)
 
 
-def _facts(task: Task, plan: Plan, evidence_count: int) -> TaskFacts:
-    return TaskFacts(State(task.state), task.rectified_by_id, evidence_count, plan.evidence_required)
+def _facts(task: Task, plan: Plan, evidence_count: int, open_answers: tuple[str, ...] = ()) -> TaskFacts:
+    return TaskFacts(State(task.state), task.rectified_by_id, evidence_count, plan.evidence_required, open_answers)
+
+
+def open_answers(s: Session, task_id: int) -> tuple[str, ...]:
+    """The problems of answering plans that answer this received task and hold it (the
+    plan's ``holds_received``) with a task not yet checked below (workflow.ANSWERED), each
+    as 「卢整〔2022〕3号 第2项「…」（古城镇：整改中）」, for the rectify guard to name."""
+    rows = s.execute(
+        select(Plan.doc_number, Plan.title, Problem.id, Problem.seq, Problem.title, Unit.name, Task.state)
+        .join(Problem, Task.problem_id == Problem.id)
+        .join(Plan, Problem.plan_id == Plan.id)
+        .join(Unit, Task.unit_id == Unit.id)
+        .where(
+            Problem.answers_task_id == task_id,
+            Plan.holds_received.is_(True),
+            Task.state.not_in([st.value for st in ANSWERED]),
+        )
+        .order_by(Problem.plan_id, Problem.seq, Unit.path)
+    ).all()
+    named: dict[int, tuple[str, list[str]]] = {}
+    for doc, plan_title, pid, seq, title, unit, state in rows:
+        head = f"{doc or plan_title} 第{seq}项「{title}」"
+        named.setdefault(pid, (head, []))[1].append(f"{unit}：{STATE_LABELS[State(state)]}")
+    return tuple(f"{head}（{'、'.join(units)}）" for head, units in named.values())
 
 
 def _view(s: Session, viewer: User, task: Task, plan: Plan, unit_name: str, title: str, now: datetime) -> TaskView:
@@ -280,9 +307,19 @@ def transition_task(db: Database, actor_user: User, task_id: int, data: Transiti
     return get_task(db, actor_user, task_id, now)
 
 
-def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, now: datetime) -> None:
+def move_task(
+    s: Session,
+    actor_user: User,
+    task_id: int,
+    data: TransitionIn,
+    now: datetime,
+    news: str | None = None,
+    recorded: dict | None = None,
+) -> None:
     """The body of :func:`transition_task` inside the caller's transaction (a spot check
-    records its result and reopens the task in one)."""
+    records its result and reopens the task in one). ``news``: the event the step is (by
+    default the move's own, app.domain.events.MOVE_EVENTS); ``recorded``: more for its
+    history entry (a look-back's rebound names the look-back)."""
     user = s.get(User, actor_user.id)
     task = get_visible_task(s, user, task_id)
     if task.version != data.version:
@@ -291,7 +328,8 @@ def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, no
     actor = task_actor(s, user, task)
     target = State(data.to)
     from_state = State(task.state)
-    before = _facts(task, plan, 1)
+    below = open_answers(s, task.id) if target is State.RECTIFIED else ()
+    before = _facts(task, plan, 1, below)
     try:
         # who, from where, with what comment first: a refused move must not reveal evidence ids
         move = check_move(before, actor, target, data.comment)
@@ -313,11 +351,46 @@ def move_task(s: Session, actor_user: User, task_id: int, data: TransitionIn, no
         check_move(replace(before, evidence_count=len(evidence)), actor, target, data.comment)
     except TransitionError as err:
         raise refusal(err.kind, err.message) from None  # the caller's transaction undoes the write
-    step = Event(task.id, "transition", from_state.value, target.value, user.id, data.comment, {"move": move.name})
+    step = Event(
+        task.id,
+        "transition",
+        from_state.value,
+        target.value,
+        user.id,
+        data.comment,
+        {"move": move.name} | (recorded or {}),
+    )
     [seq] = append(s, [replace(step, evidence=evidence)], now)
     s.refresh(task)
-    if kind := MOVE_EVENTS.get(move.name):
+    if move.name == "close":
+        schedule_lookback(s, task, plan, seq, now)
+    if kind := news or MOVE_EVENTS.get(move.name):
         notify(s, [task_event(s, kind, task, user, seq, data.comment)], now)
+
+
+def schedule_lookback(s: Session, task: Task, plan: Plan, closed_seq: int, now: datetime) -> None:
+    """回头看: when the plan's policy says so, the task struck off at ``closed_seq`` is due
+    for a re-check by the issuing side that many days later (the end of that China day);
+    the sweep reminds it from now on, and escalates it if nobody looks back in time."""
+    days = policy_for(plan, s.info.get("outbox", {}).get("defaults", {})).lookback_days
+    if not days:
+        return
+    due_on = now.astimezone(CHINA).date() + timedelta(days=days)
+    s.add(
+        Lookback(
+            task_id=task.id,
+            plan_id=plan.id,
+            unit_id=task.unit_id,
+            closed_seq=closed_seq,
+            closed_at=now,
+            due_at=end_of_day_utc(due_on),
+            state=RecheckState.PENDING.value,
+            active_since=now,
+            swept_until=now,
+            next_action_at=now,
+            **ladder_columns(0),
+        )
+    )
 
 
 def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> dict:

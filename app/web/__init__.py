@@ -166,4 +166,15 @@ def _china_time(moment):
     return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-from app.web import account, admin, authoring, dashboard, ledger, plans, reports, spotchecks, work  # noqa: E402,F401  (register routes)
+from app.web import (  # noqa: E402,F401  (register routes)
+    account,
+    admin,
+    answers,
+    authoring,
+    dashboard,
+    ledger,
+    plans,
+    reports,
+    spotchecks,
+    work,
+)

@@ -516,6 +516,63 @@ EN = {
         "moved with it (written into their history)."
     ),
     "整改时限修改": "Deadline changed",
+    "上级督办单位也可核实、销号本方案的任务（默认只能查看）": (
+        "Supervisors above may also verify and close this plan’s tasks (by default they only read it)"
+    ),
+    "上级督办单位只能查看": "supervisors above only read it",
+    "上级督办单位可核实、销号": "supervisors above may verify and close",
+    "下发后可在方案页添加本单位自查发现的问题。": (
+        "Once issued, add the problems your unit found itself on the plan’s page."
+    ),
+    "下发答复方案": "Issue the answering plan",
+    "下级整改进度": "Progress below",
+    "下级答复": "Answered below",
+    "下级问题核实前，收到的任务不能提交整改": "received tasks wait until the problems below are verified",
+    "下级问题核实前，本单位收到的任务不能提交整改": (
+        "Our received tasks cannot be marked rectified until the problems answering them below are verified"
+    ),
+    "不使用": "Do not use",
+    "交办单位": "Assign to",
+    "以答复方案报送": "Hand in the answering plan",
+    "制定答复方案": "Answer with our own plan",
+    "回头看": "Look-back",
+    "回头看发现问题反弹": "A look-back found a problem back",
+    "回头看已确认整改到位。": "Look-back recorded: the fix has held.",
+    "已登记问题反弹，任务已重新交办整改。": "Rebound recorded: the task is reopened for rectification.",
+    "回头看待复核": "Look-backs due",
+    "回头看时限": "Look-back due",
+    "回头看确认整改到位": "A look-back confirmed the fix",
+    "复核情况（问题反弹时必填）": "What you found (required for a rebound)",
+    "如 卢建〔2022〕45号": "e.g. 卢建〔2022〕45号",
+    "已核实或销号": "Verified or closed",
+    "收到的任务不等下级整改完成": "received tasks do not wait for the level below",
+    "整改到位": "Fix held",
+    "本单位下没有下级单位，无法交办；请联系管理员添加下级单位。": (
+        "Your unit has no units under it to assign to; ask the administrator to add them."
+    ),
+    "本方案答复": "This plan answers",
+    "确认整改到位": "Confirm the fix held",
+    "第{n}项": "Item {n}",
+    "{unit}整改方案": "Rectification plan of {unit}",
+    "第{seqs}项未勾选交办单位：请为每项纳入的问题勾选下级单位，或不纳入该项。": (
+        "Item(s) {seqs} have no unit ticked: tick the units under you for each problem carried, or leave it out."
+    ),
+    "答复": "answers",
+    "答复单位": "Answering unit",
+    "答复方案": "Answering plan",
+    "答复方案已下发，所纳入的问题已交办下级单位。可继续添加本单位自查发现的问题。": (
+        "The answering plan is issued and the problems carried are assigned to the units "
+        "under you. You may now add the problems your unit found itself."
+    ),
+    "纳入本方案的问题（举一反三）": "Problems carried into this plan",
+    "纳入本方案，交办下级单位": "Carry into this plan and assign below",
+    "销号于": "Closed",
+    "销号后几天回头看（0 为不回头看）": "Look back this many days after closure (0: no look-back)",
+    "销号时间": "Closed at",
+    "台账": "Ledger",
+    "未完成": "Not done",
+    "问题反弹": "Rebounds",
+    "问题反弹，重新整改": "Problem back: reopen",
 }
 
 

@@ -10,7 +10,20 @@ from app.domain import permissions
 from app.domain.workflow import STATE_LABELS, WITHDRAWABLE, State
 from app.http import stored_file
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn, db_int
-from app.services import bulk, evidence, extensions, notices, obligations, org, plans, queue, tasks, urges
+from app.services import (
+    answers,
+    bulk,
+    evidence,
+    extensions,
+    lookbacks,
+    notices,
+    obligations,
+    org,
+    plans,
+    queue,
+    tasks,
+    urges,
+)
 from app.services.errors import ServiceError
 from app.services.scope import facts
 from app.web import back, bp, form_failed, login_required, rt, say
@@ -70,6 +83,10 @@ def plan_detail(plan_id: int):
         "plan.html",
         plan=plan,
         figures=figures,
+        answered=answers.answered_plan(db, g.user, plan),
+        may_answer=permissions.may_answer_plan(f.who, f.plan, answers.receives(db, g.user, plan)),
+        below=answers.tree(db, g.user, plan_id, now),
+        lookbacks=lookbacks.plan_lookbacks(db, g.user, plan_id),
         problems=problems,
         submissions=obligations.list_submissions(db, g.user, plan_id),
         supervising=permissions.supervises(f.who, f.plan),
@@ -121,6 +138,8 @@ def task_detail(task_id: int):
         history=tasks.history(db, g.user, task_id),
         files=files,
         requests=requests,
+        answers=answers.answers_of(db, g.user, task_id),
+        lookbacks=lookbacks.task_lookbacks(db, g.user, task_id),
         offers=extensions.offers(view.task, view.actor, requests),
         moves=[(st, *MOVES[(view.task.state, st.value)][::2]) for st in view.allowed],
         move_names={k: (label, why) for k, (label, _, why) in MOVES.items()},

@@ -35,7 +35,9 @@ def inbox_read():
 @login_required
 def submission_list():
     subs = obligations.list_submissions(rt().db, g.user, request.args.get("plan_id", type=db_int))
-    return render_template("submissions.html", subs=subs, offers=obligations.offers(rt().db, g.user, subs))
+    offers = obligations.offers(rt().db, g.user, subs)
+    plans = {s.id: obligations.answer_plans_for(rt().db, g.user, s) for s in subs if "submit" in offers[s.id]}
+    return render_template("submissions.html", subs=subs, offers=offers, answer_plans=plans)
 
 
 @bp.post("/submissions/<int:submission_id>/submit")
@@ -55,6 +57,7 @@ def submission_submit(submission_id: int):
             request.form.get("version", type=db_int) or 0,
             file,
             r.clock(),
+            request.form.get("answer_plan_id", type=db_int),
         )
     except ServiceError as err:
         form_failed(err)

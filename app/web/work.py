@@ -21,6 +21,7 @@ BOX_LABELS = {
     "to_check": "待核实",
     "extensions": "延期待审批",
     "reports_to_review": "报送待审核",
+    "lookbacks": "回头看待复核",
     "overdue": "逾期任务（按督办级别）",
 }
 
@@ -37,6 +38,7 @@ def box_link(key: str) -> str:
         "to_check": url_for("web.task_list", state="rectified"),
         "extensions": url_for("web.task_list", state="in_progress"),
         "reports_to_review": url_for("web.submission_list"),
+        "lookbacks": url_for("web.task_list", state="closed"),
         "overdue": url_for("web.task_list", overdue="true", sort="state"),
     }
     return links[key]
@@ -45,7 +47,7 @@ def box_link(key: str) -> str:
 def item_link(item) -> str:
     if item.record == "submission":
         return url_for("web.submission_list", plan_id=item.plan_id)
-    anchor = "#extensions" if item.record == "extension" else ""
+    anchor = {"extension": "#extensions", "lookback": "#lookback"}.get(item.record, "")
     return url_for("web.task_detail", task_id=item.task_id) + anchor
 
 

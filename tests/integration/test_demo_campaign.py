@@ -19,7 +19,7 @@ from sqlalchemy import select
 import config as rectify_config
 from app import create_app
 from app.demo import SMX_COUNTIES, YZ_TOWNS
-from app.demo_campaign import Campaign
+from app.demo_campaign import LUSHI_ANSWER, LUSHI_CARRIED, LUSHI_TOWNS, Campaign
 from app.domain.deadlines import CHINA
 from app.migrate import upgrade
 from app.models import Notification
@@ -77,7 +77,7 @@ def plan_ids(api: Api) -> dict[str, int]:
 
 def test_both_seed_plans_keep_their_document_numbers_and_were_issued_weeks_before_today(api):
     plans = {p["doc_number"]: p for p in api.get("/plans", "admin").get_json()}
-    assert set(plans) == {"三建〔2022〕187号", "禹建〔2022〕39号"}
+    assert set(plans) == {"三建〔2022〕187号", "禹建〔2022〕39号", LUSHI_ANSWER}
     for plan in plans.values():
         issued = date.fromisoformat(plan["issued_on"])
         assert TODAY - timedelta(days=56) <= issued <= TODAY - timedelta(days=21), issued
@@ -85,7 +85,8 @@ def test_both_seed_plans_keep_their_document_numbers_and_were_issued_weeks_befor
 
 def test_tasks_stand_in_every_state_and_every_colour_with_deadlines_before_and_after_today(api):
     tasks = all_tasks(api, "admin")
-    assert len(tasks) == 8 * len(SMX_COUNTIES) + 1 + len(YZ_TOWNS) + 4
+    answering = len(LUSHI_CARRIED) * len(LUSHI_TOWNS) + 1  # 卢氏县's plan for its townships
+    assert len(tasks) == 8 * len(SMX_COUNTIES) + 1 + len(YZ_TOWNS) + 4 + answering
     assert set(Counter(t["state"] for t in tasks)) == {"identified", "in_progress", "rectified", "verified", "closed"}
     assert {"red", "yellow", "blue"} <= {t["colour"] for t in tasks}
     dues = [instant(t["due_at"]) for t in tasks if t["due_at"]]
@@ -179,6 +180,36 @@ def test_the_dashboard_burn_down_has_weeks_of_history_and_falls(api):
     assert len(series) >= 21
     counts = [n for _, n in series]
     assert max(counts) > counts[-1] > 0
+
+
+def test_lushi_answered_the_city_plan_for_two_townships_and_the_city_reads_their_progress(api):
+    ids = plan_ids(api)
+    smx, answer = ids["三建〔2022〕187号"], ids[LUSHI_ANSWER]
+    plan = api.get(f"/plans/{answer}", "smx_deputy").get_json()
+    assert (plan["answers_plan_id"], plan["supervised_above"]) == (smx, False)
+    below = api.get(f"/plans/{smx}/below", "smx_deputy").get_json()
+    assert [b["doc_number"] for b in below] == [LUSHI_ANSWER]
+    towns = {t["unit_name"] for p in below[0]["problems"] for t in p["tasks"]}
+    assert towns == set(LUSHI_TOWNS.values())
+    states = Counter(t["state"] for p in below[0]["problems"] for t in p["tasks"])
+    assert states["closed"] == 1 and states["in_progress"] >= 2 and states["rectified"] == 1
+    carried = [p for p in below[0]["problems"] if p["answers_task_id"]]
+    assert len(carried) == len(LUSHI_CARRIED)
+    # 卢氏县's 整改方案及台账 was met by the answering plan itself
+    subs = api.get(f"/plans/{smx}/submissions", "smx_deputy").get_json()
+    lushi = next(u["id"] for u in api.get("/units", "admin").get_json() if u["name"] == SMX_COUNTIES["lushi"])
+    assert [s["answer_plan_id"] for s in subs if s["unit_id"] == lushi and s["answer_plan_id"]] == [answer]
+
+
+def test_a_look_back_found_one_township_fix_gone_and_another_look_back_is_due(api):
+    answer = plan_ids(api)[LUSHI_ANSWER]
+    looks = api.get(f"/plans/{answer}/lookbacks", "lushi_sup").get_json()
+    assert sorted(lb["state"] for lb in looks) == ["failed", "pending"]
+    assert api.get(f"/plans/{answer}", "smx_deputy").get_json()["figures"]["rebounds"] == 1
+    failed = next(lb for lb in looks if lb["state"] == "failed")
+    assert api.get(f"/tasks/{failed['task_id']}", "lushi_sup").get_json()["state"] == "in_progress"
+    pending = next(lb for lb in looks if lb["state"] == "pending")
+    assert CAMPAIGN_NOW < instant(pending["due_at"]) < CAMPAIGN_NOW + timedelta(days=7)
 
 
 def test_a_spot_check_was_drawn_and_one_task_failed_its_re_check_and_was_reopened(api):

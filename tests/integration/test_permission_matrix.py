@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import event, insert, select
 
 from app.demo import DEMO_PASSWORD, SMX_COUNTIES
-from app.models import Notification, Problem, SpotCheckItem, Submission, Task, Unit, User
+from app.models import Lookback, Notification, Problem, SpotCheckItem, Submission, Task, Unit, User
 from tests.integration.test_ledger_io import finished
 from tests.integration.test_web_security import PNG, Browser
 
@@ -161,6 +161,17 @@ class Ctx:
             return self.read(lambda s: s.scalar(q.order_by(SpotCheckItem.id.desc())))
 
         return self.once("item", make)
+
+    def lookback(self) -> int:
+        """A look-back (回头看) due on a closed 卢氏县 task: plan 1 schedules one 5 days after closure."""
+
+        def make():
+            self.ok(self.api.call("PUT", "/plans/1/policy", "smx_deputy", json={"lookback_days": 5}))
+            tid = self.closed_task()
+            q = select(Lookback.id).where(Lookback.task_id == tid, Lookback.state == "pending")
+            return self.read(lambda s: s.scalar(q.order_by(Lookback.id.desc())))
+
+        return self.once("lookback", make)
 
     def submission(self, submitted: bool = False) -> int:
         def make():
@@ -346,6 +357,20 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda c: j(f"/problems/{c.problem9()}/withdraw", {"reason": "与其他问题重复"}),
         answers("403", issuer="200+", sibling="404", other_city="404"),
     ),
+    # ---- API: answering plans, the progress below, look-backs (回头看) ---------------------
+    # answering: a supervisor of a unit with tasks in the plan; 卢氏县's people are officials,
+    # the city issued it (tests/integration/test_tree_campaign.py has the county supervisor)
+    ("api.answer_plan", "POST"): api(
+        lambda c: j("/plans/1/answer", {"title": "县级整改方案", "issued_on": "2022-06-08"}),
+        answers("403", other_city="404"),
+    ),
+    ("api.plan_below", "GET"): api("/plans/1/below", SEES_PLAN),
+    ("api.task_answers", "GET"): api(lambda c: (f"/tasks/{c.task()}/answers", {}), SEES_LUSHI),
+    ("api.plan_lookbacks", "GET"): api("/plans/1/lookbacks", SEES_PLAN),
+    ("api.lookback_result", "POST"): api(
+        lambda c: j(f"/lookbacks/{c.lookback()}/result", {"confirmed": True, "comment": "整改到位", "version": 1}),
+        SUPERVISOR_WRITE,
+    ),
     ("api.get_policy", "GET"): api("/plans/1/policy", SEES_PLAN),
     ("api.set_policy", "PUT"): api(
         lambda c: j("/plans/1/policy", {"remind_days_before": [5, 1]}),
@@ -526,6 +551,15 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("web.ledger_import_page", "GET"): page(lambda c: (f"/plans/1/import/{c.import_token()}", {}), TOKEN_OWNER),
     ("web.ledger_import_progress", "GET"): page(
         lambda c: (f"/plans/1/import/{c.import_token()}/status", {}), TOKEN_OWNER
+    ),
+    ("web.plan_answer", "GET"): page("/plans/1/answer", answers("403", other_city="404")),
+    ("web.plan_answer", "POST"): page(
+        lambda c: form("/plans/1/answer", {"title": "县级整改方案", "issued_on": "2022-06-08"}),
+        answers("403", other_city="404"),
+    ),
+    ("web.lookback_result", "POST"): page(
+        lambda c: form(f"/lookbacks/{c.lookback()}", {"confirmed": "1", "version": "1", "task_id": "0"}),
+        SUPERVISOR_FORM,
     ),
     ("web.spot_checks", "GET"): page("/plans/1/spot-checks", answers("404", issuer="200", viewer="200", admin="200")),
     ("web.spot_check_draw", "POST"): page(

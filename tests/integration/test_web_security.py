@@ -29,6 +29,7 @@ from app.models import (
     Evidence,
     ExtensionRequest,
     LedgerImport,
+    Lookback,
     Notification,
     OfficialYear,
     Plan,
@@ -41,7 +42,8 @@ from app.models import (
     Unit,
     User,
 )
-from app.services import spotchecks
+from app.schemas import UnitIn, UserIn
+from app.services import org, spotchecks
 from app.services.auth import issue_token, start_session
 from config import settings
 
@@ -485,6 +487,32 @@ def _spot_check_result(w: World) -> Form:
     )
 
 
+def _plan_answer(w: World) -> Form:
+    """卢氏县's supervisor answers the city's plan, carrying one received task to a township."""
+    lushi = w.unit_id(SMX_COUNTIES["lushi"])
+    with w.app.app_context():
+        town = org.create_unit(w.rt.db, None, UnitIn(name="官道口镇人民政府", kind="乡镇", parent_id=lushi)).id
+        sup = {"username": "lushi_sup", "password": DEMO_PASSWORD, "unit_id": lushi, "role": "supervisor"}
+        org.create_user(w.rt.db, None, UserIn(**sup, position="head"))
+    tid = lushi_task(w)
+    fields = {"title": "卢氏县整改方案", "doc_number": "卢建〔2022〕45号", "issued_on": "2022-06-08"}
+    fields |= {"carry": str(tid), f"units_{tid}": str(town), "holds_received": "1"}
+    return Form("lushi_sup", "/plans/1/answer", lambda: dict(fields), lambda b: w.count(Plan))
+
+
+def _lookback_result(w: World) -> Form:
+    assert w.api.call("PUT", "/plans/1/policy", "smx_deputy", json={"lookback_days": 5}).status_code == 200
+    tid = lushi_task(w)
+    w.close(tid, "lushi_handler")
+    lb = w.value(Lookback.id, Lookback.task_id == tid)
+    return Form(
+        "smx_deputy",
+        f"/lookbacks/{lb}",
+        lambda: {"confirmed": "1", "version": "1", "task_id": str(tid), "comment": "整改到位"},
+        lambda b: w.value(Lookback.state, Lookback.id == lb),
+    )
+
+
 FORMS: dict[str, Callable[[World], Form]] = {
     "web.login": _login,
     "web.logout": _logout,
@@ -515,6 +543,8 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.submission_review": _submission_review,
     "web.spot_check_draw": _spot_check_draw,
     "web.spot_check_result": _spot_check_result,
+    "web.plan_answer": _plan_answer,
+    "web.lookback_result": _lookback_result,
 }
 
 

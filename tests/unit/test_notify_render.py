@@ -61,6 +61,13 @@ CONTEXTS = {
         "url": "https://rectify.example.cn/r/1",
         "supervisor": "三门峡市住建局",
     },
+    "lookback": {
+        "title": TITLE,
+        "unit": "湖滨区住建局",
+        "due_at": DUE,
+        "days": -2,
+        "url": "https://rectify.example.cn/tasks/1#lookback",
+    },
     "event": {
         "event": "rejected",
         "title": TITLE,

@@ -22,7 +22,7 @@ from itertools import groupby
 
 import xlsxwriter
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.db import Database
 from app.domain import permissions
@@ -48,6 +48,7 @@ from app.domain.ledger_layouts import (
     row_key,
     scope_phrase,
 )
+from app.domain.workflow import STATE_LABELS, State
 from app.models import Plan, Problem, Task, Unit, User
 from app.services.chain import head_as_of
 from app.services.scope import get_visible_plan, plan_facts, task_visible, who
@@ -75,6 +76,7 @@ class Sheet:
     day: str  # 2022年6月7日, China time
     plan_id: int
     chain: str = ""  # the chain head of the tasks exported, as of the export (ChainHead.line)
+    below: bool = False  # the plan is answered below: a 下级整改 column
 
 
 def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: str, now: datetime) -> Export:
@@ -88,6 +90,7 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
     # the issuing side exports the whole plan, anyone else their own units' part (task_visible)
     whole = permissions.issuing_side(who(user), plan_facts(plan))
     head = head_as_of(s, as_of=now.replace(microsecond=0), plan_id=plan.id, unit_id=None if whole else user.unit_id)
+    below = below_texts(s, user, plan)
     sheet = Sheet(
         layout=layout,
         title=f"{plan.title}（{plan.doc_number}）" if plan.doc_number else plan.title,
@@ -95,12 +98,13 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
         day=f"{day.year}年{day.month}月{day.day}日",
         plan_id=plan.id,
         chain=head.line(),
+        below=bool(below),
     )
-    problems = iter_export_problems(s, user, plan)
+    problems = iter_export_problems(s, user, plan, below)
     if fmt == "xlsx":
-        content = build_xlsx(sheet, export_groups(layout, problems))
+        content = build_xlsx(sheet, export_groups(layout, problems, below=sheet.below))
     else:
-        content = csv_file(export_table(layout, problems), trailer=sheet.chain)
+        content = csv_file(export_table(layout, problems, below=sheet.below), trailer=sheet.chain)
     stem = "_".join(_safe(part) for part in (plan.doc_number, plan.title[:40], layout.name) if _safe(part))
     return Export(
         filename=f"{stem}_{day:%Y%m%d}.{fmt}",
@@ -114,7 +118,37 @@ def _safe(text: str) -> str:
     return re.sub(r'[\\/:*?"<>|\x00-\x1f\s]', "", text)
 
 
-def iter_export_problems(s: Session, user: User, plan: Plan) -> Iterator[ExportProblem]:
+def below_texts(s: Session, user: User, plan: Plan) -> dict[int, str]:
+    """下级整改 of each of the plan's problems: for each answering plan with a problem that
+    answers one of its tasks, the answering unit, its 文号 and where each of the tasks the
+    user sees below stands (one level down; the answering plan's own export goes further)."""
+    received, below, county, town = aliased(Task), aliased(Task), aliased(Unit), aliased(Unit)
+    rows = s.execute(
+        select(received.problem_id, county.name, Plan.doc_number, Problem.seq, town.name, below.state)
+        .select_from(Problem)
+        .join(received, Problem.answers_task_id == received.id)
+        .join(Plan, Problem.plan_id == Plan.id)
+        .join(county, Plan.issuing_unit_id == county.id)
+        .join(below, below.problem_id == Problem.id)
+        .join(town, below.unit_id == town.id)
+        .where(received.plan_id == plan.id, below.id.in_(select(Task.id).where(task_visible(user))))
+        .order_by(received.problem_id, county.path, Plan.id, Problem.seq, town.path)
+    ).all()
+    parts: dict[int, dict[tuple[str, str], list[str]]] = {}
+    for pid, county_name, doc, _seq, town_name, state in rows:
+        parts.setdefault(pid, {}).setdefault((county_name, doc), []).append(f"{town_name} {STATE_LABELS[State(state)]}")
+    return {
+        pid: "；".join(
+            f"{name}（{doc}）：{'、'.join(towns)}" if doc else f"{name}：{'、'.join(towns)}"
+            for (name, doc), towns in by.items()
+        )
+        for pid, by in parts.items()
+    }
+
+
+def iter_export_problems(
+    s: Session, user: User, plan: Plan, below: dict[int, str] | None = None
+) -> Iterator[ExportProblem]:
     """The plan's problems with a task the user can see, in order, with the progress of
     those tasks; streamed (one problem's tasks in memory at a time)."""
     children = dict(s.execute(select(Unit.id, Unit.name).where(Unit.parent_id == plan.issuing_unit_id)).all())
@@ -163,6 +197,7 @@ def iter_export_problems(s: Session, user: User, plan: Plan) -> Iterator[ExportP
             progress=progress_text(states),
             closed=all_closed(states),
             key=row_key(plan.id, p.seq),
+            below=(below or {}).get(p.id, ""),
         )
 
 
@@ -172,7 +207,7 @@ _CENTRED = {SEQ, COUNT, DEADLINE, CLOSED, KEY}
 def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
     """The sheet, written row by row in xlsxwriter's constant-memory mode."""
     layout = sheet.layout
-    columns = export_columns(layout, with_key=True)
+    columns = export_columns(layout, with_key=True, below=sheet.below)
     last = len(columns) - 2  # the last printed column: the key after it is hidden
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
