@@ -131,6 +131,36 @@ def test_a_batch_of_twenty_goes_over_one_connection_as_readable_chinese_mail(mai
     assert all(mid.endswith("@rectify.example.cn>") for mid in message_ids)
 
 
+def test_headers_arrive_as_written_however_long_quoted_or_international():
+    handler = MailServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=True)
+    controller.start()
+    long_subject = "【整改督办】" + "农村危房改造档案不规范、资料缺失，" * 6 + "（已逾期5个工作日）"
+    batch = [
+        outgoing(0, subject=long_subject, text="第一行\r\n第二行\n\n.以点开头的一行\n"),
+        outgoing(1, to_name='Smith, John "JJ"', subject="Reminder: item due in 3 days"),
+        outgoing(2, to_name="李四", to_email="lisi@例子.中国", html=None),
+        outgoing(3, subject="换行\r\nBcc: someone@else.cn"),
+    ]
+    try:
+        results = smtp_channel(controller.port).send_batch(batch, NOW)
+    finally:
+        controller.stop()
+
+    assert [r.status for r in results] == ["sent", "sent", "sent", "permanent"]  # no header smuggled in
+    assert "cannot write the headers" in results[3].detail
+    (_, first), (_, english), (rcpts, international) = handler.delivered
+    assert first["Subject"] == long_subject
+    assert first.get_body(("plain",)).get_content() == "第一行\n第二行\n\n.以点开头的一行\n"
+    assert english["Subject"] == "Reminder: item due in 3 days"
+    assert english["To"].addresses[0].display_name == 'Smith, John "JJ"'
+    assert english["To"].addresses[0].addr_spec == "user1@example.cn"
+    assert rcpts == ["lisi@例子.中国"]
+    assert "To: 李四 <lisi@例子.中国>" in international.as_bytes().decode("utf-8", "surrogateescape")
+    assert international.get_content_type() == "text/plain" and international.get_content() == TEXT
+    assert all(not m.defects for _, m in handler.delivered)
+
+
 def test_a_retried_message_keeps_its_message_id_so_duplicates_can_be_spotted(mail):
     server, port = mail
     channel = smtp_channel(port)
