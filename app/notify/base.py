@@ -79,6 +79,30 @@ class Result:
 OnResult = Callable[[int, Result], None]
 # Asked before message i is handed over; a reason (str) holds it and the rest back.
 BeforeEach = Callable[[int], "str | None"]
+# What a channel's send_one calls at the last moment before the hand-over (the final
+# dot of SMTP's DATA, an HTTP request): None to go on, or the reason to hold it back.
+Clear = Callable[[], "str | None"]
+
+
+class Gate:
+    """``before_each`` for message ``i``, asked once. If the hook has a ``start(i)`` (the
+    outbox's in-flight mark, which waits on a database commit) it is begun at once, so a
+    channel can do what precedes the hand-over (SMTP's MAIL, RCPT and DATA) while the
+    commit is on its way; calling the gate waits for the answer. Nothing is handed over
+    before the answer is in."""
+
+    def __init__(self, before_each: BeforeEach | None, i: int) -> None:
+        self._hook, self._i, self._asked = before_each, i, False
+        self.reason: str | None = None
+        start = getattr(before_each, "start", None)
+        if start is not None:
+            start(i)
+
+    def __call__(self) -> str | None:
+        if not self._asked:
+            self._asked = True
+            self.reason = self._hook(self._i) if self._hook is not None else None
+        return self.reason
 
 
 class Verdicts:
@@ -117,23 +141,25 @@ class Channel(Protocol):
 
 def send_each(
     batch: Sequence[Outgoing],
-    send_one: Callable[[Outgoing], Result],
+    send_one: Callable[[Outgoing, Clear], Result],
     on_result: OnResult | None = None,
     before_each: BeforeEach | None = None,
 ) -> list[Result]:
-    """Send one by one, asking ``before_each`` first, and stop at the first result that
-    says the far end is in trouble (``stop``): the rest would only wait out the same
-    timeout or burn the same rate limit. What is not handed over is ``untried``; the
-    outbox retries it later without counting an attempt. Per-message failures (a refused
-    recipient, a missing keyword) do not stop the batch."""
+    """Send one by one, each through its :class:`Gate` (``send_one(msg, clear)`` hands
+    ``msg`` over only once ``clear()`` answered None, and answers ``untried`` otherwise),
+    and stop at the first result that says the far end is in trouble (``stop``): the rest
+    would only wait out the same timeout or burn the same rate limit. What is not handed
+    over is ``untried``; the outbox retries it later without counting an attempt.
+    Per-message failures (a refused recipient, a missing keyword) do not stop the batch."""
     results = Verdicts(on_result)
     n, held = 0, ""
     while n < len(batch):
-        why = before_each(n) if before_each is not None else None
-        if why is not None:
+        gate = Gate(before_each, n)
+        result = send_one(batch[n], gate)
+        why = gate()  # asked even when nothing was to be handed over (no address): the hook sees each message
+        if why is not None:  # then nothing was handed over
             held = why
             break
-        result = send_one(batch[n])
         results[n] = result
         n += 1
         if result.stop:
@@ -146,7 +172,7 @@ def send_each(
 
 class OneByOne:
     """A channel that posts each message on its own (the robots, the webhook): its
-    ``send_batch`` is :func:`send_each` over its ``send_one``."""
+    ``send_batch`` is :func:`send_each` over its ``send_one``, asked before each post."""
 
     def send_one(self, msg: Outgoing, now: datetime) -> Result:
         raise NotImplementedError
@@ -158,4 +184,8 @@ class OneByOne:
         on_result: OnResult | None = None,
         before_each: BeforeEach | None = None,
     ) -> list[Result]:
-        return send_each(batch, lambda msg: self.send_one(msg, now), on_result, before_each)
+        def post(msg: Outgoing, clear: Clear) -> Result:
+            why = clear()
+            return Result.untried(why) if why is not None else self.send_one(msg, now)
+
+        return send_each(batch, post, on_result, before_each)

@@ -47,7 +47,7 @@ from email.headerregistry import Address
 from email.utils import format_datetime
 from functools import lru_cache
 
-from app.notify.base import BeforeEach, OnResult, Outgoing, Result, send_each
+from app.notify.base import BeforeEach, Clear, OnResult, Outgoing, Result, send_each
 
 SENDER_NAME = "整改台账"
 KEEP_OPEN_SECONDS = 20  # a session kept for the thread's next batch, if it comes this soon
@@ -93,7 +93,7 @@ class SmtpChannel:
     ) -> list[Result]:
         connection = self._take_kept() or _Connection(self)
         try:
-            return send_each(batch, lambda msg: connection.send(msg, now), on_result, before_each)
+            return send_each(batch, lambda msg, clear: connection.send(msg, now, clear), on_result, before_each)
         finally:
             self._keep(connection)
 
@@ -183,7 +183,7 @@ class _Connection:
         self.reused = False  # kept open from an earlier batch: the server may have closed it since
         self.last_used = 0.0
 
-    def send(self, msg: Outgoing, now: datetime) -> Result:
+    def send(self, msg: Outgoing, now: datetime, clear: Clear) -> Result:
         composed = self.channel._compose(msg, now)
         if isinstance(composed, Result):
             return composed
@@ -193,8 +193,14 @@ class _Connection:
                 if isinstance(opened, Result):
                     return opened
                 self.smtp, self.reused = opened, False
-            result = _transaction(self.smtp, self.channel.sender.addr_spec, msg.to_email or "", composed)
-            if result.stop:
+            try:
+                result = _transaction(self.smtp, self.channel.sender.addr_spec, msg.to_email or "", composed, clear)
+            except BaseException:  # the outbox could not be asked (its database is gone)
+                self.drop()
+                raise
+            if result.status == "untried":  # held back mid-DATA: the session was dropped
+                self.drop()
+            elif result.stop:
                 self.close()
             retry = self.reused and result.status == "temporary" and result.stop  # never handed over
             self.reused = False
@@ -206,11 +212,20 @@ class _Connection:
             _close(self.smtp)
             self.smtp = None
 
+    def drop(self) -> None:
+        """Hang up without a word: mid-DATA, before the final dot, so the server discards the message."""
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
 
-def _transaction(smtp: smtplib.SMTP, sender: str, to: str, data: bytes) -> Result:
+
+def _transaction(smtp: smtplib.SMTP, sender: str, to: str, data: bytes, clear: Clear) -> Result:
     """MAIL, RCPT, DATA for one message (``data`` as composed: dot-stuffed, ending in the
     final dot), telling apart a failure before the message was handed over (temporary)
-    from silence after it (unknown)."""
+    from silence after it (unknown). ``clear()`` is asked after the server's 354, just
+    before the data goes: the outbox's in-flight commit runs meanwhile. If it holds the
+    message back (``untried``), the caller drops the session before the final dot, so the
+    server keeps nothing."""
     international = not (sender.isascii() and to.isascii())
     if international and not smtp.has_extn("smtputf8"):
         return Result.permanent(f"{to}: the server does not support SMTPUTF8 (non-ASCII addresses)")
@@ -231,6 +246,9 @@ def _transaction(smtp: smtplib.SMTP, sender: str, to: str, data: bytes) -> Resul
         if code != 354:
             _reset(smtp)
             return _by_code(code, reply, stop=code == 421)
+        why = clear()
+        if why is not None:
+            return Result.untried(why)  # the caller hangs up before the final dot
         smtp.send(data)
     except (OSError, smtplib.SMTPException) as err:
         return Result.temporary(f"connection lost: {_describe(err)}", stop=True)

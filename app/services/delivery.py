@@ -2,26 +2,54 @@
 
 What holds, and how:
 
-* **Claims carry a token.** A guarded UPDATE claims a small batch (only rows still
-  pending, or whose lease has run out, change) under a fresh random token; every later
-  write for those rows (the in-flight marker, the verdict) matches that token, so a worker
-  whose claim was taken over writes nothing and sends nothing more.
-* **The lease holds while a message is in flight.** Just before each message is handed
-  over, one committed UPDATE marks it in flight, counts the attempt and renews its lease
-  (and, past half the lease, the rest of the batch's); if that UPDATE finds the claim
-  gone, the worker abandons the send before talking to the far end. The lease is longer
-  than the transport's timeout (checked at start-up).
+* **Claims carry a token.** One guarded UPDATE … RETURNING claims a small batch (only
+  rows still pending, or whose lease has run out, change; rows another worker has locked
+  are skipped) under a fresh random token, and the same transaction reads the rows'
+  recipients and units. Every later write for those rows (the in-flight marker, the
+  verdict) matches that token, so a worker whose claim was taken over writes nothing and
+  sends nothing more.
+* **The lease holds while a message is in flight.** Before each message is handed over,
+  one committed UPDATE marks it in flight, counts the attempt and renews its lease (and,
+  past half the lease, the rest of the batch's); if that UPDATE finds the claim gone, the
+  worker abandons the send before the hand-over (for mail: it hangs up before the final
+  dot of DATA, so the server keeps nothing). The lease is longer than the transport's
+  timeout (checked at start-up).
 * **The window is one message.** The in-flight marker is committed before the message
   goes and cleared with its verdict (which rides with the next message's marker, or is
   committed at the end of the batch), so a worker that dies, or loses its database,
   leaves at most one row that the far end may have taken without our knowing. Whoever
   claims it next counts that hand-over as unconfirmed; sending it again (same Message-ID,
   same idempotency key) marks the row ``possibly_sent_twice``.
+* **Pipelined, not batched.** On PostgreSQL that one UPDATE (the previous message's
+  "sent" and this one's marker, atomic by itself) is sent without waiting, and the mail
+  channel says MAIL, RCPT and DATA while it commits; the answer is read before the data
+  and its final dot go. So the commit costs no time of its own, and still every verdict
+  is committed before the next message is handed over.
 * **One slow or failing message never fails the ones behind it.** A message that was
   never handed over uses no attempt. A timeout after the hand-over is ``unknown``: tried
   at most once more, then ``unconfirmed`` (not failed: it may well have arrived).
 * **Each destination has a gate**: a rate (messages per window) and a block the platform
   announced. A message over the rate waits in the outbox, in order, until the gate opens.
+
+What a kill (``kill -9`` of the worker, or the database stopped) at each point leads to,
+for message *i* of a claim (message *i − 1* handed over and answered "250"):
+
+1. *Before the UPDATE for i commits* (it was not sent, is on its way, or was refused by
+   a dead database): i − 1's verdict and i's marker are one statement, so either both are
+   in or neither is. Neither: i − 1 is still marked in flight, so its next claimer sends
+   it again flagged ``possibly_sent_twice`` (the one copy the window allows); i is
+   untouched and goes once. Nothing of i reached the server but MAIL/RCPT/DATA, and the
+   session dies without the final dot, so the server discards it.
+2. *After that commit, before i's final dot*: i − 1 is recorded sent (never again); i
+   is marked in flight though the server never had it, so it is sent once, flagged as a
+   possible duplicate that is not one. No loss, no duplicate.
+3. *After i's final dot, before the next commit* (the server may have i): i is the one
+   row in flight; its next claimer sends it again with the same Message-ID and flags it.
+   At most one copy more, for this one message.
+4. *Between claims*: a claim is one transaction; a claim whose worker died keeps its
+   rows until the lease runs out, then any worker takes them as in 1–3.
+
+So a kill costs at most one extra copy (flagged, same Message-ID) and loses nothing.
 """
 
 from __future__ import annotations
@@ -33,10 +61,15 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import Connection, and_, case, null, or_, select, update
+import psycopg
+from psycopg import pq
+from sqlalchemy import Connection, and_, bindparam, case, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -106,6 +139,9 @@ class Claim:
     token: str
     ids: list[int]
     lease_until: datetime
+    rows: list[Notification] = field(default_factory=list)  # the claimed rows, read with the claim
+    users: dict[int, User] = field(default_factory=dict)  # their recipients
+    units: dict[int, Unit] = field(default_factory=dict)  # and units
 
 
 def claimable(now: datetime):
@@ -122,20 +158,20 @@ def claimable(now: datetime):
 def claim(
     db: Database, now: datetime, worker: str, limit: int, ids: list[int] | None = None, lease: timedelta = LEASE
 ) -> Claim:
-    """Claim up to ``limit`` due rows under a new token. A row still marked in flight was
-    with a worker that never recorded its verdict: that hand-over counts as unconfirmed."""
+    """Claim up to ``limit`` due rows under a new token, in one guarded UPDATE (rows
+    another worker holds locked are skipped), and read them with their recipients and
+    units in the same transaction. A row still marked in flight was with a worker that
+    never recorded its verdict: that hand-over counts as unconfirmed."""
     token = secrets.token_hex(16)
     with db.transaction() as s:
         q = select(Notification.id).where(claimable(now))
         if ids is not None:
             q = q.where(Notification.id.in_(ids))
-        candidates = list(s.scalars(q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)))
-        if not candidates:
-            return Claim(token, [], now)
+        candidates = q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)
         was_in_flight = Notification.in_flight_at.is_not(None)
-        claimed = s.scalars(
+        rows = s.scalars(
             update(Notification)
-            .where(Notification.id.in_(candidates), claimable(now))
+            .where(Notification.id.in_(candidates.scalar_subquery()), claimable(now))
             .values(
                 status="sending",
                 claimed_by=worker,
@@ -144,9 +180,18 @@ def claim(
                 unconfirmed=Notification.unconfirmed + case((was_in_flight, 1), else_=0),
                 in_flight_at=None,
             )
-            .returning(Notification.id)
-        )
-        return Claim(token, sorted(claimed), now + lease)
+            .returning(Notification)
+            .execution_options(populate_existing=True)
+        ).all()
+        if not rows:
+            return Claim(token, [], now)
+        rows.sort(key=lambda r: r.id)
+        recipients = {r.recipient_id for r in rows if r.recipient_id}
+        users = {u.id: u for u in s.scalars(select(User).where(User.id.in_(recipients)))} if recipients else {}
+        unit_ids = {r.unit_id for r in rows if r.unit_id}
+        units = {u.id: u for u in s.scalars(select(Unit).where(Unit.id.in_(unit_ids)))} if unit_ids else {}
+        s.expunge_all()  # read only from here on: every write is a guarded UPDATE
+        return Claim(token, [r.id for r in rows], now + lease, rows, users, units)
 
 
 @dataclass
@@ -305,7 +350,7 @@ class _Batch:
         rate: Rate | None,
         settings: DeliverySettings,
         report: DeliveryReport,
-        fast: Connection | None = None,
+        fast: _Autocommit | None = None,
     ) -> None:
         self.db, self.clock, self.claim, self.rows = db, clock, claim, rows
         self.gate, self.rate, self.settings, self.report = gate, rate, settings, report
@@ -320,6 +365,7 @@ class _Batch:
         self.block: tuple[datetime, str] | None = None  # the platform's own block, written with the answer
         self.claim_lost = False
         self.fast = fast
+        self.started: tuple[int, int | None] | None = None  # an in-flight commit on its way (row index, prev id)
 
     def _mine(self, row_id: int):
         return and_(
@@ -346,49 +392,60 @@ class _Batch:
                 self.report.lost += 1
         self.queued.clear()
 
-    def _hand_over_in_one_statement(self, row_id: int, now: datetime) -> bool | None:
+    def _hand_over_in_one_statement(self, row_id: int, now: datetime) -> int | bool | None:
         """The common case in one autocommit UPDATE (one round trip, atomic by itself):
-        the previous message's "sent" and this one's in-flight mark. None when the case is
-        not the common one (a gate to pass, another verdict, a lease to renew)."""
+        the previous message's "sent" and this one's in-flight mark, sent to the database
+        without waiting (:meth:`_taken` reads the answer). Returns the previous row's id
+        (None if there is none), or False when the case is not the common one (a gate to
+        pass, another verdict, a lease to renew)."""
         if self.fast is None or self.rate is not None or now + self.settings.lease / 2 > self.lease_until:
-            return None
+            return False
         if len(self.queued) > 1 or (self.queued and self.queued[0][1].get("status") != "sent"):
-            return None
-        t = Notification.__table__
-        until = now + self.settings.lease
-        mine = and_(t.c.claim_token == self.claim.token, t.c.status == "sending")
-        if not self.queued:
-            stmt = update(t).where(t.c.id == row_id, mine).values(_in_flight(t, now, until)).returning(t.c.id)
-            return bool(self.fast.execute(stmt).all())
-        prev, values = self.queued.pop()
-        done = t.c.id == prev
-        marks = _in_flight(t, now, until)
-        stmt = (
-            update(t)
-            .where(t.c.id.in_((prev, row_id)), mine)
-            .values(
-                status=case((done, "sent"), else_=t.c.status),
-                sent_at=case((done, values["sent_at"]), else_=t.c.sent_at),
-                last_error=case((done, ""), else_=t.c.last_error),
-                claim_token=case((done, null()), else_=t.c.claim_token),
-                lease_until=case((done, null()), else_=until),
-                in_flight_at=case((done, null()), else_=now),
-                attempts=case((done, t.c.attempts), else_=marks["attempts"]),
-                possibly_sent_twice=case((done, t.c.possibly_sent_twice), else_=marks["possibly_sent_twice"]),
-            )
-            .returning(t.c.id)
+            return False
+        prev, sent_at = None, None
+        if self.queued:
+            prev, values = self.queued.pop()
+            sent_at = values["sent_at"]
+        self.fast.send(
+            _hand_over(),
+            row=row_id,
+            prev=prev,
+            sent_at=sent_at,
+            now=now,
+            until=now + self.settings.lease,
+            token=self.claim.token,
         )
-        written = set(self.fast.execute(stmt).scalars())
-        if prev not in written:
+        return prev
+
+    def _taken(self, row_id: int, prev: int | None) -> bool:
+        """The answer to the statement :meth:`_hand_over_in_one_statement` sent: was this
+        row's mark written (does our claim hold)? A database error is raised here, before
+        anything is handed over."""
+        ids = set(self.fast.ids())
+        if prev is not None and prev not in ids:
             self.report.lost += 1
-        return row_id in written
+        return row_id in ids
+
+    def start(self, i: int) -> None:
+        """Begin message ``i``'s in-flight commit without waiting for it, so the channel
+        can open its exchange meanwhile; :meth:`before_each` waits for it."""
+        if self.started is None:
+            written = self._hand_over_in_one_statement(self.rows[i].id, self.clock())
+            self.started = (i, written) if written is not False else None
+
+    def __call__(self, i: int) -> str | None:
+        return self.before_each(i)
 
     def before_each(self, i: int) -> str | None:
         row = self.rows[i]
         now = self.clock()
-        fast = self._hand_over_in_one_statement(row.id, now)
-        if fast is not None:
-            if not fast:
+        started, self.started = self.started, None
+        if started is not None and started[0] == i:
+            written = started[1]
+        else:
+            written = self._hand_over_in_one_statement(row.id, now)
+        if written is not False:
+            if not self._taken(row.id, written):
                 self.claim_lost = True
                 return "the claim was taken over by another worker"
             self.attempts[row.id] += 1
@@ -505,7 +562,7 @@ class _Batch:
             row_id, values = self.queued.pop()  # one statement: autocommit
             t = Notification.__table__
             mine = and_(t.c.id == row_id, t.c.claim_token == self.claim.token, t.c.status == "sending")
-            if not self.fast.execute(update(t).where(mine).values(values)).rowcount:
+            if not self.fast.rowcount(update(t).where(mine).values(values)):
                 self.report.lost += 1
             return
         with self.db.transaction() as s:
@@ -528,6 +585,103 @@ class _Batch:
             )
             .values(next_attempt_at=until)
         )
+
+
+class _Autocommit:
+    """PostgreSQL's fast path: single autocommit statements (one round trip each, no
+    BEGIN/COMMIT) on a connection of their own. The hand-over statement goes out without
+    waiting for its answer (libpq's asynchronous command processing), so the channel
+    talks to the far end while the commit is on its way; :meth:`ids` reads the answer."""
+
+    def __init__(self, db: Database) -> None:
+        self.connection: Connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.pq = self.connection.connection.driver_connection.pgconn
+        self.sent: str | None = None  # the statement whose answer is still to be read
+
+    def send(self, compiled: _Compiled, **params) -> None:
+        self.pq.send_query_params(compiled.sql, compiled.values(params))
+        self.pq.flush()
+        self.sent = compiled.text
+
+    def ids(self) -> list[int]:
+        """The ids the statement sent returns, once it has committed."""
+        results = []
+        while (result := self.pq.get_result()) is not None:
+            results.append(result)
+        statement, self.sent = self.sent, None
+        if not results or results[-1].status != pq.ExecStatus.TUPLES_OK:
+            error = (results[-1].error_message if results else self.pq.error_message) or b"no answer"
+            self.connection.invalidate()
+            raise OperationalError(statement, None, psycopg.OperationalError(error.decode(errors="replace")))
+        rows = results[-1]
+        return [int(rows.get_value(i, 0)) for i in range(rows.ntuples)]
+
+    def rowcount(self, stmt) -> int:
+        return self.connection.execute(stmt).rowcount
+
+    def close(self) -> None:
+        if self.sent is not None:  # an answer never read (the batch was cut short): the session is spent
+            self.connection.invalidate()
+        self.connection.close()
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement compiled once for libpq ($1, $2 … with their casts), and the order of
+    its parameters."""
+
+    text: str
+    names: tuple[str, ...]
+    constants: dict
+
+    @property
+    def sql(self) -> bytes:
+        return self.text.encode()
+
+    def values(self, params: dict) -> list[bytes | None]:
+        return [_text_param(params[n] if n in params else self.constants[n]) for n in self.names]
+
+
+def _text_param(value) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    return str(value).encode()
+
+
+@cache
+def _hand_over() -> _Compiled:
+    """The previous row's "sent" (when ``prev`` is given) and row ``row``'s in-flight
+    mark, for rows still ours (claim ``token``), in one statement."""
+    t = Notification.__table__
+    ts = t.c.lease_until.type
+    done = t.c.id == bindparam("prev", type_=t.c.id.type)
+    now, until = bindparam("now", type_=ts), bindparam("until", type_=ts)
+    marks = _in_flight(t, now, until)
+    stmt = (
+        update(t)
+        .where(
+            t.c.id.in_([bindparam("row", type_=t.c.id.type), bindparam("prev", type_=t.c.id.type)]),
+            t.c.claim_token == bindparam("token", type_=t.c.claim_token.type),
+            t.c.status == "sending",
+        )
+        .values(
+            status=case((done, "sent"), else_=t.c.status),
+            sent_at=case((done, bindparam("sent_at", type_=ts)), else_=t.c.sent_at),
+            last_error=case((done, ""), else_=t.c.last_error),
+            claim_token=case((done, null()), else_=t.c.claim_token),
+            lease_until=case((done, null()), else_=until),
+            in_flight_at=case((done, null()), else_=now),
+            attempts=case((done, t.c.attempts), else_=marks["attempts"]),
+            possibly_sent_twice=case((done, t.c.possibly_sent_twice), else_=marks["possibly_sent_twice"]),
+        )
+        .returning(t.c.id)
+    )
+    compiled = stmt.compile(dialect=PGDialect_psycopg(paramstyle="numeric_dollar"))
+    return _Compiled(compiled.string, tuple(compiled.positiontup), dict(compiled.params))
 
 
 def _in_flight(t, now: datetime, until: datetime) -> dict:
@@ -556,13 +710,22 @@ def deliver(
     settings = settings or DeliverySettings()
     report = DeliveryReport()
     seen: set[int] = set()  # a row left untried behind a slow one may be claimed again at once
-    while len(seen) < limit:
-        taken = claim(db, clock(), worker, min(settings.batch, limit - len(seen)), ids, settings.lease)
-        if not taken.ids:
-            break
-        report.claimed += len(set(taken.ids) - seen)
-        seen.update(taken.ids)
-        _send_claim(db, channels, clock, taken, base_url, settings, report)
+    # PostgreSQL: the common writes go as single autocommit statements on a connection of
+    # their own (one round trip each, no BEGIN/COMMIT); SQLite keeps its write transactions.
+    fast = None
+    try:
+        while len(seen) < limit:
+            taken = claim(db, clock(), worker, min(settings.batch, limit - len(seen)), ids, settings.lease)
+            if not taken.ids:
+                break
+            report.claimed += len(set(taken.ids) - seen)
+            seen.update(taken.ids)
+            if fast is None and not db.is_sqlite:
+                fast = _Autocommit(db)
+            _send_claim(db, channels, clock, taken, base_url, settings, report, fast)
+    finally:
+        if fast is not None:
+            fast.close()
     return report
 
 
@@ -574,27 +737,12 @@ def _send_claim(
     base_url: str,
     settings: DeliverySettings,
     report: DeliveryReport,
+    fast: _Autocommit | None,
 ) -> None:
-    s = db.session()
-    rows = list(s.scalars(select(Notification).where(Notification.id.in_(taken.ids)).order_by(Notification.id)))
-    users = {
-        u.id: u for u in s.scalars(select(User).where(User.id.in_({r.recipient_id for r in rows if r.recipient_id})))
-    }
-    units = {u.id: u for u in s.scalars(select(Unit).where(Unit.id.in_({r.unit_id for r in rows if r.unit_id})))}
-    s.commit()
-    for row in rows:  # read only from here on: every write is a guarded UPDATE
-        s.expunge(row)
     groups: dict[str, list[Notification]] = defaultdict(list)
-    for row in rows:
-        groups[destination(row, units.get(row.unit_id))].append(row)
-    # PostgreSQL: the common writes go as single autocommit statements on a connection of
-    # their own (one round trip each, no BEGIN/COMMIT); SQLite keeps its write transactions.
-    fast = None if db.is_sqlite else db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        _send_groups(db, channels, clock, taken, base_url, settings, report, groups, units, users, fast)
-    finally:
-        if fast is not None:
-            fast.close()
+    for row in taken.rows:
+        groups[destination(row, taken.units.get(row.unit_id))].append(row)
+    _send_groups(db, channels, clock, taken, base_url, settings, report, groups, taken.units, taken.users, fast)
 
 
 def _send_groups(db, channels, clock, taken, base_url, settings, report, groups, units, users, fast) -> None:
@@ -611,5 +759,5 @@ def _send_groups(db, channels, clock, taken, base_url, settings, report, groups,
                 batch.on_result(i, Result.permanent(f"channel {row.channel} is not configured"))
         elif todo:
             outgoing = [_outgoing(r, users.get(r.recipient_id), base_url) for r in todo]
-            channel.send_batch(outgoing, clock(), batch.on_result, batch.before_each)
+            channel.send_batch(outgoing, clock(), batch.on_result, batch)  # asked (and started) before each
         batch.finish()
