@@ -2,7 +2,7 @@
 
 What holds, and how:
 
-* **Claims carry a token.** One guarded UPDATE … RETURNING claims a small batch (only
+* **Claims carry a token.** A guarded UPDATE … RETURNING claims a small batch (only
   rows still pending, or whose lease has run out, change; rows another worker has locked
   are skipped) under a fresh random token, and the same transaction reads the rows'
   recipients and units. Every later write for those rows (the in-flight marker, the
@@ -23,8 +23,8 @@ What holds, and how:
 * **Pipelined, not batched.** On PostgreSQL that one UPDATE (the previous message's
   "sent" and this one's marker, atomic by itself) is sent without waiting, and the mail
   channel says MAIL, RCPT and DATA while it commits; the answer is read before the data
-  and its final dot go. So the commit costs no time of its own, and still every verdict
-  is committed before the next message is handed over.
+  and its final dot go. So the commit's wait overlaps the server's replies, and still
+  every verdict is committed before the next message is handed over.
 * **One slow or failing message never fails the ones behind it.** A message that was
   never handed over uses no attempt. A timeout after the hand-over is ``unknown``: tried
   at most once more, then ``unconfirmed`` (not failed: it may well have arrived).
@@ -158,20 +158,24 @@ def claimable(now: datetime):
 def claim(
     db: Database, now: datetime, worker: str, limit: int, ids: list[int] | None = None, lease: timedelta = LEASE
 ) -> Claim:
-    """Claim up to ``limit`` due rows under a new token, in one guarded UPDATE (rows
-    another worker holds locked are skipped), and read them with their recipients and
-    units in the same transaction. A row still marked in flight was with a worker that
+    """Claim up to ``limit`` due rows under a new token (rows another worker holds
+    locked are skipped; a guarded UPDATE … RETURNING takes them), and read their
+    recipients and units in the same transaction. A row still marked in flight was with a worker that
     never recorded its verdict: that hand-over counts as unconfirmed."""
     token = secrets.token_hex(16)
     with db.transaction() as s:
         q = select(Notification.id).where(claimable(now))
         if ids is not None:
             q = q.where(Notification.id.in_(ids))
-        candidates = q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)
+        # Locked first, then updated by id: an UPDATE … WHERE id IN (SELECT … LIMIT n FOR
+        # UPDATE SKIP LOCKED) may run its subquery again and take more than n rows.
+        candidates = list(s.scalars(q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)))
+        if not candidates:
+            return Claim(token, [], now)
         was_in_flight = Notification.in_flight_at.is_not(None)
         rows = s.scalars(
             update(Notification)
-            .where(Notification.id.in_(candidates.scalar_subquery()), claimable(now))
+            .where(Notification.id.in_(candidates), claimable(now))
             .values(
                 status="sending",
                 claimed_by=worker,
