@@ -154,6 +154,8 @@ class Task(Schedulable, Base):
         Index("ix_tasks_due_order", "due_at", "id"),
         Index("ix_tasks_unit_order", "unit_id", "id"),
         Index("ix_tasks_updated_order", "updated_at", "id"),
+        # my work's overdue box: each level's earliest deadlines, and its count per level
+        Index("ix_tasks_overdue_order", "escalation_level", "due_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

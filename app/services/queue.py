@@ -18,13 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain import permissions
 from app.domain.extensions import ExtensionState
 from app.domain.rechecks import RecheckState
+from app.domain.reminders import NOTICE_LEVEL
 from app.domain.submissions import OWED, SubmissionState
 from app.domain.supervision import BLUE_WITHIN
 from app.domain.workflow import OPEN_STATES, State
@@ -43,6 +44,7 @@ from app.services.scope import (
 REPORTS_AHEAD = timedelta(days=7)  # a report counts as owed from a week before its date
 ITEMS_PER_BOX = 10
 _OPEN = [st.value for st in OPEN_STATES]
+LEVELS = range(NOTICE_LEVEL, -1, -1)  # the ladder's levels, the highest first (0: not escalated yet)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class Box:
     spec: BoxSpec
     count: int  # up to one past the cap (tasks.COUNT_CAP): shown as "1000+"
     items: list[Item] = field(default_factory=list)
-    by_level: dict[int, int] = field(default_factory=dict)  # overdue only: escalation level -> count
+    by_level: dict[int, Bounded] = field(default_factory=dict)  # overdue only: escalation level -> count
 
     @property
     def key(self) -> str:
@@ -277,6 +279,12 @@ def _items(s: Session, spec: BoxSpec, user: User, now: datetime, limit: int) -> 
         q = q.add_columns(ExtensionRequest.id).join(ExtensionRequest, ExtensionRequest.task_id == Task.id)
         q = q.order_by(ExtensionRequest.requested_at, ExtensionRequest.id)
     elif spec.key == "overdue":
+        # the highest level first: each level's earliest deadlines from ix_tasks_overdue_order
+        firsts = [
+            select(Task.id).where(*where, Task.escalation_level == lv).order_by(Task.due_at, Task.id).limit(limit)
+            for lv in LEVELS
+        ]
+        q = q.where(Task.id.in_(union_all(*[select(f.subquery().c.id) for f in firsts])))
         q = q.order_by(Task.escalation_level.desc(), Task.due_at, Task.id)
     else:
         q = q.order_by(Task.due_at.asc().nulls_last(), Task.id)
@@ -314,11 +322,11 @@ def _lookback_items(s: Session, where: list, now: datetime, limit: int) -> list[
     ]
 
 
-def _by_level(s: Session, user: User, now: datetime) -> dict[int, int]:
-    rows = s.execute(
-        select(Task.escalation_level, func.count())
-        .where(*_where("overdue", user, now))
-        .group_by(Task.escalation_level)
-        .order_by(Task.escalation_level.desc())
-    ).all()
-    return {level: n for level, n in rows}
+def _by_level(s: Session, user: User, now: datetime) -> dict[int, Bounded]:
+    """The overdue box's tasks per escalation level, the highest first, each counted up to
+    the cap as the box is (read from ix_tasks_overdue_order)."""
+    where = _where("overdue", user, now)
+    row = s.execute(
+        select(*[tasks.bounded_count(select(Task.id).where(*where, Task.escalation_level == lv)) for lv in LEVELS])
+    ).one()
+    return {lv: Bounded(n) for lv, n in zip(LEVELS, row, strict=True) if n}
