@@ -432,6 +432,47 @@ class TransitionIn(Strict):
     )
 
 
+class ChainHeadQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    as_of: datetime = Field(description="the instant printed beside the head, ISO 8601 with its zone")
+    plan_id: Id | None = None
+    unit_id: Id | None = Field(default=None, description="tasks of units at or under this unit")
+    tasks: str | None = Field(
+        default=None,
+        max_length=10000,
+        pattern=r"^[1-9]\d{0,8}(,[1-9]\d{0,8})*$",
+        description="task ids, comma-separated",
+    )
+    head: str | None = Field(
+        default=None, pattern=r"^[a-z0-9]{1,10}:[0-9a-f]{64}$", description="the printed head, e.g. sm3:3f2a…"
+    )
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _plus(cls, value):
+        """A "+08:00" typed into a URL unescaped arrives as " 08:00"."""
+        return value.replace(" ", "+") if isinstance(value, str) else value
+
+    @field_validator("as_of")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("as_of needs its zone, e.g. 2022-06-09T09:00:00+08:00")
+        return value
+
+
+class ChainHeadOut(Out):
+    """The chain head of a scope as of an instant, every covered link hashed again."""
+
+    head: str = Field(description="algorithm:digest, as documents print it")
+    algorithm: str
+    digest: str
+    tasks: int
+    events: int
+    as_of: datetime
+    matches: bool | None = Field(default=None, description="whether the head given as ?head= is this one")
+
+
 class EventOut(Out):
     seq: int
     kind: str

@@ -6,8 +6,8 @@ from flask import g, request
 
 from app.api import bp, now, rt, spec
 from app.http import stored_file
-from app.schemas import EventOut, EvidenceOut, TaskOut, TaskPage, TaskQuery, TransitionIn
-from app.services import evidence, tasks
+from app.schemas import ChainHeadOut, ChainHeadQuery, EventOut, EvidenceOut, TaskOut, TaskPage, TaskQuery, TransitionIn
+from app.services import chain, evidence, tasks
 from app.services.errors import Invalid
 from app.services.files import ALLOWED
 
@@ -108,3 +108,33 @@ def download_evidence(evidence_id: int):
     runtime = rt()
     ev, path = evidence.open_evidence(runtime.db, runtime.config.UPLOAD_DIR, g.user, evidence_id)
     return stored_file(path, ev.content_type, ev.original_name)
+
+
+@spec.route(
+    bp,
+    "/chain/head",
+    "GET",
+    summary="Recompute the chain head a report, export or 督办单 printed, for its scope and instant",
+    query=ChainHeadQuery,
+    response=ChainHeadOut,
+)
+def chain_head(query: ChainHeadQuery):
+    algorithm = query.head.partition(":")[0] if query.head else None
+    head = chain.recompute_head(
+        rt().db,
+        g.user,
+        as_of=query.as_of,
+        plan_id=query.plan_id,
+        unit_id=query.unit_id,
+        task_ids=[int(t) for t in query.tasks.split(",")] if query.tasks else (),
+        algorithm=algorithm,
+    )
+    return ChainHeadOut(
+        head=head.value,
+        algorithm=head.algorithm,
+        digest=head.digest,
+        tasks=head.tasks,
+        events=head.events,
+        as_of=head.as_of,
+        matches=None if query.head is None else query.head == head.value,
+    )

@@ -26,10 +26,12 @@ from pathlib import Path
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from app.domain import chain
+from app.db import Database
+from app.domain import chain, permissions
 from app.domain.deadlines import CHINA
-from app.models import Evidence, Task, TaskEvent, Unit
+from app.models import Evidence, Task, TaskEvent, Unit, User
 from app.services.errors import Invalid, NotFound
+from app.services.scope import get_visible_plan, get_visible_task, plan_facts, require, unit_facts, who
 
 _CHUNK = 500  # task ids per IN list
 _STREAM = 5000
@@ -121,6 +123,48 @@ def head_as_of(
         plan_id,
         unit_id,
         ids,
+    )
+
+
+def recompute_head(
+    db: Database,
+    viewer: User,
+    *,
+    as_of: datetime,
+    plan_id: int | None = None,
+    unit_id: int | None = None,
+    task_ids: Iterable[int] = (),
+    algorithm: str | None = None,
+) -> ChainHead:
+    """A printed head worked out again from the record (every covered link rehashed), for
+    a signed-in reader who sees the whole scope: named tasks they see, a unit's part of a
+    plan for a unit they see, a whole plan for its issuing side, everything for the admin."""
+    s = db.session()
+    w = who(viewer)
+    task_ids = list(task_ids)
+    for tid in task_ids:
+        get_visible_task(s, viewer, tid)
+    plan = get_visible_plan(s, viewer, plan_id) if plan_id is not None else None
+    if unit_id is not None:
+        unit = s.get(Unit, unit_id)
+        if unit is None or not permissions.sees_unit(w, unit_facts(unit)):
+            raise NotFound(f"单位 {unit_id} 不存在或不在您的权限范围内。")
+    elif not task_ids:
+        if plan is not None:
+            require(
+                permissions.issuing_side(w, plan_facts(plan)),
+                "整个方案的记录链只有方案下发单位可以核验；请加上 unit_id（本单位），核验本单位导出的台账。",
+            )
+        else:
+            require(permissions.sees_everything(w), "请指明范围：plan_id、unit_id 或 tasks。")
+    return head_as_of(
+        s,
+        as_of=as_of,
+        plan_id=plan_id,
+        unit_id=unit_id,
+        task_ids=task_ids or None,
+        algorithm=algorithm,
+        recompute=True,
     )
 
 

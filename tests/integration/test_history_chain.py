@@ -326,3 +326,31 @@ def test_the_campaign_demo_played_through_the_services_verifies(campaign_sqlite)
         assert re.search(r"intact: \d{3,} events of \d+ tasks \(sm3\), [1-9]\d* evidence files checked", result.output)
     finally:
         application.extensions["rectify"].db.dispose()
+
+
+def test_a_signed_in_reader_recomputes_a_printed_head_over_the_api_for_a_scope_they_see(api, app, backend, clock):
+    tid = rectify_with_evidence(api)
+    pid = api.get(f"/tasks/{tid}", "lushi_handler").get_json()["plan_id"]
+    lushi = me_unit(api, "lushi_handler")
+    line = export_head(api.get(f"/plans/{pid}/ledger.csv", "lushi_handler").data, "csv")
+    head = re.search(r"--head (\S+)", line).group(1)
+    as_of = re.search(r"--as-of (\S+)", line).group(1)
+    query = {"as_of": as_of, "plan_id": pid, "unit_id": lushi, "head": head}
+    r = api.get("/chain/head", "lushi_head", query_string=query)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert (body["head"], body["matches"], body["tasks"]) == (head, True, 9)
+    assert api.get("/chain/head", "smx_deputy", query_string=query).get_json()["matches"] is True, "the city too"
+    r = api.get("/chain/head", "hubin_handler", query_string=query)
+    assert r.status_code == 404, "another county's part is out of its sight"
+    r = api.get("/chain/head", "lushi_head", query_string={"as_of": as_of, "plan_id": pid})
+    assert r.status_code == 403 and "unit_id" in r.get_json()["message"], "the whole plan is the issuing side's"
+    r = api.get("/chain/head", "lushi_head", query_string=query | {"as_of": "2022-06-08T09:00:00"})
+    assert r.status_code == 422
+
+    engine = app.extensions["rectify"].db.engine
+    behind_the_back(
+        engine, backend, "UPDATE task_events SET actor_id = NULL WHERE task_id = :t AND seq = 2", {"t": tid}
+    )
+    body = api.get("/chain/head", "lushi_head", query_string=query).get_json()
+    assert body["matches"] is False and body["head"] != head

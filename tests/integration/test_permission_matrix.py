@@ -396,6 +396,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api.list_tasks", "GET"): api("/tasks", EVERYONE),
     ("api.get_task", "GET"): api(lambda c: (f"/tasks/{c.task()}", {}), SEES_LUSHI),
     ("api.history", "GET"): api(lambda c: (f"/tasks/{c.task()}/history", {}), SEES_LUSHI),
+    ("api.chain_head", "GET"): api(
+        lambda c: (f"/chain/head?as_of=2022-06-08T09:00:00%2B08:00&tasks={c.task()}", {}), SEES_LUSHI
+    ),
     ("api.transition", "POST"): api(
         lambda c: j(f"/tasks/{c.task()}/transitions", {"to": "in_progress", "version": 1}),
         answers("403", own="200+", head="200+", sibling="404", other_city="404"),
