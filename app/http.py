@@ -64,8 +64,8 @@ def refuse_control_characters() -> None:
     fields += [(name, f.filename or "") for name, f in request.files.items(multi=True)]
     for name, value in fields:
         if char := control_character(name + value):
-            message = f"{name}：{CONTROL_MESSAGE}（{char}）"
-            raise Invalid(message + "。", [{"field": name, "message": message, "type": "control_character"}])
+            detail = {"field": name, "message": f"{name}：{CONTROL_MESSAGE}（{char}）", "type": "control_character"}
+            raise Invalid("{field}：{what}（{char}）。", [detail], field=name, what=CONTROL_MESSAGE, char=char)
 
 
 def attachment(export: Export) -> Response:

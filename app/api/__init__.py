@@ -11,6 +11,7 @@ from app.http import http_status, refuse_control_characters
 from app.schemas import describe
 from app.services.auth import user_from_token
 from app.services.errors import ServiceError
+from app.web.i18n import refusal
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 spec = ApiSpec("Rectify API", "1.0", "/api/v1")
@@ -43,7 +44,13 @@ def require_token():
 @bp.errorhandler(ServiceError)
 def service_error(err: ServiceError):
     status, code = http_status(err)
-    return error(status, code, err.message, err.details)
+    return error(status, code, refusal(err, message_lang()), err.details)
+
+
+def message_lang() -> str:
+    """The language of the API's refusals: English when the request's Accept-Language
+    prefers it to Chinese, else Chinese (what a client that says nothing gets)."""
+    return request.accept_languages.best_match(["zh", "en"], default="zh") or "zh"
 
 
 @bp.errorhandler(BadJson)

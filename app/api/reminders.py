@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from app.api import bp, now, rt, spec
+from app.api import bp, message_lang, now, rt, spec
 from app.domain.events import modes_of
 from app.schemas import (
     ExtensionDecisionIn,
@@ -30,6 +30,7 @@ from app.schemas import (
 )
 from app.services import extensions, inbox, obligations, org, policy, urges
 from app.services.errors import Invalid
+from app.web.i18n import refusal
 
 
 @spec.route(
@@ -217,7 +218,7 @@ def set_preferences(body: PreferencesIn):
 )
 def urge(body: UrgeIn):
     result = urges.urge_tasks(rt().db, g.user, body.task_ids, body.comment, now())
-    skipped = [UrgeSkipped(task_id=tid, reason=why) for tid, why in result.skipped]
+    skipped = [UrgeSkipped(task_id=tid, reason=refusal(why, message_lang())) for tid, why in result.skipped]
     return UrgeOut(urged=result.urged, skipped=skipped)
 
 

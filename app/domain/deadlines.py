@@ -63,6 +63,8 @@ class DeadlineError(ValueError):
         self.text = text
         self.reason = reason
         forms = "、".join(ACCEPTED_FORMS)
+        # for a refusal in either language: the catalogue's key and its values
+        self.template, self.params = problem + "。可接受的写法：{forms}", {"text": text, "forms": forms}
         super().__init__(f"{problem.format(text=text)}。可接受的写法：{forms} ({gloss})")
 
 

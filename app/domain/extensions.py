@@ -39,7 +39,9 @@ def check(name: str, state: ExtensionState | None, task_state: State, actor: Act
     request if it has one (then a second is refused), else None."""
     move = TABLE.check(name, state, actor, comment)
     if task_state not in OPEN_STATES:
-        raise TransitionError("conflict", f"任务当前为「{STATE_LABELS[task_state]}」，已不能延期或审批延期。")
+        raise TransitionError(
+            "conflict", "任务当前为「{state}」，已不能延期或审批延期。", state=STATE_LABELS[task_state]
+        )
     return move
 
 

@@ -50,11 +50,25 @@ class MoveTable(Generic[S]):
         if not named:
             raise ValueError(f"no move {name!r} for {self.record}")
         if not on_side(actor, named[0].side):
-            raise TransitionError("forbidden", f"「{named[0].label}」只能由{SIDE_NAMES[named[0].side]}操作。")
+            raise TransitionError(
+                "forbidden", "「{move}」只能由{who}操作。", move=named[0].label, who=SIDE_NAMES[named[0].side]
+            )
         move = next((m for m in named if m.source == state), None)
         if move is None:
-            now = f"当前为「{self.labels[state]}」" if state is not None else "尚不存在"
-            raise TransitionError("conflict", f"该{self.record}{now}，不能{named[0].label}。请刷新后查看。")
+            if state is None:
+                raise TransitionError(
+                    "conflict",
+                    "该{record}尚不存在，不能{move}。请刷新后查看。",
+                    record=self.record,
+                    move=named[0].label,
+                )
+            raise TransitionError(
+                "conflict",
+                "该{record}当前为「{state}」，不能{move}。请刷新后查看。",
+                record=self.record,
+                state=self.labels[state],
+                move=named[0].label,
+            )
         if move.needs_comment and not comment.strip():
-            raise TransitionError("invalid", f"「{move.label}」需要填写理由。")
+            raise TransitionError("invalid", "「{move}」需要填写理由。", move=move.label)
         return move

@@ -53,6 +53,9 @@ class RecurrenceError(ValueError):
     def __init__(self, text: str) -> None:
         self.text = text
         forms = "、".join(ACCEPTED_FORMS)
+        # for a refusal in either language: the catalogue's key and its values
+        self.template = "无法识别的报送周期「{text}」。可接受的写法：{forms}"
+        self.params = {"text": text, "forms": forms}
         super().__init__(f"无法识别的报送周期「{text}」。可接受的写法：{forms} (unrecognised reporting schedule)")
 
 

@@ -70,7 +70,7 @@ class PolicyError(ValueError):
     """
 
     def __init__(self, setting: str | None, zh: str, en: str) -> None:
-        self.setting = setting
+        self.setting, self.zh, self.en = setting, zh, en
         where = f"提醒设置「{setting}」" if setting else "提醒设置"
         super().__init__(f"{where}{zh} ({setting or 'policy'}: {en})")
 

@@ -79,6 +79,16 @@ MOVES: tuple[Move, ...] = (
     *(Move("withdraw", st, State.WITHDRAWN, Side.SUPERVISING, needs_comment=True) for st in WITHDRAWABLE),
 )
 _BY_EDGE = {(m.source, m.target): m for m in MOVES}
+# each move as people name it (a refusal names the step it refused)
+MOVE_LABELS = {
+    "start": "开始整改",
+    "rectify": "提交整改",
+    "reject": "退回整改",
+    "verify": "核实通过",
+    "close": "销号",
+    "reopen": "重新整改",
+    "withdraw": "撤销",
+}
 
 
 @dataclass(frozen=True)
@@ -95,10 +105,12 @@ class TaskFacts:
 class TransitionError(Exception):
     """A refused move. ``kind`` maps to HTTP: conflict 409, forbidden 403, invalid 422."""
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, kind: str, template: str, **params) -> None:
         self.kind = kind
-        self.message = message
+        self.template = template  # worded in Chinese with {name} places: the pages' catalogue key
+        self.params = params
+        self.message = template.format(**params) if params else template
+        super().__init__(self.message)
 
 
 def may_urge(state: State, actor: Actor) -> bool:
@@ -124,22 +136,25 @@ def check_move(facts: TaskFacts, actor: Actor, target: State, comment: str) -> M
         nexts = [STATE_LABELS[m.target] + f"({m.target})" for m in MOVES if m.source == facts.state]
         raise TransitionError(
             "conflict",
-            f"任务当前为「{STATE_LABELS[facts.state]}」，不能改为 {target}。可转入：{'、'.join(nexts) or '无'}",
+            "任务当前为「{state}」，不能改为 {target}。可转入：{nexts}",
+            state=STATE_LABELS[facts.state],
+            target=target,
+            nexts="、".join(nexts) or "无",
         )
     if not on_side(actor, move.side):
         who = "责任单位经办人员" if move.side is Side.RESPONSIBLE else "下发方案单位的督办人员"
-        raise TransitionError("forbidden", f"「{move.name}」只能由{who}操作。")
+        raise TransitionError("forbidden", "「{move}」只能由{who}操作。", move=MOVE_LABELS[move.name], who=who)
     if move.not_by_rectifier and facts.rectified_by == actor.user_id:
         raise TransitionError("forbidden", "不能核实或销号自己提交整改的任务（须由他人核实）。")
     if move.waits_for_answers and facts.open_answers:
         raise TransitionError(
             "conflict",
-            "下级单位答复本任务的问题尚未整改完成（须经本单位核实），暂不能提交整改。未完成："
-            + "；".join(facts.open_answers),
+            "下级单位答复本任务的问题尚未整改完成（须经本单位核实），暂不能提交整改。未完成：{open}",
+            open="；".join(facts.open_answers),
         )
     if move.needs_comment and not comment.strip():
         what = "整改情况说明" if move.name == "rectify" else "理由"
-        raise TransitionError("invalid", f"「{move.name}」需要填写{what}。")
+        raise TransitionError("invalid", "「{move}」需要填写{what}。", move=MOVE_LABELS[move.name], what=what)
     if move.needs_evidence and facts.evidence_required and facts.evidence_count == 0:
         raise TransitionError("invalid", "提交整改需要至少一份佐证材料（先上传照片或文件）。")
     return move
@@ -152,7 +167,7 @@ def check_evidence(state: State, actor: Actor) -> None:
         raise TransitionError("forbidden", "只有责任单位的人员可以上传佐证材料。")
     if state not in OPEN_STATES:
         raise TransitionError(
-            "conflict", f"任务当前为「{STATE_LABELS[state]}」，已不在责任单位办理中，不能再上传佐证材料。"
+            "conflict", "任务当前为「{state}」，已不在责任单位办理中，不能再上传佐证材料。", state=STATE_LABELS[state]
         )
 
 

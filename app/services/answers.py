@@ -81,7 +81,7 @@ def answer_plan(db: Database, actor: User, plan_id: int, data: AnswerIn, now: da
         for c in data.carry:
             task, problem = mine.get(c.task_id, (None, None))
             if task is None:
-                raise Invalid(f"任务 {c.task_id} 不是「{received.title}」交给本单位的任务。")
+                raise Invalid("任务 {id} 不是「{plan}」交给本单位的任务。", id=c.task_id, plan=received.title)
             items.append(
                 ProblemIn(
                     category=problem.category,

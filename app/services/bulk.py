@@ -36,7 +36,7 @@ MAX_SELECTION = 500
 class Outcome:
     task_id: int
     done: bool
-    reason: str = ""  # why it was refused, as the guard said it
+    reason: ServiceError | None = None  # why it was refused, as the guard said it
 
 
 def offers(views: list[TaskView]) -> set[str]:
@@ -53,7 +53,7 @@ def move_each(db: Database, user: User, picked: list[tuple[int, int]], action: s
         try:
             transition_task(db, user, task_id, TransitionIn(to=target, version=version), now)
         except ServiceError as err:
-            out.append(Outcome(task_id, False, err.message))
+            out.append(Outcome(task_id, False, err))
         else:
             out.append(Outcome(task_id, True))
     return out
@@ -65,7 +65,7 @@ def urge_each(db: Database, user: User, task_ids: list[int], comment: str, now: 
         try:
             urges.urge_tasks(db, user, [task_id], comment, now)
         except ServiceError as err:
-            out.append(Outcome(task_id, False, err.message))
+            out.append(Outcome(task_id, False, err))
         else:
             out.append(Outcome(task_id, True))
     return out

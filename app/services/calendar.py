@@ -56,7 +56,7 @@ def set_official_year(
     take that back); its deadlines stop (or start) being provisional. Returns the
     year's source afterwards (see :func:`year_source`) and how many deadlines moved."""
     if not 2000 <= year <= 2100:
-        raise Invalid(f"年份 {year} 超出范围（2000–2100）。")
+        raise Invalid("年份 {year} 超出范围（2000–2100）。", year=year)
     with db.transaction() as s:
         row = s.get(OfficialYear, year)
         if official and row is None:

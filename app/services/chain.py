@@ -99,7 +99,7 @@ def head_as_of(
         raise Invalid("as_of must be an aware instant")
     algorithm = algorithm or chain.ALGORITHM
     if not chain.available(algorithm):
-        raise Invalid(f"this Python has no {algorithm}: the head cannot be recomputed here")
+        raise Invalid("this Python has no {algorithm}: the head cannot be recomputed here", algorithm=algorithm)
     ids = tuple(sorted(set(task_ids))) if task_ids is not None else None
     scope = select(Task.id)
     if plan_id is not None:
@@ -107,7 +107,7 @@ def head_as_of(
     if unit_id is not None:
         unit = s.get(Unit, unit_id)
         if unit is None:
-            raise NotFound(f"单位 {unit_id} 不存在。")
+            raise NotFound("单位 {id} 不存在。", id=unit_id)
         scope = scope.where(Task.unit_id.in_(select(Unit.id).where(Unit.path.startswith(unit.path))))
     chunks = [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)] if ids is not None else [None]
     scopes = [scope if part is None else scope.where(Task.id.in_(part)) for part in chunks]
@@ -233,7 +233,9 @@ def _recomputed(s: Session, tips: list[chain.Tip]) -> list[chain.Tip]:
             if row["seq"] > want[task]:
                 continue
             if not chain.available(row["chain_alg"] or ""):
-                raise Invalid(f"task {task}: its links are in {row['chain_alg']}, which this Python lacks")
+                raise Invalid(
+                    "task {task}: its links are in {alg}, which this Python lacks", task=task, alg=row["chain_alg"]
+                )
             prev = chain.link_hash(row["chain_alg"], row, _digests(files), prev)
             if row["seq"] == want[task]:
                 out.append(chain.Tip(task, row["seq"], row["chain_alg"], prev))

@@ -1,16 +1,56 @@
 """Errors a use case raises, in the use case's own terms. What each means in HTTP is
-decided by the web and API layers, from one table (:func:`app.http.http_status`)."""
+decided by the web and API layers, from one table (:func:`app.http.http_status`).
+
+A refusal is worded in Chinese as a template with ``{name}`` places and its values, e.g.
+``NotFound("任务 {id} 不存在。", id=7)``: the template is the key of the pages' catalogue
+(app.web.i18n.EN), so a page switched to English shows the English text with the same
+values filled in (:func:`app.web.i18n.refusal`), while ``message`` stays the Chinese."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Words:
+    """A value already worded in both languages (a domain rule's own bilingual reason)."""
+
+    zh: str
+    en: str
+
+    def __str__(self) -> str:
+        return self.zh
+
+
+Part = tuple[str, dict]  # a template and its values
 
 
 class ServiceError(Exception):
     """A refusal the person can act on: ``message`` says why, ``details`` which fields."""
 
-    def __init__(self, message: str, details: list | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, details: list | None = None, /, **params) -> None:
+        self.parts: tuple[Part, ...] = ((message, params),)
         self.details = details or []
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        """The refusal in Chinese, its values filled in."""
+        return "".join(template.format(**params) if params else template for template, params in self.parts)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def after(self, lead: str, **params) -> ServiceError:
+        """The same refusal behind a lead saying where it happened (``第 {row} 行：``)."""
+        err = type(self)(lead, self.details, **params)
+        err.parts = ((lead, params), *self.parts)
+        return err
+
+    def then(self, *parts: Part) -> ServiceError:
+        """The refusal followed by more parts (reasons listed after it)."""
+        self.parts = (*self.parts, *parts)
+        return self
 
 
 class Unauthorized(ServiceError):
@@ -41,6 +81,8 @@ class TooLarge(ServiceError):
     """An upload or a file beyond the limits."""
 
 
-def refusal(kind: str, message: str) -> ServiceError:
-    """A state table's refusal (app.domain TransitionError.kind) as the service error."""
-    return {"conflict": Conflict, "forbidden": Forbidden, "invalid": Invalid}[kind](message)
+def refusal(err) -> ServiceError:
+    """A state table's refusal (app.domain TransitionError: its kind, template and values)
+    as the service error."""
+    cls = {"conflict": Conflict, "forbidden": Forbidden, "invalid": Invalid}[err.kind]
+    return cls(err.template, **err.params)

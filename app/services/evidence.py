@@ -32,7 +32,7 @@ def store_evidence(
         try:
             check_evidence(State(task.state), task_actor(s, u, task))
         except TransitionError as err:
-            raise refusal(err.kind, err.message) from None
+            raise refusal(err) from None
         stored = save_upload(upload_dir, max_bytes, stream, filename)
         ev = Evidence(
             task_id=task.id,
@@ -63,9 +63,9 @@ def open_evidence(db: Database, upload_dir: Path, viewer: User, evidence_id: int
     s = db.session()
     ev = s.get(Evidence, evidence_id)
     if ev is None:
-        raise NotFound(f"佐证材料 {evidence_id} 不存在或不在您的权限范围内。")
+        raise NotFound("佐证材料 {id} 不存在或不在您的权限范围内。", id=evidence_id)
     try:
         get_visible_task(s, viewer, ev.task_id)
     except NotFound:
-        raise NotFound(f"佐证材料 {evidence_id} 不存在或不在您的权限范围内。") from None
+        raise NotFound("佐证材料 {id} 不存在或不在您的权限范围内。", id=evidence_id) from None
     return ev, upload_dir / ev.stored_name

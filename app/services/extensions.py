@@ -40,12 +40,12 @@ def request_extension(db: Database, actor: User, task_id: int, data: ExtensionIn
         try:
             flow.check("request", state, State(task.state), task_actor(s, user, task), data.reason)
         except TransitionError as err:
-            raise refusal(err.kind, err.message) from None
+            raise refusal(err) from None
         try:
             # read against today, not the plan's issue date: 「12月31日」 asked for now means this December
             dl = parse_deadline(data.deadline, now.astimezone(CHINA).date(), load_calendar(s))
         except DeadlineError as err:
-            raise Invalid(str(err), [{"field": "deadline", "message": str(err)}]) from None
+            raise Invalid(err.template, [{"field": "deadline", "message": str(err)}], **err.params) from None
         if dl.due_at is None:
             raise Invalid("延期后的时限必须是具体日期，例如「8月31日」。")
         if dl.due_at <= now or (task.due_at is not None and dl.due_at <= task.due_at):
@@ -74,16 +74,16 @@ def decide_extension(
         user = s.get(User, actor.id)
         req = s.get(ExtensionRequest, request_id)
         if req is None:
-            raise NotFound(f"延期申请 {request_id} 不存在或不在您的权限范围内。")
+            raise NotFound("延期申请 {id} 不存在或不在您的权限范围内。", id=request_id)
         try:
             task = get_visible_task(s, user, req.task_id)
         except NotFound:
-            raise NotFound(f"延期申请 {request_id} 不存在或不在您的权限范围内。") from None
+            raise NotFound("延期申请 {id} 不存在或不在您的权限范围内。", id=request_id) from None
         name, actor_rel = "approve" if data.approve else "deny", task_actor(s, user, task)
         try:
             move = flow.check(name, ExtensionState(req.state), State(task.state), actor_rel, data.comment)
         except TransitionError as err:
-            raise refusal(err.kind, err.message) from None
+            raise refusal(err) from None
         old_due_at = task.due_at
         # of two deciders, or a decision racing the task's rectification, one wins; the other gets 409
         decided = s.execute(

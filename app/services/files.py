@@ -65,7 +65,9 @@ def save_upload(upload_dir: Path, max_bytes: int, stream: BinaryIO, filename: st
     name = clean_name(filename)
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if ext not in ALLOWED:
-        raise Invalid(f"不支持的文件类型「{ext or '无扩展名'}」。可上传：{', '.join(sorted(ALLOWED))}。")
+        raise Invalid(
+            "不支持的文件类型「{ext}」。可上传：{allowed}。", ext=ext or "无扩展名", allowed=", ".join(sorted(ALLOWED))
+        )
     upload_dir.mkdir(parents=True, exist_ok=True)
     digest, size, head = hashlib.sha256(), 0, b""
     fd, tmp = tempfile.mkstemp(dir=upload_dir, prefix=".upload-")
@@ -74,7 +76,7 @@ def save_upload(upload_dir: Path, max_bytes: int, stream: BinaryIO, filename: st
             while chunk := stream.read(_CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise TooLarge(f"文件超过 {max_bytes // (1024 * 1024)} MB 的上限。")
+                    raise TooLarge("文件超过 {mb} MB 的上限。", mb=max_bytes // (1024 * 1024))
                 if len(head) < 8192:
                     head += chunk[: 8192 - len(head)]
                 digest.update(chunk)
@@ -83,7 +85,9 @@ def save_upload(upload_dir: Path, max_bytes: int, stream: BinaryIO, filename: st
             raise Invalid("文件是空的。")
         actual = sniff(head)
         if actual != ALLOWED[ext]:
-            raise Invalid(f"文件内容与扩展名 .{ext} 不符（识别为 {actual or '未知类型'}），已拒收。")
+            raise Invalid(
+                "文件内容与扩展名 .{ext} 不符（识别为 {actual}），已拒收。", ext=ext, actual=actual or "未知类型"
+            )
         stored = secrets.token_hex(16)
         final = upload_dir / stored
         os.replace(tmp, final)

@@ -75,7 +75,7 @@ def mark_read(db: Database, user: User, notification_id: int | None, now: dateti
         if notification_id is not None:
             exists = s.scalar(select(Notification.id).where(_mine(user), Notification.id == notification_id))
             if exists is None:
-                raise NotFound(f"通知 {notification_id} 不存在。")
+                raise NotFound("通知 {id} 不存在。", id=notification_id)
             q = q.where(Notification.id == notification_id)
         return s.execute(q.values(read_at=now)).rowcount
 

@@ -70,14 +70,14 @@ def record(db: Database, actor: User, lookback_id: int, data: LookbackIn, now: d
         user = s.get(User, actor.id)
         lb = s.get(Lookback, lookback_id)
         if lb is None or s.scalar(select(Task.id).where(Task.id == lb.task_id, task_visible(user))) is None:
-            raise NotFound(f"回头看 {lookback_id} 不存在或不在您的权限范围内。")
+            raise NotFound("回头看 {id} 不存在或不在您的权限范围内。", id=lookback_id)
         task = s.get(Task, lb.task_id)
         try:
             move = rechecks.LOOKBACK.check(
                 "pass" if data.confirmed else "fail", RecheckState(lb.state), task_actor(s, user, task), data.comment
             )
         except TransitionError as err:
-            raise refusal(err.kind, err.message) from None
+            raise refusal(err) from None
         changed = s.execute(
             update(Lookback)
             .where(Lookback.id == lb.id, Lookback.version == data.version, Lookback.state == move.source)

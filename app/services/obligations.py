@@ -46,12 +46,14 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
         try:
             rec = parse_recurrence(data.schedule, plan.issued_on, cal)
         except RecurrenceError as err:
-            raise Invalid(str(err), [{"field": "schedule", "message": str(err)}]) from None
+            raise Invalid(err.template, [{"field": "schedule", "message": str(err)}], **err.params) from None
         ends_on = data.ends_on or _plan_end(plan)
         starts_on = max(plan.issued_on, now.astimezone(CHINA).date()) if rec.kind != "once" else plan.issued_on
         dates = [rec.on] if rec.kind == "once" else occurrences(rec, starts_on, ends_on)
         if not dates:
-            raise Invalid(f"在 {starts_on} 至 {ends_on} 之间没有应报送的日期，请检查报送时间或截止日期。")
+            raise Invalid(
+                "在 {start} 至 {end} 之间没有应报送的日期，请检查报送时间或截止日期。", start=starts_on, end=ends_on
+            )
         if data.unit_ids is not None:
             wanted = list(dict.fromkeys(data.unit_ids))
             found = list(s.scalars(select(Unit).where(Unit.id.in_(wanted))))
@@ -64,8 +66,10 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
         if bad:
             field = "unit_ids" if data.unit_ids is not None else "all_units_under"
             raise Invalid(
-                f"报送单位 {bad} 不存在或不在方案下发单位「{plan.issuing_unit.name}」之下。",
+                "报送单位 {ids} 不存在或不在方案下发单位「{issuer}」之下。",
                 [{"field": field, "message": f"unknown or out of scope: {bad}"}],
+                ids=bad,
+                issuer=plan.issuing_unit.name,
             )
         if data.unit_ids is not None:
             units = wanted
@@ -134,7 +138,7 @@ def _check(name: str, s, user: User, sub: Submission, comment: str = "", has_con
     try:
         return flow.check(name, SubmissionState(sub.state), _actor(s, user, sub), comment, has_content)
     except TransitionError as err:
-        raise refusal(err.kind, err.message) from None
+        raise refusal(err) from None
 
 
 def submit(
@@ -234,7 +238,7 @@ def open_report_file(db: Database, upload_dir: Path, viewer: User, submission_id
     """The file handed in with a report, for whoever sees the report (404 if none)."""
     sub = get_visible_submission(db.session(), viewer, submission_id)
     if not sub.file_stored:
-        raise NotFound(f"报送事项 {submission_id} 没有附带文件。")
+        raise NotFound("报送事项 {id} 没有附带文件。", id=submission_id)
     return sub, upload_dir / sub.file_stored
 
 

@@ -28,10 +28,10 @@ def create_unit(db: Database, actor: User | None, data: UnitIn) -> Unit:
     with db.transaction() as s:
         parent = s.get(Unit, data.parent_id) if data.parent_id is not None else None
         if data.parent_id is not None and parent is None:
-            raise Invalid(f"上级单位 {data.parent_id} 不存在。")
+            raise Invalid("上级单位 {id} 不存在。", id=data.parent_id)
         dup = select(Unit.id).where(Unit.name == data.name, Unit.parent_id == data.parent_id)
         if s.scalar(dup) is not None:
-            raise Conflict(f"同一上级下已有名为「{data.name}」的单位。")
+            raise Conflict("同一上级下已有名为「{name}」的单位。", name=data.name)
         unit = Unit(
             name=data.name,
             kind=data.kind,
@@ -49,7 +49,7 @@ def create_user(db: Database, actor: User | None, data: UserIn) -> User:
         _require_admin(actor)
     with db.transaction() as s:
         if s.get(Unit, data.unit_id) is None:
-            raise Invalid(f"单位 {data.unit_id} 不存在。")
+            raise Invalid("单位 {id} 不存在。", id=data.unit_id)
         user = User(
             username=data.username,
             password_hash=generate_password_hash(data.password),
@@ -64,7 +64,7 @@ def create_user(db: Database, actor: User | None, data: UserIn) -> User:
         try:
             s.flush()
         except IntegrityError:
-            raise Conflict(f"用户名「{data.username}」已被使用。") from None
+            raise Conflict("用户名「{name}」已被使用。", name=data.username) from None
     return user
 
 
@@ -90,7 +90,7 @@ def list_users(db: Database, viewer: User) -> list[User]:
 def get_unit(db: Database, viewer: User, unit_id: int) -> Unit:
     unit = db.session().scalar(select(Unit).where(Unit.id == unit_id, unit_visible(viewer)))
     if unit is None:
-        raise NotFound(f"单位 {unit_id} 不存在或不在您的权限范围内。")
+        raise NotFound("单位 {id} 不存在或不在您的权限范围内。", id=unit_id)
     return unit
 
 
@@ -129,7 +129,7 @@ def set_robot(db: Database, actor: User, unit_id: int, kind: str | None, url: st
     with db.transaction() as s:
         unit = s.get(Unit, unit_id)
         if unit is None:
-            raise NotFound(f"单位 {unit_id} 不存在。")
+            raise NotFound("单位 {id} 不存在。", id=unit_id)
         unit.robot_kind, unit.robot_url, unit.robot_secret = kind, url if kind else None, secret if kind else None
     return unit
 
@@ -141,7 +141,7 @@ def set_notice_details(db: Database, actor: User | None, unit_id: int, data: Uni
     with db.transaction() as s:
         unit = s.get(Unit, unit_id)
         if unit is None:
-            raise NotFound(f"单位 {unit_id} 不存在。")
+            raise NotFound("单位 {id} 不存在。", id=unit_id)
         unit.notice_prefix = data.notice_prefix.strip()
         unit.contact_person = data.contact_person.strip()
         unit.contact_phone = data.contact_phone.strip()

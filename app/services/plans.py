@@ -43,7 +43,7 @@ def checked(field: str, parse: Callable[..., T], *args) -> T:
     try:
         return parse(*args)
     except DeadlineError as err:
-        raise Invalid(str(err), [{"field": field, "message": str(err)}]) from None
+        raise Invalid(err.template, [{"field": field, "message": str(err)}], **err.params) from None
 
 
 def deadline_on_receipt(plan: Plan, text: str, now: datetime, cal: WorkCalendar) -> tuple[Deadline, Basis | None]:
@@ -59,7 +59,7 @@ def create_plan(db: Database, actor: User, data: PlanIn) -> Plan:
     with db.transaction() as s:
         unit = s.get(Unit, data.issuing_unit_id or actor.unit_id)
         if unit is None or not permissions.may_issue_plan(facts(actor).who, unit_facts(unit)):
-            raise Invalid(f"下发单位 {data.issuing_unit_id} 不存在或不在您的管辖范围内。")
+            raise Invalid("下发单位 {id} 不存在或不在您的管辖范围内。", id=data.issuing_unit_id)
         plan = new_plan(s, actor, unit, data)
     return plan
 
@@ -113,18 +113,20 @@ def target_units(s: Session, plan: Plan, data: ProblemIn) -> list[Unit]:
     if data.all_units_under is not None:
         parent = s.get(Unit, data.all_units_under)
         if parent is None or not permissions.may_assign(plan_facts(plan), [unit_facts(parent)]):
-            raise Invalid(f"单位 {data.all_units_under} 不在方案下发单位「{issuer.name}」之下。")
+            raise Invalid("单位 {id} 不在方案下发单位「{issuer}」之下。", id=data.all_units_under, issuer=issuer.name)
         units = list(s.scalars(select(Unit).where(Unit.parent_id == parent.id).order_by(Unit.id)))
         if not units:
-            raise Invalid(f"「{parent.name}」下没有下级单位，无法分解任务。")
+            raise Invalid("「{name}」下没有下级单位，无法分解任务。", name=parent.name)
         return units
     ids = list(dict.fromkeys(data.unit_ids or []))
     units = list(s.scalars(select(Unit).where(Unit.id.in_(ids))))
     bad = set(ids) - {u.id for u in units if permissions.may_assign(plan_facts(plan), [unit_facts(u)])}
     if bad:
         raise Invalid(
-            f"责任单位 {sorted(bad)} 不存在或不在方案下发单位「{issuer.name}」之下。",
+            "责任单位 {ids} 不存在或不在方案下发单位「{issuer}」之下。",
             [{"field": "unit_ids", "message": f"unknown or out of scope: {sorted(bad)}"}],
+            ids=sorted(bad),
+            issuer=issuer.name,
         )
     return units
 
@@ -160,7 +162,7 @@ def add_problems(
     items: Sequence[ProblemIn],
     cal: WorkCalendar,
     now: datetime,
-    where: Callable[[int], str] = lambda _i: "",
+    where: Callable[[int], tuple[str, dict]] = lambda _i: ("", {}),
     progress: Callable[[int], None] = lambda _done: None,
 ) -> list[int]:
     """Add problems and fan each out, inside the caller's transaction: one task per
@@ -202,7 +204,7 @@ def add_problems(
             if data.seq:
                 seq = data.seq
                 if seq in seen or seq in taken_before:
-                    raise Invalid(f"本方案已有序号为 {seq} 的问题。")
+                    raise Invalid("本方案已有序号为 {seq} 的问题。", seq=seq)
             else:
                 while next_seq in taken:
                     next_seq += 1
@@ -213,7 +215,8 @@ def add_problems(
                 for j, m in enumerate(data.milestones)
             ]
         except ServiceError as err:
-            raise type(err)(where(i) + err.message, err.details) from None
+            lead, params = where(i)
+            raise (err.after(lead, **params) if lead else err) from None
         planned.append((data, seq, dl, units, milestones, side is Side.SUPERVISING))
     ids: list[int] = []
     for start in range(0, len(planned), ADD_CHUNK):

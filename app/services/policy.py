@@ -12,7 +12,7 @@ from app.domain import permissions
 from app.domain.reminders import Policy, PolicyError
 from app.models import Plan, Task, User
 from app.schemas import PolicyIn
-from app.services.errors import Invalid
+from app.services.errors import Invalid, Words
 from app.services.scope import facts, get_visible_plan, require
 
 
@@ -32,7 +32,11 @@ def set_policy(db: Database, actor: User, plan_id: int, data: PolicyIn, defaults
         try:
             policy = Policy.from_dict(dict(defaults) | overrides)
         except PolicyError as err:
-            raise Invalid(str(err), [{"field": err.setting or "(policy)", "message": str(err)}]) from None
+            details = [{"field": err.setting or "(policy)", "message": str(err)}]
+            reason = Words(err.zh, err.en)
+            if err.setting:
+                raise Invalid("提醒设置「{setting}」{reason}", details, setting=err.setting, reason=reason) from None
+            raise Invalid("提醒设置{reason}", details, reason=reason) from None
         plan.reminder_policy = overrides or None
         s.execute(
             update(Task)

@@ -150,7 +150,7 @@ def submission_supervised(user: User) -> ColumnElement[bool]:
 def _one(s: Session, query, what: str, ident: int):
     found = s.scalar(query)
     if found is None:
-        raise NotFound(f"{what} {ident} 不存在或不在您的权限范围内。")
+        raise NotFound("{what} {id} 不存在或不在您的权限范围内。", what=what, id=ident)
     return found
 
 

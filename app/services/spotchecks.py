@@ -54,7 +54,7 @@ def list_checks(db: Database, viewer: User, plan_id: int) -> list[SpotCheck]:
     plan = get_visible_plan(s, viewer, plan_id)
     f = facts(viewer, plan)
     if not permissions.sees_spot_checks(f.who, f.plan):
-        raise NotFound(f"整改方案 {plan_id} 的抽查记录不存在或不在您的权限范围内。")
+        raise NotFound("整改方案 {id} 的抽查记录不存在或不在您的权限范围内。", id=plan_id)
     return list(s.scalars(select(SpotCheck).where(SpotCheck.plan_id == plan.id).order_by(SpotCheck.id.desc())))
 
 
@@ -64,14 +64,14 @@ def record_result(db: Database, actor: User, item_id: int, passed: bool, comment
     with db.transaction() as s:
         item = s.get(SpotCheckItem, item_id)
         if item is None or s.scalar(select(Task.id).where(Task.id == item.task_id, task_visible(actor))) is None:
-            raise NotFound(f"抽查记录 {item_id} 不存在或不在您的权限范围内。")
+            raise NotFound("抽查记录 {id} 不存在或不在您的权限范围内。", id=item_id)
         task = s.get(Task, item.task_id)
         try:
             move = rechecks.TABLE.check(
                 "pass" if passed else "fail", RecheckState(item.result), task_actor(s, actor, task), comment
             )
         except TransitionError as err:
-            raise refusal(err.kind, err.message) from None
+            raise refusal(err) from None
         recorded = s.execute(
             update(SpotCheckItem)
             .where(SpotCheckItem.id == item.id, SpotCheckItem.result == move.source)

@@ -279,7 +279,7 @@ def get_overdue_task(db: Database, viewer: User, task_id: int, now: datetime) ->
     public-notice list. Any other task has no notice: not found."""
     view = get_task(db, viewer, task_id, now)
     if not view.overdue and not view.task.public_notice:
-        raise NotFound(f"任务 {task_id} 未逾期，没有督办单。")
+        raise NotFound("任务 {id} 未逾期，没有督办单。", id=task_id)
     return view
 
 
@@ -295,7 +295,7 @@ def _evidence_to_attach(s: Session, task: Task, data: TransitionIn, needs_eviden
     found = list(s.scalars(pending.where(Evidence.id.in_(data.evidence_ids))))
     missing = set(data.evidence_ids) - {e.id for e in found}
     if missing:
-        raise Invalid(f"佐证材料 {sorted(missing)} 不属于本任务或已被使用。")
+        raise Invalid("佐证材料 {ids} 不属于本任务或已被使用。", ids=sorted(missing))
     return found
 
 
@@ -323,7 +323,9 @@ def move_task(
     user = s.get(User, actor_user.id)
     task = get_visible_task(s, user, task_id)
     if task.version != data.version:
-        raise Conflict(f"任务已被他人修改（当前版本 {task.version}，您提交的是 {data.version}），请刷新后重试。")
+        raise Conflict(
+            "任务已被他人修改（当前版本 {now}，您提交的是 {sent}），请刷新后重试。", now=task.version, sent=data.version
+        )
     plan = s.get(Plan, task.plan_id)
     actor = task_actor(s, user, task)
     target = State(data.to)
@@ -334,7 +336,7 @@ def move_task(
         # who, from where, with what comment first: a refused move must not reveal evidence ids
         move = check_move(before, actor, target, data.comment)
     except TransitionError as err:
-        raise refusal(err.kind, err.message) from None
+        raise refusal(err) from None
     values = {"state": target.value, "version": Task.version + 1, "updated_at": now}
     values |= _schedule_change(s, task, target, now)
     if move.name == "rectify":
@@ -350,7 +352,7 @@ def move_task(
     try:
         check_move(replace(before, evidence_count=len(evidence)), actor, target, data.comment)
     except TransitionError as err:
-        raise refusal(err.kind, err.message) from None  # the caller's transaction undoes the write
+        raise refusal(err) from None  # the caller's transaction undoes the write
     step = Event(
         task.id,
         "transition",
@@ -493,10 +495,12 @@ def update_problem(db: Database, actor_user: User, problem_id: int, data: Proble
         have = {t.unit_id: t for t in s.scalars(select(Task).where(Task.problem_id == problem.id))}
         wanted = {u.id for u in units}
         if back := [have[u].unit.name for u in wanted if u in have and have[u].state == State.WITHDRAWN.value]:
-            raise Invalid(f"「{'、'.join(back)}」的任务已撤销，不能再交办给同一单位；如需整改，请另行添加问题。")
+            raise Invalid(
+                "「{units}」的任务已撤销，不能再交办给同一单位；如需整改，请另行添加问题。", units="、".join(back)
+            )
         leaving = [t for uid, t in have.items() if uid not in wanted and t.state != State.WITHDRAWN.value]
         if closed := [t.unit.name for t in leaving if t.state == State.CLOSED.value]:
-            raise Invalid(f"「{'、'.join(closed)}」的任务已销号，不能移出责任单位。")
+            raise Invalid("「{units}」的任务已销号，不能移出责任单位。", units="、".join(closed))
         if leaving and not data.reason.strip():
             message = "移出责任单位会撤销该单位的任务，请填写撤销理由。"
             raise Invalid(message, [{"field": "reason", "message": message}])

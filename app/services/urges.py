@@ -20,7 +20,7 @@ from app.domain.reminders import into_window
 from app.domain.workflow import OPEN_STATES, State, may_urge
 from app.models import Plan, TaskEvent, User
 from app.services.calendar import load_calendar
-from app.services.errors import Conflict, Forbidden, NotFound
+from app.services.errors import Conflict, Forbidden, NotFound, ServiceError
 from app.services.events import notify, task_event
 from app.services.history import add_event
 from app.services.scope import get_visible_task, task_actor
@@ -30,7 +30,7 @@ from app.services.sweep import policy_for
 @dataclass
 class UrgeResult:
     urged: list[int] = field(default_factory=list)
-    skipped: list[tuple[int, str]] = field(default_factory=list)  # (task id, why)
+    skipped: list[tuple[int, ServiceError]] = field(default_factory=list)  # (task id, why)
 
 
 def urge_tasks(db: Database, actor: User, task_ids: list[int], comment: str, now: datetime) -> UrgeResult:
@@ -48,11 +48,16 @@ def urge_tasks(db: Database, actor: User, task_ids: list[int], comment: str, now
             except (NotFound, Forbidden, Conflict) as err:
                 if len(task_ids) == 1:
                     raise
-                result.skipped.append((task_id, err.message))
+                result.skipped.append((task_id, err))
             else:
                 result.urged.append(task_id)
         if not result.urged:
-            raise Conflict("所选任务都不能催办：" + "；".join(f"任务 {tid}：{why}" for tid, why in result.skipped))
+            reasons = [
+                part
+                for i, (tid, why) in enumerate(result.skipped)
+                for part in ((("；", {}),) if i else ()) + (("任务 {id}：", {"id": tid}), *why.parts)
+            ]
+            raise Conflict("所选任务都不能催办：").then(*reasons)
         notify(s, events, now)
     return result
 
@@ -68,7 +73,7 @@ def _urge_one(s, user: User, task_id: int, comment: str, now: datetime, defaults
     day = into_window(now, policy_for(plan, defaults), cal).astimezone(CHINA).date().isoformat()
     urged = s.scalars(select(TaskEvent.data).where(TaskEvent.task_id == task.id, TaskEvent.kind == "urged"))
     if any((d or {}).get("day") == day for d in urged):
-        raise Conflict(f"该任务已于 {day} 催办过，每个工作日只能催办一次。")
+        raise Conflict("该任务已于 {day} 催办过，每个工作日只能催办一次。", day=day)
     seq = add_event(s, task, "urged", user.id, now, comment, {"day": day})
     s.flush()
     return task_event(s, "urged", task, user, seq, comment)

@@ -25,7 +25,7 @@ from app.services import inbox
 from app.services.auth import session_user
 from app.services.errors import NotFound, ServiceError
 from app.services.scope import who
-from app.web.i18n import translate
+from app.web.i18n import refusal, translate
 
 bp = Blueprint("web", __name__)
 
@@ -68,6 +68,7 @@ def _template_globals():
     return {
         "csrf_token": csrf_token,
         "_": lambda text: translate(text, current),
+        "refused": lambda err: refusal(err, current),
         "lang": current,
         "state_label": lambda s: translate(STATE_LABELS[State(s)], current),
         "report_state": lambda s: translate(REPORT_LABELS[SubmissionState(s)], current),
@@ -97,7 +98,7 @@ def _load_user_and_check_csrf():
 @bp.errorhandler(ServiceError)
 def _service_error(err: ServiceError):
     status = http_status(err)[0]
-    return render_template("error.html", status=status, message=err.message), status
+    return render_template("error.html", status=status, message=refusal(err, lang())), status
 
 
 def login_required(view):
@@ -116,7 +117,7 @@ def form_failed(err: ServiceError | ValidationError) -> None:
     if isinstance(err, ServiceError):
         if isinstance(err, NotFound):
             raise err
-        flash(err.message, "refused")
+        flash(refusal(err, lang()), "refused")
     else:
         flash(translate("表单内容有误：", lang()) + describe(err), "error")
 

@@ -12,7 +12,8 @@ from app.schemas import PreferencesIn
 from app.services import org
 from app.services.auth import end_session, sign_in, start_session
 from app.services.errors import ServiceError
-from app.web import back, bp, form_failed, local_path, login_required, rt, say
+from app.web import back, bp, form_failed, lang, local_path, login_required, rt, say
+from app.web.i18n import refusal
 
 EVENT_LABELS = {
     "assigned": "新任务交办到本单位",
@@ -54,7 +55,7 @@ def login():
                 request.remote_addr or "",
             )
         except ServiceError as err:
-            return render_template("login.html", error=err.message), http_status(err)[0]
+            return render_template("login.html", error=refusal(err, lang())), http_status(err)[0]
         _begin_session(user)
         return back(url_for("web.index"))
     return render_template("login.html", error=None)
@@ -91,7 +92,7 @@ def password():
                 request.form.get("repeat", ""),
             )
         except ServiceError as err:
-            error = err.message
+            error = refusal(err, lang())
         else:
             _begin_session(g.user)  # the change ended every session of the user, this one too
             say("密码已修改。")

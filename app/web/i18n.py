@@ -573,8 +573,301 @@ EN = {
     "未完成": "Not done",
     "问题反弹": "Rebounds",
     "问题反弹，重新整改": "Problem back: reopen",
+    "下级单位答复本任务的问题尚未整改完成（须经本单位核实），暂不能提交整改。未完成：{open}": (
+        "The units answering this task have not finished their problems (each checked by this unit), "
+        "so it cannot be marked rectified yet. Still open: {open}"
+    ),
+    "任务 {id} 不是「{plan}」交给本单位的任务。": "Task {id} is not a task that {plan} gave this unit.",
+    "回头看 {id} 不存在或不在您的权限范围内。": "Look-back {id} does not exist or is outside what you may see.",
+    "请提供 version（整数，您读取时的版本号）；answer_plan_id 如有须为整数。": (
+        "Give the version (a whole number: the version you read); answer_plan_id, if given, must be a whole number."
+    ),
+    "只有收到本方案任务的单位的督办人员，才能以本单位的整改方案答复。": (
+        "Only the supervisors of a unit that received tasks of this plan may answer it with their unit's plan."
+    ),
+    "该回头看已由他人登记结果或已被修改，请刷新后查看。": (
+        "Someone else recorded this look-back's result or changed it; reload the page to see it."
+    ),
+    # refusals of the services and state tables (app.services.errors: each template, its {places} kept)
+    "{what} {id} 不存在或不在您的权限范围内。": "{what} {id} does not exist or is outside what you may see.",
+    "「{move}」只能由{who}操作。": "Only {who} may {move}.",
+    "「{move}」需要填写{what}。": "To {move}, write {what}.",
+    "「{move}」需要填写理由。": "To {move}, give a reason.",
+    "「{name}」下没有下级单位，无法分解任务。": "{name} has no units under it to assign tasks to.",
+    "「{units}」的任务已撤销，不能再交办给同一单位；如需整改，请另行添加问题。": (
+        "The task of {units} was withdrawn and cannot be assigned to the same unit again; add a new problem "
+        "if it needs rectifying."
+    ),
+    "「{units}」的任务已销号，不能移出责任单位。": "The task of {units} is closed, so that unit cannot be taken off.",
+    "上级单位 {id} 不存在。": "Parent unit {id} does not exist.",
+    "下发单位 {id} 不存在或不在您的管辖范围内。": "Issuing unit {id} does not exist or is outside your jurisdiction.",
+    "不支持的文件类型「{ext}」。可上传：{allowed}。": (
+        "Files of type “{ext}” are not accepted. You can upload: {allowed}."
+    ),
+    "不能核实或销号自己提交整改的任务（须由他人核实）。": (
+        "You cannot verify or close a task you marked rectified yourself (someone else must check it)."
+    ),
+    "两次输入的新密码不一致。": "The two new passwords differ.",
+    "任务 {id} 未逾期，没有督办单。": "Task {id} is not overdue, so it has no supervision notice.",
+    "任务已被他人修改（当前版本 {now}，您提交的是 {sent}），请刷新后重试。": (
+        "Someone else changed the task (it is at version {now}, you sent {sent}). Reload the page and try again."
+    ),
+    "任务已被他人修改，请刷新后重试。": "Someone else changed the task. Reload the page and try again.",
+    "任务当前为「{state}」，不能改为 {target}。可转入：{nexts}": (
+        "The task is “{state}” and cannot move to {target}. It can move to: {nexts}"
+    ),
+    "任务当前为「{state}」，已不在责任单位办理中，不能再上传佐证材料。": (
+        "The task is “{state}”: it is no longer with the responsible unit, so no more evidence can be uploaded."
+    ),
+    "任务当前为「{state}」，已不能延期或审批延期。": (
+        "The task is “{state}”: its deadline can no longer be extended or an extension decided."
+    ),
+    "佐证材料 {ids} 不属于本任务或已被使用。": "Evidence {ids} does not belong to this task or was used already.",
+    "佐证材料 {id} 不存在或不在您的权限范围内。": "Evidence {id} does not exist or is outside what you may see.",
+    "单位 {id} 不在方案下发单位「{issuer}」之下。": "Unit {id} is not under the plan's issuing unit, {issuer}.",
+    "单位 {id} 不存在。": "Unit {id} does not exist.",
+    "单位 {id} 不存在或不在您的权限范围内。": "Unit {id} does not exist or is outside what you may see.",
+    "原密码不正确。": "The current password is wrong.",
+    "只有方案下发单位的督办人员可以修改提醒规则。": (
+        "Only the supervisors of the plan's issuing unit may change its reminder rules."
+    ),
+    "只有方案下发单位的督办人员可以修改整改方案。": (
+        "Only the supervisors of the plan's issuing unit may edit the plan."
+    ),
+    "只有方案下发单位的督办人员可以修改问题。": "Only the supervisors of the plan's issuing unit may edit a problem.",
+    "只有方案下发单位的督办人员可以催办。": "Only the supervisors of the plan's issuing unit may urge a task.",
+    "只有方案下发单位的督办人员可以导入台账。": "Only the supervisors of the plan's issuing unit may import a ledger.",
+    "只有方案下发单位的督办人员可以抽查。": "Only the supervisors of the plan's issuing unit may draw a spot check.",
+    "只有方案下发单位的督办人员可以撤销问题。": (
+        "Only the supervisors of the plan's issuing unit may withdraw a problem."
+    ),
+    "只有方案下发单位的督办人员可以设置报送要求。": (
+        "Only the supervisors of the plan's issuing unit may declare a report owed."
+    ),
+    "只有督办人员可以下发整改方案。": "Only supervisors may issue a plan.",
+    "只有系统管理员可以查看发送失败的消息。": "Only the administrator may see the messages that failed.",
+    "只有系统管理员可以管理单位和用户。": "Only the administrator may manage units and users.",
+    "只有系统管理员可以维护节假日表。": "Only the administrator may maintain the holiday table.",
+    "只有责任单位的人员可以上传佐证材料。": "Only the responsible unit's people may upload evidence.",
+    "只能由方案下发单位交办问题，或为本单位上报自查问题。": (
+        "Problems are assigned by the plan's issuing unit; a unit may only report its own findings, for itself."
+    ),
+    "同一上级下已有名为「{name}」的单位。": "There is already a unit named {name} under the same parent.",
+    "在 {start} 至 {end} 之间没有应报送的日期，请检查报送时间或截止日期。": (
+        "No report falls due between {start} and {end}; check the schedule or the end date."
+    ),
+    "导入记录不存在或已过期，请重新上传文件。": "That import does not exist or has expired; upload the file again.",
+    "工作表「{name}」在第 {widest} 列还有内容（上限 {cols} 列），请删除多余的列后再上传。": (
+        "Sheet “{name}” has content in column {widest} (at most {cols} columns); delete the extra columns "
+        "and upload it again."
+    ),
+    (
+        "工作表「{name}」声明的范围达 {rows} 行 × {cols} 列（上限 {max_rows} 行、{max_cols} "
+        "列），请删除多余的空行、空列后再上传。"
+    ): (
+        "Sheet “{name}” declares {rows} rows × {cols} columns (at most {max_rows} rows and {max_cols} "
+        "columns); delete the empty rows and columns and upload it again."
+    ),
+    "工作表「{name}」的合并单元格过多或过大（上限 {merges} 处、共 {cells} 个单元格），不像是整改台账，已拒收。": (
+        "Sheet “{name}” has too many or too large merged cells (at most {merges} ranges, {cells} cells in "
+        "all); it does not look like a ledger and was refused."
+    ),
+    "工作表「{name}」的数据超过 {rows} 行，请拆分成多个文件分批导入。": (
+        "Sheet “{name}” has more than {rows} rows of data; split it into several files and import them one by one."
+    ),
+    "工作表「{name}」超过 {rows} 行（含空行），请删除多余的空行后再上传。": (
+        "Sheet “{name}” has more than {rows} rows (empty ones included); delete the extra rows and upload it again."
+    ),
+    "年份 {year} 超出范围（2000–2100）。": "Year {year} is out of range (2000–2100).",
+    "延期后的时限必须是具体日期，例如「8月31日」。": (
+        "An extended deadline must be a date, such as 8月31日 (31 August)."
+    ),
+    "延期后的时限必须晚于当前时限和今天。": (
+        "An extended deadline must be later than the present deadline and than today."
+    ),
+    "延期申请 {id} 不存在或不在您的权限范围内。": (
+        "Extension request {id} does not exist or is outside what you may see."
+    ),
+    "所选任务都不能催办：": "None of the selected tasks can be urged: ",
+    "任务 {id}：": "Task {id}: ",
+    "；": "; ",
+    "第 {row} 行：": "Row {row}: ",
+    "报送事项 {id} 没有附带文件。": "Report {id} has no file attached.",
+    "报送单位 {ids} 不存在或不在方案下发单位「{issuer}」之下。": (
+        "Reporting units {ids} do not exist or are not under the plan's issuing unit, {issuer}."
+    ),
+    "报送需要附上文件或填写说明。": "A report needs a file or a note.",
+    "抽查记录 {id} 不存在或不在您的权限范围内。": "Spot-check item {id} does not exist or is outside what you may see.",
+    "提交整改需要至少一份佐证材料（先上传照片或文件）。": (
+        "Marking it rectified needs at least one piece of evidence (upload a photo or a file first)."
+    ),
+    "提醒设置{reason}": "Reminder settings: {reason}",
+    "提醒设置「{setting}」{reason}": "Reminder setting {setting}: {reason}",
+    "整改方案 {id} 的抽查记录不存在或不在您的权限范围内。": (
+        "The spot checks of plan {id} do not exist or are outside what you may see."
+    ),
+    "整改方案已被他人修改，请刷新后重试。": "Someone else changed the plan. Reload the page and try again.",
+    "文件中含有 XML 文档类型/实体声明（DTD），正常的 Excel/WPS 文件不会有，已拒收。": (
+        "The file contains an XML document type or entity declaration (DTD), which no Excel or WPS file has; "
+        "it was refused."
+    ),
+    "文件内容不是 .xlsx 表格（例如是改了扩展名的 PDF 或图片），已拒收。": (
+        "The file is not an .xlsx workbook (for instance a PDF or a picture renamed); it was refused."
+    ),
+    "文件内容不是 .xlsx 表格（是其他类型的压缩包），已拒收。": (
+        "The file is not an .xlsx workbook (it is another kind of archive); it was refused."
+    ),
+    "文件内容与扩展名 .{ext} 不符（识别为 {actual}），已拒收。": (
+        "The file's content does not match its extension .{ext} (it reads as {actual}); it was refused."
+    ),
+    "文件内部包含 {n} 个部件（上限 {most}），疑似恶意压缩文件，已拒收。": (
+        "The file holds {n} parts (at most {most}); it looks like a malicious archive and was refused."
+    ),
+    "文件是空的。": "The file is empty.",
+    "文件解压后达 {mb} MB（上限 {most} MB），疑似压缩炸弹，已拒收。": (
+        "The file unpacks to {mb} MB (at most {most} MB); it looks like a zip bomb and was refused."
+    ),
+    "文件超过 {mb} MB 的上限。": "The file is larger than the {mb} MB limit.",
+    "文件部件「{part}」不是 UTF-8 编码的 XML，已拒收。": "Part “{part}” of the file is not UTF-8 XML; it was refused.",
+    "文件部件「{part}」压缩比异常（超过 {ratio} 倍），疑似压缩炸弹，已拒收。": (
+        "Part “{part}” of the file is compressed more than {ratio} times; it looks like a zip bomb and was refused."
+    ),
+    "新密码至少 8 个字符。": "The new password needs at least 8 characters.",
+    "无法读取该 .xlsx 文件，请在 Excel/WPS 中打开后另存为 .xlsx 再上传。": (
+        "This .xlsx file cannot be read; open it in Excel or WPS, save it as .xlsx again and upload that."
+    ),
+    "有 {n} 行存在错误，请在表格中改正后重新上传。": (
+        "{n} row(s) have errors; correct them in the sheet and upload it again."
+    ),
+    "本方案已有序号为 {seq} 的问题。": "This plan already has a problem numbered {seq}.",
+    "本方案还没有已核实或已销号的任务，无可抽查。": (
+        "This plan has no verified or closed task yet, so there is nothing to spot-check."
+    ),
+    "样本数应在 1 到 500 之间。": "The sample size must be between 1 and 500.",
+    "没有找到台账表头。支持的表头：{headers}（须在前 {rows} 行内）。": (
+        "No ledger header found. The headers understood: {headers} (within the first {rows} rows)."
+    ),
+    "没有需要报送的单位。": "No unit owes this report.",
+    "用户名「{name}」已被使用。": "The username {name} is taken.",
+    "用户名或密码不正确。": "Wrong username or password.",
+    "登录失败次数过多，请 15 分钟后再试。": "Too many failed sign-ins; try again in 15 minutes.",
+    "移出责任单位会撤销该单位的任务，请填写撤销理由。": (
+        "Taking a unit off withdraws its task: give the reason for withdrawing it."
+    ),
+    "第 {row} 行：只有方案下发单位可以修改问题内容": (
+        "Row {row}: only the plan's issuing unit may change a problem's wording"
+    ),
+    "表格中没有新增或修改的问题，没有可导入的内容。": (
+        "The sheet adds or changes no problem; there is nothing to import."
+    ),
+    "解析该文件超过 {seconds} 秒的处理时间上限，已停止。请检查文件是否含有大量空行或合并单元格。": (
+        "Reading the file took longer than the {seconds} s limit and was stopped. Check whether it has very "
+        "many empty rows or merged cells."
+    ),
+    "设置群机器人需要提供 webhook 地址 (url)。": "A group robot needs its webhook address (url).",
+    "该{record}尚不存在，不能{move}。请刷新后查看。": (
+        "This {record} does not exist yet: you cannot {move} it. Reload the page to see it."
+    ),
+    "该{record}当前为「{state}」，不能{move}。请刷新后查看。": (
+        "This {record} is “{state}”: you cannot {move} it now. Reload the page to see it."
+    ),
+    "该任务已于 {day} 催办过，每个工作日只能催办一次。": (
+        "The task was urged on {day} already; a task is urged at most once per working day."
+    ),
+    "该任务已整改完毕或已销号，无需催办。": "The task is rectified or closed already: there is nothing to urge.",
+    "该台账已经提交过导入，请重新上传文件。": (
+        "This ledger has been submitted for import already; upload the file again."
+    ),
+    "该延期申请或其任务已被他人处理，请刷新后查看。": (
+        "Someone else has dealt with this extension request or its task; reload the page to see it."
+    ),
+    "该报送事项已被他人修改，请刷新后重试。": "Someone else changed this report. Reload the page and try again.",
+    "该抽查任务已由他人登记复核结果，请刷新后查看。": (
+        "Someone else has recorded this re-check already; reload the page to see it."
+    ),
+    "该问题的任务均已销号或已撤销，没有可撤销的任务。": (
+        "Every task of this problem is closed or withdrawn already: there is nothing to withdraw."
+    ),
+    "请以 multipart/form-data 上传，字段名为 file。": "Upload it as multipart/form-data, in a field named file.",
+    "请提供 version（整数，您读取时的版本号）。": "Give the version (a whole number: the version you read).",
+    "责任单位 {ids} 不存在或不在方案下发单位「{issuer}」之下。": (
+        "Responsible units {ids} do not exist or are not under the plan's issuing unit, {issuer}."
+    ),
+    "这是旧版 .xls 文件或设有打开密码的文件。请在 Excel/WPS 中另存为不加密的 .xlsx 后再上传。": (
+        "This is an old .xls file or one with an opening password. Save it in Excel or WPS as an unencrypted "
+        ".xlsx and upload that."
+    ),
+    "通知 {id} 不存在。": "Message {id} does not exist.",
+    "问题已被他人修改，请刷新后查看最新内容再修改。": (
+        "Someone else changed the problem first. Reload the page to see what it says now, then edit it again."
+    ),
+    "{field}：{what}（{char}）。": "{field}: {what} ({char}).",
+    "含有不可见的控制字符（如 NUL），请删除后重试": (
+        "contains an invisible control character (such as NUL); remove it and try again"
+    ),
+    "无法识别的整改时限「{text}」。可接受的写法：{forms}": (
+        "The deadline “{text}” cannot be read. Forms understood: {forms}"
+    ),
+    "整改时限为空。可接受的写法：{forms}": "The deadline is empty. Forms understood: {forms}",
+    "整改时限「{text}」不是有效日期。可接受的写法：{forms}": (
+        "The deadline “{text}” is not a valid date. Forms understood: {forms}"
+    ),
+    "无法识别的报送周期「{text}」。可接受的写法：{forms}": (
+        "The reporting schedule “{text}” cannot be read. Forms understood: {forms}"
+    ),
+}
+
+
+# The words a refusal's values name (a step, a side, a record), as the English sentence
+# around them needs them: apart from EN, where the same words are a button's or a heading's.
+REFUSAL_WORDS = {
+    "开始整改": "start the work",
+    "提交整改": "mark it rectified",
+    "核实通过": "verify it",
+    "重新整改": "reopen it",
+    "撤销": "withdraw it",
+    "整改情况说明": "an account of the rectification",
+    "理由": "a reason",
+    "责任单位经办人员": "the responsible unit's people",
+    "下发方案单位的督办人员": "the supervisors of the plan's issuing unit",
+    "无": "none",
+    "报送事项": "report",
+    "抽查任务": "spot-check item",
+    "延期申请": "extension request",
+    "责任单位人员": "the responsible unit's people",
+    "报送": "hand in",
+    "审核通过": "accept",
+    "退回": "return",
+    "登记复核通过": "record as passed",
+    "登记复核不通过": "record as failed",
+    "申请延期": "ask for an extension of",
+    "批准延期": "grant an extension of",
+    "不予延期": "refuse an extension of",
+    "销号": "close",
+    "退回整改": "send it back",
 }
 
 
 def translate(text: str, lang: str) -> str:
     return EN.get(text, text) if lang == "en" else text
+
+
+def refusal(err, lang: str) -> str:
+    """A service's refusal (app.services.errors.ServiceError: templates and their values)
+    in ``lang``: each template through this catalogue, each value that is one of its words
+    too (a state's name, a side), a value worded in both languages in the one asked for;
+    names people gave (units, files) stay as they are."""
+
+    def value(v):
+        if hasattr(v, "en") and hasattr(v, "zh"):  # app.services.errors.Words
+            return v.en if lang == "en" else v.zh
+        if not isinstance(v, str):
+            return v
+        return REFUSAL_WORDS.get(v, translate(v, lang)) if lang == "en" else v
+
+    return "".join(
+        translate(template, lang).format(**{k: value(v) for k, v in params.items()})
+        if params
+        else translate(template, lang)
+        for template, params in err.parts
+    )

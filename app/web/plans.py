@@ -26,7 +26,8 @@ from app.services import (
 )
 from app.services.errors import ServiceError
 from app.services.scope import facts
-from app.web import back, bp, form_failed, login_required, rt, say
+from app.web import back, bp, form_failed, lang, login_required, rt, say
+from app.web.i18n import refusal
 
 # Each move as a person names it (its button and its line in the history), what the page
 # says once it is done, and what its comment is called.
@@ -189,7 +190,7 @@ def task_urge():
         else:
             say("已催办 {n} 项任务。", n=len(result.urged))
             for task_id, why in result.skipped:
-                say("任务 {id} 未催办：{why}", "error", id=task_id, why=why)
+                say("任务 {id} 未催办：{why}", "error", id=task_id, why=refusal(why, lang()))
     return back(url_for("web.task_list"))
 
 

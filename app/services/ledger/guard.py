@@ -42,7 +42,7 @@ def read_upload(stream: BinaryIO, max_bytes: int) -> bytes:
     buf = io.BytesIO()
     while chunk := stream.read(_CHUNK):
         if buf.tell() + len(chunk) > max_bytes:
-            raise TooLarge(f"文件超过 {max_bytes // (1024 * 1024)} MB 的上限。")
+            raise TooLarge("文件超过 {mb} MB 的上限。", mb=max_bytes // (1024 * 1024))
         buf.write(chunk)
     if not buf.tell():
         raise Invalid("文件是空的。")
@@ -66,16 +66,23 @@ def check_zip(data: bytes) -> None:
         raise Invalid(UNREADABLE) from None
     with zf:
         if len(members) > MAX_MEMBERS:
-            raise Invalid(f"文件内部包含 {len(members)} 个部件（上限 {MAX_MEMBERS}），疑似恶意压缩文件，已拒收。")
+            raise Invalid(
+                "文件内部包含 {n} 个部件（上限 {most}），疑似恶意压缩文件，已拒收。", n=len(members), most=MAX_MEMBERS
+            )
         total = sum(m.file_size for m in members)
         if total > MAX_UNCOMPRESSED_BYTES:
             raise Invalid(
-                f"文件解压后达 {total // (1024 * 1024)} MB（上限 {MAX_UNCOMPRESSED_BYTES // (1024 * 1024)} MB），"
-                "疑似压缩炸弹，已拒收。"
+                "文件解压后达 {mb} MB（上限 {most} MB），疑似压缩炸弹，已拒收。",
+                mb=total // (1024 * 1024),
+                most=MAX_UNCOMPRESSED_BYTES // (1024 * 1024),
             )
         for m in members:
             if m.file_size > MAX_RATIO * max(m.compress_size, 1):
-                raise Invalid(f"文件部件「{m.filename}」压缩比异常（超过 {MAX_RATIO} 倍），疑似压缩炸弹，已拒收。")
+                raise Invalid(
+                    "文件部件「{part}」压缩比异常（超过 {ratio} 倍），疑似压缩炸弹，已拒收。",
+                    part=m.filename,
+                    ratio=MAX_RATIO,
+                )
         if "[Content_Types].xml" not in zf.namelist():
             raise Invalid("文件内容不是 .xlsx 表格（是其他类型的压缩包），已拒收。")
         refuse_dtds(zf)
@@ -94,7 +101,7 @@ def refuse_dtds(zf: zipfile.ZipFile) -> None:
         with zf.open(info) as part:
             head = part.read(4)
             if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
-                raise Invalid(f"文件部件「{info.filename}」不是 UTF-8 编码的 XML，已拒收。")
+                raise Invalid("文件部件「{part}」不是 UTF-8 编码的 XML，已拒收。", part=info.filename)
             tail = head
             while True:
                 window = tail + part.read(_CHUNK)
@@ -119,7 +126,8 @@ class Budget:
     def check(self) -> None:
         if time.thread_time() - self.start > self.seconds:
             raise Invalid(
-                f"解析该文件超过 {self.seconds:g} 秒的处理时间上限，已停止。请检查文件是否含有大量空行或合并单元格。"
+                "解析该文件超过 {seconds} 秒的处理时间上限，已停止。请检查文件是否含有大量空行或合并单元格。",
+                seconds=f"{self.seconds:g}",
             )
 
 
@@ -166,19 +174,29 @@ def check_sheet(name: str, xml: bytes) -> SheetFacts:
         rows, cols = int(declared.group(4)), column_index_from_string(declared.group(3).decode())
         if rows > MAX_SHEET_ROWS or cols > MAX_SHEET_COLUMNS:
             raise Invalid(
-                f"工作表「{name}」声明的范围达 {rows} 行 × {cols} 列"
-                f"（上限 {MAX_SHEET_ROWS} 行、{MAX_SHEET_COLUMNS} 列），请删除多余的空行、空列后再上传。"
+                "工作表「{name}」声明的范围达 {rows} 行 × {cols} 列（上限 {max_rows} 行、{max_cols} 列），"
+                "请删除多余的空行、空列后再上传。",
+                name=name,
+                rows=rows,
+                cols=cols,
+                max_rows=MAX_SHEET_ROWS,
+                max_cols=MAX_SHEET_COLUMNS,
             )
     end = xml.rfind(b"</sheetData>")
     last = xml.rfind(b"<row ", 0, end if end >= 0 else len(xml))
     found = _LAST_ROW.match(xml, last) if last >= 0 else None
     rows = max(int(found.group(1)) if found else 0, xml.count(b"<row ", 0, end if end >= 0 else len(xml)))
     if rows > MAX_SHEET_ROWS:
-        raise Invalid(f"工作表「{name}」超过 {MAX_SHEET_ROWS} 行（含空行），请删除多余的空行后再上传。")
+        raise Invalid(
+            "工作表「{name}」超过 {rows} 行（含空行），请删除多余的空行后再上传。", name=name, rows=MAX_SHEET_ROWS
+        )
     widest = max((column_index_from_string(m.group(1).decode()) for m in _WIDE_CELL.finditer(xml)), default=0)
     if widest > MAX_SHEET_COLUMNS:
         raise Invalid(
-            f"工作表「{name}」在第 {widest} 列还有内容（上限 {MAX_SHEET_COLUMNS} 列），请删除多余的列后再上传。"
+            "工作表「{name}」在第 {widest} 列还有内容（上限 {cols} 列），请删除多余的列后再上传。",
+            name=name,
+            widest=widest,
+            cols=MAX_SHEET_COLUMNS,
         )
     merges = _MERGE.finditer(xml, max(end, 0))
     area = 0
@@ -189,8 +207,11 @@ def check_sheet(name: str, xml: bytes) -> SheetFacts:
         area += (abs(last_row - first_row) + 1) * (abs(last_col - first_col) + 1)
         if count > MAX_MERGES or area > MAX_MERGED_CELLS:
             raise Invalid(
-                f"工作表「{name}」的合并单元格过多或过大（上限 {MAX_MERGES} 处、共 {MAX_MERGED_CELLS} 个单元格），"
-                "不像是整改台账，已拒收。"
+                "工作表「{name}」的合并单元格过多或过大（上限 {merges} 处、共 {cells} 个单元格），"
+                "不像是整改台账，已拒收。",
+                name=name,
+                merges=MAX_MERGES,
+                cells=MAX_MERGED_CELLS,
             )
     formulas = (
         frozenset((int(m.group(2)), column_index_from_string(m.group(1).decode())) for m in _FORMULA.finditer(xml))

@@ -330,8 +330,9 @@ def commit_import(db: Database, user: User, plan_id: int, token: str, now: datet
         bad = [line for line in draft.rows if line["errors"]]
         if bad:
             raise Invalid(
-                f"有 {len(bad)} 行存在错误，请在表格中改正后重新上传。",
+                "有 {n} 行存在错误，请在表格中改正后重新上传。",
                 [{"row": line["row"], "message": "；".join(line["errors"])} for line in bad],
+                n=len(bad),
             )
         if not any(line["action"] != "same" or line.get("note") for line in draft.rows):
             raise Invalid("表格中没有新增或修改的问题，没有可导入的内容。")
@@ -414,7 +415,7 @@ def _write(s: Session, draft: LedgerImport, report, now: datetime) -> dict:
     rows = draft.rows
     adds = [line for line in rows if line["action"] == "add"]
     changes = [line for line in rows if line["action"] == "change"]
-    where = [f"第 {line['row']} 行：" for line in adds]
+    where = [("第 {row} 行：", {"row": line["row"]}) for line in adds]
     count_tasks = select(func.count()).select_from(Task).where(Task.plan_id == plan.id)
     before = s.scalar(count_tasks) if adds else 0
     add_problems(
@@ -430,7 +431,7 @@ def _write(s: Session, draft: LedgerImport, report, now: datetime) -> dict:
     created_tasks = s.scalar(count_tasks) - before if adds else 0
     if changes:
         if not permissions.supervises(*facts(user, plan)[:2]):
-            raise Forbidden(f"第 {changes[0]['row']} 行：只有方案下发单位可以修改问题内容")
+            raise Forbidden("第 {row} 行：只有方案下发单位可以修改问题内容", row=changes[0]["row"])
         s.execute(update(Problem), [{"id": line["problem_id"]} | line["update"] for line in changes])
     notes = _progress_notes(s, user, plan, [line for line in rows if line.get("note")], now)
     report(len(rows))

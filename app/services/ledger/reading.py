@@ -76,9 +76,11 @@ def parse_workbook(data: bytes, budget: Budget | None = None) -> ParsedLedger:
                 ledger_rows = read_rows(header, unmerge(rows, ranges, budget.check), budget.check)
                 return ParsedLedger(header.layout, ledger_rows, _formula_rows(header, facts, ledger_rows))
     raise Invalid(
-        "没有找到台账表头。支持的表头："
-        + "；".join(f"{layout.name}：{' / '.join(c.label for c in layout.columns)}" for layout in LAYOUTS.values())
-        + f"（须在前 {HEADER_SCAN_ROWS} 行内）。"
+        "没有找到台账表头。支持的表头：{headers}（须在前 {rows} 行内）。",
+        headers="；".join(
+            f"{layout.name}：{' / '.join(c.label for c in layout.columns)}" for layout in LAYOUTS.values()
+        ),
+        rows=HEADER_SCAN_ROWS,
     )
 
 
@@ -98,7 +100,9 @@ def _find_header(title: str, values: list[list]) -> tuple[Header, int] | None:
         if any(values[number - 1][:MAX_COLUMNS]):  # "" for an empty cell
             content, last = content + 1, number
             if content > MAX_ROWS:
-                raise Invalid(f"工作表「{title}」的数据超过 {MAX_ROWS} 行，请拆分成多个文件分批导入。")
+                raise Invalid(
+                    "工作表「{name}」的数据超过 {rows} 行，请拆分成多个文件分批导入。", name=title, rows=MAX_ROWS
+                )
     return header, last
 
 
