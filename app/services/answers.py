@@ -96,7 +96,7 @@ def answer_plan(db: Database, actor: User, plan_id: int, data: AnswerIn, now: da
                     answers_task_id=task.id,
                 )
             )
-        add_problems(s, user, plan, items, load_calendar(s), now, where=lambda i: f"第{i + 1}项答复：")
+        add_problems(s, user, plan, items, load_calendar(s), now, where=lambda i: ("第{n}项答复：", {"n": i + 1}))
     return plan
 
 

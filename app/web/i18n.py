@@ -588,6 +588,7 @@ EN = {
     "该回头看已由他人登记结果或已被修改，请刷新后查看。": (
         "Someone else recorded this look-back's result or changed it; reload the page to see it."
     ),
+    "第{n}项答复：": "Answer {n}: ",
     # refusals of the services and state tables (app.services.errors: each template, its {places} kept)
     "{what} {id} 不存在或不在您的权限范围内。": "{what} {id} does not exist or is outside what you may see.",
     "「{move}」只能由{who}操作。": "Only {who} may {move}.",
