@@ -148,7 +148,7 @@ def recompute_head(
     if unit_id is not None:
         unit = s.get(Unit, unit_id)
         if unit is None or not permissions.sees_unit(w, unit_facts(unit)):
-            raise NotFound(f"单位 {unit_id} 不存在或不在您的权限范围内。")
+            raise NotFound("单位 {id} 不存在或不在您的权限范围内。", id=unit_id)
     elif not task_ids:
         if plan is not None:
             require(

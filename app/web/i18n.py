@@ -589,6 +589,11 @@ EN = {
         "Someone else recorded this look-back's result or changed it; reload the page to see it."
     ),
     "第{n}项答复：": "Answer {n}: ",
+    "整个方案的记录链只有方案下发单位可以核验；请加上 unit_id（本单位），核验本单位导出的台账。": (
+        "Only the plan's issuing unit may check the whole plan's record chain; add unit_id (your unit) "
+        "to check the ledger your unit exported."
+    ),
+    "请指明范围：plan_id、unit_id 或 tasks。": "Say what to check: plan_id, unit_id or tasks.",
     # refusals of the services and state tables (app.services.errors: each template, its {places} kept)
     "{what} {id} 不存在或不在您的权限范围内。": "{what} {id} does not exist or is outside what you may see.",
     "「{move}」只能由{who}操作。": "Only {who} may {move}.",
