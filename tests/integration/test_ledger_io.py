@@ -593,7 +593,9 @@ def test_editing_one_rows_measures_and_importing_again_changes_exactly_that_prob
     }
     after = problems_of(api, pid)
     assert [p for p in after if p["seq"] != 3] == [p for p in before if p["seq"] != 3]
-    assert next(p for p in after if p["seq"] == 3)["measures"] == new
+    third = next(p for p in after if p["seq"] == 3)
+    assert third["measures"] == new
+    assert third["version"] == next(p for p in before if p["seq"] == 3)["version"] + 1, "an edit read before is stale"
     assert task_total(api, pid) == tasks
 
 

@@ -433,6 +433,9 @@ def _write(s: Session, draft: LedgerImport, report, now: datetime) -> dict:
         if not permissions.supervises(*facts(user, plan)[:2]):
             raise Forbidden("第 {row} 行：只有方案下发单位可以修改问题内容", row=changes[0]["row"])
         s.execute(update(Problem), [{"id": line["problem_id"]} | line["update"] for line in changes])
+        # an edit form read before the import names an older version now: it is refused (409), not overwriting
+        changed = [line["problem_id"] for line in changes]
+        s.execute(update(Problem).where(Problem.id.in_(changed)).values(version=Problem.version + 1))
     notes = _progress_notes(s, user, plan, [line for line in rows if line.get("note")], now)
     report(len(rows))
     return {
