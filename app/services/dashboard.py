@@ -76,7 +76,7 @@ def build(db: Database, viewer: User, now: datetime, plan_id: int | None = None)
         colours=colours,
         overdue_by_unit=[(name, o, n) for name, (o, n) in per_unit.items()],
         overdue_by_category=[(cat or "未分类", n) for cat, n in per_category],
-        burndown=_burndown(s, where, now, sum(by_state.values()) - by_state[State.CLOSED.value]),
+        burndown=_burndown(s, where, now, sum(n for st, n in by_state.items() if State(st) not in OFF_THE_BOOKS)),
         below=_below(s, viewer, now, plan_id),
     )
 

@@ -6,7 +6,7 @@ from collections import Counter
 from sqlalchemy import select
 
 from app.domain.supervision import colour
-from app.domain.workflow import OPEN_STATES, State
+from app.domain.workflow import OFF_THE_BOOKS, OPEN_STATES, State
 from app.models import Task, User
 from app.services import dashboard, history, scope, tasks
 from tests.integration.test_spotchecks import _close_one
@@ -57,3 +57,16 @@ def test_the_boards_figures_and_units_are_what_the_tasks_say_counted_one_by_one(
             counts[1] += 1
     expected = sorted(((name, o, n) for name, (o, n) in units.items()), key=lambda u: (-u[1], u[0]))
     assert board.overdue_by_unit == expected and len({o for _, o, _ in expected}) > 1
+
+
+def test_a_withdrawn_task_leaves_the_open_count_on_the_day_it_is_withdrawn_and_not_before(api, rt, clock):
+    start = _board(rt, clock)
+    open_now = sum(n for st, n in start.figures.by_state.items() if State(st) not in OFF_THE_BOOKS)
+    assert start.burndown[-1][1] == open_now
+    task = api.get("/tasks", "smx_head", query_string={"per_page": 1}).get_json()["items"][0]
+    clock.advance(days=1)
+    move = {"to": "withdrawn", "comment": "重复录入，撤销", "version": task["version"]}
+    assert api.post(f"/tasks/{task['id']}/transitions", "smx_head", json=move).status_code == 200
+    series = _board(rt, clock).burndown
+    assert [n for _, n in series[-2:]] == [open_now, open_now - 1], "withdrawn counts off the books from that day"
+    assert all(n <= open_now for _, n in series), "a withdrawn task was never counted twice"
