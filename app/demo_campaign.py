@@ -370,20 +370,8 @@ class Campaign:
             def run() -> None:
                 sid, version = find()
                 cfg = self.rt.config
-                if kind == "answer":  # the answering plan itself, nothing typed again
-                    obligations.submit(
-                        self.db,
-                        cfg.UPLOAD_DIR,
-                        cfg.MAX_UPLOAD_BYTES,
-                        self.user(f"{unit}_handler"),
-                        sid,
-                        words,
-                        version,
-                        None,
-                        self.t,
-                        self.plan_ids["lushi"],
-                    )
-                elif kind == "submit":
+                if kind in ("answer", "submit"):
+                    # a stamped scan, or the answering plan itself (nothing typed again)
                     scan = (io.BytesIO(photo_png(120, 160, _tint(f"report:{sid}"))), f"{title}（盖章扫描件）.png")
                     obligations.submit(
                         self.db,
@@ -393,8 +381,9 @@ class Campaign:
                         sid,
                         words,
                         version,
-                        scan,
+                        scan if kind == "submit" else None,
                         self.t,
+                        self.plan_ids["lushi"] if kind == "answer" else None,
                     )
                 else:
                     data = ReviewIn(accept=kind == "accept", comment=words, version=version)

@@ -155,14 +155,8 @@ def _level(s: Session, viewer: User, parent_ids: list[int], now: datetime, depth
     by_problem: dict[int, Row] = {}
     for problem in s.scalars(select(Problem).where(Problem.plan_id.in_(ids)).order_by(Problem.plan_id, Problem.seq)):
         by_problem[problem.id] = Row(problem, problem.answers_task_id, [])
-    tasks = (
-        select(Task.id, Task.problem_id, Unit.name, Task.state)
-        .join(Unit, Task.unit_id == Unit.id)
-        .where(Task.plan_id.in_(ids), task_visible(viewer))
-        .order_by(Unit.path)
-    )
-    for tid, pid, unit, state in s.execute(tasks):
-        by_problem[pid].tasks.append((tid, unit, state))
+    for pid, tasks in _tasks_of(s, viewer, Task.plan_id.in_(ids)).items():
+        by_problem[pid].tasks += tasks
     for row in by_problem.values():
         if row.tasks:
             rows[row.problem.plan_id].append(row)
@@ -170,6 +164,20 @@ def _level(s: Session, viewer: User, parent_ids: list[int], now: datetime, depth
     for branch in _level(s, viewer, ids, now, depth - 1):
         below[branch.plan.answers_plan_id].append(branch)
     return [Branch(p, name, figures[p.id], rows[p.id], below[p.id]) for p, name in found]
+
+
+def _tasks_of(s: Session, viewer: User, where) -> dict[int, list[tuple[int, str, str]]]:
+    """(task id, unit name, state) of the tasks the viewer sees, by problem, in the tree's order."""
+    q = (
+        select(Task.id, Task.problem_id, Unit.name, Task.state)
+        .join(Unit, Task.unit_id == Unit.id)
+        .where(where, task_visible(viewer))
+        .order_by(Unit.path)
+    )
+    found: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for tid, pid, unit, state in s.execute(q):
+        found[pid].append((tid, unit, state))
+    return found
 
 
 @dataclass
@@ -193,17 +201,8 @@ def answers_of(db: Database, viewer: User, task_id: int) -> list[Answer]:
         .order_by(Plan.id, Problem.seq)
     )
     found = s.execute(q).all()
-    tasks: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
     ids = [p.id for p, _ in found]
-    if ids:
-        q = (
-            select(Task.id, Task.problem_id, Unit.name, Task.state)
-            .join(Unit, Task.unit_id == Unit.id)
-            .where(Task.problem_id.in_(ids), task_visible(viewer))
-            .order_by(Unit.path)
-        )
-        for tid, pid, unit, state in s.execute(q):
-            tasks[pid].append((tid, unit, state))
+    tasks = _tasks_of(s, viewer, Task.problem_id.in_(ids)) if ids else defaultdict(list)
     done = {st.value for st in ANSWERED}
     return [Answer(plan, p, tasks[p.id], all(st in done for _, _, st in tasks[p.id])) for p, plan in found]
 

@@ -138,3 +138,24 @@ def test_ledgers_are_imported_by_whoever_may_add_problems():
     assert p.may_import(CITY_SUP, PLAN) and p.may_import(COUNTY_OFFICIAL, PLAN)
     assert not p.may_import(CITY_VIEWER, PLAN) and not p.may_import(ADMIN, PLAN)
     assert not p.may_import(OTHER_SUP, PLAN) and not p.may_import(COUNTY_OFFICIAL, PlanFacts(9, "/9/"))
+
+
+# an answering plan: the county answers the city's plan for its township
+ANSWERING = PlanFacts(COUNTY.id, COUNTY.path, supervised_above=False)
+OPENED = PlanFacts(COUNTY.id, COUNTY.path, supervised_above=True)
+
+
+def test_the_city_reads_a_county_answering_plan_but_supervises_it_only_if_the_county_opens_it():
+    assert p.issuing_side(CITY_SUP, ANSWERING) and p.issuing_side(COUNTY_SUP, ANSWERING)
+    assert p.supervises(COUNTY_SUP, ANSWERING) and not p.supervises(CITY_SUP, ANSWERING)
+    assert p.supervises(CITY_SUP, OPENED) and p.supervises(CITY_SUP, COUNTY_PLAN)
+    town_task = {plan: p.actor(CITY_SUP, plan, TOWN) for plan in (ANSWERING, OPENED)}
+    assert not p.on_side(town_task[ANSWERING], Side.SUPERVISING) and p.on_side(town_task[OPENED], Side.SUPERVISING)
+    assert p.on_side(p.actor(COUNTY_SUP, ANSWERING, TOWN), Side.SUPERVISING)
+
+
+def test_a_supervisor_of_a_unit_with_received_tasks_answers_a_plan_and_nobody_else_does():
+    assert p.may_answer_plan(COUNTY_SUP, PLAN, receives=True)
+    assert not p.may_answer_plan(COUNTY_SUP, PLAN, receives=False)
+    assert not p.may_answer_plan(COUNTY_OFFICIAL, PLAN, receives=True)
+    assert not p.may_answer_plan(CITY_SUP, PLAN, receives=True)  # the issuer does not answer itself
