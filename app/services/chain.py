@@ -13,6 +13,12 @@ middle of a task's history, and (with the upload folder) an evidence file that n
 has its recorded digest. Whoever can write the database could also delete a task's last
 events or rewrite a whole chain with fresh hashes; that is what the printed heads are
 for: recomputed later for the same scope and instant, a head differs after any such change.
+
+A document prints the head from the recorded hashes (cheap: one indexed read per task);
+the check (:func:`recompute_head`, ``verify-history --head``) hashes every covered link
+again. The instant is the document's own, to the second; a step committed in that very
+second but stamped before it could be missing from the printed head and present when
+it is recomputed (the event counts printed beside it then differ by that step).
 """
 
 from __future__ import annotations
