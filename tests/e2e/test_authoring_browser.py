@@ -215,3 +215,25 @@ def test_on_a_desk_the_header_stays_one_row_for_a_long_unit_name_cut_short_with_
     assert len({round(a.bounding_box()["y"]) for a in nav}) == 1, "every entry on the one row"
     fits(page)
     shot(page, f"header-{lang}")
+
+
+def test_on_a_phone_switched_to_english_a_refused_step_says_why_in_english_and_keeps_the_account(
+    new_page, login, shot, api
+):
+    task = api.get("/tasks", "lushi_handler", query_string={"plan_id": 1, "state": "identified"}).get_json()["items"][0]
+    page = new_page()
+    page.set_viewport_size(SIZES["phone"])
+    login(page, "lushi_handler")
+    page.goto(f"/lang/en?next=/tasks/{task['id']}")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Start", exact=True).click()
+    account = "已逐户核查，危房已拆除重建。"
+    page.locator("form.move[data-to=rectified] textarea").fill(account)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Mark rectified", exact=True).click()
+    said = page.locator("p.flash.refused").inner_text()
+    assert said == "Marking it rectified needs at least one piece of evidence (upload a photo or a file first).", said
+    assert page.locator("p.flash.refused").get_attribute("lang") is None
+    assert page.locator("form.move[data-to=rectified] textarea").input_value() == account
+    fits(page)
+    shot(page, "phone-en-refused")
