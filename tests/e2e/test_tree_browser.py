@@ -9,9 +9,17 @@ import pytest
 
 from app.demo import SMX_COUNTIES
 from tests.e2e.test_authoring_browser import SIZES, fits, submit
+from tests.e2e.test_pages import SMALL_CHECKS, SMALL_TARGETS
 from tests.integration.test_tree_campaign import TOWNS, add_tree, check, rectify, tasks_of
 
 pytestmark = pytest.mark.presigned
+
+
+def thumb_sized(page) -> None:
+    """On a phone every button, field and tick box of the page is at least 44 px high."""
+    if page.viewport_size["width"] < 500:
+        small = page.evaluate(SMALL_TARGETS) + page.evaluate(SMALL_CHECKS)
+        assert not small, f"{page.url}: small targets {small}"
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -32,6 +40,7 @@ def test_a_county_answers_the_city_plan_for_its_townships_and_the_city_sees_the_
         cards.nth(i).locator("input[name=carry]").uncheck()
     assert cards.first.get_by_label(TOWNS["gdk"]).is_checked()
     fits(county)
+    thumb_sized(county)
     shot(county, f"{size}-answer-form")
     submit(county, "#answer-form")
     assert "答复方案已下发" in county.locator(".flash").inner_text()
@@ -96,6 +105,7 @@ def test_the_supervisor_looks_back_at_closed_tasks_confirms_one_and_reopens_one_
     form = city.locator("#lookback form")
     form.locator("input[name=comment]").fill("回访发现农户又搬回危房居住")
     fits(city)
+    thumb_sized(city)
     shot(city, f"{size}-lookback-form")
     with city.expect_navigation():
         form.get_by_role("button", name="问题反弹，重新整改").click()
