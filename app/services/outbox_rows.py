@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import JSON, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -29,10 +29,8 @@ REMINDER_LIKE = ("remind", "daily", "nag")
 def insert_ignoring_duplicates(s: Session, rows: Sequence[dict]) -> int:
     """Insert outbox rows; a row whose key exists already is skipped. Returns rows added.
 
-    On PostgreSQL the whole batch travels as one JSON parameter expanded by
-    json_populate_recordset: one short statement instead of thousands of bound values,
-    which the driver would otherwise rewrite for every batch. Elsewhere a Core
-    executemany. RETURNING counts what was really added (drivers give no rowcount).
+    On PostgreSQL one JSON statement, or COPY for a large batch (:func:`_insert_pg`).
+    Elsewhere a Core executemany. RETURNING counts what was really added (drivers give no rowcount).
     """
     if not rows:
         return 0
@@ -46,9 +44,19 @@ def insert_ignoring_duplicates(s: Session, rows: Sequence[dict]) -> int:
 
 
 _COLUMNS = [c.name for c in Notification.__table__.columns if c.name != "id"]
+_JSON_COLUMNS = {c.name for c in Notification.__table__.columns if isinstance(c.type, JSON)}
 _PG_INSERT = text(
     f"INSERT INTO notifications ({', '.join(_COLUMNS)}) "
     f"SELECT {', '.join(_COLUMNS)} FROM json_populate_recordset(NULL::notifications, CAST(:rows AS json)) "
+    "ON CONFLICT (key) DO NOTHING RETURNING id"
+)
+COPY_FROM = 1000  # rows: below, one statement (one round trip); from here, COPY (four, but far less work)
+_INCOMING = (  # the columns' types only: no key, no default (no id drawn from the sequence)
+    f"CREATE TEMP TABLE IF NOT EXISTS outbox_incoming AS SELECT {', '.join(_COLUMNS)} FROM notifications WITH NO DATA"
+)
+_COPY = f"COPY outbox_incoming ({', '.join(_COLUMNS)}) FROM STDIN"
+_FROM_INCOMING = text(
+    f"INSERT INTO notifications ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM outbox_incoming "
     "ON CONFLICT (key) DO NOTHING RETURNING id"
 )
 
@@ -59,11 +67,27 @@ def _instant(value: datetime) -> str:
 
 
 def _insert_pg(s: Session, rows: list[dict]) -> int:
-    added = 0
-    for start in range(0, len(rows), 5000):
-        payload = json.dumps(rows[start : start + 5000], default=_instant, ensure_ascii=False)
-        added += len(s.execute(_PG_INSERT, {"rows": payload}).all())
+    """A small batch travels as one JSON parameter expanded by json_populate_recordset:
+    one short statement instead of thousands of bound values. A large one (a sweep's)
+    goes by COPY into a temporary table of the session, then one INSERT … SELECT … ON
+    CONFLICT DO NOTHING (the unique key still decides), and the table is emptied: COPY
+    is PostgreSQL's fast way in, where parsing one large JSON document was most of the
+    sweep's time."""
+    if len(rows) < COPY_FROM:
+        payload = json.dumps(rows, default=_instant, ensure_ascii=False)
+        return len(s.execute(_PG_INSERT, {"rows": payload}).all())
+    with s.connection().connection.driver_connection.cursor() as cur:
+        cur.execute(_INCOMING)
+        with cur.copy(_COPY) as copy:
+            for r in rows:
+                copy.write_row([_json(r[c]) if c in _JSON_COLUMNS else r[c] for c in _COLUMNS])
+    added = len(s.execute(_FROM_INCOMING).all())
+    s.execute(text("TRUNCATE outbox_incoming"))
     return added
+
+
+def _json(value) -> str | None:
+    return None if value is None else json.dumps(value, default=_instant, ensure_ascii=False)
 
 
 # Every row carries every optional column, so executemany sees one shape of row.
