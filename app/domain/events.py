@@ -28,6 +28,7 @@ EVENT_AUDIENCE: dict[str, Audience] = {
     "report_accepted": "unit",
     "urged": "unit",  # a supervisor's manual 催办
     "withdrawn": "unit",  # the problem (or this task) taken back, with the reason: stop working on it
+    "deadline_changed": "unit",  # the problem edited to a new deadline: the old and the new one
     "lookback_confirmed": "unit",  # 回头看: the closed task's fix has held
     "rebound": "unit",  # 回头看 found the problem back (问题反弹): reopened, with the reason
 }

@@ -63,7 +63,9 @@ class Event:
     url: str  # the page where the recipient acts
     due_at: datetime | None = None
     comment: str = ""
-    deadline: str = ""  # an extension's new deadline, as written
+    deadline: str = ""  # an extension's (or an edited problem's) new deadline, as written
+    old_deadline: str = ""  # an edited problem's deadline before, as written
+    old_due_at: datetime | None = None  # and the day it fell on
     approved: bool | None = None  # an extension's decision
     count: int = 1  # tasks one "assigned" message announces (a ledger import gives a unit many)
     titles: tuple[str, ...] = ()  # the first of them, when more than one
@@ -79,6 +81,8 @@ class Event:
             "actor_unit": self.actor.unit.name,
             "comment": self.comment,
             "deadline": self.deadline,
+            "old_deadline": self.old_deadline,
+            "old_due_at": self.old_due_at,
             "approved": self.approved,
             "count": self.count,
             "titles": list(self.titles),

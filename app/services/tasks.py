@@ -528,14 +528,15 @@ def _redate(
     ``added``, which start with it), counted from
     the day its unit received it; the move in each task's history, its unsent reminders
     cancelled and its schedule planned again by the next sweep (the ladder starts afresh if
-    the new deadline is still ahead, as after an extension)."""
+    the new deadline is still ahead, as after an extension); its unit's people hear of the
+    old and the new deadline (event ``deadline_changed``)."""
     query = select(Task).where(
         Task.problem_id == problem.id,
         Task.state.in_([st.value for st in OPEN_STATES]),
         Task.deadline_text == old_text,  # not one an extension moved: it reads the extension's
         Task.id.not_in(added),
     )
-    entries = []
+    entries, news = [], []
     for task in s.scalars(query.with_for_update()).all():
         received_on = task.created_at.astimezone(CHINA).date()
         dl, basis = task_deadline(
@@ -546,6 +547,7 @@ def _redate(
             f"，即{dl.due_on:%Y年%m月%d日}" if dl.due_on else ""
         )
         entries.append(Entry(task, "deadline_changed", user.id, comment, {"old": old, "new_text": dl.text}))
+        news.append({"deadline": dl.text, "old_deadline": task.deadline_text, "old_due_at": task.due_at})
         if dl.due_at is None or dl.due_at > now:
             for column, value in ladder_columns(0).items():
                 setattr(task, column, value)
@@ -555,5 +557,7 @@ def _redate(
         task.next_action_at = None if dl.kind == "long_term" else now
         task.version += 1
         cancel_pending(s, "task", task.id)
-    add_events(s, entries, now)
+    seqs = add_events(s, entries, now)
+    told = zip(entries, seqs, news, strict=True)
+    notify(s, [task_event(s, "deadline_changed", e.task, user, seq, **n) for e, seq, n in told], now)
     return [e.task.id for e in entries]

@@ -29,6 +29,7 @@ EVENT_LABELS = {
     "report_accepted": "报送已审核通过",
     "urged": "任务被催办",
     "withdrawn": "任务被撤销",
+    "deadline_changed": "整改时限被修改",
     "lookback_confirmed": "回头看确认整改到位",
     "rebound": "回头看发现问题反弹",
 }

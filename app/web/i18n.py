@@ -305,6 +305,7 @@ EN = {
     "报送已审核通过": "A report accepted",
     "任务被催办": "A task urged",
     "任务被撤销": "A task withdrawn",
+    "整改时限被修改": "A task's deadline changed",
     "不接收": "Off",
     "仅站内消息": "Inbox only",
     "站内消息 + 每日汇总邮件": "Inbox + daily digest",

@@ -683,3 +683,38 @@ def test_a_withdrawal_reaches_the_units_people_with_the_reason_in_the_same_step_
     h.deliver()
     assert mails_of(h, "withdrawn") == twice(by_mail(each("withdrawn", ["lushi_handler"])))  # the head chose inbox only
     assert hooks_of(h)["withdrawn"] == 2
+
+
+# --- 整改时限修改 ------------------------------------------------------------------------------------------
+
+
+def test_an_edited_deadline_reaches_the_units_people_with_the_old_and_the_new_one_as_each_chose(harness, office, api):
+    h, o = harness, office
+    o.set("lushi_deputy", events={"deadline_changed": "off"})
+    o.set("lushi_head", events={"deadline_changed": "inbox"})
+    o.assign()
+    pid = api.get(f"/tasks/{o.task_id}", "smx_deputy").get_json()["problem_id"]
+
+    def edit(**changed) -> None:
+        p = api.get(f"/problems/{pid}", "smx_deputy").get_json()
+        body = {k: p[k] for k in ("title", "category", "nature", "description", "source", "measures", "remarks")}
+        body |= {"deadline": p["deadline_text"], "unit_ids": [o.lushi_unit], "version": p["version"]} | changed
+        r = api.call("PUT", f"/problems/{pid}", "smx_deputy", json=body)
+        assert r.status_code == 200, r.get_json()
+        o.tick()
+
+    edit(deadline="7月15日")
+    assert inbox_of(h, "deadline_changed") == each("deadline_changed", ["lushi_head", "lushi_handler"])
+    [row] = h.sql(
+        "SELECT n.subject, n.body FROM notifications n JOIN users u ON u.id = n.recipient_id "
+        "WHERE n.step = 'event:deadline_changed' AND n.channel = 'inbox' AND u.username = 'lushi_handler'"
+    )
+    assert "【整改时限调整】农房安全隐患排查不彻底" in row.subject
+    assert "由「6月30日」改为「7月15日」" in row.body and "原整改时限：6月30日（2022年6月30日）" in row.body
+    assert "整改时限：2022年7月15日" in row.body and f"/tasks/{o.task_id}" in row.body
+    h.deliver()
+    assert mails_of(h, "deadline_changed") == by_mail(each("deadline_changed", ["lushi_handler"]))
+
+    # an edit that leaves the deadline as it was is no news of a deadline
+    edit(measures="逐户复核，建立台账")
+    assert inbox_of(h, "deadline_changed") == each("deadline_changed", ["lushi_head", "lushi_handler"])

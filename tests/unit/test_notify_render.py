@@ -78,6 +78,8 @@ CONTEXTS = {
         "actor_unit": "三门峡市住建局",
         "comment": "照片看不出改造后的房屋",
         "deadline": "",
+        "old_deadline": "",
+        "old_due_at": None,
         "approved": None,
         "count": 1,
         "titles": [],
