@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import aliased
 
 from app.db import Database
 from app.domain import rechecks
@@ -24,6 +25,19 @@ from app.services.scope import get_visible_plan, get_visible_task, task_actor, t
 from app.services.tasks import cancel_pending, move_task
 
 
+def current_clause():
+    """Look-backs of a task still struck off by the closure they were scheduled for: a task
+    reopened meanwhile (and perhaps closed again, with a look-back of its own) leaves the
+    earlier one asking for nobody."""
+    later = aliased(Lookback)
+    newer = exists(select(later.id).where(later.task_id == Lookback.task_id, later.closed_seq > Lookback.closed_seq))
+    closed = Lookback.task_id.in_(select(Task.id).where(Task.state == State.CLOSED.value))
+    return closed & ~newer
+
+
+REOPENED = "该任务已被重新打开，不再是销号状态，无需回头看；再次销号后将重新安排回头看。"
+
+
 @dataclass(frozen=True)
 class LookbackView:
     lookback: Lookback
@@ -35,6 +49,7 @@ class LookbackView:
 def _view(s, viewer: User, lb: Lookback, title: str, unit: str) -> LookbackView:
     task = s.get(Task, lb.task_id)
     may = rechecks.LOOKBACK.may("pass", RecheckState(lb.state), task_actor(s, viewer, task))
+    may = may and s.scalar(select(Lookback.id).where(Lookback.id == lb.id, current_clause())) is not None
     return LookbackView(lb, title, unit, may)
 
 
@@ -78,6 +93,8 @@ def record(db: Database, actor: User, lookback_id: int, data: LookbackIn, now: d
             )
         except TransitionError as err:
             raise refusal(err) from None
+        if s.scalar(select(Lookback.id).where(Lookback.id == lb.id, current_clause())) is None:
+            raise Conflict(REOPENED)
         changed = s.execute(
             update(Lookback)
             .where(Lookback.id == lb.id, Lookback.version == data.version, Lookback.state == move.source)

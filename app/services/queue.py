@@ -31,6 +31,7 @@ from app.domain.supervision import BLUE_WITHIN
 from app.domain.workflow import OPEN_STATES, State
 from app.models import ExtensionRequest, Lookback, Obligation, Problem, Submission, Task, Unit, User
 from app.services import tasks
+from app.services.lookbacks import current_clause
 from app.services.plans import overdue_clause
 from app.services.scope import (
     lookback_supervised,
@@ -163,9 +164,9 @@ def _where(key: str, user: User, now: datetime) -> list[ColumnElement[bool]]:
             return [supervised, ExtensionRequest.state == ExtensionState.PENDING.value, Task.state.in_(_OPEN)]
         case "reports_to_review":
             return [submission_supervised(user), Submission.state == SubmissionState.SUBMITTED.value]
-        case "lookbacks":
+        case "lookbacks":  # pending, of a task still struck off (one reopened meanwhile asks for none)
             pending = Lookback.state == RecheckState.PENDING.value
-            return [lookback_supervised(user), pending, Lookback.due_at <= now + REPORTS_AHEAD]
+            return [lookback_supervised(user), pending, current_clause(), Lookback.due_at <= now + REPORTS_AHEAD]
         case "overdue":
             return [supervised, overdue_clause(now)]
     raise KeyError(key)

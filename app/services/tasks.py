@@ -366,6 +366,8 @@ def move_task(
     s.refresh(task)
     if move.name == "close":
         schedule_lookback(s, task, plan, seq, now)
+    elif from_state is State.CLOSED:
+        silence_lookbacks(s, task.id)
     if kind := news or MOVE_EVENTS.get(move.name):
         notify(s, [task_event(s, kind, task, user, seq, data.comment)], now)
 
@@ -406,6 +408,18 @@ def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> di
     if task.state not in OPEN_STATES and task.deadline_kind != "long_term":
         return {"next_action_at": now, "swept_until": now, "active_since": now}
     return {}
+
+
+def silence_lookbacks(s: Session, task_id: int) -> None:
+    """A task reopened before its look-back (a spot check, a supervisor): the pending look-back
+    of that closure no longer asks for anyone; the next 销号 schedules a new one."""
+    pending = list(
+        s.scalars(select(Lookback.id).where(Lookback.task_id == task_id, Lookback.next_action_at.is_not(None)))
+    )
+    for lookback_id in pending:
+        cancel_pending(s, "lookback", lookback_id)
+    if pending:
+        s.execute(update(Lookback).where(Lookback.id.in_(pending)).values(next_action_at=None))
 
 
 def cancel_pending(s: Session, item_type: str, item_id: int) -> None:

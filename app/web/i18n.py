@@ -574,6 +574,10 @@ EN = {
     "未完成": "Not done",
     "问题反弹": "Rebounds",
     "问题反弹，重新整改": "Problem back: reopen",
+    "该任务已被重新打开，不再是销号状态，无需回头看；再次销号后将重新安排回头看。": (
+        "The task was reopened and is no longer struck off, so it needs no look-back; closing it again "
+        "schedules a new one."
+    ),
     "下级单位答复本任务的问题尚未整改完成（须经本单位核实），暂不能提交整改。未完成：{open}": (
         "The units answering this task have not finished their problems (each checked by this unit), "
         "so it cannot be marked rectified yet. Still open: {open}"

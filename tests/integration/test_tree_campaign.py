@@ -243,3 +243,32 @@ def test_a_closed_task_is_looked_back_at_confirmed_once_and_reopened_once_as_a_r
         steps = set(told)
     assert any(":lookback_confirmed" in s or s.endswith("lookback_confirmed") for s in steps)
     assert any("rebound" in s for s in steps)
+
+
+def test_a_task_reopened_before_its_look_back_silences_it_and_its_next_closure_schedules_a_new_one(api, app, clock):
+    assert api.call("PUT", "/plans/1/policy", "smx_deputy", json={"lookback_days": 10}).status_code == 200
+    tid = api.task_of("lushi_handler")["id"]
+    rectify(api, "lushi_handler", tid)
+    check(api, "smx_deputy", "smx_head", tid)
+    [first] = api.get("/plans/1/lookbacks", "smx_deputy").get_json()
+    assert move(api, "smx_deputy", tid, "in_progress", "群众反映问题未解决，重新整改").status_code == 200
+    rt = app.extensions["rectify"]
+    with app.app_context():
+        deputy = rt.db.session().scalar(select(User).where(User.username == "smx_deputy"))
+        assert queue.counts(rt.db, deputy, A_WEEK_BEFORE)["lookbacks"] == 0
+    body = {"confirmed": True, "comment": "", "version": first["version"]}
+    refused = api.post(f"/lookbacks/{first['id']}/result", "smx_deputy", json=body)
+    assert refused.status_code == 409 and "重新打开" in refused.get_json()["message"]
+    sweep(app, clock, datetime(2022, 6, 17, 1, 5, tzinfo=UTC))  # the day before it was due: nothing asks for it
+    with app.app_context():
+        rows = rt.db.session().scalars(select(Notification).where(Notification.item_type == "lookback")).all()
+        assert all(r.status == "cancelled" for r in rows if r.item_id == first["id"] and r.kind != "event")
+        assert not [r for r in rows if r.item_id == first["id"] and r.status == "sent"]
+    again = api.post(f"/tasks/{tid}/evidence", "lushi_handler", data={"file": (io.BytesIO(PNG), "again.png")})
+    assert again.status_code == 201
+    assert move(api, "lushi_handler", tid, "rectified", "重新整改完成").status_code == 200
+    check(api, "smx_deputy", "smx_head", tid)
+    states = sorted(lb["state"] for lb in api.get("/plans/1/lookbacks", "smx_deputy").get_json())
+    assert states == ["pending", "pending"]
+    with app.app_context():
+        assert queue.counts(rt.db, deputy, clock.now + timedelta(days=4))["lookbacks"] == 1
