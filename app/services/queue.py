@@ -160,8 +160,10 @@ def _where(key: str, user: User, now: datetime) -> list[ColumnElement[bool]]:
             others = or_(Task.rectified_by_id.is_(None), Task.rectified_by_id != user.id)
             return [supervised, Task.state == State.RECTIFIED.value, others]
         case "extensions":
-            # decided only while the task is still open (app.domain.extensions)
-            return [supervised, ExtensionRequest.state == ExtensionState.PENDING.value, Task.state.in_(_OPEN)]
+            # decided only while the task is still open (app.domain.extensions); read from the
+            # few pending requests to their tasks, never from the many open tasks to requests
+            task = select(Task.id).where(Task.id == ExtensionRequest.task_id, supervised, Task.state.in_(_OPEN))
+            return [ExtensionRequest.state == ExtensionState.PENDING.value, task.correlate(ExtensionRequest).exists()]
         case "reports_to_review":
             return [submission_supervised(user), Submission.state == SubmissionState.SUBMITTED.value]
         case "lookbacks":  # pending, of a task still struck off (one reopened meanwhile asks for none)
@@ -176,7 +178,7 @@ def _count(spec: BoxSpec, user: User, now: datetime):
     if spec.record == "task":
         q = select(Task.id)
     elif spec.record == "extension":
-        q = select(ExtensionRequest.id).join(Task, ExtensionRequest.task_id == Task.id)
+        q = select(ExtensionRequest.id)
     elif spec.record == "lookback":
         q = select(Lookback.id)
     else:
