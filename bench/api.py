@@ -350,7 +350,7 @@ def gunicorn(url: str, workers: int) -> Iterator[int]:
         with logfile.open("w") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            wait_ready(proc, port, logfile)
+            wait_ready(proc, port, logfile, timeout=120)  # a loaded host boots two workers slowly
             log(f"gunicorn pid {proc.pid} serving on 127.0.0.1:{port} with {workers} workers")
             yield port
         finally:
