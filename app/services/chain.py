@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -175,18 +176,21 @@ def recompute_head(
 
 
 def _tips(s: Session, tasks: Select, as_of: datetime) -> list[chain.Tip]:
-    last = (
-        select(TaskEvent.task_id, func.max(TaskEvent.seq).label("seq"))
-        .where(TaskEvent.task_id.in_(tasks), TaskEvent.at <= as_of)
-        .group_by(TaskEvent.task_id)
-        .subquery()
-    )
-    rows = s.execute(
-        select(TaskEvent.task_id, TaskEvent.seq, TaskEvent.chain_alg, TaskEvent.chain_hash).join(
-            last, (TaskEvent.task_id == last.c.task_id) & (TaskEvent.seq == last.c.seq)
+    """Each task's latest link at ``as_of``, in one pass over the tasks' events:
+    PostgreSQL's DISTINCT ON, and on SQLite max() with bare columns, which SQLite takes
+    from the row holding the max (documented: "Bare columns in an aggregate query")."""
+    columns = (TaskEvent.task_id, TaskEvent.seq, TaskEvent.chain_alg, TaskEvent.chain_hash)
+    where = (TaskEvent.task_id.in_(tasks), TaskEvent.at <= as_of)
+    if s.get_bind().dialect.name == "postgresql":
+        latest_first = (TaskEvent.task_id, TaskEvent.seq.desc())
+        query = select(*columns).where(*where).ext(distinct_on(TaskEvent.task_id)).order_by(*latest_first)
+    else:
+        query = (
+            select(TaskEvent.task_id, func.max(TaskEvent.seq), TaskEvent.chain_alg, TaskEvent.chain_hash)
+            .where(*where)
+            .group_by(TaskEvent.task_id)
         )
-    )
-    return [chain.Tip(tid, seq, alg or "", h or "") for tid, seq, alg, h in rows]
+    return [chain.Tip(tid, seq, alg or "", h or "") for tid, seq, alg, h in s.execute(query)]
 
 
 # ---- the check ---------------------------------------------------------------------------------
