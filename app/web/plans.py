@@ -7,6 +7,7 @@ from flask import g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
+from app.domain.reminders import on_notice_list
 from app.domain.workflow import STATE_LABELS, WITHDRAWABLE, State
 from app.http import stored_file
 from app.schemas import ExtensionDecisionIn, ExtensionIn, TaskQuery, TransitionIn, db_int
@@ -147,6 +148,7 @@ def task_detail(task_id: int):
         evidence_of={f.id: f for f in files},
         inline=INLINE_IMAGES,
         labels=STATE_LABELS,
+        on_notice_list=on_notice_list,
     )
 
 

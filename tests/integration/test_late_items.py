@@ -16,6 +16,7 @@ rectified at 09:30 on 06-08, so only the items made here produce mail.
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime
 
 from sqlalchemy import select
@@ -38,6 +39,8 @@ CAUGHT_UP = [
     (2, "逾期督办升级至第2级（补记：应于2022年6月15日升级）", "2022-06-15"),
     (3, "逾期督办升级至第3级，列入通报名单（补记：应于2022年6月17日升级）", "2022-06-17"),
 ]
+
+ESCALATION_ROW = re.compile(r'<li class="event escalation">(.*?)</li>', re.S)
 
 
 def import_late_ledger(api, h: Harness, at: datetime) -> tuple[int, dict[str, int]]:
@@ -131,6 +134,13 @@ def test_a_ledger_imported_ten_working_days_late_reaches_level_3_at_its_first_sw
     assert tiles(h, plan_id) == {"blue": 0, "yellow": 0, "red": 2}
     notice = client.get(f"/tasks/{lushi}/notice").get_data(as_text=True)
     assert 'id="notice-level">三级督办（列入通报）<' in notice
+    # the task page: each level once, by the system, and no bullet for no extension request
+    page = client.get(f"/tasks/{lushi}").get_data(as_text=True)
+    rows = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in ESCALATION_ROW.findall(page)]
+    assert [row.split(" ", 2)[2] for row in rows] == [f"系统 {words}" for _level, words, _day in CAUGHT_UP]
+    assert "Rectify" not in "".join(rows)
+    extensions = page.split('id="extensions"', 1)[1].split("</section>", 1)[0]
+    assert "无延期申请" in extensions and "<li>" not in extensions
     inbox_page = client.get("/inbox").get_data(as_text=True)  # the list links to the red tasks
     assert f'<a href="/tasks?colour=red">{listed}</a>' in inbox_page
 
