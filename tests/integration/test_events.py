@@ -136,6 +136,26 @@ def hooks_of(h: Harness) -> Counter:
     return Counter(event_of(x.key)[3] for x in h.hooks.received if fixtures.is_event(x.key))
 
 
+def inbox_message(h: Harness, kind: str, username: str):
+    """The (subject, body) row of the one ``kind`` message in ``username``'s inbox."""
+    [row] = h.sql(
+        "SELECT n.subject, n.body FROM notifications n JOIN users u ON u.id = n.recipient_id "
+        "WHERE n.step = :step AND n.channel = 'inbox' AND u.username = :who",
+        step=f"event:{kind}",
+        who=username,
+    )
+    return row
+
+
+def assigned_hearing(o: Office, kind: str) -> int:
+    """Lushi's deputy hears nothing of ``kind``, its head only in the inbox; a problem is
+    assigned to Lushi. Returns the problem's id."""
+    o.set("lushi_deputy", events={kind: "off"})
+    o.set("lushi_head", events={kind: "inbox"})
+    o.assign()
+    return o.api.get(f"/tasks/{o.task_id}", "smx_deputy").get_json()["problem_id"]
+
+
 def each(kind: str, people) -> Counter:
     return Counter({(kind, who): 1 for who in people})
 
@@ -658,10 +678,7 @@ def test_each_units_group_robot_hears_once_of_each_event_for_its_people(harness,
 
 def test_a_withdrawal_reaches_the_units_people_with_the_reason_in_the_same_step_as_each_chose(harness, office, api):
     h, o = harness, office
-    o.set("lushi_deputy", events={"withdrawn": "off"})
-    o.set("lushi_head", events={"withdrawn": "inbox"})
-    o.assign()
-    problem = api.get(f"/tasks/{o.task_id}", "smx_deputy").get_json()["problem_id"]
+    problem = assigned_hearing(o, "withdrawn")
     refused = api.post(f"/problems/{problem}/withdraw", "smx_deputy", json={"reason": ""})
     assert refused.status_code == 422 and inbox_of(h, "withdrawn") == Counter(), "a refused step tells nobody"
 
@@ -669,10 +686,7 @@ def test_a_withdrawal_reaches_the_units_people_with_the_reason_in_the_same_step_
     assert r.status_code == 200, r.get_json()
     o.tick()
     assert inbox_of(h, "withdrawn") == each("withdrawn", ["lushi_head", "lushi_handler"])
-    [row] = h.sql(
-        "SELECT n.subject, n.body FROM notifications n JOIN users u ON u.id = n.recipient_id "
-        "WHERE n.step = 'event:withdrawn' AND n.channel = 'inbox' AND u.username = 'lushi_handler'"
-    )
+    row = inbox_message(h, "withdrawn", "lushi_handler")
     assert "【任务撤销】农房安全隐患排查不彻底" in row.subject
     assert "撤销理由：交办单位有误，改由市局直接整改" in row.body and f"/tasks/{o.task_id}" in row.body
 
@@ -690,10 +704,7 @@ def test_a_withdrawal_reaches_the_units_people_with_the_reason_in_the_same_step_
 
 def test_an_edited_deadline_reaches_the_units_people_with_the_old_and_the_new_one_as_each_chose(harness, office, api):
     h, o = harness, office
-    o.set("lushi_deputy", events={"deadline_changed": "off"})
-    o.set("lushi_head", events={"deadline_changed": "inbox"})
-    o.assign()
-    pid = api.get(f"/tasks/{o.task_id}", "smx_deputy").get_json()["problem_id"]
+    pid = assigned_hearing(o, "deadline_changed")
 
     def edit(**changed) -> None:
         p = api.get(f"/problems/{pid}", "smx_deputy").get_json()
@@ -705,10 +716,7 @@ def test_an_edited_deadline_reaches_the_units_people_with_the_old_and_the_new_on
 
     edit(deadline="7月15日")
     assert inbox_of(h, "deadline_changed") == each("deadline_changed", ["lushi_head", "lushi_handler"])
-    [row] = h.sql(
-        "SELECT n.subject, n.body FROM notifications n JOIN users u ON u.id = n.recipient_id "
-        "WHERE n.step = 'event:deadline_changed' AND n.channel = 'inbox' AND u.username = 'lushi_handler'"
-    )
+    row = inbox_message(h, "deadline_changed", "lushi_handler")
     assert "【整改时限调整】农房安全隐患排查不彻底" in row.subject
     assert "由「6月30日」改为「7月15日」" in row.body and "原整改时限：6月30日（2022年6月30日）" in row.body
     assert "整改时限：2022年7月15日" in row.body and f"/tasks/{o.task_id}" in row.body
