@@ -42,7 +42,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from email import policy
 from email.errors import MessageError
-from email.header import Header
 from email.headerregistry import Address
 from email.utils import format_datetime
 from functools import lru_cache
@@ -114,9 +113,9 @@ class SmtpChannel:
             self._kept.connection = connection
 
     def _compose(self, msg: Outgoing, now: datetime) -> bytes | Result:
-        """The message as it goes on the wire (headers, base64 parts, dot-stuffed), built
-        from the standard library's header encoder: the same bytes the email package would
-        write, without its per-header parsing, which cost more than the SMTP exchange."""
+        """The message as it goes on the wire (headers, base64 parts, dot-stuffed): what
+        the email package would write, without its per-header parsing, which cost more
+        than the SMTP exchange (addresses are still folded by its policy, once each)."""
         if not msg.to_email:
             return Result.permanent("no e-mail address")
         try:
@@ -272,12 +271,26 @@ def _address_line(field: str, name: str, addr_spec: str) -> bytes:
 
 
 def _unstructured_line(field: str, value: str) -> bytes:
-    """``Subject: …`` as RFC 2047 encoded words (UTF-8, base64) folded at 76, or as it is
-    when ASCII; a line break in the value would start a header of its own, so it is refused."""
+    """``Subject: …`` as it is when it is printable ASCII, else as RFC 2047 encoded words
+    (UTF-8 in base64, each line within 76 characters, never splitting a character); a
+    line break in the value would start a header of its own, so it is refused."""
     if "\r" in value or "\n" in value:
         raise ValueError("header values may not contain linefeed or carriage return characters")
-    charset = "us-ascii" if value.isascii() else "utf-8"
-    encoded = Header(value, charset, header_name=field).encode(linesep="\r\n")
+    if value.isascii() and value.isprintable() and len(field) + len(value) <= 990:  # RFC 5322: at most 998
+        return f"{field}: {value}\r\n".encode("ascii")
+    # bytes a word may carry: its base64 (4 characters per 3 bytes) and =?utf-8?b??= (12)
+    # within 76 characters, after "Subject: " on the first line and a space on the others
+    room, rest = (76 - len(field) - 2 - 12) // 4 * 3, (76 - 1 - 12) // 4 * 3
+    words, word, size = [], [], 0
+    for char in value:
+        n = len(char.encode())
+        if size + n > room:
+            words.append("".join(word))
+            word, size, room = [], 0, rest
+        word.append(char)
+        size += n
+    words.append("".join(word))
+    encoded = "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words if w)
     return f"{field}: {encoded}\r\n".encode("ascii")
 
 

@@ -156,12 +156,20 @@ def claimable(now: datetime):
 
 
 def claim(
-    db: Database, now: datetime, worker: str, limit: int, ids: list[int] | None = None, lease: timedelta = LEASE
+    db: Database,
+    now: datetime,
+    worker: str,
+    limit: int,
+    ids: list[int] | None = None,
+    lease: timedelta = LEASE,
+    known: tuple[dict[int, User], dict[int, Unit]] | None = None,
 ) -> Claim:
     """Claim up to ``limit`` due rows under a new token (rows another worker holds
     locked are skipped; a guarded UPDATE … RETURNING takes them), and read their
-    recipients and units in the same transaction. A row still marked in flight was with a worker that
-    never recorded its verdict: that hand-over counts as unconfirmed."""
+    recipients and units in the same transaction (only those not in ``known``, the
+    users and units an earlier claim of the same run read, which are added to it). A row
+    still marked in flight was with a worker that never recorded its verdict: that
+    hand-over counts as unconfirmed."""
     token = secrets.token_hex(16)
     with db.transaction() as s:
         q = select(Notification.id).where(claimable(now))
@@ -190,10 +198,13 @@ def claim(
         if not rows:
             return Claim(token, [], now)
         rows.sort(key=lambda r: r.id)
-        recipients = {r.recipient_id for r in rows if r.recipient_id}
-        users = {u.id: u for u in s.scalars(select(User).where(User.id.in_(recipients)))} if recipients else {}
-        unit_ids = {r.unit_id for r in rows if r.unit_id}
-        units = {u.id: u for u in s.scalars(select(Unit).where(Unit.id.in_(unit_ids)))} if unit_ids else {}
+        users, units = known if known is not None else ({}, {})
+        recipients = {r.recipient_id for r in rows if r.recipient_id} - users.keys()
+        if recipients:
+            users.update((u.id, u) for u in s.scalars(select(User).where(User.id.in_(recipients))))
+        unit_ids = {r.unit_id for r in rows if r.unit_id} - units.keys()
+        if unit_ids:
+            units.update((u.id, u) for u in s.scalars(select(Unit).where(Unit.id.in_(unit_ids))))
         s.expunge_all()  # read only from here on: every write is a guarded UPDATE
         return Claim(token, [r.id for r in rows], now + lease, rows, users, units)
 
@@ -717,9 +728,10 @@ def deliver(
     # PostgreSQL: the common writes go as single autocommit statements on a connection of
     # their own (one round trip each, no BEGIN/COMMIT); SQLite keeps its write transactions.
     fast = None
+    known: tuple[dict[int, User], dict[int, Unit]] = ({}, {})  # recipients and units, read once per run
     try:
         while len(seen) < limit:
-            taken = claim(db, clock(), worker, min(settings.batch, limit - len(seen)), ids, settings.lease)
+            taken = claim(db, clock(), worker, min(settings.batch, limit - len(seen)), ids, settings.lease, known)
             if not taken.ids:
                 break
             report.claimed += len(set(taken.ids) - seen)
