@@ -72,6 +72,7 @@ from app.services import (
     org,
     plans,
     policy,
+    receipt,
     spotchecks,
     tasks,
     urges,
@@ -589,6 +590,8 @@ class Campaign:
         )
         self.report("smx", "整改情况报告", "mianchi", report_due, (w(2), "submit", "整改情况报告，延期事项另行说明。"))
 
+        self.receipts()
+
         # people read their inbox now and then
         self.at(w(4), "16:50", lambda: inbox.mark_read(self.db, self.user("smx_head"), None, self.t))
         self.at(w(8), "16:50", lambda: inbox.mark_read(self.db, self.user("lushi_handler"), None, self.t))
@@ -660,6 +663,74 @@ class Campaign:
             lookbacks.record(self.db, self.user("lushi_sup"), lb.id, data, self.t)
 
         self.at(w(4), "14:40", rebound)
+
+    def receipts(self) -> None:
+        """签收: the counties acknowledge the plan's tasks on day 1 or 2 (those that start a
+        task on day 1 acknowledge it by starting it). A problem the city adds for 卢氏县 is
+        declined (the household lives in 灵宝市) and reassigned; a later one, for every
+        county, is acknowledged by all but 示范区, whose ack ladder has climbed to the city."""
+        i, w = self.i, self.w
+        for n, unit in enumerate(demo.SMX_COUNTIES):
+            self.at(i(1 + n % 2), "09:05", self._acknowledge_all("smx", unit))
+        for n, town in enumerate(demo.YZ_TOWNS):
+            self.at(self.yi(1 + n % 2), "09:05", self._acknowledge_all("yz", town))
+        for town in LUSHI_TOWNS:  # 卢氏县's own plan, issued on day 1
+            self.at(i(2), "09:05", self._acknowledge_all("lushi", town))
+
+        def add(title: str, deadline: str, units: list[str]) -> Callable[[], None]:
+            def run() -> None:
+                ids = [self.o.counties[u].id for u in units]
+                data = ProblemIn(
+                    category="政策落实方面", nature="individual" if len(ids) == 1 else "common", title=title,
+                    description=_ADDED[title], measures="逐户核实，按政策兑现，附佐证材料。", deadline=deadline,
+                    unit_ids=ids,
+                )  # fmt: skip
+                plans.create_problem(self.db, self.user("smx_deputy"), self.plan_ids["smx"], data, self.t)
+
+            return run
+
+        late_fund, sweep_up = list(_ADDED)
+        self.at(i(4), "10:00", add(late_fund, "10个工作日内", ["lushi"]))
+
+        def decline() -> None:
+            tid = self._added_task(late_fund)
+            receipt.decline(self.db, self.user("lushi_handler"), tid, _DECLINE_REASON, self._version(tid), self.t)
+
+        def reassign() -> None:
+            tid = self._added_task(late_fund)
+            lingbao = self.o.counties["lingbao"].id
+            data = (lingbao, "经核实，该户户籍及房屋均在灵宝市，转灵宝市办理。", self._version(tid))
+            receipt.reassign(self.db, self.user("smx_deputy"), tid, *data, self.t)
+
+        self.at(i(5), "10:15", decline)
+        self.at(i(6), "09:45", reassign)
+        self.at(i(7), "09:20", self._acknowledge_all("smx", "lingbao"))
+        account = "补助资金已于核实后拨付到户，附银行转账凭证。"
+        steps = ((i(7), "start"), (i(9), "rectify"), (i(11), "verify"), (i(12), "close"))
+        self.track("smx", 10, "lingbao", *steps, account=account)
+        # a later sweep-up, acknowledged by every county but 示范区 (its ladder: level 3 by now)
+        counties = list(demo.SMX_COUNTIES)
+        self.at(w(7), "10:00", add(sweep_up, "15个工作日内", counties))
+        for n, unit in enumerate(c for c in counties if c != "sfq"):
+            self.at(w(7 - n % 2), "11:00", self._acknowledge_all("smx", unit))
+
+    def _acknowledge_all(self, plan: str, unit: str) -> Callable[[], None]:
+        def run() -> None:
+            user = self.user(f"{unit}_handler")
+            if receipt.awaiting_count(self.db, user, self.plan_ids[plan]):
+                receipt.acknowledge_all(self.db, user, self.plan_ids[plan], self.t)
+
+        return run
+
+    def _added_task(self, title: str) -> int:
+        return self.db.session().scalar(
+            select(Task.id)
+            .join(Problem, Task.problem_id == Problem.id)
+            .where(Problem.plan_id == self.plan_ids["smx"], Problem.title == title)
+        )
+
+    def _version(self, task_id: int) -> int:
+        return self.db.session().scalar(select(Task.version).where(Task.id == task_id))
 
     def yuzhou(self) -> None:
         yi, w = self.yi, self.w
@@ -742,6 +813,13 @@ class Campaign:
                     (reviewed, *verdict),
                 )
 
+
+# problems the city adds to the Sanmenxia plan while it runs (签收 in Campaign.receipts)
+_ADDED = {
+    "危房改造补助资金未及时拨付到户": "群众反映，1户危房改造户的补助资金在竣工验收后仍未拨付到户。",
+    "举一反三排查危房改造补助资金拨付情况": "对照督导发现的问题，排查本辖区已验收危房改造户补助资金是否全部拨付到户。",
+}
+_DECLINE_REASON = "经核查，该户户籍及房屋均在灵宝市，不属我县危房改造对象，请核实后转办。"
 
 # 立行立改 tasks not fixed at once: told one by one in Campaign.sanmenxia (示范区's 6 never started)
 _SMX_NOT_AT_ONCE = {

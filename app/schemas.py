@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.domain.deadlines import Basis
 from app.domain.events import EVENT_KINDS, MODES
+from app.domain.receipt import ReceiptState
 from app.domain.workflow import State
 
 BASIS_DOC = (
@@ -377,6 +378,7 @@ class TaskQuery(Strict):
     category: str | None = Field(default=None, max_length=100)
     nature: Literal["common", "individual"] | None = None
     colour: Literal["blue", "yellow", "red"] | None = Field(default=None, description="三色督办")
+    receipt: ReceiptState | None = Field(default=None, description="签收: pending, acknowledged, declined, insisted")
     q: str | None = Field(
         default=None,
         max_length=100,
@@ -412,6 +414,15 @@ class TaskOut(Out):
     owner_id: int | None
     version: int
     allowed: list[State] = Field(default_factory=list, description="states you may move it to")
+    receipt: ReceiptState = Field(
+        description="签收: pending (待签收), acknowledged, declined (拒收, the issuing side decides) or insisted "
+        "(维持交办: to acknowledge, no second decline)"
+    )
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, description="who acknowledged it (签收人)")
+    ack_due_at: datetime | None = Field(default=None, description="the last instant to acknowledge it")
+    ack_level: int = Field(default=0, description="the 签收 ladder: 1 handler, 2 head, 3 the issuing unit")
+    scope_note: str = Field(default="", description="缩小范围: what the problem asks of this unit, if narrowed")
 
 
 class TaskPage(Out):
@@ -421,6 +432,42 @@ class TaskPage(Out):
     has_next: bool = Field(description="a next page exists")
     page: int
     per_page: int
+
+
+class AckIn(Strict):
+    version: Id
+
+
+class ReasonIn(Strict):
+    reason: str = Field(min_length=1, max_length=5000, description="why (拒收理由 / 维持交办理由)")
+    version: Id
+
+
+class NarrowIn(Strict):
+    scope: str = Field(min_length=1, max_length=5000, description="what the problem now asks of this unit")
+    reason: str = Field(min_length=1, max_length=5000)
+    version: Id
+
+
+class ReassignIn(Strict):
+    unit_id: Id = Field(description="the unit the task moves to (转办)")
+    reason: str = Field(min_length=1, max_length=5000)
+    version: Id
+
+
+class SplitIn(Strict):
+    unit_ids: list[Id] = Field(min_length=1, max_length=1000, description="the units that get a task too (分办)")
+    reason: str = Field(min_length=1, max_length=5000)
+    version: Id
+
+
+class SplitOut(Out):
+    task_id: int
+    created: list[int] = Field(description="the new tasks, one per unit")
+
+
+class AckAllOut(Out):
+    acknowledged: list[int] = Field(description="the tasks acknowledged now")
 
 
 class TransitionIn(Strict):
@@ -644,6 +691,9 @@ class PolicyIn(Strict):
     lookback_days: Days | None = Field(
         default=None, description="回头看: re-check each task this many days after it is closed (0: none)"
     )
+    ack_within_workdays: Days | None = Field(default=None, description="签收: working days to acknowledge a task")
+    ack_level2_after_workdays: Days | None = None
+    ack_level3_after_workdays: Days | None = None
 
 
 class PolicyOut(Out):

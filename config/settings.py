@@ -51,6 +51,8 @@ class BaseConfig:
         # The reminder policy every plan starts from (a plan may override any key):
         # 7, 3 and 1 days ahead and on the morning; working days 09:00-17:30 China time;
         # level 2 after 3 working days overdue, level 3 after 5; a nag every 2 working days.
+        # 签收 within 2 working days of receipt; unacknowledged, the handler hears the day
+        # after, the head 2 working days after, the issuing unit 3 working days after.
         self.REMINDER_DEFAULTS = {
             "remind_days_before": [7, 3, 1],
             "remind_on_day": True,
@@ -60,6 +62,9 @@ class BaseConfig:
             "level3_after_workdays": 5,
             "nag_every_workdays": 2,
             "immediate_every_workdays": 1,
+            "ack_within_workdays": 2,
+            "ack_level2_after_workdays": 2,
+            "ack_level3_after_workdays": 3,
         } | json.loads(_env("RECTIFY_REMINDER_POLICY", "{}"))
         # Channel settings (RECTIFY_SMTP_*, RECTIFY_WEBHOOK_*, RECTIFY_ROBOT_*) are read by app.notify.
         self.CHANNEL_SETTINGS = {

@@ -6,8 +6,24 @@ from flask import g, request
 
 from app.api import bp, now, rt, spec
 from app.http import stored_file
-from app.schemas import ChainHeadOut, ChainHeadQuery, EventOut, EvidenceOut, TaskOut, TaskPage, TaskQuery, TransitionIn
-from app.services import chain, evidence, tasks
+from app.schemas import (
+    AckAllOut,
+    AckIn,
+    ChainHeadOut,
+    ChainHeadQuery,
+    EventOut,
+    EvidenceOut,
+    NarrowIn,
+    ReasonIn,
+    ReassignIn,
+    SplitIn,
+    SplitOut,
+    TaskOut,
+    TaskPage,
+    TaskQuery,
+    TransitionIn,
+)
+from app.services import chain, evidence, receipt, tasks
 from app.services.errors import Invalid
 from app.services.files import ALLOWED
 
@@ -138,3 +154,84 @@ def chain_head(query: ChainHeadQuery):
         as_of=head.as_of,
         matches=None if query.head is None else query.head == head.value,
     )
+
+
+# ---- 签收 and 转办 (app.services.receipt) -------------------------------------------------------
+@spec.route(
+    bp, "/tasks/<int:task_id>/acknowledge", "POST", summary="签收: acknowledge a task", body=AckIn, response=TaskOut
+)
+def acknowledge(task_id: int, body: AckIn):
+    return receipt.acknowledge(rt().db, g.user, task_id, body.version, now()).out()
+
+
+@spec.route(
+    bp,
+    "/tasks/<int:task_id>/decline",
+    "POST",
+    summary="拒收: decline a task with a reason",
+    body=ReasonIn,
+    response=TaskOut,
+)
+def decline(task_id: int, body: ReasonIn):
+    return receipt.decline(rt().db, g.user, task_id, body.reason, body.version, now()).out()
+
+
+@spec.route(
+    bp,
+    "/tasks/<int:task_id>/insist",
+    "POST",
+    summary="维持交办: the declined task stands (the unit must acknowledge it)",
+    body=ReasonIn,
+    response=TaskOut,
+)
+def insist(task_id: int, body: ReasonIn):
+    return receipt.insist(rt().db, g.user, task_id, body.reason, body.version, now()).out()
+
+
+@spec.route(
+    bp,
+    "/tasks/<int:task_id>/narrow",
+    "POST",
+    summary="缩小范围: rewrite what a declined task asks of its unit",
+    body=NarrowIn,
+    response=TaskOut,
+)
+def narrow(task_id: int, body: NarrowIn):
+    return receipt.narrow(rt().db, g.user, task_id, body.scope, body.reason, body.version, now()).out()
+
+
+@spec.route(
+    bp,
+    "/tasks/<int:task_id>/reassign",
+    "POST",
+    summary="转办: move a task to another unit",
+    body=ReassignIn,
+    response=TaskOut,
+)
+def reassign(task_id: int, body: ReassignIn):
+    return receipt.reassign(rt().db, g.user, task_id, body.unit_id, body.reason, body.version, now()).out()
+
+
+@spec.route(
+    bp,
+    "/tasks/<int:task_id>/split",
+    "POST",
+    summary="分办: give other units a task of the same problem",
+    body=SplitIn,
+    response=SplitOut,
+    status=201,
+)
+def split(task_id: int, body: SplitIn):
+    created = receipt.split(rt().db, g.user, task_id, body.unit_ids, body.reason, body.version, now())
+    return SplitOut(task_id=task_id, created=created)
+
+
+@spec.route(
+    bp,
+    "/plans/<int:plan_id>/acknowledge",
+    "POST",
+    summary="签收全部: acknowledge all of a plan's tasks awaiting your unit's acknowledgement",
+    response=AckAllOut,
+)
+def acknowledge_all(plan_id: int):
+    return AckAllOut(acknowledged=receipt.acknowledge_all(rt().db, g.user, plan_id, now()))

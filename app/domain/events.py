@@ -31,6 +31,10 @@ EVENT_AUDIENCE: dict[str, Audience] = {
     "deadline_changed": "unit",  # the problem edited to a new deadline: the old and the new one
     "lookback_confirmed": "unit",  # 回头看: the closed task's fix has held
     "rebound": "unit",  # 回头看 found the problem back (问题反弹): reopened, with the reason
+    "declined": "supervisors",  # 拒收 with the reason: the issuing side decides
+    "insisted": "unit",  # 维持交办 with the reason: the task stands
+    "narrowed": "unit",  # 缩小范围: what the task now asks of the unit
+    "reassigned": "handlers",  # 转办: the new unit's handlers (and the old unit's people)
 }
 EVENT_KINDS = tuple(EVENT_AUDIENCE)
 

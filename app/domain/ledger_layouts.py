@@ -104,6 +104,9 @@ KEY_COLUMN = Column(KEY, "台账编号", 12)
 # 「卢氏县住建局（卢建〔2022〕45号）：官道口镇 已整改、杜关镇 整改中」; export only
 BELOW = "below"
 BELOW_COLUMN = Column(BELOW, "下级整改", 30)
+# 签收: who acknowledged each task and on which day (written by the export, never read back)
+ACKNOWLEDGED = "acknowledged"
+ACK_COLUMN = Column(ACKNOWLEDGED, "签收情况", 26)
 EXTRA_COLUMNS = (*PROGRESS_COLUMNS, KEY_COLUMN)  # read when present, never required
 
 HEADER_SCAN_ROWS = 20  # title rows (台账 title, 单位（盖章）：, date) sit above the header
@@ -511,12 +514,44 @@ class ExportProblem:
     closed: bool
     key: str = ""  # the hidden 台账编号 (:func:`row_key`)
     below: str = ""  # the 下级整改 cell (:data:`BELOW_COLUMN`)
+    acknowledged: str = ""  # 签收情况 (:func:`receipt_text`)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One task's 签收 as the ledger shows it: its unit, the receipt's state, and who
+    acknowledged it on which China day."""
+
+    unit: str
+    receipt: str  # app.domain.receipt.ReceiptState
+    by: str | None = None
+    on: date | None = None
+
+
+_RECEIPT_WORDS = {"pending": "待签收", "declined": "已拒收", "insisted": "维持交办，待签收"}
+
+
+def receipt_text(receipts: Sequence[Receipt]) -> str:
+    """「张某 2022年6月8日签收」, one line per unit (named when there are several); a task
+    acknowledged before 签收 was recorded reads 已签收."""
+
+    def one(r: Receipt) -> str:
+        if r.receipt != "acknowledged":
+            return _RECEIPT_WORDS.get(r.receipt, r.receipt)
+        if r.by is None or r.on is None:
+            return "已签收"
+        return f"{r.by} {r.on.year}年{r.on.month}月{r.on.day}日签收"
+
+    if len(receipts) == 1:
+        return one(receipts[0])
+    return "\n".join(f"{r.unit}：{one(r)}" for r in receipts)
 
 
 def export_columns(layout: Layout, with_key: bool, below: bool = False) -> tuple[Column, ...]:
     """The layout's columns, then 进展 and 是否销号, then 下级整改 for a plan answered below,
-    then (for .xlsx) the hidden key."""
-    return layout.columns + PROGRESS_COLUMNS + ((BELOW_COLUMN,) if below else ()) + ((KEY_COLUMN,) if with_key else ())
+    then 签收情况, then (for .xlsx) the hidden key."""
+    middle = ((BELOW_COLUMN,) if below else ()) + (ACK_COLUMN,)
+    return layout.columns + PROGRESS_COLUMNS + middle + ((KEY_COLUMN,) if with_key else ())
 
 
 def export_groups(
@@ -559,6 +594,7 @@ def _group_rows(layout: Layout, columns: tuple[Column, ...], number: int, group:
             REMARKS: p.remarks,
             PROGRESS: p.progress,
             CLOSED: "是" if p.closed else "否",
+            ACKNOWLEDGED: p.acknowledged,
             KEY: p.key,
             BELOW: p.below,
         }

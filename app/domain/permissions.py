@@ -24,17 +24,20 @@ Seeing (anything else answers 404, as if it did not exist)
 Doing
 
 - **acting for a unit** (the responsible side): an official or a supervisor of exactly
-  that unit starts and rectifies its tasks, uploads their evidence (while the task is
+  that unit acknowledges (签收) or declines (拒收, with a reason) its tasks, one by one or
+  all of a plan's at once, starts and rectifies them, uploads their evidence (while the task is
   still in its hands), asks for extensions and hands in its reports; its messages go to
   these people;
 - **supervising a plan** (the supervising side): a supervisor of the issuing unit or of a
-  unit above it sends back, verifies, closes and reopens tasks, urges them, decides
+  unit above it decides a declined task (insists on it, narrows it, reassigns it),
+  reassigns (转办) or splits (分办) a task no unit has started, sends back, verifies,
+  closes and reopens tasks, urges them, decides
   extensions, accepts and returns reports, draws spot checks and records their results,
   numbers an overdue task's 督办单 (the first time one of them opens it), sets the
   reminder policy, imports ledgers for any units under the issuer and declares
   reporting obligations for them; its messages go to these people. A unit never
   supervises its own record, and nobody verifies or closes what they rectified
-  themselves (the states, and these guards, are the tables in workflow.py,
+  themselves (the states, and these guards, are the tables in workflow.py, receipt.py,
   extensions.py, submissions.py and rechecks.py);
 - **issuing a plan**: a supervisor, for their own unit or a unit under it;
 - **answering a plan** (各县…制定整改方案): a supervisor of a unit that received tasks in it

@@ -16,7 +16,7 @@ import heapq
 import itertools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -55,11 +55,34 @@ LADDER_AUDIENCE: dict[int, tuple[str, ...]] = {
     2: (*_HANDLER_AND_DEPUTY, "head"),
     3: (*_HANDLER_AND_DEPUTY, "head"),
 }
+# The 签收 ladder of a task not yet acknowledged: the handler (经办人) is reminded on the
+# morning of the acknowledgement's last day and hears first when it passes (level 1), then
+# the head (level 2), then the issuing unit's supervisors (level 3, "supervisor"). It never
+# puts the task on the 通报 list: that list is about the work, not the receipt.
+Ladder = Literal["deadline", "ack"]
+ACK_AUDIENCE: dict[int, tuple[str, ...]] = {
+    0: ("handler",),
+    1: ("handler",),
+    2: ("handler", "head"),
+    3: ("handler", "head", "supervisor"),
+}
+_AUDIENCES: dict[Ladder, dict[int, tuple[str, ...]]] = {
+    "deadline": {0: _HANDLER_AND_DEPUTY, **LADDER_AUDIENCE},
+    "ack": ACK_AUDIENCE,
+}
 _REMINDER_LIKE = frozenset({"remind", "daily", "nag"})
 _HH_MM = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})")
 _ONE_DAY = timedelta(days=1)
 _INSTANT = timedelta(microseconds=1)  # the least time after an instant (steps are strictly after their start)
-_WORKDAY_SETTINGS = ("level2_after_workdays", "level3_after_workdays", "nag_every_workdays", "immediate_every_workdays")
+_WORKDAY_SETTINGS = (
+    "level2_after_workdays",
+    "level3_after_workdays",
+    "nag_every_workdays",
+    "immediate_every_workdays",
+    "ack_within_workdays",
+    "ack_level2_after_workdays",
+    "ack_level3_after_workdays",
+)
 
 
 class PolicyError(ValueError):
@@ -96,6 +119,13 @@ class Policy:
     # 回头看: the issuing side re-checks each task this many days after it was struck off
     # (0: no look-back); the re-check is then reminded and escalates like a task
     lookback_days: int = 0
+    # 签收: a task assigned to a unit must be acknowledged within this many working days of
+    # its arrival (and by its own deadline at the latest); until then its own ladder climbs
+    # on these working days after that day: level 1 the day after (the handler), level 2
+    # the head, level 3 the issuing unit. Nags follow nag_every_workdays.
+    ack_within_workdays: int = 2
+    ack_level2_after_workdays: int = 2
+    ack_level3_after_workdays: int = 3
 
     def __post_init__(self) -> None:
         days = self.remind_days_before
@@ -125,13 +155,26 @@ class Policy:
         for name in _WORKDAY_SETTINGS:
             _check_int(name, getattr(self, name), 1, MAX_WORKDAYS)
         _check_int("lookback_days", self.lookback_days, 0, MAX_REMIND_DAYS)
-        level2, level3 = self.level2_after_workdays, self.level3_after_workdays
-        if level3 < level2:
-            raise PolicyError(
-                "level3_after_workdays",
-                f"即第三级升级（{level3} 个工作日）不能早于第二级（{level2} 个工作日）",
-                f"must be at least level2_after_workdays ({level2}), got {level3}",
-            )
+        for prefix in ("", "ack_"):
+            level2 = getattr(self, f"{prefix}level2_after_workdays")
+            level3 = getattr(self, f"{prefix}level3_after_workdays")
+            if level3 < level2:
+                raise PolicyError(
+                    f"{prefix}level3_after_workdays",
+                    f"即第三级升级（{level3} 个工作日）不能早于第二级（{level2} 个工作日）",
+                    f"must be at least {prefix}level2_after_workdays ({level2}), got {level3}",
+                )
+
+    def for_ack(self) -> Policy:
+        """The policy the 签收 ladder runs on: the same send window and nags, the ack
+        escalation days, and one reminder, on the morning of the acknowledgement's last day."""
+        return replace(
+            self,
+            remind_days_before=(),
+            remind_on_day=True,
+            level2_after_workdays=self.ack_level2_after_workdays,
+            level3_after_workdays=self.ack_level3_after_workdays,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (lists and "HH:MM" strings) that `from_dict` reads back."""
@@ -217,10 +260,13 @@ class Item:
     deadline_kind: DeadlineKind
     due_on: date | None  # China date; the deadline instant is the end of that day
     active_since: datetime
+    ladder: Ladder = "deadline"  # "ack": the 签收 of a task (its due_on the acknowledgement's last day)
 
     def __post_init__(self) -> None:
         if self.deadline_kind not in ("date", "immediate", "long_term"):
             raise ValueError(f"unknown deadline kind {self.deadline_kind!r}")
+        if self.ladder not in _AUDIENCES:
+            raise ValueError(f"unknown ladder {self.ladder!r}")
         if (self.deadline_kind == "date") != (self.due_on is not None):
             raise ValueError(f"a {self.deadline_kind!r} item cannot have due_on={self.due_on!r}")
         _require_aware("active_since", self.active_since)
@@ -244,11 +290,12 @@ class Step:
     # reopened, or extended to a past date) is caught up at the item's first send window;
     # this is the instant it would have happened.
     caught_up_from: datetime | None = None
+    ladder: Ladder = "deadline"
 
     @property
     def public_notice(self) -> bool:
-        """Whether this step puts the item on the 通报 list (the climb to level 3)."""
-        return self.kind == "escalate" and on_notice_list(self.level)
+        """Whether this step puts the item on the 通报 list (the deadline ladder's climb to level 3)."""
+        return self.ladder == "deadline" and self.kind == "escalate" and on_notice_list(self.level)
 
     @property
     def scheduled_at(self) -> datetime:
@@ -367,7 +414,7 @@ def _steps_after(item: Item, policy: Policy, cal: WorkCalendar, after: datetime)
         return _daily_steps(item, policy, cal, lower)
     if item.due_on is not None:  # a "date" item, by Item's invariant
         fixed = [step for step in _fixed_steps(item, item.due_on, policy, cal) if step.at > lower]
-        return heapq.merge(fixed, _nag_steps(item.due_on, policy, cal, lower), key=_order)
+        return heapq.merge(fixed, _nag_steps(item, item.due_on, policy, cal, lower), key=_order)
     return iter(())
 
 
@@ -407,7 +454,8 @@ def _fixed_steps(item: Item, due_on: date, policy: Policy, cal: WorkCalendar) ->
         if late and catch_up_at is None:
             catch_up_at = into_window(item.active_since + _INSTANT, policy, cal)
         at, caught_up_from = (catch_up_at, natural) if late else (natural, None)
-        escalations.append(Step(f"escalate:{level}", "escalate", at, level, LADDER_AUDIENCE[level], caught_up_from))
+        audience = _AUDIENCES[item.ladder][level]
+        escalations.append(Step(f"escalate:{level}", "escalate", at, level, audience, caught_up_from, item.ladder))
     last_window = _window_start(_workday_on_or_before(cal, due_on), policy)
     reminders: list[Step] = []
     limit = None
@@ -415,7 +463,7 @@ def _fixed_steps(item: Item, due_on: date, policy: Policy, cal: WorkCalendar) ->
     for n, key in (*leads, *((n, f"remind:{n}d") for n in reversed(policy.remind_days_before))):  # nearest first
         at = min(into_window(_window_start(due_on - timedelta(days=n), policy), policy, cal), last_window)
         if limit is None or at < limit:
-            reminders.append(Step(key, "remind", at, 0, _HANDLER_AND_DEPUTY))
+            reminders.append(Step(key, "remind", at, 0, _AUDIENCES[item.ladder][0], ladder=item.ladder))
             limit = at
     return sorted(reminders + escalations, key=_order)
 
@@ -426,7 +474,7 @@ def _workday_on_or_before(cal: WorkCalendar, day: date) -> date:
     return day
 
 
-def _nag_steps(due_on: date, policy: Policy, cal: WorkCalendar, lower: datetime) -> Iterator[Step]:
+def _nag_steps(item: Item, due_on: date, policy: Policy, cal: WorkCalendar, lower: datetime) -> Iterator[Step]:
     """While overdue, a nag every n working days after escalate:1, except on escalation days
     (where the escalation tells the same people), to everyone the ladder has reached."""
     first, *later = _escalation_days(due_on, policy, cal)
@@ -434,4 +482,5 @@ def _nag_steps(due_on: date, policy: Policy, cal: WorkCalendar, lower: datetime)
         if day in later:
             continue
         level = 1 + sum(start < day for start in later)
-        yield Step(f"nag:{day.isoformat()}", "nag", _window_start(day, policy), level, LADDER_AUDIENCE[level])
+        audience = _AUDIENCES[item.ladder][level]
+        yield Step(f"nag:{day.isoformat()}", "nag", _window_start(day, policy), level, audience, ladder=item.ladder)

@@ -179,10 +179,24 @@ class Task(Schedulable, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # 签收 (app.domain.receipt): the receipt's state, who acknowledged and when, and its own
+    # ladder: the last instant to acknowledge, when that ladder started (its outbox epoch),
+    # and the sweep's columns for it, like Schedulable's for the deadline's ladder.
+    receipt: Mapped[str] = mapped_column(String(20), default="pending")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ack_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ack_swept_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ack_next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    ack_level: Mapped[int] = mapped_column(Integer, default=0)
+    # 缩小范围: what the problem asks of this unit, when the issuing side narrowed it
+    scope_note: Mapped[str] = mapped_column(Text, default="")
 
     problem: Mapped[Problem] = relationship(foreign_keys=[problem_id])
     unit: Mapped[Unit] = relationship()
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
 
 
 class TaskEvent(Base):

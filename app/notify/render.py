@@ -47,7 +47,10 @@ optional key that is empty counts as absent):
                 unit's name), ``items`` (a list, shown in the order given, each with
                 ``title``, ``unit``, ``due_at`` and ``overdue_days``), ``url`` (the list
                 of red tasks).
-KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "lookback", "event", "summary")
+``ack``         a task not yet acknowledged (签收). ``title``, ``unit``, ``due_at`` (the
+                last day to acknowledge), ``days`` (days left; 0 today; negative once
+                late), ``level`` (0 a reminder; 1 the handler, 2 the head, 3 the issuing
+                unit), ``url``.
 ``obligation``  a report (报送) a unit owes. ``title`` (the report, e.g. 「整改情况报告」),
                 ``unit`` (who owes it), ``due_at``, ``days`` (days left; 0 today;
                 negative when the report is already late), ``url``; optional
@@ -75,7 +78,18 @@ from app.domain.deadlines import CHINA
 from app.domain.workflow import STATE_LABELS, State
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "notify"
-KINDS = ("reminder", "escalation", "daily", "digest", "notice_list", "obligation", "lookback", "event", "summary")
+KINDS = (
+    "reminder",
+    "escalation",
+    "daily",
+    "digest",
+    "notice_list",
+    "obligation",
+    "lookback",
+    "ack",
+    "event",
+    "summary",
+)
 LANGS = ("zh", "en")
 
 _STATE_NAMES = {

@@ -240,7 +240,7 @@ def _instant(text: str | None) -> datetime | None:
 
 
 # items whose every step (reminder or escalation) is worded by one template of their own
-_ITEM_TEMPLATE = {"submission": "obligation", "lookback": "lookback"}
+_ITEM_TEMPLATE = {"submission": "obligation", "lookback": "lookback", "ack": "ack"}
 
 
 def _days(template: str, data: dict) -> int:

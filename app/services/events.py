@@ -69,6 +69,7 @@ class Event:
     approved: bool | None = None  # an extension's decision
     count: int = 1  # tasks one "assigned" message announces (a ledger import gives a unit many)
     titles: tuple[str, ...] = ()  # the first of them, when more than one
+    from_unit: str = ""  # 转办: the unit the task came from
 
     def context(self, base_url: str) -> dict:
         return {
@@ -86,6 +87,7 @@ class Event:
             "approved": self.approved,
             "count": self.count,
             "titles": list(self.titles),
+            "from_unit": self.from_unit,
             "url": base_url + self.url,
         }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -14,6 +14,7 @@ from app.db import Database
 from app.domain import permissions
 from app.domain.deadlines import CHINA, Basis, Deadline, DeadlineError, parse_deadline, task_deadline
 from app.domain.permissions import Side
+from app.domain.receipt import ReceiptState, acknowledged_columns, awaiting_columns
 from app.domain.rechecks import RecheckState
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import COUNTED, OPEN_STATES, State, rollup_state
@@ -34,6 +35,7 @@ from app.services.scope import (
     unit_facts,
     unit_visible,
 )
+from app.services.sweep import plan_policy
 
 T = TypeVar("T")
 
@@ -298,8 +300,12 @@ def _insert_problems(s: Session, actor: User, plan: Plan, chunk: list, now: date
         for pid, (_data, _seq, dl_basis, units, _milestones, _side) in zip(problem_ids, chunk, strict=True)
     ]
     titles = {pid: data.title for pid, (data, *_rest) in zip(problem_ids, chunk, strict=True)}
-    insert_tasks(s, actor, plan, fanned, titles, now)
+    own = {pid for pid, (*_rest, supervising) in zip(problem_ids, chunk, strict=True) if not supervising}
+    insert_tasks(s, actor, plan, fanned, titles, now, own_findings=own)
     return list(problem_ids)
+
+
+_NO_ACK_LADDER = {"ack_due_at": None, "ack_since": None, "ack_swept_until": None, "ack_level": 0}
 
 
 def insert_tasks(
@@ -309,11 +315,15 @@ def insert_tasks(
     fanned: Sequence[tuple[int, tuple[Deadline, Basis | None], Sequence[Unit]]],
     titles: Mapping[int, str],
     now: datetime,
+    own_findings: Collection[int] = (),
 ) -> list[int]:
     """The tasks of problems fanned out to units, given as (problem id, its deadline on
     receipt, the units), each with its "created" history entry, in two multi-row INSERTs;
-    the units hear of them as assigned (``titles``: each problem's). Returns the task ids."""
+    the units hear of them as assigned (``titles``: each problem's). Each awaits the unit's
+    签收 on its own ladder, except a unit's own finding (``own_findings``: problem ids),
+    acknowledged as it is reported. Returns the task ids."""
     conn = s.connection()
+    ack_within, cal = plan_policy(s, plan).ack_within_workdays, load_calendar(s)
     task_rows = [
         {
             "problem_id": pid,
@@ -332,6 +342,11 @@ def insert_tasks(
             "active_since": now,
             "swept_until": now,
             "next_action_at": None if dl.kind == "long_term" else now,  # the sweep plans from here
+            **(
+                acknowledged_columns(actor.id, now) | _NO_ACK_LADDER
+                if pid in own_findings
+                else awaiting_columns(ReceiptState.PENDING, now, ack_within, dl.due_at, cal)
+            ),
         }
         for pid, (dl, basis), units in fanned
         for u in units

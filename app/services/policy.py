@@ -43,4 +43,9 @@ def set_policy(db: Database, actor: User, plan_id: int, data: PolicyIn, defaults
             .where(Task.plan_id == plan.id, Task.next_action_at.is_not(None))
             .values(next_action_at=now, swept_until=now)
         )
+        s.execute(  # the 签收 ladders too (the day to acknowledge stays as it was set on arrival)
+            update(Task)
+            .where(Task.plan_id == plan.id, Task.ack_next_action_at.is_not(None))
+            .values(ack_next_action_at=now, ack_swept_until=now)
+        )
     return policy

@@ -1,12 +1,13 @@
 """My work (我的待办): what is waiting for the signed-in person, box by box.
 
 The responsible side (an official or a supervisor working for their own unit): tasks to
-start, to rectify, sent back (rectified once, now in progress again: 退回 or reopened),
+acknowledge (签收), to start, to rectify, sent back (rectified once, now in progress again: 退回 or reopened),
 due soon, and reports owed. The supervising side (a supervisor of the issuing unit or a
-unit above it): rectified tasks to check, extension requests to decide, reports to
-review, look-backs (回头看) due within a week, and the overdue tasks by escalation level.
-Which records a person acts on is app.domain.permissions' rule, as SQL from
-app.services.scope; the boxes only add the state each one waits in.
+unit above it): declined tasks to decide (拒收), rectified tasks to check, extension
+requests to decide, reports to review, look-backs (回头看) due within a week, and the
+overdue tasks by escalation level. Which records a person acts on is
+app.domain.permissions' rule, as SQL from app.services.scope; the boxes only add the
+state each one waits in.
 
 :func:`counts` is one aggregate statement (one scalar subquery per box, each counting up
 to the lists' cap, app.services.tasks.bounded_count), cheap enough for the header of every
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.domain import permissions
 from app.domain.extensions import ExtensionState
+from app.domain.receipt import AWAITING, ReceiptState
 from app.domain.rechecks import RecheckState
 from app.domain.reminders import NOTICE_LEVEL
 from app.domain.submissions import OWED, SubmissionState
@@ -46,6 +48,7 @@ REPORTS_AHEAD = timedelta(days=7)  # a report counts as owed from a week before 
 ITEMS_PER_BOX = 10
 _OPEN = [st.value for st in OPEN_STATES]
 LEVELS = range(NOTICE_LEVEL, -1, -1)  # the ladder's levels, the highest first (0: not escalated yet)
+_AWAITING = [st.value for st in AWAITING]
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,13 @@ class BoxSpec:
 
 
 BOXES = (
+    BoxSpec("to_acknowledge", permissions.Side.RESPONSIBLE, "task", False),  # repeats to_start
     BoxSpec("to_start", permissions.Side.RESPONSIBLE, "task", True),
     BoxSpec("to_rectify", permissions.Side.RESPONSIBLE, "task", True),
     BoxSpec("sent_back", permissions.Side.RESPONSIBLE, "task", True),
     BoxSpec("due_soon", permissions.Side.RESPONSIBLE, "task", False),
     BoxSpec("reports_owed", permissions.Side.RESPONSIBLE, "submission", True),
+    BoxSpec("declined", permissions.Side.SUPERVISING, "task", True),
     BoxSpec("to_check", permissions.Side.SUPERVISING, "task", True),
     BoxSpec("extensions", permissions.Side.SUPERVISING, "extension", True),
     BoxSpec("reports_to_review", permissions.Side.SUPERVISING, "submission", True),
@@ -144,8 +149,10 @@ def _where(key: str, user: User, now: datetime) -> list[ColumnElement[bool]]:
     """What puts a record into the box ``key``, over the records its side acts on."""
     mine, supervised = task_acted_for(user), task_supervised(user)
     match key:
-        case "to_start":
-            return [mine, Task.state == State.IDENTIFIED.value]
+        case "to_acknowledge":  # 签收 owed (app.domain.receipt)
+            return [mine, Task.receipt.in_(_AWAITING), Task.state.in_(_OPEN)]
+        case "to_start":  # a declined task waits on the issuing side, not on the unit
+            return [mine, Task.state == State.IDENTIFIED.value, Task.receipt != ReceiptState.DECLINED.value]
         case "to_rectify":
             return [mine, Task.state == State.IN_PROGRESS.value, Task.rectified_by_id.is_(None)]
         case "sent_back":
@@ -155,6 +162,8 @@ def _where(key: str, user: User, now: datetime) -> list[ColumnElement[bool]]:
         case "reports_owed":
             owed = [st.value for st in OWED]
             return [submission_acted_for(user), Submission.state.in_(owed), Submission.due_at <= now + REPORTS_AHEAD]
+        case "declined":  # 拒收: to reassign, narrow or insist on
+            return [supervised, Task.receipt == ReceiptState.DECLINED.value, Task.state.in_(_OPEN)]
         case "to_check":
             # nobody checks what they rectified themselves (workflow: not_by_rectifier)
             others = or_(Task.rectified_by_id.is_(None), Task.rectified_by_id != user.id)

@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.deadlines import CHINA
+from app.domain.receipt import awaiting
 from app.domain.rechecks import RecheckState
 from app.domain.reminders import (
     Decision,
     Item,
+    Ladder,
     Policy,
     Step,
     decide,
@@ -73,12 +75,18 @@ def policy_for(plan: Plan, defaults: Mapping) -> Policy:
     return Policy.from_dict(dict(defaults) | (plan.reminder_policy or {}))
 
 
+def plan_policy(s: Session, plan: Plan) -> Policy:
+    """The plan's policy over the app's defaults, which every session carries
+    (``session.info["outbox"]``, see app.services.events)."""
+    return policy_for(plan, s.info.get("outbox", {}).get("defaults", {}))
+
+
 def china_date(instant: datetime | None):
     return instant.astimezone(CHINA).date() if instant else None
 
 
-def item_of(deadline_kind: str, due_at: datetime | None, active_since: datetime) -> Item:
-    return Item(deadline_kind, china_date(due_at) if deadline_kind == "date" else None, active_since)
+def item_of(deadline_kind: str, due_at: datetime | None, active_since: datetime, ladder: Ladder = "deadline") -> Item:
+    return Item(deadline_kind, china_date(due_at) if deadline_kind == "date" else None, active_since, ladder)
 
 
 def sweep(
@@ -89,7 +97,8 @@ def sweep(
     batch_size: int = 2000,
     verbose: bool = False,
 ) -> SweepReport:
-    """Sweep tasks, submissions, then look-backs, batch by batch, until nothing is due at ``now``."""
+    """Sweep tasks' deadlines, their acknowledgements (签收), submissions, then look-backs,
+    batch by batch, until nothing is due at ``now``."""
     report = SweepReport()
     for kind in MODELS:
         while True:
@@ -106,14 +115,36 @@ def sweep(
     return report
 
 
-MODELS = {"task": Task, "submission": Submission, "lookback": Lookback}
-# the states in which an item of each kind is still owed (reminded, escalated)
-_OWED = {"task": OPEN_STATES, "submission": OWED, "lookback": (RecheckState.PENDING,)}
+MODELS = {"task": Task, "ack": Task, "submission": Submission, "lookback": Lookback}
+# the states in which an item of each kind is still owed (reminded, escalated); for the
+# 签收 ladder the task's receipt must still be awaited too (:func:`_open`)
+_OWED = {"task": OPEN_STATES, "ack": OPEN_STATES, "submission": OWED, "lookback": (RecheckState.PENDING,)}
 _SCHEDULE = ("swept_until", "next_action_at", "escalation_level", "public_notice")
+# The stored schedule of each kind of item: a task's deadline ladder, a submission's and a
+# look-back's use Schedulable's columns; a task's 签收 ladder has its own
+# (app.models.Task.ack_*) and never touches the 通报 list.
+_STORED = {
+    **{kind: dict(zip(_SCHEDULE, _SCHEDULE, strict=True)) for kind in ("task", "submission", "lookback")},
+    "ack": {
+        "swept_until": "ack_swept_until",
+        "next_action_at": "ack_next_action_at",
+        "escalation_level": "ack_level",
+        "public_notice": None,
+    },
+}
+_TASK_FACTS = ("id", "plan_id", "unit_id", "problem_id", "owner_id", "state")
 _COLUMNS = {
-    "task": (
-        *(getattr(Task, c) for c in ("id", "plan_id", "unit_id", "problem_id", "owner_id", "state", "deadline_kind")),
-        *(getattr(Task, c) for c in ("due_at", "active_since", *_SCHEDULE)),
+    "task": (*(getattr(Task, c) for c in (*_TASK_FACTS, "deadline_kind", "due_at", "active_since", *_SCHEDULE)),),
+    # the ack ladder read under the deadline ladder's names, so one loop sweeps both
+    "ack": (
+        *(getattr(Task, c) for c in (*_TASK_FACTS, "receipt")),
+        literal("date").label("deadline_kind"),
+        Task.ack_due_at.label("due_at"),
+        Task.ack_since.label("active_since"),
+        *(
+            getattr(Task, col).label(name) if col else literal(False).label(name)
+            for name, col in _STORED["ack"].items()
+        ),
     ),
     "submission": tuple(
         getattr(Submission, c)
@@ -126,14 +157,24 @@ _COLUMNS = {
 }
 
 
+def _next_action(kind: str):
+    return getattr(MODELS[kind], _STORED[kind]["next_action_at"])
+
+
+def _open(kind: str, it) -> bool:
+    """Whether the item still has a ladder: the task or report is still owed (and, for
+    the ack ladder, the task's receipt is still awaited)."""
+    return it.state in _OWED[kind] and (kind != "ack" or awaiting(it.receipt))
+
+
 def _due(s: Session, kind: str, now: datetime, batch_size: int):
     """The batch, locked (rows only, no ORM objects: the sweep reads them and writes
     their schedule back in one statement)."""
-    model = MODELS[kind]
+    model, due_at = MODELS[kind], _next_action(kind)
     return s.execute(
         select(*_COLUMNS[kind])
-        .where(model.next_action_at <= now)
-        .order_by(model.next_action_at, model.id)
+        .where(due_at <= now)
+        .order_by(due_at, model.id)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
     ).all()
@@ -144,22 +185,23 @@ def _save_schedules(s: Session, kind: str, levels: list[tuple]) -> None:
     public_notice that level implies (:func:`ladder_columns`): on PostgreSQL one
     UPDATE … FROM unnest(arrays), elsewhere an executemany."""
     table = MODELS[kind].__table__
-    rows = [(*r[:3], *ladder_columns(r[3]).values()) for r in levels]
+    stored = {name: col for name, col in _STORED[kind].items() if col}  # the ack ladder has no 通报 flag
+    rows = [(*r[:3], *list(ladder_columns(r[3]).values())[: len(stored) - 2]) for r in levels]
     if s.get_bind().dialect.name == "postgresql":
-        ids, swept, nxt, levels, notices = (list(col) for col in zip(*rows, strict=True))
+        types = ("timestamptz", "timestamptz", "integer", "boolean")
+        arrays = ", ".join(f"CAST(:c{i} AS {types[i]}[])" for i in range(len(stored)))
         s.execute(
             text(
-                f"UPDATE {table.name} AS t SET swept_until = v.swept_until, next_action_at = v.next_action_at, "
-                "escalation_level = v.escalation_level, public_notice = v.public_notice "
-                "FROM unnest(CAST(:ids AS integer[]), CAST(:swept AS timestamptz[]), CAST(:nxt AS timestamptz[]), "
-                "CAST(:levels AS integer[]), CAST(:notices AS boolean[])) "
-                "AS v(id, swept_until, next_action_at, escalation_level, public_notice) WHERE t.id = v.id"
+                f"UPDATE {table.name} AS t SET {', '.join(f'{col} = v.{col}' for col in stored.values())} "
+                f"FROM unnest(CAST(:ids AS integer[]), {arrays}) AS v(id, {', '.join(stored.values())}) "
+                "WHERE t.id = v.id"
             ),
-            {"ids": ids, "swept": swept, "nxt": nxt, "levels": levels, "notices": notices},
+            {"ids": [r[0] for r in rows]} | {f"c{i}": [r[i + 1] for r in rows] for i in range(len(stored))},
         )
         return
-    stmt = update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _SCHEDULE})
-    s.connection().execute(stmt, [dict(zip(("b_id", *(f"b_{c}" for c in _SCHEDULE)), r, strict=True)) for r in rows])
+    cols = list(stored.values())
+    stmt = update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in cols})
+    s.connection().execute(stmt, [dict(zip(("b_id", *(f"b_{c}" for c in cols)), r, strict=True)) for r in rows])
 
 
 def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) -> int:
@@ -176,13 +218,12 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
     # so their steps are worked out once per batch: the schedule is a pure function.
     schedules: dict[tuple, tuple[list[Step], Step | None]] = {}
     decisions: dict[tuple, Decision] = {}
-    open_states = _OWED[kind]
     rows: list[dict] = []
     updates: list[tuple] = []
     events: list[Entry] = []
     for it in items:
         plan = plans[it.plan_id]
-        if it.state not in open_states:
+        if not _open(kind, it):
             updates.append((it.id, it.swept_until, None, it.escalation_level))
             continue
         window = windows[plan.id]
@@ -190,8 +231,8 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             updates.append((it.id, it.swept_until, window, it.escalation_level))
             continue
         deadline_kind = it.deadline_kind if kind == "task" else "date"
-        item = item_of(deadline_kind, it.due_at, it.active_since)
-        policy = policies[plan.id]
+        item = item_of(deadline_kind, it.due_at, it.active_since, "ack" if kind == "ack" else "deadline")
+        policy = policies[plan.id].for_ack() if kind == "ack" else policies[plan.id]
         after = it.swept_until or it.active_since
         key = (item, policy, after)
         if key not in schedules:
@@ -214,8 +255,8 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
             report.listed += step.public_notice and not notice
             level, notice = step.level, notice or step.public_notice
             report.escalations += 1
-            if kind == "task":
-                events.append(_escalation_entry(it, step, now))
+            if kind in ("task", "ack"):
+                events.append(_escalation_entry(kind, it, step, now))
         updates.append((it.id, now, nxt.at if nxt else None, level))
     report.notifications += insert_ignoring_duplicates(s, rows)
     add_events(s, events, now)
@@ -224,7 +265,7 @@ def _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose) 
 
 
 def _titles(s: Session, kind: str, items) -> dict[int, str]:
-    if kind == "task":
+    if kind in ("task", "ack"):
         ids = {i.problem_id for i in items}
         names = dict(s.execute(select(Problem.id, Problem.title).where(Problem.id.in_(ids))).all())
         return {i.id: names[i.problem_id] for i in items}
@@ -238,12 +279,18 @@ def _titles(s: Session, kind: str, items) -> dict[int, str]:
     return {i.id: names[i.obligation_id] for i in items}
 
 
-def _escalation_entry(task, step: Step, now: datetime) -> Entry:
+_ACK_LEVELS = {1: "经办人", 2: "单位主要负责人", 3: "下发方案单位"}
+
+
+def _escalation_entry(kind: str, task, step: Step, now: datetime) -> Entry:
     """One history row per level. A level recorded after its day (the task arrived late,
     or the sweep was down) is marked as caught up, with the day it would have happened."""
     scheduled_on = china_date(step.scheduled_at)
     caught_up = scheduled_on < china_date(now)
-    comment = f"逾期督办升级至第{step.level}级" + ("，列入通报名单" if step.public_notice else "")
+    if kind == "ack":
+        comment = f"逾期未签收，督办升级至第{step.level}级（{_ACK_LEVELS[step.level]}）"
+    else:
+        comment = f"逾期督办升级至第{step.level}级" + ("，列入通报名单" if step.public_notice else "")
     if caught_up:
         comment += f"（补记：应于{scheduled_on.year}年{scheduled_on.month}月{scheduled_on.day}日升级）"
     data = {
@@ -253,10 +300,15 @@ def _escalation_entry(task, step: Step, now: datetime) -> Entry:
         "caught_up": caught_up,
         "scheduled_on": scheduled_on.isoformat(),
     }
-    return Entry(task, "escalation", None, comment, data)
+    return Entry(task, "ack_escalation" if kind == "ack" else "escalation", None, comment, data)
 
 
-_PAGES = {"task": "/tasks/{id}", "submission": "/submissions/{id}", "lookback": "/tasks/{task_id}#lookback"}
+_PAGES = {
+    "task": "/tasks/{id}",
+    "ack": "/tasks/{id}",
+    "submission": "/submissions/{id}",
+    "lookback": "/tasks/{task_id}#lookback",
+}
 
 
 def _target(kind: str, it, plan: Plan, title: str, people: People, now: datetime) -> Target:

@@ -13,6 +13,7 @@ from app.domain import permissions
 from app.domain.deadlines import CHINA, end_of_day_utc, task_deadline
 from app.domain.events import MOVE_EVENTS
 from app.domain.permissions import Actor
+from app.domain.receipt import ReceiptState, acknowledged_columns
 from app.domain.rechecks import RecheckState
 from app.domain.reminders import ladder_columns
 from app.domain.supervision import BLUE_WITHIN, colour
@@ -92,7 +93,19 @@ class TaskView:
             owner_id=t.owner_id,
             version=t.version,
             allowed=self.allowed,
+            receipt=ReceiptState(t.receipt),
+            acknowledged_at=t.acknowledged_at,
+            acknowledged_by=self.acknowledged_by,
+            ack_due_at=t.ack_due_at,
+            ack_level=t.ack_level,
+            scope_note=t.scope_note,
         )
+
+    @property
+    def acknowledged_by(self) -> str | None:
+        """签收人: the name of who acknowledged, with their unit."""
+        who = self.task.acknowledged_by
+        return f"{who.full_name or who.username}（{who.unit.name}）" if who else None
 
 
 def is_overdue(task: Task, now: datetime) -> bool:
@@ -142,6 +155,8 @@ def _filters(s: Session, viewer: User, q: TaskQuery, now: datetime) -> tuple[lis
         ]
     if q.colour is not None:
         where.append(colour_clause(q.colour, now))
+    if q.receipt is not None:
+        where.append(Task.receipt == q.receipt.value)
     needs_problem = q.category is not None or q.nature is not None
     if q.category is not None:
         where.append(Problem.category == q.category)
@@ -343,6 +358,11 @@ def move_task(
         values["rectified_by_id"] = user.id
     if task.owner_id is None and actor.responsible:
         values["owner_id"] = user.id
+    # 开始整改 acknowledges a task not yet acknowledged (签收): who and when, and the start's
+    # history row is marked as the acknowledgement
+    acknowledges = move.name == "start" and task.receipt != ReceiptState.ACKNOWLEDGED
+    if acknowledges:
+        values |= acknowledged_columns(user.id, now)
     # The version check and the write are one guarded UPDATE, taken before the evidence is
     # counted: whoever loses a race gets 409, never a stale "upload evidence first".
     changed = s.execute(update(Task).where(Task.id == task.id, Task.version == data.version).values(**values)).rowcount
@@ -353,15 +373,11 @@ def move_task(
         check_move(replace(before, evidence_count=len(evidence)), actor, target, data.comment)
     except TransitionError as err:
         raise refusal(err) from None  # the caller's transaction undoes the write
-    step = Event(
-        task.id,
-        "transition",
-        from_state.value,
-        target.value,
-        user.id,
-        data.comment,
-        {"move": move.name} | (recorded or {}),
-    )
+    said = {"move": move.name} | (recorded or {})
+    if acknowledges:  # the start is the acknowledgement: its history row says so
+        cancel_pending(s, "ack", task.id)
+        said["acknowledged"] = True
+    step = Event(task.id, "transition", from_state.value, target.value, user.id, data.comment, said)
     [seq] = append(s, [replace(step, evidence=evidence)], now)
     s.refresh(task)
     if move.name == "close":
@@ -404,7 +420,8 @@ def _schedule_change(s: Session, task: Task, target: State, now: datetime) -> di
     first send window to the level in force (levels it had reached already are kept)."""
     if target not in OPEN_STATES:
         cancel_pending(s, "task", task.id)
-        return {"next_action_at": None}
+        cancel_pending(s, "ack", task.id)
+        return {"next_action_at": None, "ack_next_action_at": None}
     if task.state not in OPEN_STATES and task.deadline_kind != "long_term":
         return {"next_action_at": now, "swept_until": now, "active_since": now}
     return {}

@@ -16,6 +16,8 @@ from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from app.domain import permissions
+from app.domain.receipt import LABELS as RECEIPT_LABELS
+from app.domain.receipt import ReceiptState
 from app.domain.submissions import LABELS as REPORT_LABELS
 from app.domain.submissions import SubmissionState
 from app.domain.workflow import STATE_LABELS, State
@@ -73,6 +75,7 @@ def _template_globals():
         "state_label": lambda s: translate(STATE_LABELS[State(s)], current),
         "report_state": lambda s: translate(REPORT_LABELS[SubmissionState(s)], current),
         "options": options,
+        "receipt_label": lambda s: translate(RECEIPT_LABELS[ReceiptState(s)], current),
         "me": user,
         "administers": bool(user) and permissions.may_administer(who(user)),
         "unread": inbox.unread_count(rt().db, user) if user else 0,
@@ -175,6 +178,7 @@ from app.web import (  # noqa: E402,F401  (register routes)
     dashboard,
     ledger,
     plans,
+    receipt,
     reports,
     spotchecks,
     work,

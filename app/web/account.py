@@ -32,6 +32,10 @@ EVENT_LABELS = {
     "deadline_changed": "整改时限被修改",
     "lookback_confirmed": "回头看确认整改到位",
     "rebound": "回头看发现问题反弹",
+    "declined": "任务被拒收，待下发单位决定",
+    "insisted": "拒收的任务被维持交办",
+    "narrowed": "任务的整改范围被调整",
+    "reassigned": "任务转办",
 }
 MODE_LABELS = {
     "off": "不接收",

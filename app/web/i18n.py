@@ -830,6 +830,69 @@ EN = {
     "无法识别的报送周期「{text}」。可接受的写法：{forms}": (
         "The reporting schedule “{text}” cannot be read. Forms understood: {forms}"
     ),
+    # 签收 and 转办: refusals
+    "任务当前为「{state}」，已不能{move}。": "The task is now “{state}”: you cannot {move} it any more.",
+    "「{move}」只能由下发方案单位的督办人员操作。": "Only the supervisors of the plan's issuing unit may {move} it.",
+    "任务当前为「{state}」，责任单位已开始办理，不能再{move}。": (
+        "The task is now “{state}”: its unit has started on it, so you cannot {move} it any more."
+    ),
+    "单位 {ids} 不存在，或不在本方案下发单位的管辖范围内。": (
+        "Unit(s) {ids} do not exist, or are not under the unit that issued this plan."
+    ),
+    "{units}已有该问题的整改任务。": "{units} already have a task of this problem.",
+    "只有责任单位的人员可以签收任务。": "Only the responsible unit's people acknowledge its tasks.",
+    "该方案没有待本单位签收的任务。": "Your unit has no task of this plan to acknowledge.",
+    "缩小范围需要写明本单位的整改范围。": "Narrowing needs the scope it leaves to the unit.",
+    "转办需要填写理由。": "Reassigning needs a reason.",
+    "分办需要填写理由。": "Splitting needs a reason.",
+    "请选择分办的责任单位。": "Choose the units to split it with.",
+    # 签收 and 转办
+    "签收": "Acknowledge",
+    "拒收（提出异议）": "Decline (object)",
+    "维持交办": "Insist",
+    "缩小范围": "Narrow the scope",
+    "转办": "Reassign",
+    "分办": "Split",
+    "待签收": "To acknowledge",
+    "已签收": "Acknowledged",
+    "已拒收（待下发单位处理）": "Declined (the issuing unit decides)",
+    "维持交办（待签收）": "Assignment stands (to acknowledge)",
+    "签收时限": "Acknowledge by",
+    "逾期未签收，督办{n}级": "Not acknowledged in time: level {n}",
+    "本单位整改范围": "Scope for this unit",
+    "签收与转办": "Receipt and reassignment",
+    "拒收理由": "Why you decline it",
+    "维持交办理由": "Why the assignment stands",
+    "调整说明": "What changed",
+    "转办至": "Reassign to",
+    "转办理由": "Why it is reassigned",
+    "同时交由以下单位整改（分办）": "Also give it to these units (split)",
+    "分办理由": "Why it is split",
+    "本单位在本方案中有 {n} 项任务待签收。": "Your unit has {n} task(s) of this plan to acknowledge.",
+    "签收全部": "Acknowledge all",
+    "逐项查看": "See them one by one",
+    "已签收。": "Acknowledged.",
+    "已拒收，等待下发单位处理。": "Declined; the issuing unit will decide.",
+    "已维持交办，责任单位将收到通知。": "The assignment stands; the unit will be told.",
+    "已调整整改范围，责任单位将收到通知。": "Scope changed; the unit will be told.",
+    "已转办至{unit}。": "Reassigned to {unit}.",
+    "已分办，新增{n}项任务。": "Split: {n} new task(s).",
+    "已签收{n}项任务。": "{n} task(s) acknowledged.",
+    "表单缺少任务版本，请刷新页面后重试。": "The form has no task version: reload the page and try again.",
+    "请选择转办的责任单位。": "Choose the unit to reassign it to.",
+    "任务被拒收，待下发单位决定": "A task declined, for the issuing unit to decide",
+    "拒收的任务被维持交办": "A declined task insisted on",
+    "任务的整改范围被调整": "A task's scope changed",
+    "任务转办": "A task reassigned",
+    "签收人": "Acknowledged by",
+    "签收情况": "Acknowledgement",
+    "已拒收，待决定": "Declined, to decide",
+    "{who}于{when}签收": "Acknowledged by {who} on {when}",
+    "签收时限（收到任务后几个工作日内签收）": "Days to acknowledge a task (working days after it arrives)",
+    "逾期未签收几个工作日后告知主要领导": "Working days unacknowledged before the head is told",
+    "逾期未签收几个工作日后告知下发单位": "Working days unacknowledged before the issuing unit is told",
+    "（即签收）": "(acknowledging it)",
+    "逾期未签收，督办升级至第{level}级": "Not acknowledged in time: escalated to level {level}",
 }
 
 
@@ -860,6 +923,14 @@ REFUSAL_WORDS = {
     "不予延期": "refuse an extension of",
     "销号": "close",
     "退回整改": "send it back",
+    # 签收 and 转办: the words a refusal names
+    "任务签收": "task's receipt",
+    "签收": "acknowledge",
+    "拒收": "decline",
+    "维持交办": "insist on",
+    "缩小范围": "narrow",
+    "转办": "reassign",
+    "分办": "split",
 }
 
 

@@ -22,6 +22,7 @@ from app.services import (
     org,
     plans,
     queue,
+    receipt,
     tasks,
     urges,
 )
@@ -94,6 +95,7 @@ def plan_detail(plan_id: int):
         supervising=permissions.supervises(f.who, f.plan),
         adds_problems=permissions.may_add_problems(f.who, f.plan),
         sees_spot_checks=permissions.sees_spot_checks(f.who, f.plan),
+        to_acknowledge=receipt.awaiting_count(db, g.user, plan_id),
     )
 
 
@@ -134,6 +136,7 @@ def task_detail(task_id: int):
     view = tasks.get_task(db, g.user, task_id, rt().clock())
     requests = extensions.list_extensions(db, g.user, task_id)
     files = evidence.list_evidence(db, g.user, task_id)
+    receipt_offers = receipt.offers(view.task, view.actor)
     return render_template(
         "task.html",
         v=view,
@@ -143,6 +146,8 @@ def task_detail(task_id: int):
         answers=answers.answers_of(db, g.user, task_id),
         lookbacks=lookbacks.task_lookbacks(db, g.user, task_id),
         offers=extensions.offers(view.task, view.actor, requests),
+        receipt_offers=receipt_offers,
+        redirect_units=receipt.redirect_units(db, g.user, task_id) if receipt_offers.redirect else [],
         moves=[(st, *MOVES[(view.task.state, st.value)][::2]) for st in view.allowed],
         move_names={k: (label, why) for k, (label, _, why) in MOVES.items()},
         evidence_of={f.id: f for f in files},

@@ -13,11 +13,13 @@ from app.web.i18n import translate
 
 # Each box of my work: its heading, and the list page showing all of it (when it is longer)
 BOX_LABELS = {
+    "to_acknowledge": "待签收",
     "to_start": "待开始整改",
     "to_rectify": "整改中，待提交",
     "sent_back": "退回整改",
     "due_soon": "3日内到期",
     "reports_owed": "待报送事项",
+    "declined": "已拒收，待决定",
     "to_check": "待核实",
     "extensions": "延期待审批",
     "reports_to_review": "报送待审核",
@@ -30,11 +32,13 @@ def box_link(key: str) -> str:
     """Where the whole of a box is listed (the task list with its filter, or the reports)."""
     unit = g.user.unit_id
     links = {
+        "to_acknowledge": url_for("web.task_list", unit_id=unit, receipt="pending"),
         "to_start": url_for("web.task_list", unit_id=unit, state="identified"),
         "to_rectify": url_for("web.task_list", unit_id=unit, state="in_progress"),
         "sent_back": url_for("web.task_list", unit_id=unit, state="in_progress"),
         "due_soon": url_for("web.task_list", unit_id=unit, due_within_days=3),
         "reports_owed": url_for("web.submission_list"),
+        "declined": url_for("web.task_list", receipt="declined"),
         "to_check": url_for("web.task_list", state="rectified"),
         "extensions": url_for("web.task_list", state="in_progress"),
         "reports_to_review": url_for("web.submission_list"),

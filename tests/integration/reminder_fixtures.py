@@ -58,8 +58,10 @@ COUNTIES = tuple(SMX_COUNTIES)  # hubin, shanzhou, mianchi, lushi, yima, lingbao
 SMX_PLAN = "三建〔2022〕187号"
 SUPERVISORS = ("smx_head", "smx_deputy", "smx_handler")  # the supervisors of the issuing bureau
 # outbox keys: <item_type>:<item_id>:<epoch>:<step>:<channel>[:<recipient>]; a step may contain ':'
-_KEY = re.compile(r"^(?P<type>task|submission):(?P<id>\d+):(?P<epoch>\d+):(?P<step>.+):(?P<channel>email|inbox):\d+$")
-_HOOK_KEY = re.compile(r"^(?P<type>task|submission):(?P<id>\d+):(?P<epoch>\d+):(?P<step>.+):webhook$")
+_KEY = re.compile(
+    r"^(?P<type>task|submission|ack):(?P<id>\d+):(?P<epoch>\d+):(?P<step>.+):(?P<channel>email|inbox):\d+$"
+)
+_HOOK_KEY = re.compile(r"^(?P<type>task|submission|ack):(?P<id>\d+):(?P<epoch>\d+):(?P<step>.+):webhook$")
 # the day's 通报 list of an issuing unit: notice_list:<unit id>:<China date>:<channel>[:<recipient>]
 _LIST_KEY = re.compile(
     r"^(?P<type>notice_list):(?P<id>\d+):(?P<day>[0-9-]{10}):(?P<channel>email|inbox|webhook)(:\d+)?$"

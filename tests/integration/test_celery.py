@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 import config
 from app.db import Database
 from app.domain.deadlines import CHINA
-from app.domain.reminders import Item, steps_between
+from app.domain.reminders import Item, Policy, steps_between
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import OPEN_STATES
 from app.models import Notification, Plan, Task, TaskEvent
@@ -140,7 +140,7 @@ def quiet_demo_schedule(db: Database) -> None:
     """The demo's tasks have been due since June 2022: on the real clock a sweep would walk
     four years of nags. Tests that only want their own outbox rows switch the demo off."""
     with db.transaction() as s:
-        s.execute(update(Task).values(next_action_at=None))
+        s.execute(update(Task).values(next_action_at=None, ack_next_action_at=None))
 
 
 def make_demo_tasks_due(stack: Stack, now: datetime, escalate: bool = False) -> dict[int, int]:
@@ -375,3 +375,100 @@ def test_each_pool_process_claims_rows_under_its_own_name(stack):
     with stack.db.transaction() as s:
         names = set(s.scalars(select(Notification.claimed_by).where(Notification.id.in_(ids))))
     assert len(names) == 2, names
+
+
+# --- the 签收 ladder through Celery: two ticks at once, and a tick lost with a flushed Redis -------------
+
+
+def make_demo_acks_due(stack: Stack, now: datetime, limit: int = 40) -> set[int]:
+    """The deadline ladders off; ``limit`` demo tasks awaiting 签收 get a day to acknowledge
+    in the recent past whose latest ack step at or before ``now`` is an escalation, and are
+    due just then. Returns their ids."""
+    quiet_demo_schedule(stack.db)
+    policy = policy_for_defaults(stack).for_ack()
+    today = now.astimezone(CHINA).date()
+    due: set[int] = set()
+    with stack.db.transaction() as s:
+        cal = load_calendar(s)
+        pending = select(Task).where(Task.state == "identified", Task.receipt == "pending").order_by(Task.id)
+        for task in s.scalars(pending.limit(limit)):
+            since = now - timedelta(days=30)
+            for back in range(1, 30):
+                item = Item("date", today - timedelta(days=back), since, "ack")
+                found = steps_between(item, policy, cal, now - timedelta(days=20), now)
+                if found and found[-1].kind == "escalate":
+                    task.ack_due_at = datetime.combine(item.due_on, time(23, 59, 59), tzinfo=CHINA)
+                    task.ack_since, task.ack_swept_until = since, found[-1].at - timedelta(seconds=1)
+                    task.ack_next_action_at = found[-1].at
+                    due.add(task.id)
+                    break
+    return due
+
+
+def policy_for_defaults(stack: Stack) -> Policy:
+    return Policy.from_dict(config.TestConfig(stack.url, stack.tmp / "cfg").REMINDER_DEFAULTS)
+
+
+def wait_acks_swept(stack: Stack, now: datetime) -> None:
+    def swept() -> bool:
+        with stack.db.transaction() as s:
+            return s.scalar(select(Task.id).where(Task.ack_next_action_at <= now).limit(1)) is None
+
+    wait_for(swept, 60, "the worker's sweep of the ack ladders")
+
+
+def ack_mail(stack: Stack) -> int:
+    with stack.db.transaction() as s:
+        rows = select(func.count()).where(Notification.item_type == "ack", Notification.channel == "email")
+        return s.scalar(rows.where(Notification.status != "folded"))
+
+
+def ack_climbs(stack: Stack, tasks: set[int]) -> dict[int, int]:
+    with stack.db.transaction() as s:
+        rows = select(TaskEvent.task_id, func.count()).where(TaskEvent.kind == "ack_escalation")
+        return dict(s.execute(rows.where(TaskEvent.task_id.in_(tasks)).group_by(TaskEvent.task_id)).all())
+
+
+@postgres_only
+def test_two_ticks_at_once_climb_each_ack_ladder_once_and_send_each_message_once(stack):
+    tasks = make_demo_acks_due(stack, stack.at)
+    assert len(tasks) >= 20
+    stack.tick()
+    stack.tick()  # both queued before the worker starts: its two processes take one each
+    worker = stack.start_worker()
+    wait_for(lambda: worker.count("rectify.tick", "succeeded") == 2, 30, "both ticks")
+    wait_acks_swept(stack, stack.at)
+    mails = ack_mail(stack)
+    assert mails >= len(tasks)
+    stack.wait_all_delivered(expected=mails)
+    sent = stack.assert_each_sent_row_arrived_once()
+    assert sum(key.startswith("ack:") for key in sent) == mails
+    assert set(ack_climbs(stack, tasks).values()) <= {1, 2, 3} and set(ack_climbs(stack, tasks)) == tasks
+    assert all(n == 1 for n in levels_recorded(stack, tasks).values())  # each level of each task recorded once
+
+
+def levels_recorded(stack: Stack, tasks: set[int]) -> dict[tuple[int, int], int]:
+    with stack.db.transaction() as s:
+        found: dict[tuple[int, int], int] = {}
+        rows = select(TaskEvent.task_id, TaskEvent.data).where(
+            TaskEvent.kind == "ack_escalation", TaskEvent.task_id.in_(tasks)
+        )
+        for tid, data in s.execute(rows):
+            found[(tid, data["level"])] = found.get((tid, data["level"]), 0) + 1
+        return found
+
+
+@postgres_only
+def test_an_ack_tick_lost_with_a_flushed_redis_is_done_by_the_next_tick_once(stack):
+    tasks = make_demo_acks_due(stack, stack.at, limit=20)
+    stack.tick()
+    stack.redis.flushdb()  # the tick is lost before any worker took it
+    worker = stack.start_worker()
+    stack.tick()
+    wait_for(lambda: worker.count("rectify.tick", "succeeded") == 1, 30, "the second tick")
+    wait_acks_swept(stack, stack.at)
+    mails = ack_mail(stack)
+    stack.wait_all_delivered(expected=mails)
+    sent = stack.assert_each_sent_row_arrived_once()
+    assert sum(key.startswith("ack:") for key in sent) == mails >= len(tasks)
+    assert all(n == 1 for n in levels_recorded(stack, tasks).values())

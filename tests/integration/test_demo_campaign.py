@@ -86,7 +86,8 @@ def test_both_seed_plans_keep_their_document_numbers_and_were_issued_weeks_befor
 def test_tasks_stand_in_every_state_and_every_colour_with_deadlines_before_and_after_today(api):
     tasks = all_tasks(api, "admin")
     answering = len(LUSHI_CARRIED) * len(LUSHI_TOWNS) + 1  # 卢氏县's plan for its townships
-    assert len(tasks) == 8 * len(SMX_COUNTIES) + 1 + len(YZ_TOWNS) + 4 + answering
+    added = 1 + len(SMX_COUNTIES)  # one problem the city added for one county, one more for every county
+    assert len(tasks) == 8 * len(SMX_COUNTIES) + 1 + len(YZ_TOWNS) + 4 + answering + added
     assert set(Counter(t["state"] for t in tasks)) == {"identified", "in_progress", "rectified", "verified", "closed"}
     assert {"red", "yellow", "blue"} <= {t["colour"] for t in tasks}
     dues = [instant(t["due_at"]) for t in tasks if t["due_at"]]
@@ -281,3 +282,46 @@ def test_loaded_on_a_monday_before_the_send_window_opens_the_levels_and_colours_
         assert api.get("/inbox", "smx_head").get_json()["unread"] > 0
     finally:
         application.extensions["rectify"].db.dispose()
+
+
+def history_of(api: Api, task_id: int) -> list[dict]:
+    return api.get(f"/tasks/{task_id}/history", "smx_deputy").get_json()
+
+
+def test_the_counties_acknowledged_on_day_one_or_two_and_a_declined_task_was_reassigned(api):
+    smx = plan_ids(api)["三建〔2022〕187号"]
+    issued = date.fromisoformat(api.get(f"/plans/{smx}", "admin").get_json()["issued_on"])
+    tasks = all_tasks(api, "smx_deputy", plan_id=smx)
+    notice = [t for t in tasks if t["problem_title"] not in ADDED]
+    assert {t["receipt"] for t in notice} == {"acknowledged"}
+    days = {(instant(t["acknowledged_at"]).astimezone(CHINA).date() - issued).days for t in notice}
+    assert min(days) >= 1 and max(days) <= 4  # the first or second working day (a weekend may lie between)
+    assert all(t["acknowledged_by"] for t in notice)
+    (moved,) = [t for t in tasks if t["problem_title"] == "危房改造补助资金未及时拨付到户"]
+    assert moved["unit_name"] == SMX_COUNTIES["lingbao"] and moved["state"] == "closed"
+    kinds = [e["kind"] for e in history_of(api, moved["id"])]
+    assert kinds[:5] == ["created", "declined", "reassigned", "acknowledged", "transition"]
+    reassigned = next(e for e in history_of(api, moved["id"]) if e["kind"] == "reassigned")
+    assert reassigned["data"]["from_unit"] == SMX_COUNTIES["lushi"]
+
+
+def test_one_county_has_not_acknowledged_a_later_task_and_its_ack_ladder_reached_the_city(api):
+    smx = plan_ids(api)["三建〔2022〕187号"]
+    later = [
+        t
+        for t in all_tasks(api, "smx_deputy", plan_id=smx)
+        if t["problem_title"] == "举一反三排查危房改造补助资金拨付情况"
+    ]
+    waiting = [t for t in later if t["receipt"] != "acknowledged"]
+    assert [t["unit_name"] for t in waiting] == [SMX_COUNTIES["sfq"]]
+    assert waiting[0]["ack_level"] == 3 and waiting[0]["public_notice"] is False
+    climbed = [e["comment"] for e in history_of(api, waiting[0]["id"]) if e["kind"] == "ack_escalation"]
+    assert climbed[-1].startswith("逾期未签收，督办升级至第3级（下发方案单位）")
+    inbox = api.get("/inbox", "smx_deputy").get_json()["items"]
+    url = f"/tasks/{waiting[0]['id']}"
+    assert any(m["subject"].startswith("【签收督办·3级】") and m["data"]["url"] == url for m in inbox)
+    work = api.get("/tasks", "sfq_handler", query_string={"receipt": "pending"}).get_json()["items"]
+    assert [t["id"] for t in work] == [waiting[0]["id"]]
+
+
+ADDED = ("危房改造补助资金未及时拨付到户", "举一反三排查危房改造补助资金拨付情况")

@@ -34,8 +34,9 @@ DEADLINES = ("立行立改", "6月9日", "6月10日", "6月8日")
 ROWS_PER_STEP = {"inbox": 2, "email": 2, "webhook": 1}
 
 
-def declare(api, h: Harness, deadlines=DEADLINES) -> list[int]:
-    """One common problem per deadline, fanned out to the seven counties; returns the task ids."""
+def declare(api, h: Harness, deadlines=DEADLINES, acknowledged: bool = True) -> list[int]:
+    """One common problem per deadline, fanned out to the seven counties; returns the task ids.
+    Unless ``acknowledged`` is false, the counties acknowledge them at once (签收)."""
     h.clock.now = DECLARED
     plan = api.get("/plans/1", "smx_deputy").get_json()
     before = {r.id for r in h.sql("SELECT id FROM tasks")}
@@ -55,6 +56,9 @@ def declare(api, h: Harness, deadlines=DEADLINES) -> list[int]:
         assert r.status_code == 201, r.get_json()
     tasks = sorted(r.id for r in h.sql("SELECT id FROM tasks") if r.id not in before)
     assert len(tasks) == len(deadlines) * len(COUNTIES)
+    if acknowledged:  # each county acknowledges its new tasks at once (签收全部): only the deadline ladder runs
+        for county in COUNTIES:
+            assert api.post("/plans/1/acknowledge", f"{county}_handler").status_code == 200
     h.deliver(DECLARED)  # the handlers hear of their new tasks (test_events.py); these tests count reminders
     h.mail.received.clear()
     h.hooks.received.clear()
@@ -306,3 +310,116 @@ def test_a_row_left_sending_by_a_killed_worker_is_claimed_again_after_its_lease_
     assert all(r.claimed_by != "killed-worker" for r in after)
     assert h.deliver(lease_end + timedelta(minutes=10)).claimed == 0
     assert_each_mail_once(h, h.rows())
+
+
+# --- (g) the 签收 ladder under the same faults ------------------------------------------------------------------
+# Tasks declared Wed 06-08 10:00 and not acknowledged: the day to acknowledge them is Fri 06-10 (reminded that
+# morning, to the handler); level 1 (the handler) is Mon 06-13, level 2 (the head) Tue 06-14, level 3 (the city's
+# supervisors too) Wed 06-15; nags every second working day from 06-13: 06-17 …
+ACK_DAY, ACK_LEVEL3, ACK_NAG = china(2022, 6, 10), china(2022, 6, 15), china(2022, 6, 17)
+ACK_LEVEL3_PEOPLE = 2 + len(fixtures.SUPERVISORS)  # handler, head and the city's supervisors
+
+
+def ack_rows(h: Harness, *where) -> list[Notification]:
+    return h.rows(Notification.item_type == "ack", *where)
+
+
+def ack_history(h: Harness) -> dict[int, list[str]]:
+    rows = h.sql("SELECT task_id, comment FROM task_events WHERE kind = 'ack_escalation' ORDER BY task_id, seq")
+    found: dict[int, list[str]] = {}
+    for r in rows:
+        found.setdefault(r.task_id, []).append(r.comment)
+    return found
+
+
+def test_the_ack_ladder_under_racing_sweeps_and_deliverers_and_downtime_sends_each_step_once(harness, api):
+    h = harness
+    tasks = declare(api, h, ("6月30日",), acknowledged=False)
+    h.clock.now = ACK_DAY
+    reports: list[jobs.TickReport] = []
+
+    def tick(_i: int) -> None:
+        with h.app.app_context():
+            reports.append(jobs.tick(h.rt, ACK_DAY))
+
+    assert run_together(2, tick) == []
+    rows = ack_rows(h)
+    assert duplicate_rows(h) == []
+    assert channels_of(rows) == {"inbox": len(tasks), "email": len(tasks), "webhook": len(tasks)}  # the handler
+    assert {r.step for r in rows} == {"remind:day"}
+    assert sum(r.sweep.notifications for r in reports) == len(rows)
+
+    sent: list[delivery.DeliveryReport] = []
+
+    def deliver(_i: int) -> None:
+        with h.app.app_context():
+            sent.append(jobs.deliver_due(h.rt))
+
+    assert run_together(2, deliver) == []
+    assert not set(sent[0].ids) & set(sent[1].ids)
+    assert_each_mail_once(h, ack_rows(h))
+
+    # down from after Friday until Wed 06-15: the three levels passed meanwhile are each recorded once (补记),
+    # and only the level in force goes out, once to each person it has reached
+    h.mail.received.clear()
+    h.hooks.received.clear()
+    for _ in range(2):
+        h.tick(ACK_LEVEL3)
+    level3 = ack_rows(h, Notification.step == "escalate:3")
+    assert channels_of(level3) == {
+        "inbox": len(tasks) * ACK_LEVEL3_PEOPLE,
+        "email": len(tasks) * ACK_LEVEL3_PEOPLE,
+        "webhook": len(tasks),
+    }
+    passed = ack_rows(h, Notification.step.in_(("escalate:1", "escalate:2")))
+    assert {r.status for r in passed} <= {"folded"}  # one record per task that they were handled, no message
+    assert {t: len(c) for t, c in ack_history(h).items()} == dict.fromkeys(tasks, 3)
+    assert ack_history(h)[tasks[0]][0] == "逾期未签收，督办升级至第1级（经办人）（补记：应于2022年6月13日升级）"
+    assert h.sql(
+        "SELECT DISTINCT ack_level, escalation_level, public_notice FROM tasks WHERE id >= :f", f=tasks[0]
+    ) == [
+        (3, 0, False)  # the ack ladder leaves the deadline's level and the 通报 list alone
+    ]
+    h.deliver()
+    assert h.mail.duplicates() == {}
+    assert len(h.mail.received) == len(tasks) * ACK_LEVEL3_PEOPLE
+
+    # one county acknowledges; at the next nag day only the others are nagged
+    h.clock.now = china(2022, 6, 15, 10, 0)
+    lushi = next(t for t in tasks if api.get(f"/tasks/{t}", "lushi_handler").status_code == 200)
+    version = api.get(f"/tasks/{lushi}", "lushi_handler").get_json()["version"]
+    assert api.post(f"/tasks/{lushi}/acknowledge", "lushi_handler", json={"version": version}).status_code == 200
+    h.tick(ACK_NAG)
+    nagged = {r.item_id for r in ack_rows(h, Notification.step == "nag:2022-06-17")}
+    assert nagged == set(tasks) - {lushi}
+    assert duplicate_rows(h) == []
+
+
+def test_an_ack_sweep_that_crashes_leaves_nothing_and_a_worker_killed_with_ack_mail_sends_it_once(
+    harness, api, monkeypatch
+):
+    h = harness
+    tasks = declare(api, h, ("6月30日",), acknowledged=False)
+    real_insert = sweep.insert_ignoring_duplicates
+
+    def insert_then_crash(s, rows):
+        real_insert(s, rows)
+        raise RuntimeError("worker killed after the outbox insert")
+
+    monkeypatch.setattr(sweep, "insert_ignoring_duplicates", insert_then_crash)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        h.tick(ACK_DAY)
+    assert ack_rows(h) == []
+    assert {r.ack_level for r in h.sql("SELECT ack_level FROM tasks WHERE id >= :f", f=tasks[0])} == {0}
+
+    monkeypatch.setattr(sweep, "insert_ignoring_duplicates", real_insert)
+    h.tick(ACK_DAY)
+    with h.app.app_context():  # a worker claims everything, then dies before sending
+        grabbed = delivery.claim(h.rt.db, ACK_DAY, "killed-worker", 500).ids
+    assert {r.item_type for r in h.rows(Notification.id.in_(grabbed))} == {"ack"}
+    lease_end = ACK_DAY + delivery.LEASE
+    assert h.deliver(lease_end - timedelta(seconds=1)).claimed == 0
+    again = h.deliver(lease_end + timedelta(seconds=1))
+    assert again.sent == len(grabbed)
+    assert_each_mail_once(h, ack_rows(h))
+    assert len(h.mail.received) == len(tasks)  # the handler of each county, once

@@ -161,9 +161,10 @@ def test_the_sanmenxia_annex_imports_cleanly_and_exports_back_with_the_same_rows
     ws = load_workbook(io.BytesIO(r.data)).active
     assert ws["A1"].value == f"台账导入测试方案（{SMX_PLAN_NO}）"
     assert ws["A2"].value == "序号" and ws["A2"].font.bold and ws["J2"].value == "进展" and ws["K2"].value == "是否销号"
-    assert ws["L2"].value == "台账编号" and ws.column_dimensions["L"].hidden and ws["L3"].value == f"P{pid}-1"
+    assert ws["L2"].value == "签收情况" and ws["L3"].value.count("：待签收") == len(SMX_COUNTIES)
+    assert ws["M2"].value == "台账编号" and ws.column_dimensions["M"].hidden and ws["M3"].value == f"P{pid}-1"
     merged = {str(m) for m in ws.merged_cells.ranges}
-    assert {"A1:K1", "A3:A4", "B3:B4", "C3:C4", "A5:A7", "B5:B7", "C5:C7"} <= merged
+    assert {"A1:L1", "A3:A4", "B3:B4", "C3:C4", "A5:A7", "B5:B7", "C5:C7"} <= merged
     assert [ws.cell(r, 1).value for r in (3, 5)] == ["一", "二"] and [ws.cell(r, 3).value for r in (3, 5)] == ["2", "3"]
     assert ws["D4"].value is None, "the continuation row's 具体问题 stays blank, as in the annex"
     assert ws["H3"].value == "各县（市、区）住房和城乡建设部门"
@@ -201,13 +202,13 @@ def test_the_yuzhou_ledger_imports_cleanly_and_exports_back_with_the_same_rows(a
 
     data = export(api, pid, "yz_deputy", "yuzhou").data
     ws = load_workbook(io.BytesIO(data)).active
-    assert ws["A2"].value == "单位（盖章）：禹州市住房和城乡建设局" and ws["I2"].value == "2022年6月8日"
-    assert [c.value for c in ws[3]] == [*YZ_HEADER, "进展", "是否销号", "台账编号"]
+    assert ws["A2"].value == "单位（盖章）：禹州市住房和城乡建设局" and ws["J2"].value == "2022年6月8日"
+    assert [c.value for c in ws[3]] == [*YZ_HEADER, "进展", "是否销号", "签收情况", "台账编号"]
     assert [ws.cell(r, 1).value for r in range(4, 10)] == ["1", "2", "3", "4", "5", "6"]
     assert ws["G6"].value == "各乡（镇）人民政府" and ws["G9"].value == "方山镇人民政府、磨街乡人民政府"
     assert ws["A10"].value.startswith("备注：“问题性质”指共性问题、个性问题")
     assert ws["A11"].value.startswith("记录链校验值（SM3）：sm3:"), "the chain head of the tasks exported"
-    assert {str(m) for m in ws.merged_cells.ranges} == {"A1:I1", "A10:I10", "A11:I11"}, "title, footnote, chain head"
+    assert {str(m) for m in ws.merged_cells.ranges} == {"A1:J1", "A10:J10", "A11:J11"}, "title, footnote, chain head"
     again = new_plan(api, "yz_deputy", "2022-05-20")
     reread = preview(api, again, "yz_deputy", data).get_json()
     assert same_rows(reread["rows"]) == same_rows(rows)
@@ -219,7 +220,7 @@ def test_the_csv_export_is_utf8_with_a_bom_and_repeats_the_grouped_cells_on_ever
     assert r.mimetype == "text/csv" and r.data.startswith(b"\xef\xbb\xbf")
     assert ".csv" in r.headers["Content-Disposition"] and r.headers["X-Content-Type-Options"] == "nosniff"
     table = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))
-    assert table[0][-2:] == ["进展", "是否销号"] and len(table) == 1 + 9 + 1
+    assert table[0][-3:] == ["进展", "是否销号", "签收情况"] and len(table) == 1 + 9 + 1
     assert table[-1][0].startswith("记录链校验值（SM3）：sm3:"), "the last line: the chain head of the tasks exported"
     assert [row[:3] for row in table[1:4]] == [["一", "政策落实方面", "3"]] * 3
     assert table[9][7] == SMX_COUNTIES["lushi"], "the individual problem names its unit"
@@ -626,9 +627,9 @@ def test_a_row_removed_from_the_file_is_shown_as_missing_and_kept_and_a_new_row_
     data = export(api, pid, "smx_deputy", "yuzhou").data
 
     def edit(ws):
-        for col in range(1, 13):  # problem 1 (row 2 is 单位（盖章）, row 3 the header) deleted
+        for col in range(1, 14):  # problem 1 (row 2 is 单位（盖章）, row 3 the header) deleted
             ws.cell(4, col).value = None
-        ws.unmerge_cells("A13:I13")  # a new problem typed over the footnote
+        ws.unmerge_cells("A13:J13")  # a new problem typed over the footnote
         added = ["10", "新增问题类", "个性问题", "新发现的问题", "立即整改", "6月30日", "卢氏县住建局"]
         for col, value in enumerate(added, start=1):
             ws.cell(13, col, value)

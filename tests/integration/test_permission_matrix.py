@@ -227,6 +227,23 @@ class Ctx:
 
         return self.once("token", make)
 
+    def declined_task(self) -> int:
+        """A 卢氏县 task its unit declined (拒收), waiting on the city."""
+
+        def make():
+            tid = self.task()
+            self.ok(self.post(f"/tasks/{tid}/decline", "lushi_handler", json={"reason": "不属本单位", "version": 1}))
+            return tid
+
+        return self.once("declined", make)
+
+    def fresh_assignment(self) -> int:
+        """A problem the city has just assigned to 卢氏县 (a task awaiting its 签收)."""
+        body = {"nature": "individual", "title": "新交办问题", "deadline": "6月30日", "unit_ids": [self.lushi]}
+        return self.once(
+            "assigned", lambda: self.ok(self.post("/plans/1/problems", "smx_deputy", json=body), 201)["id"]
+        )
+
     def problem9(self) -> int:
         return self.read(lambda s: s.scalar(select(Problem.id).where(Problem.plan_id == 1, Problem.seq == 9)))
 
@@ -371,6 +388,11 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda c: j(f"/lookbacks/{c.lookback()}/result", {"confirmed": True, "comment": "整改到位", "version": 1}),
         SUPERVISOR_WRITE,
     ),
+    ("api.acknowledge_all", "POST"): api(
+        lambda c: (c.fresh_assignment() and "/plans/1/acknowledge", {}),
+        # each for their own unit (湖滨区 has demo tasks awaiting 签收 too); the city has none of its own
+        answers("403", own="200+", head="200+", sibling="200+", issuer="409", other_city="404"),
+    ),
     ("api.get_policy", "GET"): api("/plans/1/policy", SEES_PLAN),
     ("api.set_policy", "PUT"): api(
         lambda c: j("/plans/1/policy", {"remind_days_before": [5, 1]}),
@@ -402,6 +424,35 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api.transition", "POST"): api(
         lambda c: j(f"/tasks/{c.task()}/transitions", {"to": "in_progress", "version": 1}),
         answers("403", own="200+", head="200+", sibling="404", other_city="404"),
+    ),
+    ("api.acknowledge", "POST"): api(
+        lambda c: j(f"/tasks/{c.task()}/acknowledge", {"version": 1}),
+        answers("403", own="200+", head="200+", sibling="404", other_city="404"),
+    ),
+    ("api.decline", "POST"): api(
+        lambda c: j(f"/tasks/{c.task()}/decline", {"reason": "不属本单位职责", "version": 1}),
+        answers("403", own="200+", head="200+", sibling="404", other_city="404"),
+    ),
+    ("api.insist", "POST"): api(
+        lambda c: j(f"/tasks/{c.declined_task()}/insist", {"reason": "仍属本单位", "version": 2}), SUPERVISOR_WRITE
+    ),
+    ("api.narrow", "POST"): api(
+        lambda c: j(f"/tasks/{c.declined_task()}/narrow", {"scope": "仅限城关镇", "reason": "缩小", "version": 2}),
+        SUPERVISOR_WRITE,
+    ),
+    ("api.reassign", "POST"): api(
+        lambda c: j(
+            f"/tasks/{c.task()}/reassign",
+            {"unit_id": c.unit(SMX_COUNTIES["hubin"]), "reason": "属湖滨区", "version": 1},
+        ),
+        SUPERVISOR_WRITE,
+    ),
+    ("api.split", "POST"): api(
+        lambda c: j(
+            f"/tasks/{c.task()}/split",
+            {"unit_ids": [c.unit(SMX_COUNTIES["yima"])], "reason": "涉及义马市", "version": 1},
+        ),
+        answers("403", issuer="201+", sibling="404", other_city="404"),
     ),
     ("api.list_evidence", "GET"): api(lambda c: (f"/tasks/{c.task()}/evidence", {}), SEES_LUSHI),
     ("api.upload_evidence", "POST"): api(
@@ -584,6 +635,38 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("web.task_transition", "POST"): page(
         lambda c: form(f"/tasks/{c.task()}/transition", {"to": "in_progress", "version": "1", "comment": ""}),
         RESPONSIBLE_FORM,
+    ),
+    ("web.task_acknowledge", "POST"): page(
+        lambda c: form(f"/tasks/{c.task()}/acknowledge", {"version": "1"}), RESPONSIBLE_FORM
+    ),
+    ("web.task_decline", "POST"): page(
+        lambda c: form(f"/tasks/{c.task()}/decline", {"version": "1", "reason": "不属本单位职责"}), RESPONSIBLE_FORM
+    ),
+    ("web.task_insist", "POST"): page(
+        lambda c: form(f"/tasks/{c.declined_task()}/insist", {"version": "2", "reason": "仍属本单位"}),
+        SUPERVISOR_FORM,
+    ),
+    ("web.task_narrow", "POST"): page(
+        lambda c: form(f"/tasks/{c.declined_task()}/narrow", {"version": "2", "scope": "仅限城关镇", "reason": "缩小"}),
+        SUPERVISOR_FORM,
+    ),
+    ("web.task_reassign", "POST"): page(
+        lambda c: form(
+            f"/tasks/{c.task()}/reassign",
+            {"version": "1", "unit_id": str(c.unit(SMX_COUNTIES["hubin"])), "reason": "属湖滨区"},
+        ),
+        SUPERVISOR_FORM,
+    ),
+    ("web.task_split", "POST"): page(
+        lambda c: form(
+            f"/tasks/{c.task()}/split",
+            {"version": "1", "unit_ids": str(c.unit(SMX_COUNTIES["yima"])), "reason": "涉及义马市"},
+        ),
+        SUPERVISOR_FORM,
+    ),
+    ("web.plan_acknowledge", "POST"): page(
+        lambda c: (c.fresh_assignment() and "/plans/1/acknowledge", {"data": {}}),
+        answers("302!", own="302+", head="302+", sibling="302+", other_city="404"),
     ),
     ("web.task_upload", "POST"): page(
         lambda c: form(f"/tasks/{c.task()}/evidence", {"file": (io.BytesIO(PNG), "现场.png")}), RESPONSIBLE_FORM

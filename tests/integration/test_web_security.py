@@ -341,6 +341,77 @@ def _task_transition(w: World) -> Form:
     )
 
 
+def _receipt_of(w: World, tid: int) -> Callable:
+    return lambda b: w.read(
+        lambda s: tuple(s.execute(select(Task.receipt, Task.unit_id, Task.version).where(Task.id == tid)).one())
+    )
+
+
+def _declined_lushi_task(w: World) -> int:
+    tid = lushi_task(w)
+    r = w.api.post(f"/tasks/{tid}/decline", "lushi_handler", json={"reason": "不属本单位", "version": 1})
+    assert r.status_code == 200, r.get_json()
+    return tid
+
+
+def _task_acknowledge(w: World) -> Form:
+    tid = lushi_task(w)
+    return Form("lushi_handler", f"/tasks/{tid}/acknowledge", lambda: {"version": "1"}, _receipt_of(w, tid))
+
+
+def _task_decline(w: World) -> Form:
+    tid = lushi_task(w)
+    fields = {"version": "1", "reason": "不属本单位职责"}
+    return Form("lushi_handler", f"/tasks/{tid}/decline", lambda: fields, _receipt_of(w, tid))
+
+
+def _task_insist(w: World) -> Form:
+    tid = _declined_lushi_task(w)
+    fields = {"version": "2", "reason": "仍属本单位"}
+    return Form("smx_deputy", f"/tasks/{tid}/insist", lambda: fields, _receipt_of(w, tid))
+
+
+def _task_narrow(w: World) -> Form:
+    tid = _declined_lushi_task(w)
+    fields = {"version": "2", "scope": "仅限城关镇", "reason": "其余已整改"}
+    return Form("smx_deputy", f"/tasks/{tid}/narrow", lambda: fields, _receipt_of(w, tid))
+
+
+def _assigned_to_lushi(w: World) -> int:
+    """A task of a problem the city has just assigned to 卢氏县 alone (free to go elsewhere)."""
+    body = {
+        "nature": "individual",
+        "title": "新交办问题",
+        "deadline": "6月30日",
+        "unit_ids": [w.unit_id(SMX_COUNTIES["lushi"])],
+    }
+    r = w.api.post("/plans/1/problems", "smx_deputy", json=body)
+    assert r.status_code == 201, r.get_json()
+    return w.value(Task.id, Task.problem_id == r.get_json()["id"])
+
+
+def _task_reassign(w: World) -> Form:
+    tid = _assigned_to_lushi(w)
+    fields = {"version": "1", "unit_id": str(w.unit_id(SMX_COUNTIES["hubin"])), "reason": "属湖滨区"}
+    return Form("smx_deputy", f"/tasks/{tid}/reassign", lambda: fields, _receipt_of(w, tid))
+
+
+def _task_split(w: World) -> Form:
+    tid = _assigned_to_lushi(w)
+    fields = {"version": "1", "unit_ids": str(w.unit_id(SMX_COUNTIES["yima"])), "reason": "涉及义马市"}
+    return Form("smx_deputy", f"/tasks/{tid}/split", lambda: fields, lambda b: w.count(Task))
+
+
+def _plan_acknowledge(w: World) -> Form:
+    lushi = w.unit_id(SMX_COUNTIES["lushi"])
+    return Form(
+        "lushi_handler",
+        "/plans/1/acknowledge",
+        lambda: {},
+        lambda b: w.count(Task, Task.unit_id == lushi, Task.receipt == "acknowledged"),
+    )
+
+
 def _task_upload(w: World) -> Form:
     tid = lushi_task(w)
     uploads = w.rt.config.UPLOAD_DIR
@@ -531,6 +602,13 @@ FORMS: dict[str, Callable[[World], Form]] = {
     "web.plan_edit": _plan_edit,
     "web.task_transition": _task_transition,
     "web.task_upload": _task_upload,
+    "web.task_acknowledge": _task_acknowledge,
+    "web.task_decline": _task_decline,
+    "web.task_insist": _task_insist,
+    "web.task_narrow": _task_narrow,
+    "web.task_reassign": _task_reassign,
+    "web.task_split": _task_split,
+    "web.plan_acknowledge": _plan_acknowledge,
     "web.task_extension": _task_extension,
     "web.task_urge": _task_urge,
     "web.task_bulk": _task_bulk,

@@ -297,21 +297,21 @@ def test_the_sanmenxia_export_numbers_and_merges_each_run_of_a_category():
             problem(3, "工作落实方面", "=HYPERLINK(1)"),
         ],
     )
-    assert table.header[-2:] == ["进展", "是否销号"] and table.header[0] == "序号"
+    assert table.header[-3:] == ["进展", "是否销号", "签收情况"] and table.header[0] == "序号"
     assert [r[:4] for r in table.rows] == [
         ["一", "政策落实方面", "2", "农村危房改造不及时"],
         ["一", "政策落实方面", "2", ""],  # the title is the head of the description, as in the annex
         ["二", "工作落实方面", "1", "'=HYPERLINK(1)"],
     ]
     assert table.merges == [(0, 1, 0), (0, 1, 1), (0, 1, 2)]
-    assert table.rows[0][-1] == "否"
+    assert table.rows[0][-2] == "否"
 
 
 def test_the_yuzhou_export_has_one_numbered_row_per_problem_and_no_merges():
     table = export_table(
         YUZHOU, [problem(5, "农村危房改造", "未挂牌", nature="individual"), problem(6, "农村危房改造", "x")]
     )
-    assert table.header == [*YZ_HEADER, "进展", "是否销号"]
+    assert table.header == [*YZ_HEADER, "进展", "是否销号", "签收情况"]
     assert [r[:4] for r in table.rows] == [
         ["5", "农村危房改造", "个性问题", "未挂牌"],
         ["6", "农村危房改造", "共性问题", "x"],
@@ -346,5 +346,21 @@ def test_a_wrapped_cell_needs_a_line_per_column_width_of_text_and_per_paragraph(
 def test_the_export_streams_one_category_group_at_a_time():
     groups = list(export_groups(SANMENXIA, [problem(1, "甲", "一"), problem(2, "甲", "二"), problem(3, "乙", "三")]))
     assert [len(g) for g in groups] == [2, 1]
-    assert groups[0][0][-1] == "" and len(groups[0][0]) == len(SANMENXIA.columns) + 3, "progress, closed, key"
+    assert groups[0][0][-1] == "" and len(groups[0][0]) == len(SANMENXIA.columns) + 4, "progress, closed, 签收, key"
     assert [len(g) for g in export_groups(YUZHOU, [problem(1, "甲", "一"), problem(2, "甲", "二")])] == [1, 1]
+
+
+def test_the_ledger_says_who_acknowledged_each_task_and_on_which_day():
+    from datetime import date
+
+    from app.domain.ledger_layouts import Receipt, receipt_text
+
+    one = [Receipt("卢氏县住房和城乡建设局", "acknowledged", "张某", date(2022, 6, 8))]
+    assert receipt_text(one) == "张某 2022年6月8日签收"
+    many = [*one, Receipt("湖滨区住房和城乡建设局", "declined"), Receipt("义马市住房和城乡建设局", "pending")]
+    assert receipt_text(many).split("\n") == [
+        "卢氏县住房和城乡建设局：张某 2022年6月8日签收",
+        "湖滨区住房和城乡建设局：已拒收",
+        "义马市住房和城乡建设局：待签收",
+    ]
+    assert receipt_text([Receipt("卢氏县", "acknowledged")]) == "已签收"  # before 签收 was recorded

@@ -14,6 +14,14 @@ DUE = datetime(2022, 6, 20, 15, 59, 59, tzinfo=UTC)  # 23:59:59 on 20 June in Ch
 TITLE = "农村危房改造档案资料不规范"
 
 CONTEXTS = {
+    "ack": {
+        "title": TITLE,
+        "unit": "湖滨区住建局",
+        "due_at": DUE,
+        "days": -2,
+        "level": 2,
+        "url": "https://rectify.example.cn/t/1",
+    },
     "reminder": {
         "title": TITLE,
         "unit": "湖滨区住建局",
@@ -298,3 +306,18 @@ def test_a_group_summary_counts_its_items_and_says_which_are_overdue_and_at_whic
     assert "1. 农村危房改造档案资料不规范（湖滨区住建局；整改时限2022年6月20日；已逾期4天，一级督办）" in text
     assert "2. 违规收取费用（陕州区住建局；立行立改）" in text
     assert "4 days overdue, level 1 supervision" in en_text
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+def test_the_ack_ladder_names_whom_it_reached_and_asks_for_the_acknowledgement(level):
+    context = CONTEXTS["ack"] | {"level": level, "days": 0 if level == 0 else -level}
+    subject, text, _ = render("ack", context)
+    en_subject, en_text, _ = render("ack", context, "en")
+    if level == 0:
+        assert subject.startswith("【请签收】") and "今日须签收" in subject
+        assert en_subject.startswith("[Please acknowledge]")
+    else:
+        assert subject.startswith(f"【签收督办·{level}级】") and f"逾期{level}天未签收" in subject
+        assert {1: "经办人", 2: "单位主要负责人", 3: "下发方案单位"}[level] in text
+        assert f"level {level}" in en_text
+    assert "签收时限：2022年6月20日" in text and "拒收" in text

@@ -21,7 +21,7 @@ from datetime import datetime
 from itertools import groupby
 
 import xlsxwriter
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.db import Database
@@ -37,6 +37,7 @@ from app.domain.ledger_layouts import (
     Column,
     ExportProblem,
     Layout,
+    Receipt,
     all_closed,
     export_columns,
     export_groups,
@@ -44,6 +45,7 @@ from app.domain.ledger_layouts import (
     merged_columns,
     neutralise,
     progress_text,
+    receipt_text,
     row_height,
     row_key,
     scope_phrase,
@@ -165,11 +167,15 @@ def iter_export_problems(
             Problem.deadline_text,
             Problem.remarks,
             Task.state,
+            Task.receipt,
+            Task.acknowledged_at,
+            func.coalesce(func.nullif(User.full_name, ""), User.username).label("acknowledger"),
             Unit.id.label("unit_id"),
             Unit.name.label("unit_name"),
         )
         .join(Task, Task.problem_id == Problem.id)
         .join(Unit, Task.unit_id == Unit.id)
+        .outerjoin(User, User.id == Task.acknowledged_by_id)
         .where(Problem.plan_id == plan.id, task_visible(user))
         .order_by(Problem.seq, Unit.id)
         .execution_options(yield_per=_STREAM)
@@ -198,7 +204,18 @@ def iter_export_problems(
             closed=all_closed(states),
             key=row_key(plan.id, p.seq),
             below=(below or {}).get(p.id, ""),
+            acknowledged=receipt_text(
+                [
+                    Receipt(t.unit_name, t.receipt, t.acknowledger, _china_day(t.acknowledged_at))
+                    for t in tasks
+                    if t.state != State.WITHDRAWN.value
+                ]
+            ),
         )
+
+
+def _china_day(moment: datetime | None):
+    return moment.astimezone(CHINA).date() if moment else None
 
 
 _CENTRED = {SEQ, COUNT, DEADLINE, CLOSED, KEY}
