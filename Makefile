@@ -38,9 +38,11 @@ run: $(STAMP) $(VENDOR)
 	$(FLASK) demo --if-empty
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
+# Two pytest-xdist workers, whole files to each (module fixtures are built once): the
+# suite waits on PostgreSQL, Chromium, Celery and LibreOffice as much as on Python.
 test: $(STAMP) $(VENDOR) browser office
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
