@@ -4,7 +4,9 @@ issues it and asks for 「整改方案及台账 6月10日前」; 卢氏县 answe
 the townships rectify and the county checks them; the county's received task is refused
 while its townships' problems are open (the refusal names them) and goes through once they
 are checked; the city reads the county's plan and the township progress but does not act on
-it; the county's report is met by handing in the answering plan. Then the look-back
+it; the county's report is met by handing in the answering plan. Right after the plan is issued every
+county acknowledges (签收) its tasks, except that 卢氏县 first declines (拒收) one with a
+reason and the city reassigns (转办) it to 灵宝市, which acknowledges it. Then the look-back
 (回头看): closed tasks fall due for a re-check N days later, which the supervisor's queue
 shows and the sweep reminds and escalates; one is confirmed, one reopens as a rebound, and
 the figures count it."""
@@ -73,10 +75,58 @@ def check(api, verifier: str, closer: str, tid: int) -> None:
     assert move(api, closer, tid, "closed").status_code == 200
 
 
+def inbox_subjects(api, who: str) -> list[str]:
+    return [m["subject"] for m in api.get("/inbox", who).get_json()["items"]]
+
+
+def every_county_acknowledges(api, clock) -> None:
+    """签收: 卢氏县 declines its own individual problem's task with a reason and the city
+    reassigns it to 灵宝市; then each county acknowledges all of its tasks at once."""
+    clock.advance(hours=1)
+    units = {key: api.get("/me", f"{key}_handler").get_json()["unit_id"] for key in SMX_COUNTIES}
+    all_tasks = api.get("/tasks", "smx_deputy", query_string={"plan_id": 1, "per_page": 200}).get_json()["items"]
+    [task] = [
+        t
+        for t in all_tasks
+        if t["unit_id"] == units["lushi"] and [u["problem_id"] for u in all_tasks].count(t["problem_id"]) == 1
+    ]
+    target = "lingbao"
+    reason = "该问题所涉片区已划归其他县区管理"
+    body = {"reason": reason, "version": task["version"]}
+    declined = api.post(f"/tasks/{task['id']}/decline", "lushi_handler", json=body)
+    assert declined.status_code == 200, declined.get_json()
+    assert declined.get_json()["receipt"] == "declined"
+    # the issuing side is told, in its people's inboxes
+    for who in ("smx_deputy", "smx_head"):
+        assert any(s.startswith("【拒收待处理】") for s in inbox_subjects(api, who)), who
+    body = {"unit_id": units[target], "reason": "经核实属该县区", "version": declined.get_json()["version"]}
+    moved = api.post(f"/tasks/{task['id']}/reassign", "smx_deputy", json=body)
+    assert moved.status_code == 200, moved.get_json()
+    assert (moved.get_json()["unit_id"], moved.get_json()["receipt"]) == (units[target], "pending")
+    assert any(s.startswith("【转办】") for s in inbox_subjects(api, f"{target}_handler"))
+
+    at = clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for key in SMX_COUNTIES:
+        r = api.post("/plans/1/acknowledge", f"{key}_handler")
+        assert r.status_code == 200, (key, r.get_json())
+        name = api.get("/me", f"{key}_handler").get_json()["full_name"]
+        mine = tasks_of(api, "smx_deputy", 1, units[key])
+        assert set(r.get_json()["acknowledged"]) == {t["id"] for t in mine}, key
+        for t in mine:
+            assert (t["receipt"], t["acknowledged_at"]) == ("acknowledged", at), (key, t["id"])
+            assert t["acknowledged_by"] == f"{name}（{SMX_COUNTIES[key]}）"
+    assert task["id"] in {t["id"] for t in tasks_of(api, "smx_deputy", 1, units[target])}
+    kinds = [(e["kind"], e["comment"]) for e in api.get(f"/tasks/{task['id']}/history", "smx_deputy").get_json()]
+    assert [k for k, _ in kinds] == ["created", "declined", "reassigned", "acknowledged"]
+    assert kinds[1] == ("declined", reason)
+    assert kinds[2][1] == f"转办：由{SMX_COUNTIES['lushi']}转至{SMX_COUNTIES[target]}。经核实属该县区"
+
+
 def test_the_sanmenxia_plan_runs_through_city_county_and_townships(api, app, clock):
     ids = add_tree(api, app)
     report = {"title": "整改方案及台账", "schedule": "6月10日前", "all_units_under": 1}
     assert api.post("/plans/1/obligations", "smx_deputy", json=report).status_code == 201
+    every_county_acknowledges(api, clock)
     received = tasks_of(api, "lushi_handler", 1, ids["lushi"])
     first, second = received[0], received[1]
 
