@@ -28,10 +28,11 @@ $(VENDOR) &: package.json package-lock.json
 browser:
 	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null && fc-list | grep -qi wqy || { apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei poppler-utils; }
 
-# The ledger print test converts exported .xlsx files with LibreOffice (headless) to PDF
-# and poppler's pdftoppm to PNG, saved beside the browser screenshots.
+# The ledger print test converts exported .xlsx files (Calc), the drafted reports their
+# .docx files (Writer), with LibreOffice (headless) to PDF and poppler's pdftoppm to PNG,
+# saved beside the browser screenshots.
 office:
-	@command -v soffice >/dev/null && command -v pdftoppm >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends libreoffice-calc poppler-utils; }
+	@command -v soffice >/dev/null && command -v pdftoppm >/dev/null && ls /usr/lib/libreoffice/program/libswlo.so >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends libreoffice-calc libreoffice-writer poppler-utils; }
 
 run: $(STAMP) $(VENDOR)
 	$(FLASK) migrate

@@ -1,4 +1,5 @@
-"""Flask commands: `flask --app app migrate | create-user | demo | holiday | sweep | verify-history`."""
+"""Flask commands: `flask --app app migrate | create-user | demo | holiday | sweep | verify-history |
+draft-template`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app import migrate as migrations
 from app.models import Unit, User
 from app.schemas import HolidayIn, UserIn, describe
 from app.services import calendar, org
+from app.services.drafts.layout import BUILDERS, default_template
 from app.services.errors import ServiceError
 
 
@@ -160,6 +162,15 @@ def register_cli(app: Flask) -> None:
         except ServiceError as err:
             _fail(err.message)
         click.echo(f"created user {user.username} (id {user.id}) in {unit.name}")
+
+    @app.cli.command("draft-template")
+    @click.argument("kind", type=click.Choice(sorted(BUILDERS)))
+    @click.argument("path", type=click.Path(dir_okay=False, writable=True))
+    def draft_template_cmd(kind: str, path: str) -> None:
+        """Write the default .docx template of a drafted document (the same bytes every time)."""
+        with open(path, "wb") as out:
+            out.write(default_template(kind))
+        click.echo(f"{kind} template written to {path}")
 
     @app.cli.command("holiday")
     @click.argument("day")

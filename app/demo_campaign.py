@@ -347,8 +347,12 @@ class Campaign:
 
         self.at(day, "10:40", decide)
 
-    def report(self, plan: str, title: str, unit: str, due_on: date, *steps: tuple[date, str, str]) -> None:
-        """A unit's report due on ``due_on``: ``(day, submit|accept|return, words)``."""
+    def report(
+        self, plan: str, title: str, unit: str, due_on: date, *steps: tuple[date, str, str], drafted: bool = False
+    ) -> None:
+        """A unit's report due on ``due_on``: ``(day, submit|accept|return, words)``. A
+        report owed from the ledger, or one ``drafted``, is handed in as the document the
+        ledger drafted (no file of the unit's own); any other with a stamped scan."""
 
         def find() -> tuple[int, int]:
             units = self.o.counties if plan == "smx" else self.o.towns
@@ -374,6 +378,7 @@ class Campaign:
                 if kind in ("answer", "submit"):
                     # a stamped scan, or the answering plan itself (nothing typed again)
                     scan = (io.BytesIO(photo_png(120, 160, _tint(f"report:{sid}"))), f"{title}（盖章扫描件）.png")
+                    from_ledger = drafted or title == demo.YZ_WEEKLY[0]
                     obligations.submit(
                         self.db,
                         cfg.UPLOAD_DIR,
@@ -382,9 +387,10 @@ class Campaign:
                         sid,
                         words,
                         version,
-                        scan if kind == "submit" else None,
+                        scan if kind == "submit" and not from_ledger else None,
                         self.t,
                         self.plan_ids["lushi"] if kind == "answer" else None,
+                        draft=drafted,
                     )
                 else:
                     data = ReviewIn(accept=kind == "accept", comment=words, version=version)
@@ -424,7 +430,8 @@ class Campaign:
             self.plan_ids["yz"] = plan.id
             plans.create_problem(self.db, deputy, plan.id, demo.yz_lookback(self.o, self.yz_shift), self.t)
             for title, schedule in (demo.YZ_WEEKLY, (demo.YZ_FINAL[0], self.yz_shift.text(demo.YZ_FINAL[1]))):
-                data = ObligationIn(title=title, schedule=schedule, all_units_under=self.o.yz.id)
+                layout = "yuzhou" if title == demo.YZ_WEEKLY[0] else None  # the weekly ledger: from the ledger
+                data = ObligationIn(title=title, schedule=schedule, all_units_under=self.o.yz.id, from_ledger=layout)
                 obligations.create_obligation(self.db, deputy, plan.id, data, self.t)
 
         self.at(self.smx_shift.issued_on, "09:30", smx)
@@ -585,8 +592,9 @@ class Campaign:
             "整改情况报告",
             "lushi",
             report_due,
-            (w(5), "submit", "整改情况报告。"),
+            (w(5), "submit", "整改情况报告（由台账起草）。"),
             (w(3), "return", "报告未附佐证材料清单，请补充后重新报送。"),
+            drafted=True,
         )
         self.report("smx", "整改情况报告", "mianchi", report_due, (w(2), "submit", "整改情况报告，延期事项另行说明。"))
 

@@ -579,6 +579,11 @@ class ObligationIn(Strict):
     ends_on: date | None = Field(default=None, description="last day recurring reports are due")
     unit_ids: list[Id] | None = Field(default=None, min_length=1, max_length=5000)
     all_units_under: Id | None = None
+    from_ledger: Literal["sanmenxia", "yuzhou"] | None = Field(
+        default=None,
+        description="从台账生成: each report is drafted from what changed in the unit's part of the ledger "
+        "since the previous one, in this ledger layout; the unit adds only its note",
+    )
 
 
 class ObligationOut(Out):
@@ -589,6 +594,7 @@ class ObligationOut(Out):
     kind: str
     starts_on: date
     ends_on: date
+    ledger_layout: str | None = Field(description="from the ledger, in this layout (null: the unit writes it)")
 
 
 class SubmissionOut(Out):

@@ -86,4 +86,4 @@ def now():
     return rt().clock()
 
 
-from app.api import answers, ledger, org, plans, reminders, tasks, tokens  # noqa: E402,F401  (register routes)
+from app.api import answers, drafts, ledger, org, plans, reminders, tasks, tokens  # noqa: E402,F401  (register routes)

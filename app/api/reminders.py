@@ -62,7 +62,8 @@ def list_submissions(plan_id: int):
     bp,
     "/submissions/<int:submission_id>/submit",
     "POST",
-    summary="Hand in a report (multipart: note, version, optional file; or answer_plan_id, your answering plan)",
+    summary="Hand in a report (multipart: note, version, optional file; or answer_plan_id, your answering plan; "
+    "draft=1 attaches the drafted report when no file is sent, as a report owed from the ledger always does)",
     response=SubmissionOut,
     form_file=True,
 )
@@ -87,6 +88,7 @@ def submit(submission_id: int):
         file,
         now(),
         answer_plan_id,
+        draft=request.form.get("draft") == "1",
     )
     return SubmissionOut.model_validate(sub)
 

@@ -48,6 +48,9 @@ Doing
 - **adding a problem**, one at a time or by importing a ledger file (its preview
   included): whoever supervises the plan, for units under the issuer; or a unit under
   the issuer reporting problems it found itself (自查), for itself only;
+- **drafting** a document from the ledger (整改情况报告, a report from the ledger) is
+  reading: whoever sees the plan drafts over what they see; the 通报 draft is the
+  supervising side's; an official or a supervisor keeps their unit's templates;
 - a **viewer** sees what their unit sees and does nothing.
 
 The administrator (``admin``) sees every unit, plan and record, so that they can help
@@ -280,6 +283,12 @@ def may_set_policy(who: Who, plan: PlanFacts) -> bool:
 
 def may_spot_check(who: Who, plan: PlanFacts) -> bool:
     return supervises(who, plan)
+
+
+def may_keep_templates(who: Who) -> bool:
+    """An official or a supervisor keeps their own unit's templates of drafted documents
+    (整改情况报告, reports from the ledger, 通报); anyone who sees a plan may draft from it."""
+    return who.role in WORKERS
 
 
 def may_administer(who: Who) -> bool:

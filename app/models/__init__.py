@@ -1,6 +1,7 @@
 """SQLAlchemy tables. Models never commit: services own the transaction."""
 
 from app.models.base import Base, UTCDateTime
+from app.models.drafts import ReportTemplate
 from app.models.ledger import LedgerImport
 from app.models.notice import NoticeNumber
 from app.models.org import POSITIONS, ROLES, CalendarOverride, OfficialYear, ThrottleCounter, Unit, User, WebSession
@@ -33,6 +34,7 @@ __all__ = [
     "Phase",
     "Plan",
     "Problem",
+    "ReportTemplate",
     "SchedulerLock",
     "SpotCheck",
     "SpotCheckItem",

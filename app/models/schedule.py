@@ -51,6 +51,9 @@ class Obligation(Base):
     title: Mapped[str] = mapped_column(String(200))
     schedule_text: Mapped[str] = mapped_column(String(100))  # as written: 6月10日前, 每周五, 每月底
     kind: Mapped[str] = mapped_column(String(20))  # once | weekly | monthly | quarterly
+    # 「从台账生成」: each report is drafted from the unit's ledger changes in this layout
+    # (app.domain.ledger_layouts.LAYOUTS); None: the unit writes its report itself
+    ledger_layout: Mapped[str | None] = mapped_column(String(20))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -20,6 +20,7 @@ from app.domain.submissions import SubmissionState
 from app.domain.workflow import TransitionError
 from app.models import Obligation, Plan, Submission, Unit, User
 from app.schemas import ObligationIn, ReviewIn
+from app.services import drafts
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, submission_event
@@ -84,6 +85,7 @@ def create_obligation(db: Database, actor: User, plan_id: int, data: ObligationI
             kind=rec.kind,
             starts_on=starts_on,
             ends_on=ends_on,
+            ledger_layout=data.from_ledger,
             created_by_id=actor.id,
         )
         s.add(ob)
@@ -152,10 +154,18 @@ def submit(
     file: tuple[BinaryIO, str] | None,
     now: datetime,
     answer_plan_id: int | None = None,
+    draft: bool = False,
 ) -> Submission:
     """The unit hands in its report (a note and, usually, the document), or, for a report
     such as 「整改方案及台账」, its answering plan to the plan the report is owed in: the
-    supervisor opens it as a plan page and its ledger export, nothing is typed again."""
+    supervisor opens it as a plan page and its ledger export, nothing is typed again.
+    Without a file or a plan, a report owed from the ledger, or one handed in with
+    ``draft``, carries the document drafted from the ledger
+    (:func:`app.services.drafts.draft_submission`), the note in it."""
+    if file is None and answer_plan_id is None:
+        sub = get_visible_submission(db.session(), actor, submission_id)
+        if draft or sub.obligation.ledger_layout:
+            file = drafts.drafted_upload(db, actor, submission_id, now, note)
     with db.transaction() as s:
         user = s.get(User, actor.id)
         sub = get_visible_submission(s, user, submission_id)

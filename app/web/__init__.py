@@ -176,6 +176,7 @@ from app.web import (  # noqa: E402,F401  (register routes)
     answers,
     authoring,
     dashboard,
+    drafts,
     ledger,
     plans,
     receipt,

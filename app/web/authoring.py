@@ -240,7 +240,12 @@ def obligation_new(plan_id: int):
             say("请选择报送单位：某单位的全部下级单位，或勾选具体单位。", "error")
             return redirect(url_for("web.obligation_new", plan_id=plan_id))
         f = request.form
-        body = {"title": f.get("title", ""), "schedule": f.get("schedule", ""), "ends_on": f.get("ends_on") or None}
+        body = {
+            "title": f.get("title", ""),
+            "schedule": f.get("schedule", ""),
+            "ends_on": f.get("ends_on") or None,
+            "from_ledger": f.get("from_ledger") or None,
+        }
         try:
             data = ObligationIn.model_validate(body | target, strict=False)
             obligations.create_obligation(db, g.user, plan_id, data, now)

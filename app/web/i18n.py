@@ -893,6 +893,71 @@ EN = {
     "逾期未签收几个工作日后告知下发单位": "Working days unacknowledged before the issuing unit is told",
     "（即签收）": "(acknowledging it)",
     "逾期未签收，督办升级至第{level}级": "Not acknowledged in time: escalated to level {level}",
+    # drafted documents: refusals
+    "只读账号不能上传模板。": "A read-only account cannot upload templates.",
+    "请选择要上传的 .docx 模板文件。": "Choose the .docx template to upload.",
+    "模板种类应为 {kinds} 之一，而不是「{kind}」。": "The kind of template is one of {kinds}, not {kind}.",
+    "日期「{text}」应写作 YYYY-MM-DD，如 2022-06-20。": "Write the day {text} as YYYY-MM-DD, e.g. 2022-06-20.",
+    "该报送事项不是“从台账生成”的定期报告。": "This report is not one owed from the ledger.",
+    "只有方案下发单位的督办人员可以起草通报。": "Only the issuing unit's supervisors may draft the public notice.",
+    "模板文件超过 {mb} MB。": "The template is larger than {mb} MB.",
+    "模板不是有效的 .docx 文件（无法作为 zip 打开），请在 Word 或 WPS 中另存为 .docx 后重新上传。": (
+        "The template is not a valid .docx file (it does not open as a zip): save it as .docx in Word or WPS "
+        "and upload it again."
+    ),
+    "模板不是 Word 文档（压缩包中没有 word/document.xml），请上传 .docx 文件。": (
+        "The template is not a Word document (the zip has no word/document.xml): upload a .docx file."
+    ),
+    "模板无法作为 Word 文档打开：{reason}": "The template does not open as a Word document: {reason}",
+    "模板标签「{tag}」没有闭合（缺少「{close}」）。": "The template tag {tag} is not closed (no {close}).",
+    "模板标签「{tag}」没有对应的结束标签（{end}）。": "The template tag {tag} has no closing tag ({end}).",
+    "模板标签「{tag}」无法识别：{reason}。": "The template tag {tag} is not known: {reason}.",
+    "模板标签「{tag}」有语法错误：{reason}。": "The template tag {tag} has a syntax error: {reason}.",
+    "模板标签「{tag}」中的变量「{name}」不存在。可用的变量：{known}。": (
+        "The variable {name} in the template tag {tag} does not exist. Variables: {known}."
+    ),
+    "模板标签「{tag}」引用了不存在的字段：{reason}。": (
+        "The template tag {tag} names a field that does not exist: {reason}."
+    ),
+    "模板引用了不存在的字段：{reason}。": "The template names a field that does not exist: {reason}.",
+    "模板无法生成文档：{reason}": "The template cannot make the document: {reason}",
+    # drafted documents
+    "上传于": "uploaded",
+    "上传修改后的模板": "Upload an edited template",
+    "上传模板": "Upload template",
+    "下载": "Download",
+    "下载报告（Word）": "Download the report (Word)",
+    "下载模板": "Download template",
+    "从台账生成": "from the ledger",
+    "从台账生成（各期报告由台账变化自动起草，单位只需填写说明）": (
+        "From the ledger (each report is drafted from what changed in the ledger; the unit adds only a note)"
+    ),
+    "否，由单位自行撰写": "No, the unit writes it",
+    "当前模板": "Template in use",
+    "截至日期": "As of",
+    "报告模板": "Report templates",
+    "报告由本期台账变化自动生成，只需填写说明。": (
+        "The report is drafted from this period's ledger changes: add only your note."
+    ),
+    "报送期间": "Period",
+    "文书": "Document",
+    "是": "Yes",
+    "未选文件时附上起草的报告": "Without a file, attach the drafted report",
+    "本期台账变化": "This period's ledger changes",
+    "本期台账无变化。": "No change in the ledger this period.",
+    "起草报告（Word）": "Draft the report (Word)",
+    "起草整改情况报告（Word）": "Draft the rectification report (Word)",
+    "在 Word 或 WPS 中修改模板（保留 {{ }} 和 {% %} 标签）后上传，本单位的文书即按此起草。": (
+        "Drafted documents follow your unit's template: download it, edit its words and layout in Word or WPS "
+        "(keep the {{ }} and {% %} tags), and upload it again."
+    ),
+    "起草通报（Word）": "Draft the public notice (Word)",
+    "返回报送": "Back to reports",
+    "默认模板": "Default template",
+    "整改情况报告": "Rectification report",
+    "从台账生成的定期报告": "Recurring report from the ledger",
+    "通报（草稿）": "Public notice (draft)",
+    "模板已上传，今后起草将使用该模板。": "Template uploaded: drafts now use it.",
 }
 
 

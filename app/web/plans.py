@@ -7,6 +7,7 @@ from flask import g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
+from app.domain.deadlines import CHINA
 from app.domain.reminders import on_notice_list
 from app.domain.workflow import STATE_LABELS, WITHDRAWABLE, State
 from app.http import stored_file
@@ -96,6 +97,7 @@ def plan_detail(plan_id: int):
         adds_problems=permissions.may_add_problems(f.who, f.plan),
         sees_spot_checks=permissions.sees_spot_checks(f.who, f.plan),
         to_acknowledge=receipt.awaiting_count(db, g.user, plan_id),
+        today=now.astimezone(CHINA).date().isoformat(),
     )
 
 

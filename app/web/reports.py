@@ -6,7 +6,7 @@ from flask import abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.schemas import ReviewIn, db_int
-from app.services import inbox, obligations
+from app.services import drafts, inbox, obligations
 from app.services.errors import ServiceError
 from app.web import back, bp, form_failed, login_required, rt, say, switched_lang
 
@@ -37,7 +37,8 @@ def submission_list():
     subs = obligations.list_submissions(rt().db, g.user, request.args.get("plan_id", type=db_int))
     offers = obligations.offers(rt().db, g.user, subs)
     plans = {s.id: obligations.answer_plans_for(rt().db, g.user, s) for s in subs if "submit" in offers[s.id]}
-    return render_template("submissions.html", subs=subs, offers=offers, answer_plans=plans)
+    ledger = drafts.from_ledger(rt().db, [s.id for s in subs])
+    return render_template("submissions.html", subs=subs, offers=offers, answer_plans=plans, ledger=ledger)
 
 
 @bp.post("/submissions/<int:submission_id>/submit")
@@ -58,6 +59,7 @@ def submission_submit(submission_id: int):
             file,
             r.clock(),
             request.form.get("answer_plan_id", type=db_int),
+            draft=request.form.get("draft") == "1",
         )
     except ServiceError as err:
         form_failed(err)

@@ -36,9 +36,13 @@ ROLES = {"official": "lushi_handler", "supervisor": "smx_deputy", "admin": "admi
 SIZES = {"desk": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 # Routes that are not pages: downloads, a JSON status, a redirect that changes the session.
 NOT_PAGES = {
+    "web.draft_notice",
+    "web.draft_report",
     "web.evidence_file",
     "web.ledger_export",
     "web.ledger_import_progress",
+    "web.report_template_file",
+    "web.submission_draft",
     "web.submission_file",
     "web.switch_lang",
 }
@@ -61,7 +65,8 @@ class Site:
 
 def _sample_ids(db_url: str) -> dict[str, int]:
     """A task of 卢氏县 that is overdue in the Sanmenxia plan (its official, the plan's
-    supervisor and the admin all see it), that plan, and one evidence file."""
+    supervisor and the admin all see it), that plan, one evidence file, and a Yuzhou
+    township's weekly report from the ledger (the admin's; the others meet the 404 page)."""
     engine = create_engine(db_url)
     with engine.connect() as c:
         task, plan, problem = c.execute(
@@ -71,8 +76,15 @@ def _sample_ids(db_url: str) -> dict[str, int]:
                 "ORDER BY t.id LIMIT 1"
             )
         ).one()
+        # a township's weekly report from the ledger, handed in (its changes page)
+        submission = c.execute(
+            text(
+                "SELECT s.id FROM submissions s JOIN obligations o ON o.id = s.obligation_id "
+                "WHERE o.ledger_layout IS NOT NULL AND s.state != 'pending' ORDER BY s.id LIMIT 1"
+            )
+        ).scalar_one()
     engine.dispose()
-    return {"task_id": task, "plan_id": plan, "problem_id": problem}
+    return {"task_id": task, "plan_id": plan, "problem_id": problem, "submission_id": submission}
 
 
 @pytest.fixture(scope="module")

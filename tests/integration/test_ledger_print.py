@@ -37,6 +37,44 @@ def min_height(text: str, width: float) -> float:
     return 12 * lines
 
 
+def office_pdf(src: Path) -> tuple[Path, str]:
+    """``src`` printed to PDF beside it by LibreOffice (headless), and the PDF's text."""
+    soffice, pdftotext = shutil.which("soffice"), shutil.which("pdftotext")
+    if not (soffice and pdftotext and shutil.which("pdftoppm")):
+        need_service("LibreOffice and poppler-utils", "run `make office` to install them")
+    profile = (src.parent / "lo-profile").as_uri()  # a profile of its own: parallel runs never share one
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation={profile}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(src.parent),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    pdf = src.with_suffix(".pdf")
+    assert pdf.exists(), f"LibreOffice could not open {src.name}"
+    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    return pdf, text
+
+
+def pngs(pdf: Path, stem: str, options: list[str]) -> list[Path]:
+    """The PDF's pages as PNG beside the browser screenshots: ``<stem>-<page>.png``."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob(f"{stem}-*.png"):
+        old.unlink()
+    subprocess.run([shutil.which("pdftoppm"), "-png", *options, str(pdf), str(SHOTS / stem)], check=True, timeout=60)
+    images = sorted(SHOTS.glob(f"{stem}-*.png"))
+    assert images, f"no page of {pdf.name} rendered"
+    return images
+
+
 @pytest.fixture
 def printed_plan(api) -> int:
     """A plan of 40 problems with long texts, enough for several printed pages."""
@@ -83,29 +121,9 @@ def test_an_exported_ledger_prints_on_a4_landscape_with_its_header_on_every_page
     assert ws.page_setup.fitToHeight == 0
     assert "&P" in ws.oddFooter.center.text and "&N" in ws.oddFooter.center.text
 
-    soffice, pdftoppm, pdftotext = (shutil.which(t) for t in ("soffice", "pdftoppm", "pdftotext"))
-    if not (soffice and pdftoppm and pdftotext):
-        need_service("LibreOffice and poppler-utils", "run `make office` to install them")
     xlsx = tmp_path / f"台账-{layout}.xlsx"
     xlsx.write_bytes(r.data)
-    profile = (tmp_path / "lo-profile").as_uri()  # a profile of its own: parallel runs never share one
-    subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation={profile}",
-            "--headless",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            str(xlsx),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    pdf = xlsx.with_suffix(".pdf")
-    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    pdf, text = office_pdf(xlsx)
     pages = text.split("\f")[:-1]
     assert len(pages) >= 2, "forty long problems take more than one page"
     for number, page in enumerate(pages, start=1):
@@ -114,8 +132,5 @@ def test_an_exported_ledger_prints_on_a4_landscape_with_its_header_on_every_page
     if layout == "yuzhou":
         assert "单位（盖章）" in pages[0] and "备注" in pages[-1]
     assert "记录链校验值（SM3）：sm3:" in pages[-1], "the chain head is printed under the table"
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    stem = SHOTS / f"ledger-print-{layout}"
-    subprocess.run([pdftoppm, "-png", "-r", "70", "-f", "1", "-l", "2", str(pdf), str(stem)], check=True, timeout=60)
-    images = sorted(SHOTS.glob(f"ledger-print-{layout}-*.png"))
-    assert images and all(p.stat().st_size > 10_000 for p in images)
+    images = pngs(pdf, f"ledger-print-{layout}", ["-r", "70", "-f", "1", "-l", "2"])
+    assert all(p.stat().st_size > 10_000 for p in images)

@@ -29,6 +29,7 @@ from sqlalchemy import event, insert, select
 
 from app.demo import DEMO_PASSWORD, SMX_COUNTIES
 from app.models import Lookback, Notification, Problem, SpotCheckItem, Submission, Task, Unit, User
+from app.services.drafts.layout import default_template
 from tests.integration.test_ledger_io import finished
 from tests.integration.test_web_security import PNG, Browser
 
@@ -184,6 +185,16 @@ class Ctx:
 
         return self.once(f"submission{submitted}", make)
 
+    def ledger_submission(self) -> int:
+        """A weekly report 卢氏县 owes from the ledger."""
+
+        def make():
+            body = {"title": "周报", "schedule": "每周五", "unit_ids": [self.lushi], "from_ledger": "sanmenxia"}
+            ob = self.ok(self.post("/plans/1/obligations", "smx_deputy", json=body), 201)["id"]
+            return self.read(lambda s: s.scalar(select(Submission.id).where(Submission.obligation_id == ob)))
+
+        return self.once("ledger_submission", make)
+
     def report_file(self) -> int:
         """A report 卢氏县 handed in with a file."""
 
@@ -304,6 +315,8 @@ RESPONSIBLE_WRITE = answers("403", own="201+", head="201+", sibling="404", other
 RESPONSIBLE_FORM = answers("302!", own="302+", head="302+", sibling="404", other_city="404")
 SUPERVISOR_WRITE = answers("403", issuer="200+", sibling="404", other_city="404")
 SUPERVISOR_FORM = answers("302!", issuer="302+", sibling="404", other_city="404")
+NOTICE_DRAFT = answers("403", issuer="200", other_city="404")  # the 通报 draft: the plan's supervising side
+KEEPS_TEMPLATES = answers("201+", viewer="403", admin="403")  # each unit's own templates
 TOKEN_OWNER = answers("404", issuer="200")
 
 MATRIX: dict[tuple[str, str], Case] = {
@@ -482,6 +495,20 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api.review", "POST"): api(
         lambda c: j(f"/submissions/{c.submission(submitted=True)}/review", {"accept": True, "version": 2}),
         SUPERVISOR_WRITE,
+    ),
+    # ---- API: drafted documents --------------------------------------------------------------
+    ("api.draft_report", "GET"): api("/plans/1/report.docx", SEES_PLAN),
+    ("api.draft_notice", "GET"): api("/plans/1/notice-draft.docx", NOTICE_DRAFT),
+    ("api.draft_submission", "GET"): api(lambda c: (f"/submissions/{c.submission()}/draft.docx", {}), SEES_LUSHI),
+    ("api.period_changes", "GET"): api(lambda c: (f"/submissions/{c.ledger_submission()}/changes", {}), SEES_LUSHI),
+    ("api.list_templates", "GET"): api("/report-templates", EVERYONE),
+    ("api.template_file", "GET"): api("/report-templates/report.docx", EVERYONE),
+    ("api.upload_template", "POST"): api(
+        lambda c: (
+            "/report-templates/report/upload",
+            {"data": {"file": (io.BytesIO(default_template("report")), "模板.docx")}},
+        ),
+        KEEPS_TEMPLATES,
     ),
     ("api.list_inbox", "GET"): api("/inbox", EVERYONE),
     ("api.read_one", "POST"): api(lambda c: (f"/inbox/{c.notification()}/read", {}), answers("404", own="200+")),
@@ -695,6 +722,19 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("web.submission_review", "POST"): page(
         lambda c: form(f"/submissions/{c.submission(submitted=True)}/review", {"accept": "1", "version": "2"}),
         SUPERVISOR_FORM,
+    ),
+    # ---- pages: drafted documents ------------------------------------------------------------------
+    ("web.draft_report", "GET"): page("/plans/1/report.docx", SEES_PLAN),
+    ("web.draft_notice", "GET"): page("/plans/1/notice-draft.docx", NOTICE_DRAFT),
+    ("web.submission_draft", "GET"): page(lambda c: (f"/submissions/{c.submission()}/draft.docx", {}), SEES_LUSHI),
+    ("web.submission_changes", "GET"): page(
+        lambda c: (f"/submissions/{c.ledger_submission()}/changes", {}), SEES_LUSHI
+    ),
+    ("web.report_templates", "GET"): page("/report-templates", EVERYONE),
+    ("web.report_template_file", "GET"): page("/report-templates/report.docx", EVERYONE),
+    ("web.report_template_upload", "POST"): page(
+        lambda c: form("/report-templates/report/upload", {"file": (io.BytesIO(default_template("report")), "t.docx")}),
+        answers("302+", viewer="403", admin="403"),
     ),
 }
 

@@ -34,6 +34,7 @@ from app.models import (
     OfficialYear,
     Plan,
     Problem,
+    ReportTemplate,
     SpotCheck,
     SpotCheckItem,
     Submission,
@@ -45,6 +46,7 @@ from app.models import (
 from app.schemas import UnitIn, UserIn
 from app.services import org, spotchecks
 from app.services.auth import issue_token, start_session
+from app.services.drafts.layout import default_template
 from config import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -498,6 +500,15 @@ def _submission_submit(w: World) -> Form:
     )
 
 
+def _report_template_upload(w: World) -> Form:
+    return Form(
+        "lushi_handler",
+        "/report-templates/report/upload",
+        lambda: {"file": (io.BytesIO(default_template("report")), "模板.docx")},
+        lambda b: w.count(ReportTemplate),
+    )
+
+
 def _submission_review(w: World) -> Form:
     sid = w.obligation_for_lushi()
     r = w.api.post(f"/submissions/{sid}/submit", "lushi_handler", data={"note": "已报送", "version": "1"})
@@ -586,6 +597,7 @@ def _lookback_result(w: World) -> Form:
 
 FORMS: dict[str, Callable[[World], Form]] = {
     "web.login": _login,
+    "web.report_template_upload": _report_template_upload,
     "web.logout": _logout,
     "web.password": _password,
     "web.admin_units": _admin_units,
