@@ -34,9 +34,9 @@ def insert_ignoring_duplicates(s: Session, rows: Sequence[dict]) -> int:
     """
     if not rows:
         return 0
-    full = [ROW_DEFAULTS | r for r in rows]
     if s.get_bind().dialect.name == "postgresql":
-        return _insert_pg(s, full)
+        return _insert_pg(s, rows)
+    full = [ROW_DEFAULTS | r for r in rows]
     stmt = sqlite_insert(Notification.__table__).on_conflict_do_nothing(index_elements=["key"])
     stmt = stmt.returning(Notification.__table__.c.id)
     conn = s.connection()
@@ -74,13 +74,18 @@ def _insert_pg(s: Session, rows: list[dict]) -> int:
     is PostgreSQL's fast way in, where parsing one large JSON document was most of the
     sweep's time."""
     if len(rows) < COPY_FROM:
-        payload = json.dumps(rows, default=_instant, ensure_ascii=False)
+        payload = json.dumps([ROW_DEFAULTS | r for r in rows], default=_instant, ensure_ascii=False)
         return len(s.execute(_PG_INSERT, {"rows": payload}).all())
+    defaults = [ROW_DEFAULTS.get(c) for c in _COLUMNS]  # a column a row leaves out (no merged copy of each row)
+    json_at = [i for i, c in enumerate(_COLUMNS) if c in _JSON_COLUMNS]
     with s.connection().connection.driver_connection.cursor() as cur:
         cur.execute(_INCOMING)
         with cur.copy(_COPY) as copy:
             for r in rows:
-                copy.write_row([_json(r[c]) if c in _JSON_COLUMNS else r[c] for c in _COLUMNS])
+                values = [r.get(c, d) for c, d in zip(_COLUMNS, defaults, strict=True)]
+                for i in json_at:
+                    values[i] = _json(values[i])
+                copy.write_row(values)
     added = len(s.execute(_FROM_INCOMING).all())
     s.execute(text("TRUNCATE outbox_incoming"))
     return added
