@@ -95,6 +95,7 @@ def test_a_countys_drafted_report_holds_the_ledgers_numbers_in_chinese_fonts_and
     by = figures["by_state"]
     assert figures["total"] == 9 and by["closed"] == 1 and by["verified"] == 1 and by["rectified"] == 1
     assert "卢氏县住房和城乡建设局文件" in text and "〔2022〕　号" in text
+    assert "卢氏县住房和城乡建设局关于2021年度" in text and "关于关于" not in text
     assert f"承担整改任务{figures['total']}项" in text
     assert f"已销号{by['closed']}项、已核实{by['verified']}项、待核实{by['rectified']}项" in text
     assert f"正在整改{by['in_progress'] + by['identified']}项" in text

@@ -239,7 +239,7 @@ def report_context(s: Session, plan: Plan, unit: Unit, as_of: date, whole: bool 
     return {
         "issuer": unit.name,
         "doc_number": f"〔{as_of.year}〕　号",
-        "title": f"{unit.name}关于{plan.title}整改情况的报告",
+        "title": f"{unit.name}关于{plan.title.removeprefix('关于')}整改情况的报告",
         "recipient": plan.issuing_unit.name if plan.issuing_unit_id != unit.id else "",
         "plan_title": plan.title,
         "plan_doc_number": plan.doc_number,
@@ -467,7 +467,7 @@ def notice_context(s: Session, plan: Plan, viewer: User, now: datetime) -> dict:
     return {
         "issuer": issuer.name,
         "doc_number": f"{issuer.notice_prefix or ''}〔{today.year}〕　号",
-        "title": f"关于{plan.title}逾期未整改问题的通报",
+        "title": f"关于{plan.title.removeprefix('关于')}逾期未整改问题的通报",
         "recipients": "、".join(u["name"] for u in units) or "各有关单位",
         "plan_title": plan.title,
         "plan_doc_number": plan.doc_number,
