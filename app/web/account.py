@@ -46,6 +46,13 @@ MODE_LABELS = {
 }
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico where nothing names an icon (a photo or a file opened
+    on its own): send them to the pages' icon rather than a 404."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if request.method == "POST":

@@ -521,6 +521,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("web.logout", "POST"): page("/logout", answers("302"), public=True),
     ("web.switch_lang", "GET"): page("/lang/en", answers("302"), public=True),
     ("static", "GET"): page("/static/app.css", EVERYONE, public=True),
+    ("web.favicon", "GET"): page("/favicon.ico", answers("301"), public=True),
     ("web.password", "GET"): page("/account/password", EVERYONE),
     ("web.password", "POST"): page(
         lambda c: form(
