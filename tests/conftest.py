@@ -57,6 +57,17 @@ def redis_test_url(default_db: int) -> str:
     return f"{base}/{int(db) + offset}"
 
 
+def pytest_sessionstart(session) -> None:
+    """Empty test-artifacts/screenshots once per run, before any test writes to it: in the
+    plain run, or in pytest-xdist's controller (its workers carry ``workerinput``)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    folder = Path(session.config.rootpath) / "test-artifacts" / "screenshots"
+    if folder.is_dir():
+        for old in [*folder.glob("*.png"), folder / "INDEX.txt"]:
+            old.unlink(missing_ok=True)
+
+
 def need_service(name: str, reason: str) -> None:
     """Skip with a clear message locally; fail under CI, where every service must run."""
     message = f"{name} is not reachable ({reason})"

@@ -116,12 +116,14 @@ def page(new_page):
 
 @pytest.fixture(scope="session")
 def screenshot_dir(request) -> Iterator[Path]:
+    """The run's screenshot folder, emptied once per run by tests/conftest.py (not here:
+    under pytest-xdist each worker is a session and would delete the other's images).
+    Each worker appends the shots it took to INDEX.txt."""
     folder = Path(request.config.rootpath) / "test-artifacts" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
     yield folder
-    (folder / "INDEX.txt").write_text("".join(f"{p}\n" for p in SHOTS), encoding="utf-8")
+    with (folder / "INDEX.txt").open("a", encoding="utf-8") as index:
+        index.write("".join(f"{p}\n" for p in SHOTS))
 
 
 @pytest.fixture
