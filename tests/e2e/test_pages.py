@@ -39,6 +39,7 @@ NOT_PAGES = {
     "web.draft_notice",
     "web.draft_report",
     "web.evidence_file",
+    "web.favicon",
     "web.ledger_export",
     "web.ledger_import_progress",
     "web.report_template_file",
