@@ -516,6 +516,27 @@ class ExportProblem:
     below: str = ""  # the 下级整改 cell (:data:`BELOW_COLUMN`)
     acknowledged: str = ""  # 签收情况 (:func:`receipt_text`)
 
+    @classmethod
+    def of(cls, problem, plan_id: int, units: str, states: Mapping[str, int], **cells: str) -> ExportProblem:
+        """A problem's row: its own fields, its units, and its tasks' states read as 进展
+        and 是否销号 (the export and a drafted period report build rows alike)."""
+        return cls(
+            id=problem.id,
+            seq=problem.seq,
+            category=problem.category,
+            nature=problem.nature,
+            title=problem.title,
+            description=problem.description,
+            measures=problem.measures,
+            deadline_text=problem.deadline_text,
+            units=units,
+            remarks=problem.remarks,
+            progress=progress_text(states),
+            closed=all_closed(states),
+            key=row_key(plan_id, problem.seq),
+            **cells,
+        )
+
 
 @dataclass(frozen=True)
 class Receipt:

@@ -33,11 +33,8 @@ from app.domain.deadlines import CHINA, end_of_day_utc
 from app.domain.ledger_layouts import (
     LAYOUTS,
     ExportProblem,
-    all_closed,
     chinese_number,
     export_table,
-    progress_text,
-    row_key,
 )
 from app.domain.reminders import on_notice_list
 from app.domain.workflow import OPEN_STATES, STATE_LABELS, State
@@ -329,24 +326,7 @@ def _period(s: Session, sub: Submission, now: datetime) -> PeriodReport:
             continue
         changes.append(change)
         counts = Counter({state.value: 1})
-        p = item.problem
-        problems.append(
-            ExportProblem(
-                id=p.id,
-                seq=p.seq,
-                category=p.category,
-                nature=p.nature,
-                title=p.title,
-                description=p.description,
-                measures=p.measures,
-                deadline_text=p.deadline_text,
-                units=item.unit.name,
-                remarks=p.remarks,
-                progress=progress_text(counts),
-                closed=all_closed(counts),
-                key=row_key(plan.id, p.seq),
-            )
-        )
+        problems.append(ExportProblem.of(item.problem, plan.id, item.unit.name, counts))
     table = export_table(layout, problems)
     rows = [[*row, change.text()] for row, change in zip(table.rows, changes, strict=True)]
     return PeriodReport(

@@ -38,16 +38,13 @@ from app.domain.ledger_layouts import (
     ExportProblem,
     Layout,
     Receipt,
-    all_closed,
     export_columns,
     export_groups,
     export_table,
     merged_columns,
     neutralise,
-    progress_text,
     receipt_text,
     row_height,
-    row_key,
     scope_phrase,
 )
 from app.domain.workflow import STATE_LABELS, State
@@ -189,20 +186,11 @@ def iter_export_problems(
             names = [phrase] + [name for uid, name in mine.items() if uid not in children]
         else:
             names = list(mine.values())
-        yield ExportProblem(
-            id=p.id,
-            seq=p.seq,
-            category=p.category,
-            nature=p.nature,
-            title=p.title,
-            description=p.description,
-            measures=p.measures,
-            deadline_text=p.deadline_text,
-            units="、".join(names),
-            remarks=p.remarks,
-            progress=progress_text(states),
-            closed=all_closed(states),
-            key=row_key(plan.id, p.seq),
+        yield ExportProblem.of(
+            p,
+            plan.id,
+            "、".join(names),
+            states,
             below=(below or {}).get(p.id, ""),
             acknowledged=receipt_text(
                 [
