@@ -386,8 +386,27 @@ class TaskQuery(Strict):
         "account or the unit's name; Chinese text matches anywhere, % and _ are taken literally",
     )
     sort: Literal["due", "-due", "unit", "state", "updated"] = "due"
-    page: int = Field(default=1, ge=1, le=DB_INT_MAX)
+    after: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="a page's `next`: the page that follows it, in the same order and filter (as fast on the "
+        "thousandth page as on the first)",
+    )
+    before: str | None = Field(default=None, max_length=1000, description="a page's `prev`: the page before it")
+    page: int = Field(
+        default=1,
+        ge=1,
+        le=DB_INT_MAX,
+        description="the Nth page counted from the first: kept for old links; each page further costs more "
+        "(it skips the ones before), so follow `next` and `prev` instead",
+    )
     per_page: int = Field(default=50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def one_position(self) -> TaskQuery:
+        if [self.after is not None, self.before is not None, self.page != 1].count(True) > 1:
+            raise ValueError("give at most one of after, before and page")
+        return self
 
 
 class TaskOut(Out):
@@ -430,6 +449,8 @@ class TaskPage(Out):
     total: int = Field(description="tasks matching the filter, counted up to 1,000 (see `more`)")
     more: bool = Field(description="more than `total` tasks match: the count stops at 1,000")
     has_next: bool = Field(description="a next page exists")
+    next: str | None = Field(description="`after` for the next page; none on the last")
+    prev: str | None = Field(description="`before` for the page before; none on the first")
     page: int
     per_page: int
 

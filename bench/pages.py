@@ -7,8 +7,12 @@ SQLite (``--backends``; every line starts with db=…):
   * dashboard       GET /dashboard (every task the city supervisor sees) and
                     /dashboard?plan_id=… (one plan), p50/p95 in ms.
   * plan_page       GET /plans/<id> of a random plan.
-  * tasks_html[S]   GET /tasks?sort=S&page=1..20, the HTML list, for every sort S offered.
-  * tasks_api[S]    GET /api/v1/tasks?sort=S&page=1..20, the same list over the API.
+  * tasks_html[S]   GET /tasks?sort=S, pages 1..20 as a reader reaches them (each page's
+                    "next" position, ?after=…), the HTML list, for every sort S offered.
+  * tasks_api[S]    GET /api/v1/tasks?sort=S, the same pages over the API.
+  * tasks_html[S@90%], tasks_api[S@90%]
+                    the page 90 % of the way into the list (its position found once per size
+                    through an old ?page=N link): deep pages must cost what page 1 does.
   * home            GET /, the supervisor's my-work boxes and the header's count.
   * tasks_html[q=title], tasks_api[q=measures]
                     keyword search: a problem-title substring few tasks match, and a
@@ -53,7 +57,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import api as base  # bench/ is on sys.path when run as a script; api puts the root there
@@ -63,7 +67,9 @@ from app import create_app
 from app.db import Database
 from app.domain.deadlines import CHINA
 from app.migrate import upgrade
-from app.models import Base, Plan
+from app.models import Base, Plan, User
+from app.schemas import TaskQuery
+from app.services import tasks
 
 SORTS = ("due", "-due", "unit", "state", "updated")
 
@@ -159,7 +165,8 @@ def copy_to_sqlite(pg_url: str, path: Path) -> str:
             for table in Base.metadata.sorted_tables:
                 if b.scalar(select(func.count()).select_from(table)):
                     b.execute(table.delete())  # rows a migration wrote (none is history)
-                rows = a.execution_options(stream_results=True, yield_per=5000).execute(select(table))
+                plain = [c for c in table.c if c.computed is None]  # the database computes the rest
+                rows = a.execution_options(stream_results=True, yield_per=5000).execute(select(*plain))
                 for chunk in rows.mappings().partitions(5000):
                     b.execute(insert(table), [dict(r) for r in chunk])
             b.exec_driver_sql("ANALYZE")
@@ -212,7 +219,29 @@ class Browser:
 
 
 # ---- what is measured -------------------------------------------------------------------------
-def figures(plan_ids: list[int]) -> dict[str, tuple[bool, Callable[[random.Random], str]]]:
+def positions(url: str, username: str, n_tasks: int) -> dict[str, tuple[list[str], str]]:
+    """Per sort, the ``after`` positions of pages 2..20 (each page's ``next``, as a reader
+    follows them) and of the page 90 % into the list, from the service in-process."""
+    db = Database(url)
+    try:
+        viewer = db.session().scalar(select(User).where(User.username == username))
+        now = datetime.now(UTC)
+        found = {}
+        for sort in SORTS:
+            chain, query = [], TaskQuery(sort=sort)
+            for _ in range(19):
+                query = TaskQuery(sort=sort, after=tasks.list_tasks(db, viewer, query, now).next)
+                chain.append(query.after)
+            deep = TaskQuery(sort=sort, page=max(1, n_tasks * 9 // 10 // query.per_page))
+            found[sort] = (chain, tasks.list_tasks(db, viewer, deep, now).next)
+        return found
+    finally:
+        db.dispose()
+
+
+def figures(
+    plan_ids: list[int], spots: dict[str, tuple[list[str], str]]
+) -> dict[str, tuple[bool, Callable[[random.Random], str]]]:
     """name -> (over the API with a token, path for a random draw)."""
     out = {
         "dashboard": (False, lambda r: "/dashboard"),
@@ -224,8 +253,12 @@ def figures(plan_ids: list[int]) -> dict[str, tuple[bool, Callable[[random.Rando
     out["tasks_html[q=title]"] = (False, lambda r: "/tasks?q=" + urllib.parse.quote(f"共性问题{r.randint(1, 999)}"))
     out["tasks_api[q=measures]"] = (True, lambda r: "/api/v1/tasks?q=" + urllib.parse.quote("销号管理"))
     for sort in SORTS:
-        out[f"tasks_html[{sort}]"] = (False, lambda r, s=sort: f"/tasks?sort={s}&page={r.randint(1, 20)}")
-        out[f"tasks_api[{sort}]"] = (True, lambda r, s=sort: f"/api/v1/tasks?sort={s}&page={r.randint(1, 20)}")
+        chain, deep = spots[sort]
+        walked = [f"sort={sort}"] + [f"sort={sort}&after={after}" for after in chain]
+        out[f"tasks_html[{sort}]"] = (False, lambda r, w=walked: f"/tasks?{r.choice(w)}")
+        out[f"tasks_api[{sort}]"] = (True, lambda r, w=walked: f"/api/v1/tasks?{r.choice(w)}")
+        out[f"tasks_html[{sort}@90%]"] = (False, lambda r, q=f"sort={sort}&after={deep}": f"/tasks?{q}")
+        out[f"tasks_api[{sort}@90%]"] = (True, lambda r, q=f"sort={sort}&after={deep}": f"/api/v1/tasks?{q}")
     return out
 
 
@@ -265,7 +298,8 @@ def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, r
     browser = Browser(port)
     browser.sign_in("city_deputy")
     token = base.Client(port).token("city_deputy")
-    figs = {name: f for name, f in figures(plan_ids).items() if re.search(args.figures, name)}
+    spots = positions(url, "city_deputy", n_tasks)
+    figs = {name: f for name, f in figures(plan_ids, spots).items() if re.search(args.figures, name)}
     paths = {name: (api_call, draw(random.Random(0))) for name, (api_call, draw) in figs.items()}
     queries = count_queries(url, "city_deputy", paths)
     for _ in range(args.warmup):
@@ -313,7 +347,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--figures", default="", help="only the figures whose name matches this regex (e.g. tasks_)")
-    p.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE page 20 of every sort at every size")
+    p.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the page 90 %% into each sort, each size")
     p.add_argument("--backends", default="postgresql,sqlite", help="databases to serve the same ledger from")
     p.add_argument(
         "--pg-admin-url",
@@ -351,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
                 if pg_port:
                     by_size["postgresql"][n] = measure_size(pg_port, url, n, plan_ids, args, rng, "postgresql")
                     if args.explain:
-                        for sort in SORTS:
-                            base.print_explain(f"size={n}", sort, {"sort": sort, "page": "20"}, url, o.supervisor_id)
+                        for sort, (_, deep) in positions(url, "city_deputy", n).items():
+                            base.print_explain(f"size={n}", sort, {"sort": sort, "after": deep}, url, o.supervisor_id)
                 if "sqlite" in args.backends:
                     t0 = time.perf_counter()
                     lite = copy_to_sqlite(url, Path(tmp) / "bench.db")

@@ -38,6 +38,8 @@ def list_tasks(query: TaskQuery):
         total=found.total,
         more=found.more,
         has_next=found.has_next,
+        next=found.next,
+        prev=found.prev,
         page=query.page,
         per_page=query.per_page,
     )

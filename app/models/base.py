@@ -60,6 +60,24 @@ def _china_day_sqlite(element, compiler, **kw):
     return f"DATE({compiler.process(element.clauses, **kw)}, '+8 hours')"
 
 
+class far_future(FunctionElement):
+    """The last second of 9999 (UTC) as each database stores an instant: where a list
+    orders by deadline, a task without one comes after every dated task (Task.due_sort)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(far_future, "postgresql")
+def _far_future_pg(element, compiler, **kw):
+    return "'9999-12-31 23:59:59+00'::timestamptz"
+
+
+@compiles(far_future, "sqlite")
+def _far_future_sqlite(element, compiler, **kw):
+    return "'9999-12-31 23:59:59.000000'"  # UTCDateTime's text on SQLite, so it compares as one
+
+
 def utcnow() -> datetime:
     """Row-creation default only; business logic receives ``now`` from its caller."""
     return datetime.now(UTC)

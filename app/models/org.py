@@ -19,7 +19,7 @@ class Unit(Base):
     indexed prefix query instead of a recursive walk."""
 
     __tablename__ = "units"
-    __table_args__ = (UniqueConstraint("parent_id", "name"), Index("ix_units_name", "name"))  # lists sort by name
+    __table_args__ = (UniqueConstraint("parent_id", "name"), Index("ix_units_name", "name", "id"))  # lists sort by name
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Computed,
     Date,
     ForeignKey,
     Index,
@@ -15,12 +16,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
     text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, UTCDateTime, utcnow
+from app.models.base import Base, UTCDateTime, far_future, utcnow
 from app.models.org import Unit, User
 from app.models.schedule import Schedulable
 
@@ -149,13 +152,19 @@ class Task(Schedulable, Base):
         Index("ix_tasks_plan_state", "plan_id", "state"),
         Index("ix_tasks_unit_state", "unit_id", "state"),
         Index("ix_tasks_state_due", "state", "due_at"),
-        # the task list's orders (app.services.tasks._SORTS), so a page stops after its rows:
-        # by deadline either way (read backwards for the reverse), by unit, by last update
-        Index("ix_tasks_due_order", "due_at", "id"),
+        # the task list's orders (app.services.tasks.ORDERS), so a page seeks to its first row
+        # and stops after its last: by deadline either way (read backwards for the reverse),
+        # by state and deadline, by unit (units by name, then each unit's tasks), by last update
+        Index("ix_tasks_due_sort", "due_sort", "id"),
+        Index("ix_tasks_state_sort", "state", "due_sort", "id"),
         Index("ix_tasks_unit_order", "unit_id", "id"),
         Index("ix_tasks_updated_order", "updated_at", "id"),
+        Index("ix_tasks_due_order", "due_at", "id"),  # my work's boxes, by deadline
         # my work's overdue box: each level's earliest deadlines, and its count per level
         Index("ix_tasks_overdue_order", "escalation_level", "due_at", "id"),
+        # my work's declined box (拒收, every page's header): the few declined tasks, not
+        # every open task of the plans supervised
+        Index("ix_tasks_receipt_state", "receipt", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -174,6 +183,13 @@ class Task(Schedulable, Base):
     deadline_text: Mapped[str] = mapped_column(String(100), default="")
     deadline_basis: Mapped[str | None] = mapped_column(String(20))
     deadline_from: Mapped[date | None] = mapped_column(Date)
+    # The deadline as the lists order by it, computed by the database: ``due_at``, or for a
+    # task without one (长期) the far future, so "no deadline last" is a plain index order
+    # on both databases (SQLite's indexes put NULLs first) and a page's position is a
+    # value without NULLs to compare with. Loaded only where a list asks for it.
+    due_sort: Mapped[datetime] = mapped_column(
+        UTCDateTime, Computed(func.coalesce(literal_column("due_at"), far_future())), deferred=True
+    )
     calendar_provisional: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     rectified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -257,7 +273,12 @@ class Lookback(Schedulable, Base):
     Reminded and escalated by the sweep like a task, to the issuing unit's people."""
 
     __tablename__ = "lookbacks"
-    __table_args__ = (UniqueConstraint("task_id", "closed_seq"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "closed_seq"),
+        # my work's look-back box (every page's header): the pending ones due soon, read
+        # from here rather than from every task struck off (SQLite's choice without it)
+        Index("ix_lookbacks_due", "state", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import operator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, func, or_, select, union_all, update
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
@@ -32,6 +35,7 @@ from app.domain.workflow import (
     may_urge,
 )
 from app.models import Evidence, Lookback, Notification, Plan, Problem, Task, TaskEvent, Unit, User
+from app.models.base import UTCDateTime
 from app.schemas import ProblemEditIn, TaskOut, TaskQuery, TransitionIn, WithdrawIn
 from app.services import plans
 from app.services.calendar import load_calendar
@@ -39,7 +43,7 @@ from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, task_event
 from app.services.history import Entry, Event, add_events, append
 from app.services.plans import overdue_clause
-from app.services.scope import facts, get_visible_problem, get_visible_task, require, task_actor, task_visible
+from app.services.scope import facts, get_visible_problem, get_visible_task, require, task_actor, unit_visible
 from app.services.sweep import policy_for
 
 
@@ -112,15 +116,77 @@ def is_overdue(task: Task, now: datetime) -> bool:
     return task.state in OPEN_STATES and task.due_at is not None and task.due_at < now
 
 
-# Each order is one an index reads (models.Task's ix_tasks_*_order, ix_tasks_state_due,
+@dataclass(frozen=True)
+class Order:
+    """A list order as an index reads it: its keys, the last of them the task's id so that
+    no two rows tie, and their direction. A page starts after the keys of the last row of
+    the page before (keyset paging), which the index seeks to, so the thousandth page
+    costs what the first does. ``outer``: the leading keys that are the units' (by unit,
+    the order walks the units by name and then each unit's tasks)."""
+
+    keys: tuple[ColumnElement, ...]
+    descending: bool = False
+    outer: int = 0
+
+
+# Each order is an index's (models.Task's ix_tasks_*_sort and _order, models.Unit's
 # ix_units_name): "-due" is "due" backwards (no deadline first), "updated" the newest first.
-_SORTS = {
-    "due": (Task.due_at.asc().nulls_last(), Task.id),
-    "-due": (Task.due_at.desc().nulls_first(), Task.id.desc()),
-    "unit": (Unit.name, Task.id),
-    "state": (Task.state, Task.due_at.asc().nulls_last(), Task.id),
-    "updated": (Task.updated_at.desc(), Task.id.desc()),
+ORDERS = {
+    "due": Order((Task.due_sort, Task.id)),
+    "-due": Order((Task.due_sort, Task.id), descending=True),
+    "unit": Order((Unit.name, Unit.id, Task.id), outer=2),
+    "state": Order((Task.state, Task.due_sort, Task.id)),
+    "updated": Order((Task.updated_at, Task.id), descending=True),
 }
+
+
+def _sorted(order: Order, backwards: bool) -> list[ColumnElement]:
+    down = order.descending != backwards
+    return [k.desc() if down else k.asc() for k in order.keys]
+
+
+def _seek(order: Order, position: tuple, backwards: bool) -> list[ColumnElement[bool]]:
+    """The rows after ``position`` in the order (before it, ``backwards``): one row-value
+    comparison, where the index range starts; by unit also the units' part of it, which
+    the units' index can start from (the tasks' part is then read unit by unit)."""
+    later = operator.lt if order.descending != backwards else operator.gt
+    values = [literal(v, k.type) for k, v in zip(order.keys, position, strict=True)]
+    seek = [later(tuple_(*order.keys), tuple_(*values))]
+    if order.outer:
+        same_or_later = operator.le if later is operator.lt else operator.ge
+        seek.append(same_or_later(tuple_(*order.keys[: order.outer]), tuple_(*values[: order.outer])))
+    return seek
+
+
+def position_token(values: tuple) -> str:
+    """A row's place in an order as a URL-safe token (its keys as JSON, in base64)."""
+    plain = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    data = json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _position(order: Order, field: str, token: str) -> tuple:
+    """The keys a token names, checked against the order's (a token of another order, or
+    one edited by hand, is refused rather than read as some other place)."""
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if not isinstance(raw, list):
+            raise TypeError(raw)
+        return tuple(_key_value(k, v) for k, v in zip(order.keys, raw, strict=True))
+    except (ValueError, TypeError) as err:  # bad base64 and bad JSON are ValueErrors too
+        message = "翻页位置无效，请从第一页重新浏览。"
+        raise Invalid(message, [{"field": field, "message": message}]) from err
+
+
+def _key_value(key: ColumnElement, raw: object) -> object:
+    if isinstance(key.type, UTCDateTime):
+        value = datetime.fromisoformat(raw)
+        if value.tzinfo is None:
+            raise ValueError(raw)
+        return value
+    if type(raw) is not key.type.python_type:
+        raise TypeError(raw)
+    return raw
 
 
 def colour_clause(colour: str, now: datetime) -> ColumnElement[bool]:
@@ -135,7 +201,7 @@ def colour_clause(colour: str, now: datetime) -> ColumnElement[bool]:
 
 def _filters(s: Session, viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
     """The WHERE clauses of a task query, and whether they need the problems table."""
-    where = [task_visible(viewer)]
+    where = [unit_visible(viewer)]  # of the Unit joined to each task: see list_tasks
     open_states = [st.value for st in OPEN_STATES]
     if q.plan_id is not None:
         where.append(Task.plan_id == q.plan_id)
@@ -212,40 +278,67 @@ def bounded_count(matching: Select) -> ScalarSelect:
 class TaskList:
     """One page of a task list. ``total`` is exact up to :data:`COUNT_CAP`; past it,
     ``total`` is the cap and ``more`` is true (counting a million rows to print one
-    number would make every page as slow as the whole ledger)."""
+    number would make every page as slow as the whole ledger). ``next`` and ``prev``:
+    the positions (``after``/``before``) of the pages either side, None at either end."""
 
     items: list[TaskView]
     total: int
     more: bool
     has_next: bool
+    next: str | None = None
+    prev: str | None = None
 
 
 def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> TaskList:
-    """One page of the tasks the viewer may see, with the (bounded) total for the filter.
+    """One page of the tasks the viewer may see, with the (bounded) total for the filter:
+    the first page, the one after or before a position (``q.after``, ``q.before``), or
+    the Nth counted from the first (``q.page``: old links; it skips the ones before).
 
     A fixed number of queries whatever the page holds: the count, the page (with each
-    task's unit), and the plans on it with their issuers (a keyword adds its look-up)."""
+    task's unit), and the plans on it with their issuers (a keyword adds its look-up).
+    Both read the tasks through their units (the viewer's units by path, on the row
+    joined: task_visible's rule), so that SQLite walks the order's index instead of
+    listing the viewer's units and sorting every task they hold."""
     s = db.session()
+    order = ORDERS[q.sort]
+    backwards = q.before is not None
     where, needs_problem = _filters(s, viewer, q, now)
-    matching = select(Task.id)
+    matching = select(Task.id).join(Unit, Task.unit_id == Unit.id)
     if needs_problem:
         matching = matching.join(Problem, Task.problem_id == Problem.id)
     counted = s.scalar(select(bounded_count(matching.where(*where)))) or 0
-    rows = s.execute(
-        select(Task, Unit, Problem.title)
+    page = (
+        select(Task, Unit, Problem.title, *order.keys)
         .join(Unit, Task.unit_id == Unit.id)
         .join(Problem, Task.problem_id == Problem.id)
         .where(*where)
-        .order_by(*_SORTS[q.sort])
+        .order_by(*_sorted(order, backwards))
         .limit(q.per_page + 1)
-        .offset((q.page - 1) * q.per_page)
-    ).all()
-    has_next, rows = len(rows) > q.per_page, rows[: q.per_page]
-    plan_ids = {t.plan_id for t, _, _ in rows}
+    )
+    if q.after is not None or q.before is not None:
+        field = "before" if backwards else "after"
+        page = page.where(*_seek(order, _position(order, field, q.before or q.after), backwards))
+    else:
+        page = page.offset((q.page - 1) * q.per_page)
+    rows = s.execute(page).all()
+    further, rows = len(rows) > q.per_page, rows[: q.per_page]
+    if backwards:
+        rows.reverse()
+    has_next = True if backwards else further
+    has_prev = further if backwards else q.after is not None or q.page > 1
+    keys = len(order.keys)
+    plan_ids = {row[0].plan_id for row in rows}
     on_page = select(Plan).options(joinedload(Plan.issuing_unit)).where(Plan.id.in_(plan_ids))
     plans = {p.id: p for p in s.scalars(on_page)}
-    views = [_view(s, viewer, t, plans[t.plan_id], u.name, pt, now) for t, u, pt in rows]
-    return TaskList(views, min(counted, COUNT_CAP), counted > COUNT_CAP, has_next)
+    views = [_view(s, viewer, t, plans[t.plan_id], u.name, pt, now) for t, u, pt, *_ in rows]
+    return TaskList(
+        views,
+        min(counted, COUNT_CAP),
+        counted > COUNT_CAP,
+        has_next and bool(rows),
+        position_token(tuple(rows[-1][-keys:])) if has_next and rows else None,
+        position_token(tuple(rows[0][-keys:])) if has_prev and rows else None,
+    )
 
 
 def _facts(task: Task, plan: Plan, evidence_count: int, open_answers: tuple[str, ...] = ()) -> TaskFacts:

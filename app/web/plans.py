@@ -117,7 +117,7 @@ def task_list():
     q = _task_query()
     page = tasks.list_tasks(db, g.user, q, rt().clock())
     units = org.unit_choices(db, g.user)
-    args = {k: v for k, v in request.args.items() if k != "page" and v != ""}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before") and v != ""}
     return render_template(
         "tasks.html",
         tasks=page.items,

@@ -50,7 +50,8 @@ NOT_PAGES = {
 # A page that exists only after a ledger upload; its preview and progress are walked by
 # tests/e2e/test_browser.py's import test.
 NEEDS_AN_UPLOAD = {"web.ledger_import_page"}
-MAIN_PAGES = ["/", "/tasks", "/tasks/{task}", "/plans/{plan}", "/dashboard", "/submissions", "/inbox"]
+PAGED_TASKS = "/tasks?per_page=5&page=2"  # the list's pager with its three links: first, previous, next
+MAIN_PAGES = ["/", "/tasks", PAGED_TASKS, "/tasks/{task}", "/plans/{plan}", "/dashboard", "/submissions", "/inbox"]
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 TAP_PX = 44
 
@@ -123,7 +124,7 @@ def pages(site: Site) -> list[tuple[str, str]]:
         for name in rule.arguments:
             path = re.sub(rf"<(?:\w+:)?{name}>", str(site.ids[name]), path)
         out.append((rule.endpoint, path))
-    return out
+    return [*out, ("web.task_list", PAGED_TASKS)]
 
 
 def signed_in(browser, site: Site, role: str, size: str, *, lang: str = "zh"):
