@@ -43,7 +43,15 @@ from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, task_event
 from app.services.history import Entry, Event, add_events, append
 from app.services.plans import overdue_clause
-from app.services.scope import facts, get_visible_problem, get_visible_task, require, task_actor, unit_visible
+from app.services.scope import (
+    facts,
+    get_visible_problem,
+    get_visible_task,
+    require,
+    task_actor,
+    task_visible,
+    unit_visible,
+)
 from app.services.sweep import policy_for
 
 
@@ -201,7 +209,7 @@ def colour_clause(colour: str, now: datetime) -> ColumnElement[bool]:
 
 def _filters(s: Session, viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
     """The WHERE clauses of a task query, and whether they need the problems table."""
-    where = [unit_visible(viewer)]  # of the Unit joined to each task: see list_tasks
+    where = []  # the viewer's sight is list_tasks' to add: it chooses the form
     open_states = [st.value for st in OPEN_STATES]
     if q.plan_id is not None:
         where.append(Task.plan_id == q.plan_id)
@@ -296,22 +304,27 @@ def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> TaskL
 
     A fixed number of queries whatever the page holds: the count, the page (with each
     task's unit), and the plans on it with their issuers (a keyword adds its look-up).
-    Both read the tasks through their units (the viewer's units by path, on the row
-    joined: task_visible's rule), so that SQLite walks the order's index instead of
-    listing the viewer's units and sorting every task they hold."""
+
+    The viewer's sight is one rule in two forms. The count takes task_visible's list of
+    the units seen; so does the page of a filter that matches no more than the count's
+    cap (a county's own tasks), read from those units and sorted. A longer list's page
+    checks each row's joined unit instead (unit_visible, the same rule), so that SQLite
+    walks the order's index and stops after the page: given the list of units, it reads
+    every task they hold to sort them."""
     s = db.session()
     order = ORDERS[q.sort]
     backwards = q.before is not None
     where, needs_problem = _filters(s, viewer, q, now)
-    matching = select(Task.id).join(Unit, Task.unit_id == Unit.id)
+    matching = select(Task.id)
     if needs_problem:
         matching = matching.join(Problem, Task.problem_id == Problem.id)
-    counted = s.scalar(select(bounded_count(matching.where(*where)))) or 0
+    counted = s.scalar(select(bounded_count(matching.where(task_visible(viewer), *where)))) or 0
+    seen = task_visible(viewer) if counted <= COUNT_CAP else unit_visible(viewer)
     page = (
         select(Task, Unit, Problem.title, *order.keys)
         .join(Unit, Task.unit_id == Unit.id)
         .join(Problem, Task.problem_id == Problem.id)
-        .where(*where)
+        .where(seen, *where)
         .order_by(*_sorted(order, backwards))
         .limit(q.per_page + 1)
     )
