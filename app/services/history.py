@@ -4,23 +4,29 @@
 sweep's escalations, a ledger import's created tasks and progress notes, a calendar
 move): it numbers each event after its task's latest, chains it to that one
 (:mod:`app.domain.chain`) and attaches the event's evidence. The previous link is read
-with the ``max(seq)`` lookup the numbering needs anyway, one query per 500 tasks, so
-chaining costs a hash per row and no extra round trip.
+with the ``max(seq)`` lookup the numbering needs anyway (one query per 500 tasks), so
+chaining costs a hash per row and no extra round trip. On PostgreSQL that lookup is
+one query per batch (an array parameter) and a large batch of rows goes in by COPY.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Integer, any_, bindparam, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from app.db import copy_rows
 from app.domain import chain
 from app.models import Evidence, Task, TaskEvent
 
 _CHUNK = 500  # task ids per tip lookup, well inside every driver's parameter limit
+COPY_FROM = 100  # rows: a batch this large (a sweep's escalations) goes by COPY on PostgreSQL
+_COLUMNS = [c.name for c in TaskEvent.__table__.columns if c.name != "id"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,14 @@ def tips(s: Session, task_ids: Iterable[int]) -> dict[int, tuple[int, str | None
     """Each task's latest link: ``{task_id: (seq, chain_hash)}`` (tasks without history absent)."""
     out: dict[int, tuple[int, str | None]] = {}
     ids = sorted(set(task_ids))
-    for chunk in (ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)):
+    if s.get_bind().dialect.name == "postgresql":  # one array parameter, so one query whatever the batch
+        chunks = [TaskEvent.task_id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))] if ids else []
+    else:
+        chunks = [TaskEvent.task_id.in_(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+    for among in chunks:
         last = (
             select(TaskEvent.task_id, func.max(TaskEvent.seq).label("seq"))
-            .where(TaskEvent.task_id.in_(chunk))
+            .where(among)
             .group_by(TaskEvent.task_id)
             .subquery()
         )
@@ -112,7 +122,11 @@ def append(s: Session, events: Sequence[Event], now: datetime, *, new_tasks: boo
             attach.append((row, e.evidence))
         else:
             rows.append(row)
-    if rows:
+    if len(rows) >= COPY_FROM and s.get_bind().dialect.name == "postgresql":
+        # data as its JSON text, dumped as SQLAlchemy's JSON type does on the other path
+        values = ([json.dumps(r[c]) if c == "data" else r[c] for c in _COLUMNS] for r in rows)
+        copy_rows(s, "task_events", _COLUMNS, values)
+    elif rows:
         s.execute(insert(TaskEvent.__table__), rows)
     for row, evidence in attach:  # a workflow step, one at a time: its id is what the files point to
         event_id = s.execute(insert(TaskEvent.__table__), row).inserted_primary_key[0]

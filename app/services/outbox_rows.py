@@ -13,11 +13,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
-from sqlalchemy import JSON, select, text
+from sqlalchemy import JSON, UniqueConstraint, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.db import copy_rows
 from app.domain import permissions
 from app.domain.reminders import Step
 from app.models import Notification, Unit, User
@@ -50,11 +52,10 @@ _PG_INSERT = text(
     f"SELECT {', '.join(_COLUMNS)} FROM json_populate_recordset(NULL::notifications, CAST(:rows AS json)) "
     "ON CONFLICT (key) DO NOTHING RETURNING id"
 )
-COPY_FROM = 1000  # rows: below, one statement (one round trip); from here, COPY (four, but far less work)
+COPY_FROM = 1000  # rows: below, one statement (one round trip); from here, COPY (three, but far less work)
 _INCOMING = (  # the columns' types only: no key, no default (no id drawn from the sequence)
     f"CREATE TEMP TABLE IF NOT EXISTS outbox_incoming AS SELECT {', '.join(_COLUMNS)} FROM notifications WITH NO DATA"
 )
-_COPY = f"COPY outbox_incoming ({', '.join(_COLUMNS)}) FROM STDIN"
 _FROM_INCOMING = text(
     f"INSERT INTO notifications ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM outbox_incoming "
     "ON CONFLICT (key) DO NOTHING RETURNING id"
@@ -69,26 +70,54 @@ def _instant(value: datetime) -> str:
 def _insert_pg(s: Session, rows: list[dict]) -> int:
     """A small batch travels as one JSON parameter expanded by json_populate_recordset:
     one short statement instead of thousands of bound values. A large one (a sweep's)
-    goes by COPY into a temporary table of the session, then one INSERT … SELECT … ON
-    CONFLICT DO NOTHING (the unique key still decides), and the table is emptied: COPY
-    is PostgreSQL's fast way in, where parsing one large JSON document was most of the
-    sweep's time."""
+    goes by COPY (:func:`app.db.copy_rows`), PostgreSQL's fast way in, where parsing one
+    large JSON document was most of the sweep's time: straight into the outbox inside a
+    savepoint, since its rows are new but for a repeat; if any key is there already,
+    back to the savepoint and the same rows by COPY into a temporary table of the
+    session, then one INSERT … SELECT … ON CONFLICT DO NOTHING (the unique key still
+    decides), and the table is emptied."""
     if len(rows) < COPY_FROM:
         payload = json.dumps([ROW_DEFAULTS | r for r in rows], default=_instant, ensure_ascii=False)
         return len(s.execute(_PG_INSERT, {"rows": payload}).all())
-    defaults = [ROW_DEFAULTS.get(c) for c in _COLUMNS]  # a column a row leaves out (no merged copy of each row)
-    json_at = [i for i, c in enumerate(_COLUMNS) if c in _JSON_COLUMNS]
+    from psycopg.errors import UniqueViolation
+
+    values = _copy_values(rows)
     with s.connection().connection.driver_connection.cursor() as cur:
+        cur.execute("SAVEPOINT outbox_copy")
+        try:
+            copy_rows(s, "notifications", _COLUMNS, values)
+        except UniqueViolation as err:
+            if err.diag.constraint_name != _KEY:
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT outbox_copy")
+        else:
+            cur.execute("RELEASE SAVEPOINT outbox_copy")
+            return len(values)
         cur.execute(_INCOMING)
-        with cur.copy(_COPY) as copy:
-            for r in rows:
-                values = [r.get(c, d) for c, d in zip(_COLUMNS, defaults, strict=True)]
-                for i in json_at:
-                    values[i] = _json(values[i])
-                copy.write_row(values)
+    copy_rows(s, "outbox_incoming", _COLUMNS, values)
     added = len(s.execute(_FROM_INCOMING).all())
     s.execute(text("TRUNCATE outbox_incoming"))
     return added
+
+
+_KEY = next(c.name for c in Notification.__table__.constraints if isinstance(c, UniqueConstraint))
+
+
+def _copy_values(rows: Sequence[dict]) -> list[list]:
+    """Each row's values in column order, with the defaults of the columns it leaves out
+    and JSON as text. The rows of one message share one ``data`` dict (:func:`addressed`
+    copies the message shallowly), so each is dumped once, not once per recipient."""
+    dumped: dict[int, str | None] = {}
+    out = []
+    for r in rows:
+        values = list(_ROW(_BLANK | r))
+        for i in _JSON_AT:
+            value = values[i]
+            if id(value) not in dumped:
+                dumped[id(value)] = _json(value)
+            values[i] = dumped[id(value)]
+        out.append(values)
+    return out
 
 
 def _json(value) -> str | None:
@@ -106,6 +135,9 @@ ROW_DEFAULTS = {
     "unconfirmed": 0,
     "possibly_sent_twice": False,
 }
+_BLANK = dict.fromkeys(_COLUMNS) | ROW_DEFAULTS  # every column, so a row's values are one lookup
+_ROW = itemgetter(*_COLUMNS)
+_JSON_AT = [i for i, c in enumerate(_COLUMNS) if c in _JSON_COLUMNS]
 
 
 @dataclass

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.domain import chain as chain_format
 from app.domain.deadlines import CHINA
 from app.migrate import downgrade, upgrade
-from app.models import Evidence, TaskEvent
+from app.models import Evidence, Task, TaskEvent
+from app.services import history
 from app.services.chain import head_as_of
 from tests.integration.test_history_guards import rectify_with_evidence
 from tests.integration.test_notice import JUNE_21, notice, overdue_tasks, signed_in
@@ -308,6 +309,35 @@ def test_every_writer_chains_an_import_its_progress_notes_a_calendar_move_and_th
         s.rollback()
     assert {"created", "progress_note", "deadline_moved", "escalation"} <= kinds, kinds
     assert unchained is None
+    result = verify(app, "--no-files")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_batch_of_events_large_enough_for_copy_is_numbered_chained_and_stored_as_given(app, rt):
+    """A sweep's escalations go into the history as one large batch (by COPY on
+    PostgreSQL): each is numbered after its task's latest, chained to it, and reads back
+    with its words and data as given; the whole chain then verifies."""
+    at = datetime(2022, 6, 21, 1, 1, tzinfo=UTC)
+    s = rt.db.session()
+    tasks = s.scalars(select(Task).order_by(Task.id).limit(3)).all()
+    before = {t.id: s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == t.id)) or 0 for t in tasks}
+    s.rollback()
+    n = history.COPY_FROM + 1
+    events = [
+        history.Event(t.id, "escalation", t.state, t.state, None, f"升级（{i}）", {"level": i, "单位": "卢氏县"})
+        for i, t in ((i, tasks[i % 3]) for i in range(n))
+    ]
+    with rt.db.transaction() as s:
+        seqs = history.append(s, events, at)
+    assert seqs == [before[e.task_id] + 1 + i // 3 for i, e in enumerate(events)]
+    s = rt.db.session()
+    stored = s.scalars(
+        select(TaskEvent).where(TaskEvent.kind == "escalation", TaskEvent.at == at).order_by(TaskEvent.id)
+    ).all()
+    s.rollback()
+    assert [(e.task_id, e.seq, e.comment, e.data, e.at) for e in stored] == [
+        (e.task_id, seq, e.comment, e.data, at) for e, seq in zip(events, seqs, strict=True)
+    ]
     result = verify(app, "--no-files")
     assert result.exit_code == 0, result.output
 

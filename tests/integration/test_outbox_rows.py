@@ -15,7 +15,7 @@ from app.services.outbox_rows import COPY_FROM, addressed, insert_ignoring_dupli
 NOW = datetime(2022, 6, 21, 1, 1, tzinfo=UTC)
 
 
-def rows(n: int) -> list[dict]:
+def rows(n: int, prefix: str = "bulk") -> list[dict]:
     common = message(
         ("task", 7, None),
         "escalate:2",
@@ -26,7 +26,7 @@ def rows(n: int) -> list[dict]:
         NOW,
         NOW,
     )
-    return [addressed(common, f"bulk:{i}:email", "email", "pending", None, None) for i in range(n)]
+    return [addressed(common, f"{prefix}:{i}:email", "email", "pending", None, None) for i in range(n)]
 
 
 @pytest.mark.parametrize("n", [COPY_FROM - 1, COPY_FROM + 500])
@@ -37,6 +37,7 @@ def test_a_bulk_insert_skips_keys_already_there_and_keeps_what_it_writes(rt, n):
     with rt.db.transaction() as s:
         assert insert_ignoring_duplicates(s, batch) == n - 300  # the first 300 are there already
         assert insert_ignoring_duplicates(s, batch) == 0  # again in the same transaction: nothing
+        assert insert_ignoring_duplicates(s, rows(n, "fresh")) == n  # all new: all in, after a refusal or not
 
     with rt.db.transaction() as s:
         mine = Notification.key.like("bulk:%")
