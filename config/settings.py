@@ -75,7 +75,7 @@ class BaseConfig:
         # destination's rate as <messages>/<seconds>. Both robot platforms allow a robot
         # 20 messages a minute; the mail relay and the webhook have no limit unless set.
         self.DELIVERY_LEASE_SECONDS = float(_env("RECTIFY_DELIVERY_LEASE_SECONDS", "300"))
-        self.DELIVERY_BATCH = int(_env("RECTIFY_DELIVERY_BATCH", "20"))
+        self.DELIVERY_BATCH = int(_env("RECTIFY_DELIVERY_BATCH", "100"))
         self.DELIVERY_RATES = {
             channel: rate
             for channel, default in (("email", None), ("webhook", None), ("wecom", "20/60"), ("dingtalk", "20/60"))

@@ -231,13 +231,18 @@ def _transaction(smtp: smtplib.SMTP, sender: str, to: str, data: bytes, clear: C
     options = [f"size={len(data)}"] if smtp.has_extn("size") else []
     if international:
         options += ["SMTPUTF8", "BODY=8BITMIME"]
+        smtp.command_encoding = "utf-8"  # what smtplib's mail() does for SMTPUTF8
+    extra = "".join(" " + o for o in options)
     try:
-        code, reply = smtp.mail(sender, options)
+        # MAIL and RCPT said directly: smtplib's mail() and rcpt() parse each address again
+        # (email.utils.parseaddr), which cost more than the exchange itself; both addresses
+        # were checked already (the sender at start-up, the recipient by _address_line)
+        code, reply = smtp.docmd("MAIL", f"FROM:<{sender}>{extra}")
         if code != 250:
             _reset(smtp)
             by_code = _by_code(code, reply)
             return by_code if code == 552 else Result.temporary(f"sender refused: {by_code.detail}", stop=True)
-        code, reply = smtp.rcpt(to)
+        code, reply = smtp.docmd("RCPT", f"TO:<{to}>")
         if code not in (250, 251):
             _reset(smtp)
             return _by_code(code, reply, stop=code == 421)

@@ -83,7 +83,7 @@ log = logging.getLogger("rectify.delivery")
 MAX_ATTEMPTS = 8
 MAX_UNCONFIRMED = 2  # hand-overs without an answer: the first is retried once, the second is final
 LEASE = timedelta(minutes=5)
-CLAIM_BATCH = 20
+CLAIM_BATCH = 100  # as many as a rectify.deliver task carries (workers.tasks.DELIVERY_CHUNK): one claim each
 BUSY_RETRY = timedelta(seconds=1)  # a message waiting for another to the same rated destination
 _KIND_TEMPLATE = {"remind": "reminder", "escalate": "escalation", "nag": "escalation", "daily": "daily"}
 
