@@ -180,20 +180,21 @@ def claim(
         candidates = list(s.scalars(q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)))
         if not candidates:
             return Claim(token, [], now)
-        was_in_flight = Notification.in_flight_at.is_not(None)
-        rows = s.scalars(
-            update(Notification)
-            .where(Notification.id.in_(candidates), claimable(now))
+        t = Notification.__table__
+        # plain rows (read only, their attributes named as the model's), not ORM objects:
+        # building a hundred of those cost more than the claim's statements
+        rows = s.execute(
+            update(t)
+            .where(t.c.id.in_(candidates), claimable(now))
             .values(
                 status="sending",
                 claimed_by=worker,
                 claim_token=token,
                 lease_until=now + lease,
-                unconfirmed=Notification.unconfirmed + case((was_in_flight, 1), else_=0),
+                unconfirmed=t.c.unconfirmed + case((t.c.in_flight_at.is_not(None), 1), else_=0),
                 in_flight_at=None,
             )
-            .returning(Notification)
-            .execution_options(populate_existing=True)
+            .returning(*t.c)
         ).all()
         if not rows:
             return Claim(token, [], now)
