@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from app.models import Notification, SchedulerLock
 from app.services import calendar, ledger
 from app.services.delivery import DeliveryReport, claimable, deliver
-from app.services.digest import compose_digests, compose_group_summaries
+from app.services.digest import compose_digests, compose_escalation_notices, compose_group_summaries
 from app.services.sweep import SweepReport, sweep
 
 log = logging.getLogger("rectify.jobs")
@@ -44,6 +44,7 @@ class TickReport:
 def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
     calendar.reconcile(rt.db, now)  # an upgraded calendar package: count provisional deadlines again first
     report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose)
+    compose_escalation_notices(rt.db, now)
     digests = compose_digests(rt.db, now, rt.config.REMINDER_DEFAULTS)
     compose_group_summaries(rt.db, now)
     # what delivery can take right now (the sweep itself may run as of another instant)

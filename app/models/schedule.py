@@ -123,7 +123,8 @@ class Notification(Base):
     failure goes back to pending with a later ``next_attempt_at``; a permanent one ends in
     failed. cancelled: the item changed state first. folded: a stale reminder merged into
     a later message. held: waiting for the recipient's daily digest. summarized: one of
-    many items for a group robot, sent as one summary row. unconfirmed: handed to the far
+    many items for a group robot, or one of a person's overdue escalations in a sweep,
+    sent as one summary (or escalation notice) row. unconfirmed: handed to the far
     end twice without an answer either time (it may well have arrived; not sent again).
 
     ``in_flight_at`` is set (and committed) just before the message is handed to the far

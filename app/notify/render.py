@@ -47,6 +47,10 @@ optional key that is empty counts as absent):
                 unit's name), ``items`` (a list, shown in the order given, each with
                 ``title``, ``unit``, ``due_at`` and ``overdue_days``), ``url`` (the list
                 of red tasks).
+``escalation_notice`` one person's overdue items escalated by one sweep (督办), in one
+                message. ``items`` (a list, shown in the order given, each with ``title``,
+                ``unit``, ``due_at``, ``overdue_days`` and ``level`` (1–3, as for
+                ``escalation``)), ``url`` (the person's list of overdue items).
 ``ack``         a task not yet acknowledged (签收). ``title``, ``unit``, ``due_at`` (the
                 last day to acknowledge), ``days`` (days left; 0 today; negative once
                 late), ``level`` (0 a reminder; 1 the handler, 2 the head, 3 the issuing
@@ -89,6 +93,7 @@ KINDS = (
     "ack",
     "event",
     "summary",
+    "escalation_notice",
 )
 LANGS = ("zh", "en")
 

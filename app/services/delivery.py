@@ -260,7 +260,7 @@ def message_context(row: Notification, base_url: str = "") -> tuple[str, dict]:
     sweep or a digest, and its context, from the row's kind and stored data: every reader
     (the mail, the robots, the inbox page and API) words it from here in their language."""
     data = row.data or {}
-    if row.kind in ("digest", "notice_list", "summary"):
+    if row.kind in ("digest", "notice_list", "summary", "escalation_notice"):
         items = [i | {"due_at": _instant(i.get("due_at"))} for i in data.get("items", [])]
         ctx = {"items": items, "url": base_url + data.get("url", "/inbox")}
         if row.kind == "notice_list":

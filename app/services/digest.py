@@ -2,7 +2,9 @@
 become one message per person per day, listing every item and every workflow event. Group
 summaries: the many robot messages one sweep writes for one group become one message listing
 them (a robot may post only 20 messages a minute, and a group reads one list better than forty
-posts)."""
+posts). Escalation notices: the overdue-escalation e-mails (督办) one sweep writes for one
+person become one notice listing every item (a unit head is not sent three hundred mails
+in one morning)."""
 
 from __future__ import annotations
 
@@ -120,4 +122,53 @@ def compose_group_summaries(db: Database, now: datetime) -> int:
                 .where(Notification.id.in_(folded), Notification.status == "pending")
                 .values(status="summarized")
             )
+        return written
+
+
+def compose_escalation_notices(db: Database, now: datetime) -> int:
+    """Fold the e-mails due now for tasks climbing the overdue ladder (two or more for one
+    person, never tried yet) into one 督办 notice per person listing every item (key
+    escalation_notice:<user>:<first row>); the folded rows become ``summarized`` and stay
+    the record of each item's step, as its inbox row and history entry do. Only e-mail is
+    folded: whoever turned e-mail off has no row to fold, the inbox keeps one message per
+    item, and the robots have their own summaries. Runs right after the sweep (app.jobs.tick),
+    so a person gets one notice per sweep; a row a worker claimed first is locked or no
+    longer pending, so it goes on its own, never in a notice as well."""
+    t = Notification.__table__
+    with db.transaction() as s:
+        due = s.execute(
+            select(t.c.id, t.c.recipient_id, t.c.unit_id, t.c.level, t.c.subject, t.c.data)
+            .where(
+                t.c.channel == "email",
+                t.c.status == "pending",
+                t.c.next_attempt_at <= now,
+                t.c.attempts == 0,
+                t.c.kind == "escalate",
+                t.c.item_type == "task",  # the deadline ladder (the 签收 ladder words its steps its own way)
+            )
+            .order_by(t.c.recipient_id, t.c.id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        by_user: dict[int, list] = defaultdict(list)
+        for row in due:
+            by_user[row.recipient_id].append(row)
+        rows = []
+        for user_id, items in by_user.items():
+            if len(items) < 2:
+                continue
+            data = {
+                "items": [_item(r) | {"level": r.level} for r in items],
+                "rows": [r.id for r in items],
+                "url": "/tasks?overdue=true",
+            }
+            text = listed([r.subject for r in items])
+            level = max(r.level for r in items)
+            item = ("escalation_notice", user_id, None)
+            common = message(item, "escalation_notice", "escalation_notice", level, text, data, now, now)
+            key = f"escalation_notice:{user_id}:{items[0].id}"
+            rows.append(addressed(common, key, "email", "pending", user_id, items[0].unit_id))
+        written = insert_ignoring_duplicates(s, rows)
+        folded = [i for r in rows for i in r["data"]["rows"]]
+        if folded:
+            s.execute(update(t).where(t.c.id.in_(folded), t.c.status == "pending").values(status="summarized"))
         return written

@@ -26,7 +26,7 @@ import time as _time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -487,8 +487,25 @@ class Harness:
         mark, hook_mark = self.mail.mark(), self.hooks.mark()
         report = self.tick(at)
         delivery = self.deliver()
-        mails = [m for m in self.mail.since(mark) if not is_event(m.key)]
+        mails = self.unfolded([m for m in self.mail.since(mark) if not is_event(m.key)])
         return Sweep(at, mails, [x for x in self.hooks.since(hook_mark) if not is_event(x.key)], report, delivery)
+
+    def unfolded(self, mails: list[Mail]) -> list[Mail]:
+        """A person's 督办 notice (app.services.digest) stands for the escalation mails it
+        folded: one Mail per item it lists, under that item's own key, so a test counts what
+        each person heard of each item whether it came alone or in a notice."""
+        notices = [m for m in mails if m.key.startswith("escalation_notice:")]
+        if not notices:
+            return mails
+        with self.app.app_context():
+            s = self.rt.db.session()
+            q = select(Notification.key, Notification.data).where(Notification.key.in_([m.key for m in notices]))
+            listed = dict(s.execute(q).all())
+            ids = [i for data in listed.values() for i in data["rows"]]
+            keys = dict(s.execute(select(Notification.id, Notification.key).where(Notification.id.in_(ids))).all())
+            s.rollback()
+        alone = [m for m in mails if m not in notices]
+        return alone + [replace(m, key=keys[i]) for m in notices for i in listed[m.key]["rows"]]
 
     def rows(self, *where, events: bool = False) -> list[Notification]:
         """Outbox rows, oldest first; those of workflow events only when asked for."""

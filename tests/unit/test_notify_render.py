@@ -61,6 +61,14 @@ CONTEXTS = {
             {"title": "违规收取费用", "unit": "陕州区住建局", "due_at": None, "overdue_days": 0, "level": 0},
         ],
     },
+    "escalation_notice": {
+        "name": "王某",
+        "url": "https://rectify.example.cn/tasks?overdue=true",
+        "items": [
+            {"title": TITLE, "unit": "湖滨区住建局", "due_at": DUE, "overdue_days": 4, "level": 1},
+            {"title": "违规收取费用", "unit": "陕州区住建局", "due_at": DUE, "overdue_days": 9, "level": 2},
+        ],
+    },
     "obligation": {
         "title": "整改情况报告",
         "unit": "湖滨区住建局",
@@ -306,6 +314,19 @@ def test_a_group_summary_counts_its_items_and_says_which_are_overdue_and_at_whic
     assert "1. 农村危房改造档案资料不规范（湖滨区住建局；整改时限2022年6月20日；已逾期4天，一级督办）" in text
     assert "2. 违规收取费用（陕州区住建局；立行立改）" in text
     assert "4 days overdue, level 1 supervision" in en_text
+
+
+def test_an_escalation_notice_lists_each_of_the_persons_escalated_items_with_its_level():
+    subject, text, html = render("escalation_notice", CONTEXTS["escalation_notice"])
+    en_subject, en_text, _ = render("escalation_notice", CONTEXTS["escalation_notice"], "en")
+
+    assert subject == "【逾期督办】2项整改事项已逾期，现按程序督办"
+    assert "王某：" in text
+    assert "1. 农村危房改造档案资料不规范\n   责任单位：湖滨区住建局；整改时限：2022年6月20日；已逾期4天；一级" in text
+    assert "2. 违规收取费用\n   责任单位：陕州区住建局；整改时限：2022年6月20日；已逾期9天；二级督办" in text
+    assert "违规收取费用" in html and "二级" in html
+    assert en_subject == "[Overdue] 2 rectification items past the deadline, now escalated"
+    assert "9 days overdue; level 2 supervision" in en_text
 
 
 @pytest.mark.parametrize("level", [0, 1, 2, 3])

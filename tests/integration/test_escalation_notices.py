@@ -1,0 +1,125 @@
+"""督办 notices: the overdue escalations one sweep writes for one person reach them as one
+mail listing every item, not one mail per item, while each item's step stays recorded on
+its own. Real database (SQLite and PostgreSQL), the real tick and delivery, a real SMTP
+server; the demo plans as issued, swept the first working morning after their 6月20日
+deadline, when every open task of theirs escalates at once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from app import create_app, jobs
+from app.models import Notification, TaskEvent, User
+from config import TestConfig
+from tests.integration.test_channels import MailServer, mail  # noqa: F401 (fixture)
+
+MORNING = datetime(2022, 6, 21, 1, 5, tzinfo=UTC)  # 09:05 China time, Tuesday: the day after 6月20日
+
+
+def smtp_app(db_url: str, tmp_path, port: int, clock):
+    cfg = TestConfig(db_url, tmp_path / "instance")
+    cfg.CHANNEL_SETTINGS = {
+        "RECTIFY_SMTP_HOST": "127.0.0.1",
+        "RECTIFY_SMTP_PORT": str(port),
+        "RECTIFY_SMTP_SENDER": "noreply@rectify.example.cn",
+    }
+    clock.now = MORNING
+    return create_app(cfg, clock=clock)
+
+
+def escalation_mails(s) -> list[Notification]:
+    """The per-item e-mail rows the sweep wrote for the deadline ladder's escalations."""
+    q = select(Notification).where(
+        Notification.channel == "email", Notification.kind == "escalate", Notification.item_type == "task"
+    )
+    return list(s.scalars(q.order_by(Notification.id)))
+
+
+def body(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def test_each_person_gets_one_notice_listing_every_item_escalated_for_them_and_nobody_is_missed(
+    db_url,
+    tmp_path,
+    clock,
+    mail,  # noqa: F811
+):
+    server, port = mail
+    app = smtp_app(db_url, tmp_path, port, clock)
+    rt = app.extensions["rectify"]
+    with app.app_context():
+        with rt.db.transaction() as s:  # two people's own choices: no e-mail at all, and a daily digest
+            s.execute(update(User).where(User.username == "lushi_deputy").values(notify_email=False))
+            s.execute(update(User).where(User.username == "hubin_handler").values(digest=True))
+
+        jobs.tick(rt, MORNING)
+        while jobs.deliver_due(rt).claimed:
+            pass
+
+        s = rt.db.session()
+        users = {u.id: u for u in s.scalars(select(User))}
+        per_item = escalation_mails(s)
+        notices = list(s.scalars(select(Notification).where(Notification.kind == "escalation_notice")))
+        by_person: dict[int, list[Notification]] = defaultdict(list)
+        for row in per_item:
+            by_person[row.recipient_id].append(row)
+        many = {uid for uid, rows in by_person.items() if len(rows) > 1}
+        assert len(many) >= 5, "too few people with several items: the test proves nothing"
+
+        # one notice per person with several items, listing exactly their rows; those rows are
+        # summarized (never sent on their own); a person with one item gets the usual mail
+        assert sorted(n.recipient_id for n in notices) == sorted(many)
+        for n in notices:
+            assert n.status == "sent" and n.data["rows"] == [r.id for r in by_person[n.recipient_id]]
+        for uid, rows in by_person.items():
+            assert {r.status for r in rows} == ({"summarized"} if uid in many else {"sent"})
+
+        # what each person received about escalations (the day's other reminders aside): one
+        # mail per person, naming every one of their items
+        received: dict[str, list] = defaultdict(list)
+        for rcpts, message in server.delivered:
+            if message["X-Rectify-Key"].startswith("escalation_notice:") or ":escalate:" in message["X-Rectify-Key"]:
+                received[rcpts[0]].append(message)
+        for uid, rows in by_person.items():
+            [message] = received[users[uid].email]
+            if uid in many:
+                assert message["Subject"] == f"【逾期督办】{len(rows)}项整改事项已逾期，现按程序督办"
+                text = body(message)
+                assert all(f". {r.data['title']}\n" in text for r in rows)
+                assert all(f"责任单位：{r.data['unit']}" in text for r in rows)
+            else:
+                assert message["Subject"].startswith("【逾期督办·")
+        assert sum(len(m) for m in received.values()) == len(by_person)
+        sent_before = len(server.delivered)
+
+        # channel choices: the one who turned e-mail off has each item in the inbox and no mail;
+        # the one on a daily digest still hears of an escalation at once
+        deputy = next(u for u in users.values() if u.username == "lushi_deputy")
+        digest_user = next(u for u in users.values() if u.username == "hubin_handler")
+        assert deputy.id not in by_person and deputy.email not in received
+        inbox = s.scalars(
+            select(Notification.item_id).where(
+                Notification.recipient_id == deputy.id, Notification.channel == "inbox", Notification.kind == "escalate"
+            )
+        ).all()
+        assert len(inbox) >= 2
+        assert digest_user.id in many and len(received[digest_user.email]) == 1
+
+        # every item keeps its own record: an inbox message per person and item, a history entry per level
+        inbox_rows = s.scalars(
+            select(Notification).where(Notification.channel == "inbox", Notification.kind == "escalate")
+        ).all()
+        assert {(r.recipient_id, r.item_id) for r in per_item} <= {(r.recipient_id, r.item_id) for r in inbox_rows}
+        escalated = set(s.scalars(select(TaskEvent.task_id).where(TaskEvent.kind == "escalation")))
+        assert {r.item_id for r in per_item} == escalated
+        s.rollback()
+
+        # the next tick at the same moment writes and sends nothing more
+        assert jobs.tick(rt, MORNING).sweep.notifications == 0
+        assert jobs.deliver_due(rt).claimed == 0
+        assert len(server.delivered) == sent_before
+    rt.db.dispose()
