@@ -9,9 +9,11 @@ in one morning)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.deadlines import CHINA
@@ -75,54 +77,60 @@ def _item(row: Notification) -> dict:
     }
 
 
+def _fold(
+    s: Session, groups: dict[tuple[str, int], list], kind: str, url: str, now: datetime, address: Callable
+) -> int:
+    """Each group of two or more pending rows, keyed (channel, whose: a unit or a person),
+    becomes one ``kind`` row listing their items (``address(group key, items, message)``
+    gives it its key and recipient); the folded rows become ``summarized``. Returns the
+    rows written."""
+    rows = []
+    for group, items in groups.items():
+        if len(items) < 2:
+            continue
+        data = {"items": [_item(r) | {"level": r.level} for r in items], "rows": [r.id for r in items], "url": url}
+        text = listed([r.subject for r in items])
+        at = min(r.next_attempt_at for r in items)
+        common = message((kind, group[1], None), kind, kind, max(r.level for r in items), text, data, now, at)
+        rows.append(address(group, items, common))
+    written = insert_ignoring_duplicates(s, rows)
+    folded = [i for r in rows for i in r["data"]["rows"]]
+    if folded:
+        s.execute(
+            update(Notification)
+            .where(Notification.id.in_(folded), Notification.status == "pending")
+            .values(status="summarized")
+        )
+    return written
+
+
 def compose_group_summaries(db: Database, now: datetime) -> int:
     """Fold the robot messages due now for one group (two or more, never tried yet) into
     one summary row (key summary:<channel>:<unit>:<first row>); the folded rows become
     ``summarized``. A worker delivering meanwhile never sees a row half folded: both
     sides lock the rows they take. Returns the summaries written."""
     with db.transaction() as s:
-        due = list(
-            s.scalars(
-                select(Notification)
-                .where(
-                    Notification.channel.in_(ROBOT_KINDS),
-                    Notification.status == "pending",
-                    Notification.next_attempt_at <= now,
-                    Notification.attempts == 0,
-                    Notification.item_type.in_(("task", "submission")),  # one item each, not lists
-                )
-                .order_by(Notification.channel, Notification.unit_id, Notification.id)
-                .with_for_update(skip_locked=True)
+        due = s.scalars(
+            select(Notification)
+            .where(
+                Notification.channel.in_(ROBOT_KINDS),
+                Notification.status == "pending",
+                Notification.next_attempt_at <= now,
+                Notification.attempts == 0,
+                Notification.item_type.in_(("task", "submission")),  # one item each, not lists
             )
+            .order_by(Notification.channel, Notification.unit_id, Notification.id)
+            .with_for_update(skip_locked=True)
         )
         groups: dict[tuple[str, int], list[Notification]] = defaultdict(list)
         for row in due:
             groups[(row.channel, row.unit_id)].append(row)
-        rows = []
-        for (channel, unit_id), items in groups.items():
-            if len(items) < 2:
-                continue
-            data = {
-                "items": [_item(r) | {"level": r.level} for r in items],
-                "rows": [r.id for r in items],
-                "url": "/tasks",
-            }
-            text = listed([r.subject for r in items])
-            at = min(r.next_attempt_at for r in items)
-            common = message(
-                ("summary", unit_id, None), "summary", "summary", max(r.level for r in items), text, data, now, at
-            )
-            key = f"summary:{channel}:{unit_id}:{items[0].id}"
-            rows.append(addressed(common, key, channel, "pending", None, unit_id))
-        written = insert_ignoring_duplicates(s, rows)
-        folded = [i for r in rows for i in r["data"]["rows"]]
-        if folded:
-            s.execute(
-                update(Notification)
-                .where(Notification.id.in_(folded), Notification.status == "pending")
-                .values(status="summarized")
-            )
-        return written
+
+        def to_group(group, items, common) -> dict:
+            channel, unit_id = group
+            return addressed(common, f"summary:{channel}:{unit_id}:{items[0].id}", channel, "pending", None, unit_id)
+
+        return _fold(s, groups, "summary", "/tasks", now, to_group)
 
 
 def compose_escalation_notices(db: Database, now: datetime) -> int:
@@ -137,7 +145,7 @@ def compose_escalation_notices(db: Database, now: datetime) -> int:
     t = Notification.__table__
     with db.transaction() as s:
         due = s.execute(
-            select(t.c.id, t.c.recipient_id, t.c.unit_id, t.c.level, t.c.subject, t.c.data)
+            select(t.c.id, t.c.recipient_id, t.c.unit_id, t.c.level, t.c.subject, t.c.data, t.c.next_attempt_at)
             .where(
                 t.c.channel == "email",
                 t.c.status == "pending",
@@ -148,27 +156,13 @@ def compose_escalation_notices(db: Database, now: datetime) -> int:
             )
             .order_by(t.c.recipient_id, t.c.id)
             .with_for_update(skip_locked=True)
-        ).all()
-        by_user: dict[int, list] = defaultdict(list)
+        )
+        by_user: dict[tuple[str, int], list] = defaultdict(list)
         for row in due:
-            by_user[row.recipient_id].append(row)
-        rows = []
-        for user_id, items in by_user.items():
-            if len(items) < 2:
-                continue
-            data = {
-                "items": [_item(r) | {"level": r.level} for r in items],
-                "rows": [r.id for r in items],
-                "url": "/tasks?overdue=true",
-            }
-            text = listed([r.subject for r in items])
-            level = max(r.level for r in items)
-            item = ("escalation_notice", user_id, None)
-            common = message(item, "escalation_notice", "escalation_notice", level, text, data, now, now)
-            key = f"escalation_notice:{user_id}:{items[0].id}"
-            rows.append(addressed(common, key, "email", "pending", user_id, items[0].unit_id))
-        written = insert_ignoring_duplicates(s, rows)
-        folded = [i for r in rows for i in r["data"]["rows"]]
-        if folded:
-            s.execute(update(t).where(t.c.id.in_(folded), t.c.status == "pending").values(status="summarized"))
-        return written
+            by_user[("email", row.recipient_id)].append(row)
+
+        def to_person(group, items, common) -> dict:
+            key = f"escalation_notice:{group[1]}:{items[0].id}"
+            return addressed(common, key, "email", "pending", group[1], items[0].unit_id)
+
+        return _fold(s, by_user, "escalation_notice", "/tasks?overdue=true", now, to_person)

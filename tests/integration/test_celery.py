@@ -321,6 +321,41 @@ def test_d_two_ticks_at_the_same_time_escalate_once_and_send_each_message_once(s
     assert worker.count("rectify.deliver", "received") > one_tick  # both ticks handed rows on, each claimed once
 
 
+@postgres_only
+def test_e_a_worker_killed_mid_delivery_of_a_sweep_with_notices_leaves_each_item_in_one_notice_sent_once(stack):
+    now = stack.at
+    escalating = {t for t, level in make_demo_tasks_due(stack, now, escalate=True).items() if level}
+    stack.rec.block_after(3)  # the 4th mail (and any after it) waits, unanswered
+    first = stack.start_worker()
+    stack.tick()
+    wait_for(lambda: stack.rec.total == 3 and stack.rec.blocked >= 1, 60, "a pool process held at the 4th mail")
+    first.kill()
+    wait_for(lambda: stack.rec.blocked == 0, 10, "the server to drop the dead worker's unanswered messages")
+    stack.rec.release()
+
+    stack.start_worker()
+    expire_leases(stack.db)  # as if the lease had passed
+    stack.tick()
+    stack.wait_all_delivered(expected=3)
+    sent = stack.assert_each_sent_row_arrived_once()  # notices included: each arrived once
+
+    with stack.db.transaction() as s:
+        notices = list(s.scalars(select(Notification).where(Notification.kind == "escalation_notice")))
+        folded = dict(
+            s.execute(select(Notification.id, Notification.item_id).where(Notification.status == "summarized")).all()
+        )
+        per_item = s.execute(
+            select(Notification.id, Notification.item_id, Notification.status).where(
+                Notification.channel == "email", Notification.kind == "escalate", Notification.item_type == "task"
+            )
+        ).all()
+    carried = [i for n in notices for i in n.data["rows"]]
+    assert len(notices) >= 2 and {n.key for n in notices} <= sent
+    assert sorted(carried) == sorted(folded)  # each folded row in exactly one notice, and that notice sent
+    assert {status for _, _, status in per_item} == {"sent", "summarized"}
+    assert {item for _, item, _ in per_item} == escalating  # every escalated task's mail went, alone or listed
+
+
 # --- gaps found while writing these tests ---------------------------------------------------------------
 
 
