@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, far_future, utcnow
 from app.models.org import Unit, User
-from app.models.schedule import Schedulable
+from app.models.schedule import Schedulable, on_notice_list_index
 
 
 class Plan(Base):
@@ -165,6 +165,7 @@ class Task(Schedulable, Base):
         # my work's declined box (拒收, every page's header): the few declined tasks, not
         # every open task of the plans supervised
         Index("ix_tasks_receipt_state", "receipt", "state"),
+        on_notice_list_index("tasks"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

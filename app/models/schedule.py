@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +40,20 @@ class Schedulable:
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     public_notice: Mapped[bool] = mapped_column(Boolean, default=False)  # on the 通报 list
     next_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+def on_notice_list_index(table: str) -> Index:
+    """The items on the 通报 list (``public_notice``), which the sweep's daily list reads
+    (app.services.sweep._notice_lists) at every sweep that puts one there: an index of
+    those few rows instead of a scan of every item (about 30 ms at 100,000 tasks). Its
+    condition is the queries' own (``IS TRUE`` / ``IS 1``), which is what lets either
+    database use it."""
+    return Index(
+        f"ix_{table}_notice_list",
+        "plan_id",
+        postgresql_where=text("public_notice IS TRUE"),
+        sqlite_where=text("public_notice IS 1"),
+    )
 
 
 class Obligation(Base):
@@ -68,7 +83,7 @@ class Submission(Schedulable, Base):
     """
 
     __tablename__ = "submissions"
-    __table_args__ = (UniqueConstraint("obligation_id", "unit_id", "due_on"),)
+    __table_args__ = (UniqueConstraint("obligation_id", "unit_id", "due_on"), on_notice_list_index("submissions"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"), index=True)
