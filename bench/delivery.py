@@ -7,8 +7,11 @@ What it measures
                  messages/second from the first enqueue until the SMTP server has recorded
                  them all (aim: >= 500/s), and duplicates by X-Rectify-Key (must be 0).
   * smtp_floor   the same SMTP server fed by ``--floor-procs`` plain smtplib clients (one
-                 connection each, pre-built messages, no database), timed from the moment
-                 every client is connected: what the transport alone allows on this host.
+                 connection each, pre-built messages, no database), the same number of
+                 messages, timed from the moment every client is connected: what the
+                 transport alone allows on this host. Measured right beside each delivery
+                 (--repeat pairs, the floor after the delivery, then before it, in turn: the
+                 host's load drifts), each pair's ratio printed and their median.
   * in_process   ``app.jobs.deliver_due`` called in this process, chunk by chunk, on rows of
                  its own (no Celery, no Redis): the per-process ceiling of the service code.
 
@@ -137,6 +140,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=2, help="worker pool processes")
     p.add_argument("--users", type=int, default=50, help="recipients the rows are spread over")
     p.add_argument("--floor-procs", type=int, default=2, help="smtplib client processes for the smtp_floor")
+    p.add_argument("--repeat", type=int, default=3, help="delivery + floor pairs (the median ratio is reported)")
     p.add_argument("--in-process", type=int, default=1000, help="rows for the in-process figure (0: skip)")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for every message")
     p.add_argument("--redis-db", type=int, default=12, help="Redis database number (flushed before and after)")
@@ -172,6 +176,33 @@ def in_process(url: str, port: int, recorder, n: int, chunk: int) -> float:
     return n / wall
 
 
+def through_celery(db: Database, client, worker, rec, args, prefix: str) -> tuple[float, str, dict]:
+    """--messages fresh pending rows sent as rectify.deliver tasks of --chunk ids to the worker:
+    (messages/second from the first enqueue until the server has them all, the figure's line,
+    keys that arrived more than once)."""
+    ids = insert_pending_emails(db, args.messages, prefix)
+    before, seen = rec.total, dict(rec.keys)
+    t0 = time.perf_counter()
+    for start in range(0, len(ids), args.chunk):
+        client.send_task("rectify.deliver", args=[ids[start : start + args.chunk]])
+    t_enqueued = time.perf_counter() - t0
+    wait_for(lambda: rec.total - before >= len(ids), args.timeout, f"{len(ids)} messages", interval=0.01)
+    wall = time.perf_counter() - t0
+    wait_for(worker.idle, 30, "the worker to finish its tasks")
+    time.sleep(0.5)  # any duplicate would arrive now
+    with db.transaction() as s:
+        attempts = s.scalar(select(func.max(Notification.attempts)).where(Notification.id.in_(ids)))
+    dups = {k: n for k, n in rec.duplicates().items() if k not in seen or n > seen[k]}
+    rate = len(ids) / wall
+    line = (
+        f"delivery messages={len(ids)} chunk={args.chunk} concurrency={args.concurrency} wall_s={wall:.2f} "
+        f"messages_per_s={rate:.0f} recorded={rec.total - before} duplicates={len(dups)} "
+        f"smtp_connections={rec.connections} enqueue_s={t_enqueued:.2f} status={email_status(db)} "
+        f"max_attempts={attempts}"
+    )
+    return rate, line, dups
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -193,41 +224,34 @@ def main(argv: list[str] | None = None) -> int:
         redis.flushdb()
         setup_db(url, args.users)
         db = Database(url)
-        ids = insert_pending_emails(db, args.messages, "bench")
-        log(f"{len(ids)} pending e-mail rows in {name}; starting the worker")
+        dups: dict = {}
         with tempfile.TemporaryDirectory(prefix="rectify_bench_delivery_") as tmp:
             env = worker_env(url, mail.port, Path(tmp) / "instance", redis_url)
             worker = Worker(env, Path(tmp) / "worker.log", "bench", concurrency=args.concurrency).wait_ready()
             client = celery_client(redis_url)
             rec = mail.recorder
-            t0 = time.perf_counter()
-            for start in range(0, len(ids), args.chunk):
-                client.send_task("rectify.deliver", args=[ids[start : start + args.chunk]])
-            t_enqueued = time.perf_counter() - t0
-            wait_for(lambda: rec.total >= len(ids), args.timeout, f"{len(ids)} messages", interval=0.01)
-            wall = time.perf_counter() - t0
-            first, last = rec.first_at, rec.last_at
-            wait_for(worker.idle, 30, "the worker to finish its tasks")
-            time.sleep(0.5)  # any duplicate would arrive now
-            status = email_status(db)
-            with db.transaction() as s:
-                attempts = s.scalar(select(func.max(Notification.attempts)))
-            dups = rec.duplicates()
-            rate = len(ids) / wall
-            print(
-                f"delivery messages={len(ids)} chunk={args.chunk} concurrency={args.concurrency} wall_s={wall:.2f} "
-                f"messages_per_s={rate:.0f} (aim: >= 500) recorded={rec.total} duplicates={len(dups)} "
-                f"smtp_connections={rec.connections} enqueue_s={t_enqueued:.2f} "
-                f"first_to_last_s={(last - first):.2f} status={status} max_attempts={attempts}"
-            )
+            ratios = []
+            for rep in range(args.repeat):  # delivery and floor side by side, in turn first, so drift evens out
+                floor_first = rep % 2 == 1
+                if floor_first:
+                    floor = smtp_floor(mail.port, rec, args.messages, args.floor_procs)
+                rate, line, new_dups = through_celery(db, client, worker, rec, args, f"bench{rep}")
+                dups |= new_dups
+                if not floor_first:
+                    floor = smtp_floor(mail.port, rec, args.messages, args.floor_procs)
+                ratios.append(rate / floor)
+                load1, _, _ = os.getloadavg()
+                print(f"run {rep + 1}/{args.repeat} loadavg_1m={load1:.2f} {line}")
+                print(
+                    f"run {rep + 1}/{args.repeat} smtp_floor procs={args.floor_procs} messages={args.messages} "
+                    f"messages_per_s={floor:.0f} (smtplib + aiosmtpd alone, no database, measured "
+                    f"{'before' if floor_first else 'after'} the delivery); delivery/smtp_floor={rate / floor:.2f}"
+                )
+            runs = "/".join(f"{r:.2f}" for r in ratios)
+            print(f"delivery/smtp_floor median={sorted(ratios)[len(ratios) // 2]:.2f} (runs {runs}) (aim: >= 0.9)")
             worker.kill()
             client.close()
             worker = None
-            floor = smtp_floor(mail.port, rec, max(1000, args.messages // 5), args.floor_procs)
-            print(
-                f"smtp_floor procs={args.floor_procs} messages_per_s={floor:.0f} "
-                f"(smtplib + aiosmtpd alone, no database); delivery/smtp_floor={rate / floor:.2f}"
-            )
             if args.in_process:
                 ip = in_process(url, mail.port, rec, args.in_process, args.chunk)
                 print(

@@ -21,8 +21,8 @@ same database, so peak RSS is the child's own and no run sees another's rows)
                  process, for two spreads of the items over the people: "campaign" (the N
                  tasks over --e2e-units counties, levels 1-3 by id: each county's people have
                  many items, which reach each of them as one 督办 notice) and
-                 "one_item_per_recipient" (N counties, every task at level 1: its handler and
-                 deputy have that one item, two mails per item, nothing to fold). Printed
+                 "one_item_per_recipient" (N counties, one task each: each person has that
+                 one item, nothing to fold); levels 1-3 by id in both. Printed
                  beside each figure: recipients and items per recipient. escalated-and-
                  delivered per second counts items whose every escalation mail (its own, or
                  the notice listing it) the SMTP server accepted, (1) in one process as the
@@ -687,44 +687,18 @@ def e2e_celery(url: str, now: datetime, mail, args) -> dict | None:
         redis.flushdb()
 
 
-def one_item_per_recipient(url: str, now: datetime, escalations: dict[str, Profile]) -> int:
-    """The worst case for 督办 notices: every due task (one per county) escalates to level 1,
-    whose audience is the county's handler and deputy, so nobody has two items to list."""
-    p = escalations["escalate:1"]
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            return conn.execute(
-                text(
-                    "UPDATE tasks SET due_at = :due_at, active_since = :active_since, swept_until = :swept_until, "
-                    "next_action_at = :next_at, escalation_level = :level, public_notice = false "
-                    "WHERE next_action_at <= :now"
-                ),
-                {
-                    "due_at": p.due_at,
-                    "active_since": p.active_since,
-                    "swept_until": p.swept_until,
-                    "next_at": p.next_action_at,
-                    "level": p.level_before,
-                    "now": now,
-                },
-            ).rowcount
-    finally:
-        engine.dispose()
-
-
 def end_to_end(dbs: Databases, base: str, n: int, args, now: datetime, mix, escalations, future) -> None:
     """N overdue tasks escalated and their mail delivered, beside helpdesk escalating N tickets,
-    for two spreads of the items over the people: a campaign's (--e2e-units counties, levels
-    1-3 by id, so each county's people and the city's supervisors have many items each) and
-    the worst case (N counties, one item each, all at level 1)."""
+    for two spreads of the items over the people: a campaign's (--e2e-units counties, so each
+    county's people have many items each) and the worst case (N counties, one task each, so
+    each person has one item); levels 1-3 by id in both."""
     from tests.integration.celery_fixtures import start_mail_server
 
     mail = start_mail_server()
     try:
         layouts = (
             (f"campaign units={min(args.e2e_units, n)} levels=1-3", min(args.e2e_units, n), make_all_due_escalations),
-            ("one_item_per_recipient units=N level=1", n, one_item_per_recipient),
+            ("one_item_per_recipient units=N levels=1-3", n, make_all_due_escalations),
         )
         rates = {}
         for label, units, prepare in layouts:
