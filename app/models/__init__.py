@@ -15,6 +15,7 @@ from app.models.schedule import (
     Submission,
 )
 from app.models.spotcheck import SpotCheck, SpotCheckItem
+from app.models.tally import OpenDelta, TaskTally
 
 __all__ = [
     "POSITIONS",
@@ -31,6 +32,7 @@ __all__ = [
     "Notification",
     "Obligation",
     "OfficialYear",
+    "OpenDelta",
     "Phase",
     "Plan",
     "Problem",
@@ -41,6 +43,7 @@ __all__ = [
     "Submission",
     "Task",
     "TaskEvent",
+    "TaskTally",
     "ThrottleCounter",
     "UTCDateTime",
     "Unit",

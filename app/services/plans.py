@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
@@ -17,9 +17,10 @@ from app.domain.permissions import Side
 from app.domain.receipt import ReceiptState, acknowledged_columns, awaiting_columns
 from app.domain.rechecks import RecheckState
 from app.domain.workcalendar import WorkCalendar
-from app.domain.workflow import COUNTED, OPEN_STATES, State, rollup_state
+from app.domain.workflow import COUNTED, State, rollup_state
 from app.models import Lookback, Milestone, Phase, Plan, Problem, Task, TaskEvent, Unit, User
 from app.schemas import Figures, PlanEditIn, PlanIn, ProblemFields, ProblemIn
+from app.services import tally
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, ServiceError
 from app.services.events import announce_assigned
@@ -369,29 +370,16 @@ def insert_tasks(
     return list(task_ids)
 
 
-def overdue_clause(now: datetime):
-    return (Task.state.in_([s.value for s in OPEN_STATES])) & (Task.due_at < now)
-
-
 def figures_by_plan(s: Session, viewer: User, plan_ids: list[int], now: datetime) -> dict[int, Figures]:
-    """Roll-up of many plans in one grouped query, over the tasks the viewer sees."""
-    rows = s.execute(
-        select(
-            Task.plan_id,
-            Task.state,
-            func.count(),
-            func.sum(case((overdue_clause(now), 1), else_=0)),
-        )
-        .where(Task.plan_id.in_(plan_ids), task_visible(viewer))
-        .group_by(Task.plan_id, Task.state)
-    ).all()
-    acc: dict[int, dict[str, int]] = defaultdict(lambda: {st.value: 0 for st in State})
+    """Roll-up of many plans over the tasks the viewer sees, from the tallies
+    (app.services.tally: a fixed number of statements whatever the plans hold)."""
+    by_state: dict[int, dict[str, int]] = defaultdict(lambda: {st.value: 0 for st in State})
     overdue: dict[int, int] = defaultdict(int)
-    for plan_id, state, n, n_overdue in rows:
-        acc[plan_id][state] = n
-        overdue[plan_id] += n_overdue or 0
+    for (plan_id, state, _notice), c in tally.counts(s, tally.seen(s, viewer, plan_ids), now).items():
+        by_state[plan_id][state] += c.n
+        overdue[plan_id] += c.overdue
     rebounds = rebounds_by_plan(s, viewer, plan_ids)
-    return {pid: make_figures(acc[pid], overdue[pid], rebounds.get(pid, 0)) for pid in plan_ids}
+    return {pid: make_figures(by_state[pid], overdue[pid], rebounds.get(pid, 0)) for pid in plan_ids}
 
 
 def rebounds_clause(viewer: User):
@@ -453,15 +441,19 @@ def list_problems(db: Database, viewer: User, plan_id: int) -> list[ProblemRow]:
 
 def plan_page(db: Database, viewer: User, plan_id: int, now: datetime) -> tuple[Plan, Figures, list[ProblemRow]]:
     """The plan's page: its figures (as :func:`get_plan` gives them) and its problems (as
-    :func:`list_problems`) from one grouped read of its tasks instead of two."""
+    :func:`list_problems`), both from the tallies' counts per problem."""
     s = db.session()
     plan = get_visible_plan(s, viewer, plan_id)
-    rows = s.execute(_by_problem(viewer, plan).add_columns(func.sum(case((overdue_clause(now), 1), else_=0)))).all()
     by_state = {st.value: 0 for st in State}
     overdue = 0
-    for _, state, n, n_overdue in rows:
-        by_state[state] += n
-        overdue += n_overdue or 0
+    rows = []
+    for (_plan, problem_id, state, _notice), c in tally.counts(
+        s, tally.seen(s, viewer, [plan.id]), now, "problem"
+    ).items():
+        by_state[state] += c.n
+        overdue += c.overdue
+        if c.n:
+            rows.append((problem_id, state, c.n))
     rebounds = rebounds_by_plan(s, viewer, [plan.id]).get(plan.id, 0)
     return plan, make_figures(by_state, overdue, rebounds), _problems(s, viewer, plan, rows)
 
@@ -478,13 +470,13 @@ def _by_problem(viewer: User, plan: Plan):
 def _problems(s: Session, viewer: User, plan: Plan, rows: Sequence) -> list[ProblemRow]:
     who, plan_f, _ = facts(viewer, plan)
     problems = list(s.scalars(select(Problem).where(Problem.plan_id == plan.id).order_by(Problem.seq)))
-    states: dict[int, list[State]] = defaultdict(list)  # the distinct states of each problem's tasks
+    states: dict[int, set[State]] = defaultdict(set)  # the distinct states of each problem's tasks
     counts: dict[int, int] = defaultdict(int)
     for pid, st, n, *_ in rows:
-        states[pid].append(State(st))
+        states[pid].add(State(st))
         counts[pid] += n
     return [
-        (p, rollup_state(states[p.id]), counts[p.id])
+        (p, rollup_state(list(states[p.id])), counts[p.id])
         for p in problems
         if permissions.sees_problem(who, plan_f, counts[p.id])
     ]

@@ -34,7 +34,6 @@ from app.domain.workflow import OPEN_STATES, State
 from app.models import ExtensionRequest, Lookback, Obligation, Problem, Submission, Task, Unit, User
 from app.services import tasks
 from app.services.lookbacks import current_clause
-from app.services.plans import overdue_clause
 from app.services.scope import (
     lookback_supervised,
     submission_acted_for,
@@ -43,6 +42,7 @@ from app.services.scope import (
     task_supervised,
     who,
 )
+from app.services.tally import overdue_clause
 
 REPORTS_AHEAD = timedelta(days=7)  # a report counts as owed from a week before its date
 ITEMS_PER_BOX = 10

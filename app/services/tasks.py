@@ -19,7 +19,7 @@ from app.domain.permissions import Actor
 from app.domain.receipt import ReceiptState, acknowledged_columns
 from app.domain.rechecks import RecheckState
 from app.domain.reminders import ladder_columns
-from app.domain.supervision import BLUE_WITHIN, colour
+from app.domain.supervision import colour
 from app.domain.workcalendar import WorkCalendar
 from app.domain.workflow import (
     ANSWERED,
@@ -42,7 +42,6 @@ from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import notify, task_event
 from app.services.history import Entry, Event, add_events, append
-from app.services.plans import overdue_clause
 from app.services.scope import (
     facts,
     get_visible_problem,
@@ -53,6 +52,7 @@ from app.services.scope import (
     unit_visible,
 )
 from app.services.sweep import policy_for
+from app.services.tally import colour_clause, overdue_clause
 
 
 @dataclass
@@ -195,16 +195,6 @@ def _key_value(key: ColumnElement, raw: object) -> object:
     if type(raw) is not key.type.python_type:
         raise TypeError(raw)
     return raw
-
-
-def colour_clause(colour: str, now: datetime) -> ColumnElement[bool]:
-    """三色督办 as SQL, the same rule as app.domain.supervision.colour (one colour each)."""
-    open_ = Task.state.in_([st.value for st in OPEN_STATES])
-    if colour == "red":
-        return open_ & Task.public_notice.is_(True)
-    if colour == "yellow":
-        return overdue_clause(now) & Task.public_notice.is_(False)
-    return open_ & Task.public_notice.is_(False) & (Task.due_at >= now) & (Task.due_at <= now + BLUE_WITHIN)
 
 
 def _filters(s: Session, viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
