@@ -139,7 +139,7 @@ class Claim:
     token: str
     ids: list[int]
     lease_until: datetime
-    rows: list[Notification] = field(default_factory=list)  # the claimed rows, read with the claim
+    rows: list = field(default_factory=list)  # the claimed rows, read with the claim (plain rows, read only)
     users: dict[int, User] = field(default_factory=dict)  # their recipients
     units: dict[int, Unit] = field(default_factory=dict)  # and units
 
