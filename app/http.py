@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import quote
 
 from flask import Response, request, send_file
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
+from werkzeug.wsgi import wrap_file
 
 from app.schemas import CONTROL_MESSAGE, DB_INT_MAX, control_character
 from app.services.errors import (
@@ -23,6 +25,8 @@ from app.services.errors import (
     NotFound as Missing,
 )
 from app.services.ledger import Export
+
+_CHUNK = 64 * 1024  # bytes of a streamed download read at a time
 
 # What each service error means in HTTP (status, the API's error code): the one table the
 # API and the pages answer from. Services know nothing of it.
@@ -69,8 +73,15 @@ def refuse_control_characters() -> None:
 
 
 def attachment(export: Export) -> Response:
-    """A generated file as a download: Chinese file name (RFC 5987), never sniffed or cached."""
-    resp = Response(export.content, mimetype=export.mimetype)
+    """A generated file as a download: Chinese file name (RFC 5987), never sniffed or cached.
+    A file on disk (a ledger) is sent in chunks as the client reads and closed after."""
+    if isinstance(export.content, bytes):
+        resp = Response(export.content, mimetype=export.mimetype)
+    else:
+        size = os.fstat(export.content.fileno()).st_size
+        body = wrap_file(request.environ, export.content, buffer_size=_CHUNK)
+        resp = Response(body, mimetype=export.mimetype, direct_passthrough=True)
+        resp.content_length = size
     resp.headers["Content-Disposition"] = (
         f"attachment; filename=\"{export.ascii_filename}\"; filename*=UTF-8''{quote(export.filename, safe='')}"
     )

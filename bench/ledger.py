@@ -17,9 +17,11 @@ Figures (median of --runs, interleaved with their baselines):
   * web        through gunicorn (2 workers): POST …/ledger/commit answers (202) at once,
                and the job finishes in its own time (polled through …/ledger/imports/<token>).
   * export     export_ledger of a plan with --export-rows problems (one task each) as .xlsx,
-               beside xlsxwriter's constant-memory writer alone writing the same cells
-               (database read excluded from both; printed separately), and the peak memory of
-               each (tracemalloc). Goal: at most 1.5x, memory flat.
+               whole (rows read from the database, the chain head, the sheet written to its
+               file), beside xlsxwriter's constant-memory writer alone writing the same cells
+               handed to it in memory; the growth of peak RSS during the export at a tenth
+               of the rows and at all of them, and tracemalloc's peak at both. The .csv
+               beside csv.writer alone. Goal: at most 1.5x, memory flat.
 """
 
 from __future__ import annotations
@@ -49,14 +51,14 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from app.db import Database  # noqa: E402
 from app.demo import SMX, SMX_COUNTIES  # noqa: E402
-from app.domain.ledger_layouts import LAYOUTS, export_groups, export_table  # noqa: E402
+from app.domain.ledger_layouts import LAYOUTS, export_table  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import LedgerImport, Plan, Problem, Task, TaskEvent, Unit, User  # noqa: E402
 from app.schemas import PlanIn, UnitIn, UserIn  # noqa: E402
 from app.services import ledger, org, plans  # noqa: E402
 from app.services.chain import head_as_of  # noqa: E402
 from app.services.errors import Invalid  # noqa: E402
-from app.services.ledger.export import Sheet, build_xlsx, iter_export_problems  # noqa: E402
+from app.services.ledger.export import csv_file, export_ledger, iter_export_problems  # noqa: E402
 from app.services.ledger.imports import FileProgress  # noqa: E402
 from app.services.ledger.reading import parse_workbook  # noqa: E402
 from tests.fixtures.ledgers.generated import hostile_merges, large_ledger  # noqa: E402
@@ -327,60 +329,125 @@ def bench_web(url: str, user_id: int, data: bytes) -> None:
         )
 
 
+def export_rows(n: int, unit_id: int) -> list[dict]:
+    """``n`` problems of ten per category, each one task of ``unit_id``, as raw_insert takes them."""
+    return [
+        {
+            "seq": i + 1,
+            "category": f"第{i // 10 + 1}类问题",
+            "nature": "individual",
+            "title": f"问题{i + 1}",
+            "deadline_text": "6月20日",
+            "due_at": NOW.isoformat(),
+            "problem": {
+                "description": f"第{i + 1}户农村危房改造档案资料填写不规范，鉴定意见缺少签名。",
+                "measures": "逐户核查档案，补齐鉴定意见签名，建立台账，实行销号管理。",
+                "unit_ids": [unit_id],
+            },
+        }
+        for i in range(n)
+    ]
+
+
 def bench_export(url: str, user_id: int, n: int, runs: int) -> None:
     db = Database(url)
     try:
         user = db.session().get(User, user_id)
-        pid = new_plan(db, user)
         with db.transaction() as s:
             county = s.scalar(select(Unit.id).where(Unit.name == next(iter(SMX_COUNTIES.values()))))
-        rows = [
-            {
-                "seq": i + 1,
-                "category": f"第{i // 10 + 1}类问题",
-                "nature": "individual",
-                "title": f"问题{i + 1}",
-                "deadline_text": "6月20日",
-                "due_at": NOW.isoformat(),
-                "problem": {
-                    "description": f"第{i + 1}户农村危房改造档案资料填写不规范，鉴定意见缺少签名。",
-                    "measures": "逐户核查档案，补齐鉴定意见签名，建立台账，实行销号管理。",
-                    "unit_ids": [county],
-                },
-            }
-            for i in range(n)
-        ]
-        took, _ = timed(lambda: raw_insert(db, user, pid, rows))
-        log(f"export: {n} problems with a task each written in {took:.1f} s")
+        sizes = {}  # rows -> plan id: the large plan, and one a tenth of it for the memory
+        for size in sorted({max(n // 10, 1), n}):
+            sizes[size] = pid = new_plan(db, user)
+            took, _ = timed(lambda: raw_insert(db, user, pid, export_rows(size, county)))  # noqa: B023
+            log(f"export: {size} problems with a task each written in {took:.1f} s")
         if not db.is_sqlite:
             with db.engine.connect() as conn:  # as autovacuum would, before anyone exports
                 conn.execute(text("ANALYZE problems, tasks, task_events"))
                 conn.commit()
+        pid = sizes[n]
         plan = db.session().get(Plan, pid)
-        took, head = timed(lambda: head_as_of(db.session(), as_of=NOW, plan_id=pid))
+        head_took, head = timed(lambda: head_as_of(db.session(), as_of=NOW, plan_id=pid))
         db.session().rollback()
-        log(f"export: the chain head the export prints, of {head.tasks} tasks, took {took * 1000:.0f} ms")
+        log(f"export: the chain head the export prints, of {head.tasks} tasks, took {head_took * 1000:.0f} ms")
+        export = lambda size, key, fmt: export_ledger(db, user, sizes[size], key, fmt, NOW)  # noqa: E731
         for key in ("yuzhou", "sanmenxia"):
             layout = LAYOUTS[key]
-            sheet = Sheet(layout, plan.title, user.unit.name, "2022年6月8日", plan.id)
-            read, ours, floor = [], [], []
-            for _ in range(runs):
-                took, problems = timed(lambda: list(iter_export_problems(db.session(), user, plan)))
-                read.append(took)
-                table = export_table(layout, problems, with_key=True)
-                ours.append(timed(lambda: build_xlsx(sheet, export_groups(layout, problems)))[0])  # noqa: B023
-                floor.append(timed(lambda: plain_xlsxwriter(table))[0])  # noqa: B023
+            read, problems = timed(lambda: list(iter_export_problems(db.session(), user, plan)))
+            db.session().rollback()
+            table = export_table(layout, problems, with_key=True)
+            del problems
+            ours, floor, grown = [], [], []
+            for run in range(runs):
+                mine = lambda: closed(export(n, key, "xlsx"))  # noqa: B023, E731
+                theirs = lambda: plain_xlsxwriter(table)  # noqa: B023, E731
+                if run % 2:
+                    floor.append(timed(theirs)[0])
+                with peak_rss() as rss:
+                    ours.append(timed(mine)[0])
+                grown.append(rss.grown)
+                if not run % 2:
+                    floor.append(timed(theirs)[0])
                 db.session().rollback()
-            mem_ours = peak_memory(lambda: build_xlsx(sheet, export_groups(layout, iter(problems))))  # noqa: B023
-            mem_floor = peak_memory(lambda: plain_xlsxwriter(table))  # noqa: B023
-            figure(f"export {key} ({n} rows)", median(ours), "xlsxwriter constant_memory alone", median(floor), 1.5)
-            log(
-                f"export {key}: reading the rows {median(read) * 1000:.0f} ms; peak memory while writing "
-                f"{mem_ours / 1e6:.1f} MB (xlsxwriter alone {mem_floor / 1e6:.1f} MB; the rows themselves are "
-                "held by the bench, not by the export, which streams them)"
+            with peak_rss() as small:
+                closed(export(min(sizes), key, "xlsx"))
+            db.session().rollback()
+            figure(
+                f"export {key} ({n} rows, whole)", median(ours), "xlsxwriter constant_memory alone", median(floor), 1.5
             )
+            log(
+                f"export {key}: of which reading the rows {read * 1000:.0f} ms and the chain head "
+                f"{head_took * 1000:.0f} ms (the floor writes cells it is handed)"
+            )
+            print(
+                f"export {key} memory: peak RSS grew {small.grown / 1e6:.1f} MB at {min(sizes)} rows, "
+                f"{max(grown) / 1e6:.1f} MB at {n} rows"
+            )
+        took = [timed(lambda: closed(export(n, "sanmenxia", "csv")))[0] for _ in range(runs)]
+        db.session().rollback()
+        figure(
+            f"export csv ({n} rows, whole)",
+            median(took),
+            "csv.writer alone",
+            median([timed(lambda: csv_file(table))[0] for _ in range(runs)]),  # the same cells, and the key
+        )
+        mem = {size: peak_memory(lambda: closed(export(size, "sanmenxia", "xlsx"))) for size in sorted(sizes)}  # noqa: B023
+        db.session().rollback()
+        print(
+            "export sanmenxia tracemalloc peak: " + ", ".join(f"{m / 1e6:.1f} MB at {k} rows" for k, m in mem.items())
+        )
     finally:
         db.dispose()
+
+
+def closed(export) -> None:
+    export.content.close()
+
+
+class peak_rss:
+    """How far this process's peak resident memory rose above where it stood when the
+    block began (Linux: the peak is reset first through /proc/self/clear_refs); 0 elsewhere."""
+
+    grown = 0
+
+    def __enter__(self):
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self._start = _status("VmRSS")
+        except OSError:
+            self._start = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._start is not None:
+            self.grown = max(_status("VmHWM") - self._start, 0)
+
+
+def _status(field: str) -> int:
+    """A /proc/self/status figure, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise OSError(field)
 
 
 def peak_memory(fn: Callable[[], object]) -> int:

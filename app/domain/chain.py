@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 SM3, SHA256 = "sm3", "sha256"
 EVENT_FIELDS = ("task_id", "seq", "kind", "from_state", "to_state", "actor_id", "at", "comment", "data")
@@ -93,8 +93,7 @@ def link_hash(algorithm: str, event: Mapping, evidence: Sequence[Mapping], prev:
     return digest(algorithm, canonical(event, evidence, prev))
 
 
-@dataclass(frozen=True)
-class Tip:
+class Tip(NamedTuple):
     """A task's latest link as of some instant."""
 
     task_id: int
@@ -103,6 +102,23 @@ class Tip:
     hash: str
 
 
-def head_digest(algorithm: str, tips: Iterable[Tip]) -> str:
-    lines = "".join(f"{t.task_id} {t.seq} {t.algorithm}:{t.hash}\n" for t in sorted(tips, key=lambda t: t.task_id))
-    return digest(algorithm, lines.encode())
+class Head:
+    """A head hashed tip by tip in task id order, so that a document covering 100,000
+    tasks holds one line at a time, not the tasks' tips: ``tasks`` and ``events`` count
+    what it covers."""
+
+    def __init__(self, algorithm: str) -> None:
+        self._hasher = _blank(algorithm).copy()
+        self._last = 0
+        self.tasks = self.events = 0
+
+    def add(self, task_id: int, seq: int, algorithm: str, link: str) -> None:
+        if task_id <= self._last:
+            raise ValueError(f"tips out of task id order: {task_id} after {self._last}")
+        self._hasher.update(f"{task_id} {seq} {algorithm}:{link}\n".encode())
+        self._last = task_id
+        self.tasks += 1
+        self.events += seq
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import NamedTuple
 
 from app.domain.workflow import COUNTED, STATE_LABELS, State
 
@@ -125,7 +126,7 @@ def neutralise(value: object) -> object:
     afterwards could bring a formula to the front again."""
     if not isinstance(value, str):
         return value
-    text = _CONTROL.sub("", value)
+    text = value if value.isprintable() else _CONTROL.sub("", value)  # printable: no control character
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
@@ -471,16 +472,23 @@ _ORDER_OF_PROGRESS = (State.VERIFIED, State.RECTIFIED, State.IN_PROGRESS, State.
 
 def progress_text(counts: Mapping[str, int]) -> str:
     """「3/7 已销号，2 整改中」: closed of all, then the other states nearest done first
-    (withdrawn tasks last, outside the total)."""
-    total = sum(counts.get(st, 0) for st in COUNTED)
-    parts = [f"{counts.get(State.CLOSED, 0)}/{total} 已销号"]
+    (withdrawn tasks last, outside the total). ``counts``: tasks by state."""
+    parts = [f"{counts.get(State.CLOSED, 0)}/{_counted(counts)} 已销号"]
     parts += [f"{counts[st]} {STATE_LABELS[st]}" for st in _ORDER_OF_PROGRESS if counts.get(st)]
     return "，".join(parts)
 
 
 def all_closed(counts: Mapping[str, int]) -> bool:
-    total = sum(counts.get(st, 0) for st in COUNTED)
+    total = _counted(counts)
     return total > 0 and counts.get(State.CLOSED, 0) == total
+
+
+def _counted(counts: Mapping[str, int]) -> int:
+    """The tasks a total counts (:data:`COUNTED`: every state but withdrawn)."""
+    return sum(n for st, n in counts.items() if st in _COUNTED)
+
+
+_COUNTED = frozenset(COUNTED)
 
 
 _DIGITS = "一二三四五六七八九"
@@ -498,8 +506,7 @@ def chinese_number(n: int) -> str:
     return head + "十" + (_DIGITS[units - 1] if units else "")
 
 
-@dataclass(frozen=True)
-class ExportProblem:
+class ExportProblem(NamedTuple):  # a tuple, not a frozen dataclass: built once per exported row
     id: int
     seq: int
     category: str
@@ -600,15 +607,18 @@ def export_groups(
 
 
 def _group_rows(layout: Layout, columns: tuple[Column, ...], number: int, group: list[ExportProblem]):
+    group_seq, count = chinese_number(number) if layout.grouped else None, str(len(group))
+    titled = layout.column(TITLE) is not None
+    keys = [c.key for c in columns]
     rows = []
     for p in group:
         values = {
-            SEQ: chinese_number(number) if layout.grouped else str(p.seq),
+            SEQ: group_seq or str(p.seq),
             CATEGORY: p.category,
-            COUNT: str(len(group)),
+            COUNT: count,
             NATURE: NATURE_LABELS.get(p.nature, p.nature),
-            TITLE: "" if p.title == short_title(p.description) else p.title,
-            DESCRIPTION: p.description if layout.column(TITLE) else p.description or p.title,
+            TITLE: "" if _derived_title(p.title, p.description) else p.title,
+            DESCRIPTION: p.description if titled else p.description or p.title,
             MEASURES: p.measures,
             DEADLINE: p.deadline_text,
             UNITS: p.units,
@@ -619,8 +629,16 @@ def _group_rows(layout: Layout, columns: tuple[Column, ...], number: int, group:
             KEY: p.key,
             BELOW: p.below,
         }
-        rows.append([neutralise(values[c.key]) for c in columns])
+        rows.append([neutralise(values[k]) for k in keys])
     return rows
+
+
+def _derived_title(title: str, description: str) -> bool:
+    """Whether ``title`` is :func:`short_title` of ``description``; a derived title is the
+    head of the description, which is checked first (most titles are not, and the
+    sentence split is the dearer test)."""
+    head = title[:-1] if title.endswith("…") else title
+    return description.lstrip().startswith(head) and title == short_title(description)
 
 
 def merged_columns(layout: Layout) -> list[int]:
@@ -661,8 +679,17 @@ def text_width(text: str) -> int:
 def lines_needed(text: str, width: float) -> int:
     """Lines a wrapped cell of ``width`` characters needs for ``text`` (each paragraph
     on lines of its own; one character unit lost to the cell's margins)."""
-    room = max(width - 1, 1)
-    return sum(max(1, -(-text_width(par) // int(room))) for par in (text or "").split("\n"))
+    return _lines(text, _room(width))
+
+
+def _room(width: float) -> int:
+    return int(max(width - 1, 1))
+
+
+def _lines(text: str, room: int) -> int:
+    if "\n" not in text:  # one paragraph: the export's usual cell, a hundred thousand times
+        return max(1, -(-text_width(text) // room))
+    return sum(max(1, -(-text_width(par) // room)) for par in text.split("\n"))
 
 
 LINE_POINTS = 15.0  # one line of 11 pt text, with leading, as Excel and LibreOffice lay it out
@@ -670,5 +697,19 @@ LINE_POINTS = 15.0  # one line of 11 pt text, with leading, as Excel and LibreOf
 
 def row_height(values: Sequence[str], columns: Sequence[Column]) -> float:
     """Points a row of wrapped cells needs so that none is cut off when printed."""
-    lines = max((lines_needed(v, c.width) for v, c in zip(values, columns, strict=False) if v), default=1)
-    return lines * LINE_POINTS + 3
+    return heights(columns)(values)
+
+
+def heights(columns: Sequence[Column]) -> Callable[[Sequence[str]], float]:
+    """:func:`row_height` for the rows of one table, each column's room worked out once
+    (the export asks it for every row)."""
+    rooms = [_room(c.width) for c in columns]
+
+    def height(values: Sequence[str]) -> float:
+        lines = 1
+        for value, room in zip(values, rooms, strict=False):
+            if value:
+                lines = max(lines, _lines(value, room))
+        return lines * LINE_POINTS + 3
+
+    return height

@@ -24,7 +24,7 @@ it is recomputed (the event counts printed beside it then differ by that step).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -118,14 +118,17 @@ def head_as_of(
         scope = scope.where(Task.unit_id.in_(select(Unit.id).where(Unit.path.startswith(unit.path))))
     chunks = [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)] if ids is not None else [None]
     scopes = [scope if part is None else scope.where(Task.id.in_(part)) for part in chunks]
-    tips = [tip for part in scopes for tip in _tips(s, part, as_of)]
+    tips = (tip for part in scopes for tip in _tips(s, part, as_of))  # in task id order, streamed
     if recompute:
-        tips = _recomputed(s, tips)
+        tips = _recomputed(s, list(tips))
+    head = chain.Head(algorithm)
+    for tip in tips:
+        head.add(*tip)
     return ChainHead(
         algorithm,
-        chain.head_digest(algorithm, tips),
-        sum(t.seq for t in tips),
-        len(tips),
+        head.hexdigest(),
+        head.events,
+        head.tasks,
         as_of,
         plan_id,
         unit_id,
@@ -175,10 +178,10 @@ def recompute_head(
     )
 
 
-def _tips(s: Session, tasks: Select, as_of: datetime) -> list[chain.Tip]:
-    """Each task's latest link at ``as_of``, in one pass over the tasks' events:
-    PostgreSQL's DISTINCT ON, and on SQLite max() with bare columns, which SQLite takes
-    from the row holding the max (documented: "Bare columns in an aggregate query")."""
+def _tips(s: Session, tasks: Select, as_of: datetime) -> Iterator[chain.Tip]:
+    """Each task's latest link at ``as_of``, in task id order, in one pass over the tasks'
+    events: PostgreSQL's DISTINCT ON, and on SQLite max() with bare columns, which SQLite
+    takes from the row holding the max (documented: "Bare columns in an aggregate query")."""
     columns = (TaskEvent.task_id, TaskEvent.seq, TaskEvent.chain_alg, TaskEvent.chain_hash)
     where = (TaskEvent.task_id.in_(tasks), TaskEvent.at <= as_of)
     if s.get_bind().dialect.name == "postgresql":
@@ -189,8 +192,10 @@ def _tips(s: Session, tasks: Select, as_of: datetime) -> list[chain.Tip]:
             select(TaskEvent.task_id, func.max(TaskEvent.seq), TaskEvent.chain_alg, TaskEvent.chain_hash)
             .where(*where)
             .group_by(TaskEvent.task_id)
+            .order_by(TaskEvent.task_id)
         )
-    return [chain.Tip(tid, seq, alg or "", h or "") for tid, seq, alg, h in s.execute(query)]
+    for tid, seq, alg, h in s.connection().execute(query.execution_options(yield_per=_STREAM)):
+        yield chain.Tip(tid, seq, alg or "", h or "")
 
 
 # ---- the check ---------------------------------------------------------------------------------

@@ -14,11 +14,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections import Counter
-from collections.abc import Iterator
+import tempfile
+from array import array
+from collections import Counter, namedtuple
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
+from operator import itemgetter
+from typing import IO
 
 import xlsxwriter
 from sqlalchemy import func, select
@@ -40,7 +44,7 @@ from app.domain.ledger_layouts import (
     Receipt,
     export_columns,
     export_groups,
-    export_table,
+    heights,
     merged_columns,
     neutralise,
     receipt_text,
@@ -61,7 +65,7 @@ _STREAM = 2000  # rows fetched at a time
 class Export:
     filename: str  # with Chinese characters, for filename*
     ascii_filename: str
-    content: bytes
+    content: bytes | IO[bytes]  # small files as bytes; a ledger as a temporary file, read from the start
     mimetype: str
 
 
@@ -101,9 +105,11 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
     )
     problems = iter_export_problems(s, user, plan, below)
     if fmt == "xlsx":
-        content = build_xlsx(sheet, export_groups(layout, problems, below=sheet.below))
+        content = _in_file(lambda out: write_xlsx(out, sheet, export_groups(layout, problems, below=sheet.below)))
     else:
-        content = csv_file(export_table(layout, problems, below=sheet.below), trailer=sheet.chain)
+        header = [c.label for c in export_columns(layout, with_key=False, below=sheet.below)]
+        groups = export_groups(layout, problems, with_key=False, below=sheet.below)
+        content = _in_file(lambda out: write_csv(out, header, (r for g in groups for r in g), trailer=sheet.chain))
     stem = "_".join(_safe(part) for part in (plan.doc_number, plan.title[:40], layout.name) if _safe(part))
     return Export(
         filename=f"{stem}_{day:%Y%m%d}.{fmt}",
@@ -111,6 +117,20 @@ def export_ledger(db: Database, user: User, plan_id: int, layout_key: str, fmt: 
         content=content,
         mimetype=XLSX_MIME if fmt == "xlsx" else CSV_MIME,
     )
+
+
+def _in_file(write: Callable[[IO[bytes]], None]) -> IO[bytes]:
+    """What ``write`` writes, in a temporary file (gone once closed) read from the start:
+    a ledger of 100,000 rows is megabytes, which the response streams from disk rather
+    than from memory."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115  (the response closes it once sent)
+    try:
+        write(out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
 
 
 def _safe(text: str) -> str:
@@ -152,24 +172,8 @@ def iter_export_problems(
     those tasks; streamed (one problem's tasks in memory at a time)."""
     children = dict(s.execute(select(Unit.id, Unit.name).where(Unit.parent_id == plan.issuing_unit_id)).all())
     phrase = scope_phrase(list(children.values()))
-    rows = s.execute(
-        select(
-            Problem.id,
-            Problem.seq,
-            Problem.category,
-            Problem.nature,
-            Problem.title,
-            Problem.description,
-            Problem.measures,
-            Problem.deadline_text,
-            Problem.remarks,
-            Task.state,
-            Task.receipt,
-            Task.acknowledged_at,
-            func.coalesce(func.nullif(User.full_name, ""), User.username).label("acknowledger"),
-            Unit.id.label("unit_id"),
-            Unit.name.label("unit_name"),
-        )
+    rows = s.connection().execute(
+        select(*_LINE_COLUMNS)
         .join(Task, Task.problem_id == Problem.id)
         .join(Unit, Task.unit_id == Unit.id)
         .outerjoin(User, User.id == Task.acknowledged_by_id)
@@ -177,29 +181,58 @@ def iter_export_problems(
         .order_by(Problem.seq, Unit.id)
         .execution_options(yield_per=_STREAM)
     )
-    for _, tasks in groupby(rows, key=lambda r: r.id):
-        tasks = list(tasks)
+    below = below or {}
+    for _, group in groupby(map(_Line._make, rows), key=_FIRST):
+        tasks = list(group)
         p = tasks[0]
-        states = Counter(t.state for t in tasks)
-        mine = {t.unit_id: t.unit_name for t in tasks}
-        if len(children) > 1 and children.keys() <= mine.keys():
-            names = [phrase] + [name for uid, name in mine.items() if uid not in children]
+        if len(tasks) == 1:  # the usual problem of a large ledger: one unit's task
+            states, names = {p.state: 1}, [p.unit_name]
         else:
-            names = list(mine.values())
+            states = Counter(t.state for t in tasks)
+            mine = {t.unit_id: t.unit_name for t in tasks}
+            if len(children) > 1 and children.keys() <= mine.keys():
+                names = [phrase] + [name for uid, name in mine.items() if uid not in children]
+            else:
+                names = list(mine.values())
         yield ExportProblem.of(
             p,
             plan.id,
             "、".join(names),
             states,
-            below=(below or {}).get(p.id, ""),
+            below=below.get(p.id, ""),
             acknowledged=receipt_text(
                 [
                     Receipt(t.unit_name, t.receipt, t.acknowledger, _china_day(t.acknowledged_at))
                     for t in tasks
-                    if t.state != State.WITHDRAWN.value
+                    if t.state != _WITHDRAWN
                 ]
             ),
         )
+
+
+# One task of a problem as the export reads it (the problem's fields, the task's, its unit)
+_LINE_COLUMNS = (
+    Problem.id,  # first: the lines are grouped by it
+    Problem.seq,
+    Problem.category,
+    Problem.nature,
+    Problem.title,
+    Problem.description,
+    Problem.measures,
+    Problem.deadline_text,
+    Problem.remarks,
+    Task.state,
+    Task.receipt,
+    Task.acknowledged_at,
+    func.coalesce(func.nullif(User.full_name, ""), User.username).label("acknowledger"),
+    Unit.id.label("unit_id"),
+    Unit.name.label("unit_name"),
+)
+# a plain named tuple per line: a SQLAlchemy row's attributes cost about a microsecond
+# each to read, and a ledger line is read some twenty times
+_Line = namedtuple("_Line", [c.key for c in _LINE_COLUMNS])
+_FIRST = itemgetter(0)
+_WITHDRAWN = State.WITHDRAWN.value
 
 
 def _china_day(moment: datetime | None):
@@ -209,14 +242,21 @@ def _china_day(moment: datetime | None):
 _CENTRED = {SEQ, COUNT, DEADLINE, CLOSED, KEY}
 
 
-def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
-    """The sheet, written row by row in xlsxwriter's constant-memory mode."""
+def build_xlsx(sheet: Sheet, groups: Iterable[list[list[str]]]) -> bytes:
+    """The sheet as bytes (tests and small files; the export writes to a file)."""
+    buf = io.BytesIO()
+    write_xlsx(buf, sheet, groups)
+    return buf.getvalue()
+
+
+def write_xlsx(out: IO[bytes], sheet: Sheet, groups: Iterable[list[list[str]]]) -> None:
+    """The sheet, written row by row in xlsxwriter's constant-memory mode into ``out``."""
     layout = sheet.layout
     columns = export_columns(layout, with_key=True, below=sheet.below)
     last = len(columns) - 2  # the last printed column: the key after it is hidden
-    buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
     ws = wb.add_worksheet("整改台账")
+    ws.merge = _Ranges()  # a merge per category and merged column: kept compact, as numbers
     base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
     cell = {"border": 1, "border_color": "#808080"}
     title_fmt = wb.add_format(base | {"bold": True, "font_size": 16, "align": "center"})
@@ -228,6 +268,7 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
     note_fmt = wb.add_format(base | {"align": "left"})
     chain_fmt = wb.add_format(base | {"align": "left", "font_size": 9})
     formats = [centre_fmt if c.key in _CENTRED else body_fmt for c in columns]
+    height = heights(columns)
     for i, col in enumerate(columns):
         ws.set_column(i, i, col.width, None, {"hidden": col.key == KEY})
 
@@ -244,21 +285,23 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
     ws.set_row(header_row, row_height([c.label for c in columns], columns))
     row += 1
     merged = merged_columns(layout)
+    write_string, write_blank = ws.write_string, ws.write_blank
     for group in groups:
         span = len(group) > 1 and merged
         for i, values in enumerate(group):
-            ws.set_row(row, row_height(values, columns))
+            ws.set_row(row, height(values))
             for col, value in enumerate(values):
-                if value and not (span and col in merged and i > 0):
-                    ws.write_string(row, col, value, formats[col])
+                if value and not (span and i and col in merged):
+                    write_string(row, col, value, formats[col])
                 else:
-                    ws.write_blank(row, col, None, formats[col])
+                    write_blank(row, col, None, formats[col])
             _forget(ws, row - 1)
             row += 1
         if span:
             # merge_range() writes into rows already flushed in constant-memory mode, which
             # xlsxwriter refuses; the cells are written above, so only the ranges are added
-            ws.merge.extend([row - len(group), col, row - 1, col] for col in merged)
+            for col in merged:
+                ws.merge.append((row - len(group), col, row - 1, col))
     # the footnote, then the chain head: each one merged line across the table, which a
     # re-import passes over like any footnote
     for line, fmt in ((layout.footnote, note_fmt), (sheet.chain, chain_fmt)):
@@ -276,7 +319,26 @@ def build_xlsx(sheet: Sheet, groups: Iterator[list[list[str]]]) -> bytes:
     ws.set_footer("&C第 &P 页，共 &N 页")
     ws.print_area(0, 0, max(row - 1, header_row + 1), last)
     wb.close()
-    return buf.getvalue()
+
+
+class _Ranges:
+    """xlsxwriter's list of merged ranges ([first row, first col, last row, last col]
+    each), held as an array of numbers: 16 bytes a range instead of a list of four ints
+    (about 120), which at a merge per category and column is most of what a long grouped
+    ledger would otherwise keep until the sheet is closed."""
+
+    def __init__(self) -> None:
+        self._numbers = array("l")
+
+    def append(self, cell_range) -> None:
+        self._numbers.extend(cell_range)
+
+    def __len__(self) -> int:
+        return len(self._numbers) // 4
+
+    def __iter__(self):
+        n = self._numbers
+        return (n[i : i + 4] for i in range(0, len(n), 4))
 
 
 def _forget(ws, row: int) -> None:
@@ -293,13 +355,21 @@ def _span(columns: tuple[Column, ...]) -> Column:
 
 
 def csv_file(table, trailer: str = "") -> bytes:
+    """A whole table as CSV bytes (:func:`write_csv`)."""
+    buf = io.BytesIO()
+    write_csv(buf, table.header, table.rows, trailer)
+    return buf.getvalue()
+
+
+def write_csv(out: IO[bytes], header: list[str], rows: Iterable[list[str]], trailer: str = "") -> None:
     """UTF-8 with a BOM: without it Excel opens a CSV as the local ANSI code page and the
     Chinese turns to mojibake. Merged cells are repeated on every row. ``trailer``: a
-    last line in the first column (the chain head)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(table.header)
-    writer.writerows(table.rows)
+    last line in the first column (the chain head). Rows are written as they come."""
+    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
     if trailer:
         writer.writerow([trailer])
-    return buf.getvalue().encode("utf-8-sig")
+    text.flush()
+    text.detach()  # ``out`` stays open for the caller
