@@ -151,7 +151,7 @@ class Task(Schedulable, Base):
         UniqueConstraint("problem_id", "unit_id"),
         Index("ix_tasks_plan_state", "plan_id", "state"),
         Index("ix_tasks_unit_state", "unit_id", "state"),
-        Index("ix_tasks_state_due", "state", "due_at"),
+        Index("ix_tasks_state_due", "state", "due_at", "unit_id", "plan_id"),  # + the units chart
         # the task list's orders (app.services.tasks.ORDERS), so a page seeks to its first row
         # and stops after its last: by deadline either way (read backwards for the reverse),
         # by state and deadline, by unit (units by name, then each unit's tasks), by last update

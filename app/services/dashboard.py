@@ -71,13 +71,17 @@ def _units(s, seen: tally.Seen, now: datetime, top: int = TOP_UNITS) -> list[tup
     """The ``top`` units with open tasks, the most overdue first, then by name (the
     database's collation), with their overdue and open counts."""
     visible = seen.tasks()
-    n = func.count()
-    ranked = s.execute(
-        select(Unit.id, Unit.name, n)
-        .join(Task, Task.unit_id == Unit.id)
+    # counted per unit from ix_tasks_state_due alone (state, deadline, unit, plan), named after
+    counted = (
+        select(Task.unit_id, func.count().label("n"))
         .where(visible, overdue_clause(now))
-        .group_by(Unit.id, Unit.name)
-        .order_by(n.desc(), Unit.name)
+        .group_by(Task.unit_id)
+        .subquery()
+    )
+    ranked = s.execute(
+        select(Unit.id, Unit.name, counted.c.n)
+        .join(counted, counted.c.unit_id == Unit.id)
+        .order_by(counted.c.n.desc(), Unit.name)
         .limit(top)
     ).all()
     late = {uid: k for uid, _, k in ranked}
