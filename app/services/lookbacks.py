@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import aliased
@@ -25,10 +26,12 @@ from app.services.scope import get_visible_plan, get_visible_task, task_actor, t
 from app.services.tasks import cancel_pending, move_task
 
 
+@cache
 def current_clause():
     """Look-backs of a task still struck off by the closure they were scheduled for: a task
     reopened meanwhile (and perhaps closed again, with a look-back of its own) leaves the
-    earlier one asking for nobody."""
+    earlier one asking for nobody. Built once (it has no parameters; SQL expressions are
+    immutable): the alias cost a third of the header's count, on every page."""
     later = aliased(Lookback)
     newer = exists(select(later.id).where(later.task_id == Lookback.task_id, later.closed_seq > Lookback.closed_seq))
     closed = Lookback.task_id.in_(select(Task.id).where(Task.state == State.CLOSED.value))
