@@ -8,7 +8,7 @@ import operator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, func, literal, or_, select, tuple_, union_all, update
+from sqlalchemy import ColumnElement, ScalarSelect, Select, false, func, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
@@ -237,29 +237,40 @@ def keyword_clause(s: Session, word: str) -> ColumnElement[bool]:
     needs no word boundaries, so it works for Chinese on SQLite and PostgreSQL alike.
 
     On PostgreSQL the problems' text and the accounts are read through trigram indexes
-    (models.keyword_index) for words of three characters or more. The matching tasks are
-    looked up first, stopping past :data:`KEYWORD_IDS`: a rare word's few tasks are then
-    named by id, so the list reads them by key instead of walking every visible task for
-    the few that match; a common word keeps the subqueries (the list finds its first page
-    of matches at once)."""
+    (models.keyword_index) for words of three characters or more. Each of the three parts
+    (the problems, the units, the accounts) is looked up first, in one statement, through
+    its tasks, stopping past :data:`KEYWORD_IDS`: when every part's tasks are few, each is
+    named by id, so the database reads a rare title's tasks through the problems' key (uq_tasks_problem_id_unit_id)
+    and sorts them, instead of walking the order's index past every task for the few that
+    match (PostgreSQL takes the subqueries for most of the ledger); a word many tasks match
+    keeps the subqueries (the list finds its first page of matches at once)."""
     found = [Problem.title, Problem.description, Problem.measures]
-    problems = select(Problem.id).where(or_(*[c.icontains(word, autoescape=True) for c in found]))
-    units = select(Unit.id).where(Unit.name.icontains(word, autoescape=True))
-    accounts = select(TaskEvent.task_id).where(
-        TaskEvent.to_state == State.RECTIFIED.value, TaskEvent.comment.icontains(word, autoescape=True)
+    parts = (
+        (Task.problem_id, select(Problem.id).where(or_(*[c.icontains(word, autoescape=True) for c in found]))),
+        (Task.unit_id, select(Unit.id).where(Unit.name.icontains(word, autoescape=True))),
+        (
+            Task.id,
+            select(TaskEvent.task_id).where(
+                TaskEvent.to_state == State.RECTIFIED.value, TaskEvent.comment.icontains(word, autoescape=True)
+            ),
+        ),
     )
-    hits = union_all(
-        select(Task.id).where(Task.problem_id.in_(problems)),
-        select(Task.id).where(Task.unit_id.in_(units)),
-        accounts,
-    )
-    ids = set(s.scalars(select(hits.subquery().c[0]).limit(KEYWORD_IDS + 1)))
-    if len(ids) <= KEYWORD_IDS:
-        return Task.id.in_(ids)
-    return or_(Task.problem_id.in_(problems), Task.unit_id.in_(units), Task.id.in_(accounts))
+    # each part's tasks, as many as one past the cap: a problem or unit is named when its
+    # tasks are few, not when the problems are (one title can hold every county's task)
+    tasks_of = [select(column).where(column.in_(part)).limit(KEYWORD_IDS + 1).subquery() for column, part in parts]
+    looked_up = union_all(*[select(literal(n), sub.c[0]) for n, sub in enumerate(tasks_of)])
+    ids: list[set[int]] = [set() for _ in parts]
+    rows = [0] * len(parts)
+    for n, key in s.execute(looked_up):
+        ids[n].add(key)
+        rows[n] += 1
+    if any(counted > KEYWORD_IDS for counted in rows):  # the subqueries together, whose OR
+        return or_(*[column.in_(part) for column, part in parts])  # lets SQLite walk the order
+    named = [column.in_(keys) for (column, _), keys in zip(parts, ids, strict=True) if keys]
+    return or_(*named) if named else false()
 
 
-KEYWORD_IDS = 200  # a keyword matching up to this many tasks names them by id (a long IN list costs more)
+KEYWORD_IDS = 1000  # a part of a keyword matching up to this many tasks names its keys (a long IN list costs more)
 
 COUNT_CAP = 1000  # a list counts its matches up to here and then says "1000+"
 
