@@ -104,6 +104,13 @@ class Writer:
     def blank(self):
         self.para(indent=False)
 
+    def letterhead(self, issuer: str, recipient: str) -> None:
+        """A document's opening: the masthead with its 文号, the title, and whom it is to."""
+        self.masthead(issuer, "{{ doc_number }}")
+        self.title("{{ title }}")
+        self.blank()
+        self.para(f"{recipient}：", indent=False)
+
     def masthead(self, issuer: str, number: str) -> None:
         """发文机关标志 in red, the 文号, and the red line under it."""
         for _ in range(2):
@@ -242,10 +249,7 @@ def report_template() -> Document:
     """整改情况报告: the unit's report on a plan as of a date, with the ledger as its annex."""
     doc = _new_document()
     w = Writer(doc)
-    w.masthead("{{ issuer }}文件", "{{ doc_number }}")
-    w.title("{{ title }}")
-    w.blank()
-    w.para("{{ recipient }}：", indent=False)
+    w.letterhead("{{ issuer }}文件", "{{ recipient }}")
     w.para(
         "根据《{{ plan_title }}》（{{ plan_doc_number }}）要求，我单位对照问题清单逐项抓好整改落实。"
         "截至{{ as_of }}，整改工作情况报告如下："
@@ -331,10 +335,7 @@ def notice_template() -> Document:
     """通报 draft: the items at the top of the ladder, by unit, with how long each is overdue."""
     doc = _new_document()
     w = Writer(doc)
-    w.masthead("{{ issuer }}", "{{ doc_number }}")
-    w.title("{{ title }}")
-    w.blank()
-    w.para("{{ recipients }}：", indent=False)
+    w.letterhead("{{ issuer }}", "{{ recipients }}")
     w.para(
         "截至{{ as_of }}，《{{ plan_title }}》（{{ plan_doc_number }}）中共有{{ count }}项整改任务逾期未完成，"
         "已升至最高督办层级，涉及{{ units|length }}个单位，现予以通报。"
