@@ -73,12 +73,17 @@ def list_units(db: Database, viewer: User) -> list[Unit]:
     return list(s.scalars(select(Unit).where(unit_visible(viewer)).order_by(Unit.path)))
 
 
-def unit_choices(db: Database, viewer: User) -> list[tuple[int, str]]:
+def unit_choices(
+    db: Database, viewer: User, limit: int | None = None, unit_id: int | None = None
+) -> list[tuple[int, str]]:
     """(id, name) of the units the viewer sees, in tree order, for a filter's choices:
-    plain rows, since a city's thousand units would cost more as objects than its list."""
-    s = db.session()
-    rows = s.execute(select(Unit.id, Unit.name).where(unit_visible(viewer)).order_by(Unit.path))
-    return [(unit_id, name) for unit_id, name in rows]
+    plain rows, since a city's thousand units would cost more as objects than its list.
+    ``limit`` reads no more than that many; ``unit_id`` only that unit (if seen)."""
+    q = select(Unit.id, Unit.name).where(unit_visible(viewer))
+    if unit_id is not None:
+        q = q.where(Unit.id == unit_id)
+    rows = db.session().execute(q.order_by(Unit.path).limit(limit))
+    return [(uid, name) for uid, name in rows]
 
 
 def list_users(db: Database, viewer: User) -> list[User]:

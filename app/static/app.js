@@ -8,9 +8,40 @@
     fit();
     wide.addEventListener("change", fit);
   }
+  // The count of what waits, in the menu: my work prints it, every other page asks for it
+  // once shown (counting every box is the dearest part of a page).
+  if (menu && menu.dataset.workCount) {
+    fetch(menu.dataset.workCount, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((found) => {
+        if (!found) return;
+        for (const badge of document.querySelectorAll("[data-waiting]")) {
+          badge.textContent = found.waiting;
+          badge.hidden = found.waiting === "0";
+        }
+      })
+      .catch(() => {});  // the badge stays hidden: the page itself is whole without it
+  }
   // Filter boxes and the like: open on a desk, folded on a phone until tapped.
   const roomy = window.matchMedia("(min-width: 720px)");
   for (const box of document.querySelectorAll("details.fold-narrow")) box.open = roomy.matches;
+  // A long select (a city's thousand units) comes with its chosen option only; the rest
+  // are fetched once shown, and the browser keeps them a few minutes.
+  for (const select of document.querySelectorAll("select[data-options]")) {
+    fetch(select.dataset.options, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((choices) => {
+        if (!choices) return;
+        const chosen = select.value;
+        for (const option of [...select.options]) if (option.value) option.remove();
+        for (const [value, label] of choices) {
+          const option = new Option(label, String(value));
+          option.selected = String(value) === chosen;
+          select.add(option);
+        }
+      })
+      .catch(() => {});  // the chosen unit and 全部 stay: the filter still works
+  }
   // On a phone each table row is a card: every cell carries its column's heading.
   for (const table of document.querySelectorAll("table.grid")) {
     const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import segno
-from flask import g, redirect, render_template, request, url_for
+from flask import g, jsonify, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from app.domain import permissions
@@ -34,6 +34,8 @@ from app.web.i18n import refusal
 
 # Each move as a person names it (its button and its line in the history), what the page
 # says once it is done, and what its comment is called.
+INLINE_UNITS = 60  # a unit filter's choices printed into the page up to this many
+
 MOVES = {
     ("identified", "in_progress"): ("开始整改", "已开始整改。", None),
     ("in_progress", "rectified"): ("提交整改", "已提交整改，等待督办单位核实。", "整改情况"),
@@ -116,7 +118,11 @@ def task_list():
     db = rt().db
     q = _task_query()
     page = tasks.list_tasks(db, g.user, q, rt().clock())
-    units = org.unit_choices(db, g.user)
+    units = org.unit_choices(db, g.user, limit=INLINE_UNITS + 1)
+    units_url = None
+    if len(units) > INLINE_UNITS:  # a city's thousand: the page carries the chosen one, app.js the rest
+        units_url = url_for("web.unit_choices")
+        units = org.unit_choices(db, g.user, unit_id=q.unit_id) if q.unit_id else []
     args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before") and v != ""}
     return render_template(
         "tasks.html",
@@ -126,9 +132,21 @@ def task_list():
         query=q,
         states=list(State),
         units=units,
+        units_url=units_url,
         args=args,
         plans=plans.visible_plans(db, g.user),
     )
+
+
+@bp.get("/units/choices")
+@login_required
+def unit_choices():
+    """The units the reader sees, ``[[id, name], …]`` in tree order, for the task list's
+    unit filter when they are too many to print into every page: the browser keeps the
+    list five minutes, so paging through the tasks costs no more than its rows."""
+    resp = jsonify(org.unit_choices(rt().db, g.user))
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp
 
 
 @bp.get("/tasks/<int:task_id>")

@@ -3,7 +3,7 @@ of tasks from the list (verify, close, 催办, export), each with its own result
 
 from __future__ import annotations
 
-from flask import g, render_template, request, url_for
+from flask import g, jsonify, render_template, request, url_for
 
 from app.http import attachment
 from app.schemas import db_int
@@ -57,13 +57,23 @@ def item_link(item) -> str:
 
 @bp.app_context_processor
 def _work_helpers():
-    user = g.get("user")
     return {
         "box_labels": BOX_LABELS,
         "box_link": box_link,
         "item_link": item_link,
-        "waiting": queue.header_total(rt().db, user, rt().clock()) if user else 0,
     }
+
+
+@bp.get("/work/count")
+@login_required
+def work_count():
+    """The header's count of what waits (``waiting``: "12", "1000+", or "0"), fetched by
+    every page but my work after it is shown (app.js): counting each box is the dearest
+    part of a page, and a list or a form need not wait for it. My work counts its boxes
+    anyway and prints the figure itself."""
+    resp = jsonify(waiting=str(queue.header_total(rt().db, g.user, rt().clock())))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 ACTIONS = {"verify": "核实通过", "close": "销号", "urge": "催办", "export": "导出"}

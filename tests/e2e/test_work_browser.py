@@ -73,8 +73,12 @@ def test_a_supervisor_searches_ticks_and_verifies_many_with_a_result_for_each(ne
     check = page.locator("#box-to_check")
     assert int(check.get_attribute("data-count")) == 3 and waiting(page) >= 3
     shot(page, "home")
+    at_home = waiting(page)
 
     page.goto("/tasks")
+    # the list comes without the count, which the page then fetches (app.js): the same
+    page.wait_for_function("() => !document.querySelector('#menu summary .badge.work').hidden")
+    assert waiting(page) == at_home
     page.fill("#filters input[name=q]", "补种草皮")  # a word of the units' accounts, no word boundary
     with page.expect_navigation():
         page.locator("#filters button[type=submit]").click()
@@ -98,3 +102,27 @@ def test_a_supervisor_searches_ticks_and_verifies_many_with_a_result_for_each(ne
     shot(page, "result")
     states = {t["id"]: api.get(f"/tasks/{t['id']}", "smx_deputy").get_json()["state"] for t in lushi}
     assert states == {lushi[0]["id"]: "verified", lushi[1]["id"]: "verified", stale: "in_progress"}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_city_picks_one_unit_of_a_list_too_long_to_print_into_every_page(new_page, login, shot, monkeypatch, size):
+    """Past INLINE_UNITS the unit filter arrives with 全部 only and fills itself in from
+    /units/choices; picking a unit filters the list and the page comes back with it chosen."""
+    from app.web import plans as plan_pages
+
+    monkeypatch.setattr(plan_pages, "INLINE_UNITS", 2)
+    page = opened(new_page, login, "smx_deputy", size)
+    page.goto("/tasks")
+    unit = page.locator("#filters select[name=unit_id]")
+    page.wait_for_function("() => document.querySelector('#filters select[name=unit_id]').options.length > 3")
+    if size == "phone":
+        page.locator("#filter-box summary").click()  # folded on a phone until tapped
+    unit.select_option(label="卢氏县住房和城乡建设局")
+    with page.expect_navigation():
+        page.locator("#filters button[type=submit]").click()
+    names = page.locator("table#tasks tbody tr td:nth-child(5)").all_inner_texts()
+    assert names and set(names) == {"卢氏县住房和城乡建设局"}
+    page.wait_for_function("() => document.querySelector('#filters select[name=unit_id]').options.length > 3")
+    assert unit.evaluate("(s) => s.selectedOptions[0].textContent") == "卢氏县住房和城乡建设局", "kept once filled in"
+    assert page.evaluate(FITS), "the filter fits the screen"
+    shot(page, "unit-chosen")

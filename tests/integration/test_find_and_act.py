@@ -203,3 +203,31 @@ def test_the_task_list_offers_verify_only_to_whom_it_may_and_export_to_everyone(
     official = text(Browser(world.app, "lushi_handler").get("/tasks?state=rectified"))
     assert 'value="verify"' not in official and 'value="urge"' not in official
     assert 'value="export"' in official
+
+
+def test_a_long_unit_filter_comes_with_its_chosen_unit_and_the_rest_from_units_choices(world, monkeypatch):
+    """A city's thousand units are not printed into every page of the list: past
+    INLINE_UNITS the page carries 全部 and the chosen unit, app.js fills in the rest from
+    /units/choices (kept five minutes by the browser), which lists what the reader sees."""
+    from app.web import plans as plan_pages
+
+    browser = Browser(world.app, "smx_deputy")
+    lushi = world.unit_id(SMX_COUNTIES["lushi"])
+    short = text(browser.get("/tasks"))
+    assert "data-options" not in short and f'<option value="{lushi}">' in short, "a short list is printed whole"
+
+    monkeypatch.setattr(plan_pages, "INLINE_UNITS", 2)
+    page = text(browser.get(f"/tasks?unit_id={lushi}"))
+    select = re.search(r'<select name="unit_id" data-options="/units/choices">(.*?)</select>', page, re.S)[1]
+    assert re.findall(r'<option value="(\d*)"', select) == ["", str(lushi)], "全部 and the chosen unit only"
+    assert f'<option value="{lushi}" selected>{SMX_COUNTIES["lushi"]}</option>' in select
+    assert not re.findall(
+        r'<option value="\d+"', text(browser.get("/tasks")).split('name="unit_id"')[1].split("</select>")[0]
+    )
+
+    r = browser.get("/units/choices")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "private, max-age=300"
+    seen = {name for _, name in r.get_json()}
+    assert SMX_COUNTIES["lushi"] in seen and len(seen) > 2
+    county = {name for _, name in Browser(world.app, "lushi_handler").get("/units/choices").get_json()}
+    assert SMX_COUNTIES["lushi"] in county and county < seen, "a county sees its own units, not the city's"

@@ -44,7 +44,7 @@ def count(html: str, key: str) -> int | None:
 
 
 def header_count(html: str) -> int | None:
-    found = re.search(r'<span class="badge" id="waiting">(\d+)</span>', html)
+    found = re.search(r'<span class="badge" id="waiting" data-waiting>(\d+)</span>', html)
     return int(found.group(1)) if found else None
 
 
@@ -94,11 +94,33 @@ def test_an_official_lands_on_the_tasks_to_start_with_the_count_in_the_header(wo
     assert count(home(world, "hubin_handler"), "to_rectify") == 0, "a county beside it does not see it"
 
 
+def test_every_other_page_fetches_the_headers_count_which_my_work_prints(world):
+    """The count is the dearest part of a page: my work prints it (its boxes are counted
+    anyway), the rest ask /work/count once shown, and both say the same."""
+    browser = Browser(world.app, "lushi_handler")
+    n = len(lushi_tasks(world))
+    listing = text(browser.get("/tasks"))
+    assert 'data-work-count="/work/count"' in listing, "the page says where its count is"
+    assert '<span class="badge" id="waiting" data-waiting hidden></span>' in listing, "and waits for it"
+    assert "data-work-count" not in home(world, "lushi_handler"), "my work has it already"
+    r = browser.get("/work/count")
+    assert (r.status_code, r.get_json(), r.headers["Cache-Control"]) == (200, {"waiting": str(n)}, "no-store")
+    assert header_count(home(world, "lushi_handler")) == n
+
+    move(world, "lushi_handler", lushi_tasks(world)[0]["id"], "in_progress")
+    assert browser.get("/work/count").get_json() == {"waiting": str(n)}, "started, it still waits to be rectified"
+    hubin = Browser(world.app, "hubin_handler").get("/work/count").get_json()
+    assert hubin == {"waiting": str(header_count(home(world, "hubin_handler")))}, "each counts their own unit's"
+    assert Browser(world.app, "admin").get("/work/count").get_json() == {"waiting": "0"}, "no work of one's own"
+
+
 def test_past_the_lists_count_cap_the_header_and_the_box_say_cap_plus_as_the_task_list_does(world, monkeypatch):
     n = len(lushi_tasks(world))
     monkeypatch.setattr(tasks_service, "COUNT_CAP", n - 1)
     page = home(world, "lushi_handler")
-    assert f'<span class="badge" id="waiting">{n - 1}+</span>' in page, "the header counts only up to the cap"
+    assert f'<span class="badge" id="waiting" data-waiting>{n - 1}+</span>' in page, (
+        "the header counts only up to the cap"
+    )
     assert f'<span class="count">{n - 1}+</span>' in box(page, "to_start")
     assert count(page, "to_start") == n, "the box knows there is more than the cap (one past it)"
     monkeypatch.setattr(tasks_service, "COUNT_CAP", n)
