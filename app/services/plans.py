@@ -416,6 +416,13 @@ def visible_plans(db: Database, viewer: User) -> list[Plan]:
     return list(db.session().scalars(q))
 
 
+def plan_choices(db: Database, viewer: User) -> list:
+    """(id, title, doc_number) rows of the plans the viewer sees, newest first, for a
+    filter's choices: columns, not objects, as every list page and the dashboard print them."""
+    q = select(Plan.id, Plan.title, Plan.doc_number).where(plan_visible(viewer))
+    return list(db.session().execute(q.order_by(Plan.issued_on.desc(), Plan.id.desc())))
+
+
 def list_plans(db: Database, viewer: User, now: datetime) -> list[tuple[Plan, Figures]]:
     plans = visible_plans(db, viewer)
     figs = figures_by_plan(db.session(), viewer, [p.id for p in plans], now)

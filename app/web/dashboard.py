@@ -27,5 +27,5 @@ def dashboard_page():
         board=board,
         charts=charts,
         plan_id=plan_id,
-        plans=plans.visible_plans(rt().db, g.user),
+        plans=plans.plan_choices(rt().db, g.user),
     )

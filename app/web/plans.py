@@ -134,7 +134,7 @@ def task_list():
         units=units,
         units_url=units_url,
         args=args,
-        plans=plans.visible_plans(db, g.user),
+        plans=plans.plan_choices(db, g.user),
     )
 
 
