@@ -13,7 +13,11 @@ SQLite (``--backends``; every line starts with db=…):
   * tasks_html[S@90%], tasks_api[S@90%]
                     the page 90 % of the way into the list (its position found once per size
                     through an old ?page=N link): deep pages must cost what page 1 does.
-  * home            GET /, the supervisor's my-work boxes and the header's count.
+  * home            GET /, the supervisor's my-work boxes and their total (the header's count).
+  * work_count, unit_choices
+                    GET /work/count and /units/choices: what every other page fetches once
+                    it is shown (app.js), the header's count and a long unit filter's
+                    choices; printed so that the cost moved off the pages stays in sight.
   * tasks_html[q=title], tasks_api[q=measures]
                     keyword search: a problem-title substring few tasks match, and a
                     measures text every task matches.
@@ -251,7 +255,11 @@ def figures(
         "dashboard_plan": (False, lambda r: f"/dashboard?plan_id={r.choice(plan_ids)}"),
         "plan_page": (False, lambda r: f"/plans/{r.choice(plan_ids)}"),
     }
-    out["home"] = (False, lambda r: "/")  # my work: the boxes, the header's count (one statement)
+    out["home"] = (False, lambda r: "/")  # my work: the boxes and their total, which the header shows
+    # what the other pages fetch once shown (app.js): the header's count, and a long unit
+    # filter's choices (the browser keeps those five minutes; timed here as if it did not)
+    out["work_count"] = (False, lambda r: "/work/count")
+    out["unit_choices"] = (False, lambda r: "/units/choices")
     # keyword search (q): a title substring that few tasks match, and a measures text all match
     out["tasks_html[q=title]"] = (False, lambda r: "/tasks?q=" + urllib.parse.quote(f"共性问题{r.randint(1, 999)}"))
     out["tasks_api[q=measures]"] = (True, lambda r: "/api/v1/tasks?q=" + urllib.parse.quote("销号管理"))
@@ -316,10 +324,12 @@ def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, r
     for name, (api_call, draw) in figs.items():
         ms = [browser.timed(draw(rng), token if api_call else None) for _ in range(args.requests)]
         p95s[name] = base.pct(ms, 95)
-        aim = 30 if name.startswith("tasks_html") else 100
+        aim = f"p95 < {30 if name.startswith('tasks_html') else 100} ms at 100,000"
+        if name in ("work_count", "unit_choices"):
+            aim = "none: fetched once the page is shown"
         print(
             f"db={db} size={n_tasks} {name} {base.fmt_ms(ms, (50, 95))} x_me_p95={p95s[name] / me95:.1f} "
-            f"queries={queries[name]} (aim: p95 < {aim} ms at 100,000)"
+            f"queries={queries[name]} (aim: {aim})"
         )
     base.host_line(f"after db={db} size={n_tasks}")
     return p95s
