@@ -14,9 +14,9 @@ SQLite (``--backends``; every line starts with db=…):
                     the page 90 % of the way into the list (its position found once per size
                     through an old ?page=N link): deep pages must cost what page 1 does.
   * home            GET /, the supervisor's my-work boxes and their total (the header's count).
-  * work_count, unit_choices
-                    GET /work/count and /units/choices: what every other page fetches once
-                    it is shown (app.js), the header's count and a long unit filter's
+  * header_counts, unit_choices
+                    GET /header-counts and /units/choices: what every other page fetches
+                    once it is shown (app.js), the header's counts and a long unit filter's
                     choices; printed so that the cost moved off the pages stays in sight.
   * tasks_html[q=title], tasks_api[q=measures]
                     keyword search: a problem-title substring few tasks match, and a
@@ -258,7 +258,7 @@ def figures(
     out["home"] = (False, lambda r: "/")  # my work: the boxes and their total, which the header shows
     # what the other pages fetch once shown (app.js): the header's count, and a long unit
     # filter's choices (the browser keeps those five minutes; timed here as if it did not)
-    out["work_count"] = (False, lambda r: "/work/count")
+    out["header_counts"] = (False, lambda r: "/header-counts")
     out["unit_choices"] = (False, lambda r: "/units/choices")
     # keyword search (q): a title substring that few tasks match, and a measures text all match
     out["tasks_html[q=title]"] = (False, lambda r: "/tasks?q=" + urllib.parse.quote(f"共性问题{r.randint(1, 999)}"))
@@ -325,7 +325,7 @@ def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, r
         ms = [browser.timed(draw(rng), token if api_call else None) for _ in range(args.requests)]
         p95s[name] = base.pct(ms, 95)
         aim = f"p95 < {30 if name.startswith('tasks_html') else 100} ms at 100,000"
-        if name in ("work_count", "unit_choices"):
+        if name in ("header_counts", "unit_choices"):
             aim = "none: fetched once the page is shown"
         print(
             f"db={db} size={n_tasks} {name} {base.fmt_ms(ms, (50, 95))} x_me_p95={p95s[name] / me95:.1f} "

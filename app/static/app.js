@@ -8,19 +8,23 @@
     fit();
     wide.addEventListener("change", fit);
   }
-  // The count of what waits, in the menu: my work prints it, every other page asks for it
-  // once shown (counting every box is the dearest part of a page).
-  if (menu && menu.dataset.workCount) {
-    fetch(menu.dataset.workCount, { credentials: "same-origin", headers: { Accept: "application/json" } })
+  // The header's counts (what waits, unread messages): my work prints them, every other
+  // page asks for them once shown (counting every box is the dearest part of a page).
+  if (menu && menu.dataset.counts) {
+    fetch(menu.dataset.counts, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then((r) => (r.ok ? r.json() : null))
       .then((found) => {
         if (!found) return;
-        for (const badge of document.querySelectorAll("[data-waiting]")) {
-          badge.textContent = found.waiting;
-          badge.hidden = found.waiting === "0";
-        }
+        const show = (selector, text) => {
+          for (const badge of document.querySelectorAll(selector)) {
+            badge.textContent = text;
+            badge.hidden = text === "0";
+          }
+        };
+        show("[data-waiting]", found.waiting);
+        show("[data-unread]", String(found.unread));
       })
-      .catch(() => {});  // the badge stays hidden: the page itself is whole without it
+      .catch(() => {});  // the badges stay hidden: the page itself is whole without them
   }
   // Filter boxes and the like: open on a desk, folded on a phone until tapped.
   const roomy = window.matchMedia("(min-width: 720px)");

@@ -78,7 +78,8 @@ def _template_globals():
         "receipt_label": lambda s: translate(RECEIPT_LABELS[ReceiptState(s)], current),
         "me": user,
         "administers": bool(user) and permissions.may_administer(who(user)),
-        "unread": inbox.unread_count(rt().db, user) if user else 0,
+        # counted only where a page prints it (my work, the inbox); the rest fetch it (app.js)
+        "count_unread": lambda: inbox.unread_count(rt().db, user) if user else 0,
     }
 
 

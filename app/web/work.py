@@ -7,7 +7,7 @@ from flask import g, jsonify, render_template, request, url_for
 
 from app.http import attachment
 from app.schemas import db_int
-from app.services import bulk, queue
+from app.services import bulk, inbox, queue
 from app.web import back, bp, lang, local_path, login_required, rt, say
 from app.web.i18n import translate
 
@@ -64,14 +64,16 @@ def _work_helpers():
     }
 
 
-@bp.get("/work/count")
+@bp.get("/header-counts")
 @login_required
-def work_count():
-    """The header's count of what waits (``waiting``: "12", "1000+", or "0"), fetched by
-    every page but my work after it is shown (app.js): counting each box is the dearest
-    part of a page, and a list or a form need not wait for it. My work counts its boxes
-    anyway and prints the figure itself."""
-    resp = jsonify(waiting=str(queue.header_total(rt().db, g.user, rt().clock())))
+def header_counts():
+    """The header's counts, fetched by every page but my work once it is shown (app.js):
+    ``waiting`` ("12", "1000+" or "0"), what waits for the person to act on, and
+    ``unread``, their inbox's unread messages. Counting every box is the dearest part of
+    a page, and a list or a form need not wait for it; my work counts its boxes anyway
+    and prints both itself."""
+    r = rt()
+    resp = jsonify(waiting=str(queue.header_total(r.db, g.user, r.clock())), unread=inbox.unread_count(r.db, g.user))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

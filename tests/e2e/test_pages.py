@@ -47,7 +47,7 @@ NOT_PAGES = {
     "web.submission_file",
     "web.switch_lang",
     "web.unit_choices",  # JSON a page fetches (app.js): the task list's walk shows it filled in
-    "web.work_count",  # JSON every page but my work fetches for the header's count
+    "web.header_counts",  # JSON every page but my work fetches for the header's counts
 }
 # A page that exists only after a ledger upload; its preview and progress are walked by
 # tests/e2e/test_browser.py's import test.

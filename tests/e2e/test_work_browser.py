@@ -76,9 +76,12 @@ def test_a_supervisor_searches_ticks_and_verifies_many_with_a_result_for_each(ne
     at_home = waiting(page)
 
     page.goto("/tasks")
-    # the list comes without the count, which the page then fetches (app.js): the same
+    # the list comes without the counts, which the page then fetches (app.js): the same
     page.wait_for_function("() => !document.querySelector('#menu summary .badge.work').hidden")
     assert waiting(page) == at_home
+    unread = api.get("/inbox", "smx_deputy").get_json()["unread"]
+    badge = page.locator("#menu summary [data-unread]")
+    assert (badge.inner_text() if unread else badge.is_hidden()) == (str(unread) if unread else True)
     page.fill("#filters input[name=q]", "补种草皮")  # a word of the units' accounts, no word boundary
     with page.expect_navigation():
         page.locator("#filters button[type=submit]").click()

@@ -94,24 +94,44 @@ def test_an_official_lands_on_the_tasks_to_start_with_the_count_in_the_header(wo
     assert count(home(world, "hubin_handler"), "to_rectify") == 0, "a county beside it does not see it"
 
 
-def test_every_other_page_fetches_the_headers_count_which_my_work_prints(world):
-    """The count is the dearest part of a page: my work prints it (its boxes are counted
-    anyway), the rest ask /work/count once shown, and both say the same."""
+def counts(browser: Browser) -> dict:
+    r = browser.get("/header-counts")
+    assert (r.status_code, r.headers["Cache-Control"]) == (200, "no-store")
+    return r.get_json()
+
+
+def unread_of(world: World, username: str) -> int:
+    return world.api.get("/inbox", username).get_json()["unread"]
+
+
+def test_every_other_page_fetches_the_headers_counts_which_my_work_prints(world):
+    """Counting is the dearest part of a page: my work prints what waits and the unread
+    messages (its boxes are counted anyway), the rest ask /header-counts once shown
+    (app.js), and both say the same; an urge shows up as one more unread message."""
     browser = Browser(world.app, "lushi_handler")
     n = len(lushi_tasks(world))
     listing = text(browser.get("/tasks"))
-    assert 'data-work-count="/work/count"' in listing, "the page says where its count is"
-    assert '<span class="badge" id="waiting" data-waiting hidden></span>' in listing, "and waits for it"
-    assert "data-work-count" not in home(world, "lushi_handler"), "my work has it already"
-    r = browser.get("/work/count")
-    assert (r.status_code, r.get_json(), r.headers["Cache-Control"]) == (200, {"waiting": str(n)}, "no-store")
+    assert 'data-counts="/header-counts"' in listing, "the page says where its counts are"
+    assert '<span class="badge" id="waiting" data-waiting hidden></span>' in listing, "and waits for them"
+    assert '<span class="badge" id="unread" data-unread hidden></span>' in listing
+    assert "data-counts" not in home(world, "lushi_handler"), "my work has them already"
+    before = unread_of(world, "lushi_handler")
+    assert counts(browser) == {"waiting": str(n), "unread": before}
     assert header_count(home(world, "lushi_handler")) == n
 
-    move(world, "lushi_handler", lushi_tasks(world)[0]["id"], "in_progress")
-    assert browser.get("/work/count").get_json() == {"waiting": str(n)}, "started, it still waits to be rectified"
-    hubin = Browser(world.app, "hubin_handler").get("/work/count").get_json()
-    assert hubin == {"waiting": str(header_count(home(world, "hubin_handler")))}, "each counts their own unit's"
-    assert Browser(world.app, "admin").get("/work/count").get_json() == {"waiting": "0"}, "no work of one's own"
+    task = lushi_tasks(world)[0]["id"]
+    urged = world.api.post("/urges", "smx_deputy", json={"task_ids": [task], "comment": "请本周内完成"})
+    assert urged.status_code == 200, urged.get_json()
+    assert unread_of(world, "lushi_handler") == before + 1, "the urge reached the inbox"
+    assert counts(browser) == {"waiting": str(n), "unread": before + 1}
+    page = home(world, "lushi_handler")
+    assert f'<span class="badge" id="unread" data-unread>{before + 1}</span>' in page, "my work prints it too"
+
+    move(world, "lushi_handler", task, "in_progress")
+    assert counts(browser)["waiting"] == str(n), "started, it still waits to be rectified"
+    hubin = counts(Browser(world.app, "hubin_handler"))
+    assert hubin["waiting"] == str(header_count(home(world, "hubin_handler"))), "each counts their own unit's"
+    assert counts(Browser(world.app, "admin"))["waiting"] == "0", "no work of one's own"
 
 
 def test_past_the_lists_count_cap_the_header_and_the_box_say_cap_plus_as_the_task_list_does(world, monkeypatch):

@@ -655,7 +655,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     # ---- pages: tasks ----------------------------------------------------------------------------
     ("web.task_list", "GET"): page("/tasks", EVERYONE),
     ("web.unit_choices", "GET"): page("/units/choices", EVERYONE),  # each sees their own units
-    ("web.work_count", "GET"): page("/work/count", EVERYONE),  # each counts their own work
+    ("web.header_counts", "GET"): page("/header-counts", EVERYONE),  # each counts their own
     ("web.task_detail", "GET"): page(lambda c: (f"/tasks/{c.task()}", {}), SEES_LUSHI),
     ("web.task_notice", "GET"): page(
         lambda c: (f"/tasks/{c.task(due='6月20日')}/notice", {}),
