@@ -1,8 +1,9 @@
 """The figures read from the database's running tallies (app.services.tally, kept by the
 triggers of migration 0026) are exactly what counting the tasks one by one says, for
 every kind of viewer, at any ``now``, after the messy paths a campaign takes: a ledger
-imported, tasks closed and reopened, 转办, a problem withdrawn, a deadline edited, an
-extension granted, the sweep putting tasks on the 通报 list, a look-back's rebound."""
+imported and its export re-imported with edits and a new problem, tasks closed and
+reopened, 转办, a problem withdrawn, a deadline edited, an extension granted, the sweep
+putting tasks on the 通报 list, a look-back's rebound."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from app.services.scope import task_visible
 from tests import conftest
 from tests.integration.test_authoring_pages import unit_id
 from tests.integration.test_edit_problem import as_json, form_of
-from tests.integration.test_ledger_io import SMX_PLAN_NO, fixture, imported, new_plan, preview
+from tests.integration.test_ledger_io import SMX_PLAN_NO, edited, export, fixture, imported, new_plan, preview
 from tests.integration.test_withdraw_problem import close, problem_for
 
 pytestmark = pytest.mark.presigned
@@ -111,12 +112,33 @@ def check(s, now: datetime, history_until: datetime) -> None:
             assert [n for _, n in series] == open_per_day(s, viewer, days), (name, at)
 
 
+def _edit(ws) -> None:
+    """An exported 禹州-style ledger as an office edits it before importing it again."""
+    foot = next(r for r in range(1, ws.max_row + 1) if str(ws.cell(r, 1).value or "").startswith("备注："))
+    for merged in [m for m in ws.merged_cells.ranges if m.min_row == foot]:
+        ws.unmerge_cells(str(merged))
+    ws.cell(4, 5, f"{ws.cell(4, 5).value}，并逐户建档")
+    ws.cell(5, 8, "已完成排查")  # the 进展 column: a progress note, no change of state
+    added = [str(foot - 3), "新增问题类", "个性问题", "再次导入时新增的问题", "立即整改", "6月30日"]
+    for col, value in enumerate(added, start=1):
+        ws.cell(foot, col, value)
+    ws.cell(foot, 7, f"{SMX_COUNTIES['lushi']}、{SMX_COUNTIES['hubin']}")
+
+
 def test_the_tallies_agree_with_a_recount_after_import_reopening_reassigning_withdrawing_and_deadline_edits(
     app, api, clock
 ):
     pid = new_plan(api, "smx_deputy", "2022-06-07", SMX_PLAN_NO + "-导入")
     body = preview(api, pid, "smx_deputy", fixture("sanmenxia.xlsx")).get_json()
     imported(api, pid, "smx_deputy", body["token"])
+    # the office re-imports its own export, edited: one measure reworded, a new problem
+    # typed over the footnote for two counties, a progress note on another row
+    before = len(api.get("/tasks", "admin", query_string={"plan_id": pid, "per_page": 200}).get_json()["items"])
+    body = preview(api, pid, "smx_deputy", edited(export(api, pid, "smx_deputy", "yuzhou").data, _edit)).get_json()
+    assert body["errors_count"] == 0 and body["counts"]["add"] == 1, body["counts"]
+    assert imported(api, pid, "smx_deputy", body["token"])["created_problems"] == 1
+    after = api.get("/tasks", "admin", query_string={"plan_id": pid, "per_page": 200}).get_json()["items"]
+    assert len(after) == before + 2, "the new problem's two tasks are in"
     problem, by_unit = problem_for(api, ["lushi", "hubin", "mianchi", "yima"])
     close(api, by_unit["mianchi"], "mianchi_handler")
     clock.advance(days=2)
