@@ -8,7 +8,21 @@ import operator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, false, func, literal, or_, select, tuple_, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    column,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    table,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload
 
 from app.db import Database
@@ -148,9 +162,14 @@ ORDERS = {
 }
 
 
-def _sorted(order: Order, backwards: bool) -> list[ColumnElement]:
+def _sorted(order: Order, backwards: bool, by_rows: bool = False) -> list[ColumnElement]:
+    """The ORDER BY of an order. ``by_rows``: the same order as an expression no index
+    has (coalesce(k, k) is k), for a keyword's few rows: read by their keys and sorted,
+    where PostgreSQL would walk the order's index for them, guessing them spread evenly
+    (a title's thousand tasks share a deadline: it read 30,000 rows at 100,000 tasks)."""
     down = order.descending != backwards
-    return [k.desc() if down else k.asc() for k in order.keys]
+    keys = [func.coalesce(k, k) for k in order.keys] if by_rows else order.keys
+    return [k.desc() if down else k.asc() for k in keys]
 
 
 def _seek(order: Order, position: tuple, backwards: bool) -> list[ColumnElement[bool]]:
@@ -197,8 +216,9 @@ def _key_value(key: ColumnElement, raw: object) -> object:
     return raw
 
 
-def _filters(s: Session, viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool]:
-    """The WHERE clauses of a task query, and whether they need the problems table."""
+def _filters(s: Session, viewer: User, q: TaskQuery, now: datetime) -> tuple[list, bool, Keyword | None]:
+    """The WHERE clauses of a task query, whether they need the problems table, and the
+    keyword's (apart: its form depends on the count, see :class:`Keyword`)."""
     where = []  # the viewer's sight is list_tasks' to add: it chooses the form
     open_states = [st.value for st in OPEN_STATES]
     if q.plan_id is not None:
@@ -226,51 +246,96 @@ def _filters(s: Session, viewer: User, q: TaskQuery, now: datetime) -> tuple[lis
         where.append(Problem.category == q.category)
     if q.nature is not None:
         where.append(Problem.nature == q.nature)
-    if q.q and q.q.strip():
-        where.append(keyword_clause(s, q.q.strip()))
-    return where, needs_problem
+    keyword = keyword_clause(s, q.q.strip()) if q.q and q.q.strip() else None
+    return where, needs_problem, keyword
 
 
-def keyword_clause(s: Session, word: str) -> ColumnElement[bool]:
+# SQLite's keyword indexes (migration 0028): FTS5 tables with the trigram tokenizer, rowid =
+# problems.id (title, description, measures) and task_events.id (the 'rectified' entries'
+# accounts), kept by triggers, each text with every character tripled (see tripled).
+# Contentless: a hit is checked again against its own row.
+_FTS_PROBLEMS = table("keyword_problems", column("rowid"), column("keyword_problems"))
+_FTS_ACCOUNTS = table("keyword_accounts", column("rowid"), column("keyword_accounts"))
+
+
+def tripled(word: str) -> str:
+    """``word`` with each character written three times, as one FTS5 phrase: how SQLite's
+    keyword indexes hold their texts (migration 0028), so that a word of one or two
+    characters (县, 护栏) has trigrams to look up as well."""
+    return '"' + "".join(ch * 3 for ch in word).replace('"', '""') + '"'
+
+
+@dataclass
+class Keyword:
+    """A keyword's three parts (the problems, the units, the accounts), each by its keys
+    (problem ids, unit ids, task ids) when it matched no more than :data:`KEYWORD_IDS`
+    of them, or by its subquery when it matched more.
+
+    :meth:`clause` gives the filter in two forms. ``walk=False`` (the count, and the page
+    of a list no longer than the count's cap): the keys are read through the tasks'
+    indexes (uq_tasks_problem_id_unit_id, ix_tasks_unit_order, the primary key), so a
+    rare title's thousand tasks cost what a thousand rows do at any size of the ledger.
+    ``walk=True`` (the page of a longer list): the keys are checked on each row as the
+    order's index is walked (``+ 0`` keeps both databases off the keys' indexes: read
+    through them, a word every task matches would read and sort the whole ledger)."""
+
+    parts: list[tuple[ColumnElement, Select | set[int]]]
+
+    def clause(self, walk: bool = False) -> ColumnElement[bool]:
+        tests = []
+        for column_, keys in self.parts:
+            if isinstance(keys, set):
+                if keys:
+                    tests.append((column_ + 0 if walk else column_).in_(sorted(keys)))
+            else:
+                tests.append(column_.in_(keys))
+        return or_(*tests) if tests else false()
+
+
+def keyword_clause(s: Session, word: str) -> Keyword:
     """Tasks whose problem (title, description, measures), rectification account or unit
     name contains ``word``. A case-insensitive substring match with % and _ escaped: it
     needs no word boundaries, so it works for Chinese on SQLite and PostgreSQL alike.
 
-    On PostgreSQL the problems' text and the accounts are read through trigram indexes
-    (models.keyword_index) for words of three characters or more. Each of the three parts
-    (the problems, the units, the accounts) is looked up first, in one statement, through
-    its tasks, stopping past :data:`KEYWORD_IDS`: when every part's tasks are few, each is
-    named by id, so the database reads a rare title's tasks through the problems' key (uq_tasks_problem_id_unit_id)
-    and sorts them, instead of walking the order's index past every task for the few that
-    match (PostgreSQL takes the subqueries for most of the ledger); a word many tasks match
-    keeps the subqueries (the list finds its first page of matches at once)."""
+    The text is looked up in trigram indexes. PostgreSQL: pg_trgm's (models.keyword_index,
+    migration 0014) for a word of three characters or more; a shorter one reads the
+    problems, the units and the accounts (pg_trgm has no trigram for it). SQLite: FTS5's
+    (migration 0028), which hold every character tripled, so that a word of any length has
+    trigrams; each hit is checked again with the same LIKE, so both give what the scan gave.
+
+    The look-up is one statement: each part's keys, up to one past :data:`KEYWORD_IDS`.
+    A part with more (a word in more than a thousand problems or accounts) stays a
+    subquery (see :class:`Keyword`)."""
     found = [Problem.title, Problem.description, Problem.measures]
-    parts = (
-        (Task.problem_id, select(Problem.id).where(or_(*[c.icontains(word, autoescape=True) for c in found]))),
-        (Task.unit_id, select(Unit.id).where(Unit.name.icontains(word, autoescape=True))),
-        (
-            Task.id,
-            select(TaskEvent.task_id).where(
-                TaskEvent.to_state == State.RECTIFIED.value, TaskEvent.comment.icontains(word, autoescape=True)
-            ),
-        ),
+    problems = select(Problem.id).where(or_(*[c.icontains(word, autoescape=True) for c in found]))
+    units = select(Unit.id).where(Unit.name.icontains(word, autoescape=True))
+    accounts = select(TaskEvent.task_id).where(
+        TaskEvent.to_state == State.RECTIFIED.value, TaskEvent.comment.icontains(word, autoescape=True)
     )
-    # each part's tasks, as many as one past the cap: a problem or unit is named when its
-    # tasks are few, not when the problems are (one title can hold every county's task)
-    tasks_of = [select(column).where(column.in_(part)).limit(KEYWORD_IDS + 1).subquery() for column, part in parts]
-    looked_up = union_all(*[select(literal(n), sub.c[0]) for n, sub in enumerate(tasks_of)])
-    ids: list[set[int]] = [set() for _ in parts]
+    if s.get_bind().dialect.name == "sqlite":
+        phrase = tripled(word)
+        hit_problems = select(_FTS_PROBLEMS.c.rowid).where(_FTS_PROBLEMS.c.keyword_problems.match(phrase))
+        hit_accounts = select(_FTS_ACCOUNTS.c.rowid).where(_FTS_ACCOUNTS.c.keyword_accounts.match(phrase))
+        problems = problems.where(Problem.id.in_(hit_problems))
+        accounts = accounts.where(TaskEvent.id.in_(hit_accounts))
+    parts = ((Task.problem_id, problems), (Task.unit_id, units), (Task.id, accounts))
+    looked_up = union_all(
+        *[select(literal(n), part.limit(KEYWORD_IDS + 1).subquery().c[0]) for n, (_, part) in enumerate(parts)]
+    )
+    keys: list[set[int]] = [set() for _ in parts]
     rows = [0] * len(parts)
     for n, key in s.execute(looked_up):
-        ids[n].add(key)
+        keys[n].add(key)
         rows[n] += 1
-    if any(counted > KEYWORD_IDS for counted in rows):  # the subqueries together, whose OR
-        return or_(*[column.in_(part) for column, part in parts])  # lets SQLite walk the order
-    named = [column.in_(keys) for (column, _), keys in zip(parts, ids, strict=True) if keys]
-    return or_(*named) if named else false()
+    return Keyword(
+        [
+            (column_, part if counted > KEYWORD_IDS else ids)
+            for (column_, part), ids, counted in zip(parts, keys, rows, strict=True)
+        ]
+    )
 
 
-KEYWORD_IDS = 1000  # a part of a keyword matching up to this many tasks names its keys (a long IN list costs more)
+KEYWORD_IDS = 1000  # a part of a keyword matching up to this many keys names them (a long IN list costs more)
 
 COUNT_CAP = 1000  # a list counts its matches up to here and then says "1000+"
 
@@ -315,20 +380,26 @@ def list_tasks(db: Database, viewer: User, q: TaskQuery, now: datetime) -> TaskL
     s = db.session()
     order = ORDERS[q.sort]
     backwards = q.before is not None
-    where, needs_problem = _filters(s, viewer, q, now)
+    where, needs_problem, keyword = _filters(s, viewer, q, now)
     matching = select(Task.id)
     if needs_problem:
         matching = matching.join(Problem, Task.problem_id == Problem.id)
+    if keyword is not None:
+        matching = matching.where(keyword.clause())
     counted = s.scalar(select(bounded_count(matching.where(task_visible(viewer), *where)))) or 0
-    seen = task_visible(viewer) if counted <= COUNT_CAP else unit_visible(viewer)
+    few = counted <= COUNT_CAP
+    seen = task_visible(viewer) if few else unit_visible(viewer)
+    by_rows = keyword is not None and few
     page = (
         select(Task, Unit, Problem.title, *order.keys)
         .join(Unit, Task.unit_id == Unit.id)
         .join(Problem, Task.problem_id == Problem.id)
         .where(seen, *where)
-        .order_by(*_sorted(order, backwards))
+        .order_by(*_sorted(order, backwards, by_rows=by_rows))
         .limit(q.per_page + 1)
     )
+    if keyword is not None:
+        page = page.where(keyword.clause(walk=not by_rows))
     if q.after is not None or q.before is not None:
         field = "before" if backwards else "after"
         page = page.where(*_seek(order, _position(order, field, q.before or q.after), backwards))

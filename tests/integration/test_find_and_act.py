@@ -14,7 +14,7 @@ import pytest
 from app.demo import SMX_COUNTIES
 from app.models import Task, TaskEvent
 from app.services import tasks as tasks_service
-from tests.integration.test_my_work import lushi_tasks, move, rectify
+from tests.integration.test_my_work import PNG, lushi_tasks, move, rectify
 from tests.integration.test_web_security import Browser, World, text
 
 pytestmark = pytest.mark.presigned
@@ -89,6 +89,60 @@ def test_percent_and_underscore_in_a_keyword_are_taken_literally(world):
     assert {t["problem_id"] for t in search(world, "smx_deputy", "%")} == {p}
     assert {t["problem_id"] for t in search(world, "smx_deputy", "_")} == {p}
     assert search(world, "smx_deputy", "100%的_整") and not search(world, "smx_deputy", "1_0")
+
+
+def test_a_backslash_and_a_double_quote_in_a_keyword_are_taken_literally(world):
+    p = add_problem(world, '档案路径D:\\台账\\2022及"回头看"记录')
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "\\")} == {p}
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "\\台账\\")} == {p}
+    assert {t["problem_id"] for t in search(world, "smx_deputy", '"')} == {p}
+    assert {t["problem_id"] for t in search(world, "smx_deputy", '"回头看"')} == {p}
+    assert not search(world, "smx_deputy", "D:台账") and not search(world, "smx_deputy", '"回头看""')
+
+
+def test_latin_letters_match_in_either_case_and_one_chinese_character_is_a_keyword(world):
+    p = add_problem(world, "LED路灯损坏未修复", measures="更换PVC管道")
+    task = next(t["id"] for t in lushi_tasks(world) if t["problem_id"] == p)
+    move(world, "lushi_handler", task, "in_progress")
+    rectify_with = "已联系Sanmenxia供电公司复核线路"
+    world.api.post(f"/tasks/{task}/evidence", "lushi_handler", data={"file": (io.BytesIO(PNG), "现场.png")})
+    move(world, "lushi_handler", task, "rectified", rectify_with)
+    for word in ("led", "Led路灯", "pvc管", "PvC", "sanMENXIA", "SANMENXIA供电"):
+        assert task in task_ids(search(world, "smx_deputy", word)), word
+    assert not search(world, "smx_deputy", "LED路灯修复"), "a substring, not words in any order"
+    one = task_ids(search(world, "smx_deputy", "灯"))  # a single character: 路灯
+    assert task in one and one == task_ids(search(world, "smx_deputy", "路灯")), one
+    every = task_ids(search(world, "smx_deputy", "县"))  # the counties' names, 卢氏县 …
+    assert task in every and {t["unit_name"] for t in search(world, "smx_deputy", "县")} >= {SMX_COUNTIES["lushi"]}
+
+
+def test_an_edited_problem_is_found_by_its_new_words_and_no_longer_by_the_old(world):
+    p = add_problem(world, "排水沟堵塞", measures="清淤疏通")
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "排水沟")} == {p}
+    body = world.api.get(f"/problems/{p}", "smx_deputy").get_json()
+    edit = {k: body[k] for k in ("title", "category", "nature", "description", "source", "remarks")}
+    edit |= {"title": "雨水管网破损", "measures": "更换管网并闭水试验", "deadline": body["deadline_text"]}
+    edit |= {"unit_ids": [world.unit_id(SMX_COUNTIES["lushi"])], "version": body["version"]}
+    r = world.api.call("PUT", f"/problems/{p}", "smx_deputy", json=edit)
+    assert r.status_code == 200, r.get_json()
+    assert not search(world, "smx_deputy", "排水沟") and not search(world, "smx_deputy", "清淤")
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "管网")} == {p}
+    assert {t["problem_id"] for t in search(world, "smx_deputy", "闭水试验")} == {p}
+
+
+def test_the_page_of_a_long_list_and_of_a_short_one_give_the_same_tasks_in_the_same_order(world, monkeypatch):
+    """A keyword's page is read by its keys and sorted when the count is within the cap, and
+    walks the order's index checking the keys on each row when it is not: the same rows."""
+    for t in lushi_tasks(world)[:2]:
+        rectify(world, t["id"])
+    add_problem(world, "破损护栏未修复", measures="更换护栏", unit="hubin")
+    words = ("护栏", "卢氏", "县", "三门峡", "破损护栏并复查", "100%")
+    sorts = ("due", "-due", "unit", "state", "updated")
+    ordered = {(w, o): [t["id"] for t in search(world, "smx_deputy", w, sort=o)] for w in words for o in sorts}
+    assert ordered[("护栏", "due")] and ordered[("县", "unit")], ordered
+    monkeypatch.setattr(tasks_service, "COUNT_CAP", 0)  # every list is "long": the walk
+    walked = {(w, o): [t["id"] for t in search(world, "smx_deputy", w, sort=o)] for w in words for o in sorts}
+    assert walked == ordered
 
 
 def test_a_keyword_too_long_is_refused_with_a_reason_and_the_page_keeps_what_was_typed(world):
