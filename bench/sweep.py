@@ -33,6 +33,15 @@ same database, so peak RSS is the child's own and no run sees another's rows)
                  ``escalate_tickets``, one mail per ticket, Django's SMTP backend via
                  BENCH_EMAIL_BACKEND, to the same server; it pip-installs into a temporary
                  directory) for the same N; ratio (aim: >= 5).
+                 Beside each layout (before and after its two runs, and before helpdesk) the
+                 SMTP floor: bench/delivery.py's smtp_floor, two smtplib clients sending prebuilt
+                 messages to the same server, no database (--floor-mails). Printed per layout:
+                 mails per escalated item, the transport ceiling (floor / mails per item: the
+                 most items a second this server takes whatever runs before it), each rate as a
+                 fraction of it and the ceiling as a multiple of helpdesk (one mail per ticket,
+                 so its ceiling is the floor itself); per run, when the first mail arrived
+                 (first_mail_s: the sweep and the hand-off before delivery) and the delivery's
+                 own rate between the first and the last mail, against the floor.
 
 How the data looks
   One city (three supervisors) over --units counties, each with a head, a deputy and a
@@ -599,6 +608,7 @@ def child_e2e(url: str, now: datetime, smtp_port: int) -> dict:
         with app.app_context():
             rt.db.session().execute(text("SELECT 1"))
             rt.db.session().commit()
+            started = time.monotonic()  # CLOCK_MONOTONIC, the same clock as the parent's SMTP recorder
             t0 = time.perf_counter()
             report = jobs.tick(rt, now).sweep
             t_sweep = time.perf_counter() - t0
@@ -610,6 +620,7 @@ def child_e2e(url: str, now: datetime, smtp_port: int) -> dict:
         rt.db.dispose()
     return outcome | {
         "wall_s": wall,
+        "started": started,
         "sweep_s": t_sweep,
         "escalations": report.escalations,
         "items": report.items,
@@ -671,6 +682,8 @@ def e2e_celery(url: str, now: datetime, mail, args) -> dict | None:
             worker = Worker(env, Path(tmp) / "worker.log", "e2e", concurrency=args.concurrency).wait_ready(120)
             client = celery_client(args.redis)
             before = mail.recorder.total
+            mail.recorder.first_at = None
+            started = time.monotonic()
             t0 = time.perf_counter()
             client.send_task("rectify.tick", args=[now.isoformat()])
             wait_for(all_sent, 1800, "every e-mail sent", interval=0.05)
@@ -679,7 +692,12 @@ def e2e_celery(url: str, now: datetime, mail, args) -> dict | None:
         with engine.connect() as conn:
             escalations = conn.execute(text("SELECT count(*) FROM task_events WHERE kind = 'escalation'")).scalar_one()
             outcome = e2e_outcome(conn)
-        return outcome | {"wall_s": wall, "escalations": escalations, "received": mail.recorder.total - before}
+        return outcome | {
+            "wall_s": wall,
+            "escalations": escalations,
+            "received": mail.recorder.total - before,
+            **mail_span(mail.recorder, started),
+        }
     finally:
         if worker is not None:
             worker.kill()
@@ -687,11 +705,51 @@ def e2e_celery(url: str, now: datetime, mail, args) -> dict | None:
         redis.flushdb()
 
 
+def mail_span(recorder, started: float) -> dict:
+    """When the first and the last mail of a run reached the SMTP server, in seconds from
+    ``started`` (time.monotonic, in whichever process): the first is the sweep and the hand-off
+    before delivery starts, the span between them the delivery itself."""
+    first, last = recorder.first_at, recorder.last_at
+    if first is None or last is None:
+        return {"first_mail_s": float("nan"), "span_s": float("nan")}
+    return {"first_mail_s": first - started, "span_s": last - first}
+
+
+def measure_floor(mail, n: int) -> float:
+    """bench/delivery.py's smtp_floor on this run's server: two smtplib clients, prebuilt
+    messages, no database, timed from when both are connected (mails per second)."""
+    from delivery import smtp_floor  # bench/ is on sys.path; imported here: it imports the app
+
+    log(f"smtp floor: {n} mails from 2 smtplib clients")
+    return smtp_floor(mail.port, mail.recorder, n, 2)
+
+
+def e2e_line(label: str, how: str, r: dict, changed: int, floor: float, extra: str) -> tuple[float, float]:
+    """The figure's line; returns (items/s, mails per item)."""
+    rate = r["delivered_items"] / r["wall_s"]
+    per_item = r["emails_sent"] / max(r["delivered_items"], 1)
+    span = r["span_s"]
+    in_span = r["received"] / span if span and span == span and span > 0 else float("nan")
+    print(
+        f"e2e rectify {label} {how} overdue={changed} escalations={r['escalations']} "
+        f"delivered_items={r['delivered_items']} emails_sent={r['emails_sent']} smtp_received={r['received']} "
+        f"{r.get('spread', 'wall_s=')}{r['wall_s']:.2f} escalated_and_delivered_per_s={rate:.0f} "
+        f"mails_per_item={per_item:.2f} mails_per_s={r['received'] / r['wall_s']:.0f} "
+        f"first_mail_s={r['first_mail_s']:.2f} delivery_span_s={span:.2f} mails_per_s_in_span={in_span:.0f} "
+        f"({in_span / floor:.2f} of the floor) {extra}"
+    )
+    return rate, per_item
+
+
 def end_to_end(dbs: Databases, base: str, n: int, args, now: datetime, mix, escalations, future) -> None:
     """N overdue tasks escalated and their mail delivered, beside helpdesk escalating N tickets,
     for two spreads of the items over the people: a campaign's (--e2e-units counties, so each
     county's people have many items each) and the worst case (N counties, one task each, so
-    each person has one item); levels 1-3 by id in both."""
+    each person has one item); levels 1-3 by id in both.
+
+    Beside each layout's runs, the SMTP floor (smtplib alone, bench/delivery.py) before and
+    after them: the transport ceiling of a layout is floor / mails per escalated item, the
+    most items a second this server can take whatever the code before it does."""
     from tests.integration.celery_fixtures import start_mail_server
 
     mail = start_mail_server()
@@ -700,58 +758,75 @@ def end_to_end(dbs: Databases, base: str, n: int, args, now: datetime, mix, esca
             (f"campaign units={min(args.e2e_units, n)} levels=1-3", min(args.e2e_units, n), make_all_due_escalations),
             ("one_item_per_recipient units=N levels=1-3", n, make_all_due_escalations),
         )
-        rates = {}
+        rates, ceilings = {}, {}
         for label, units, prepare in layouts:
             template = f"{base}_e2e"
             url = dbs.create(template)
             log(f"end to end ({label}): building {n} overdue tasks")
             build(url, n, units, 1, mix, future, every=1)
             changed = prepare(url, now, escalations)
+            floors = [measure_floor(mail, args.floor_mails)]
             before = mail.recorder.total
+            mail.recorder.first_at = None
             copy = dbs.create(f"{base}_e2e_run", template=template)
             r = run_child(["e2e", copy, now.isoformat(), str(mail.port)])
             dbs.drop(f"{base}_e2e_run")
-            received = mail.recorder.total - before
-            spread = (
+            r |= {"received": mail.recorder.total - before, **mail_span(mail.recorder, r["started"])}
+            r["spread"] = (
                 f"recipients={r['recipients']} items_per_recipient max={r['items_per_recipient_max']} "
-                f"median={r['items_per_recipient_median']}"
+                f"median={r['items_per_recipient_median']} left={r['left']} tick_s={r['sweep_s']:.2f} wall_s="
             )
-            rates[f"{label} one_process"] = rate = r["delivered_items"] / r["wall_s"]
-            print(
-                f"e2e rectify {label} one_process overdue={changed} escalations={r['escalations']} "
-                f"delivered_items={r['delivered_items']} emails_sent={r['emails_sent']} smtp_received={received} "
-                f"left={r['left']} {spread} sweep_s={r['sweep_s']:.2f} wall_s={r['wall_s']:.2f} "
-                f"escalated_and_delivered_per_s={rate:.0f} mails_per_s={received / r['wall_s']:.0f} "
-                f"rss_peak_mb={r['rss_peak_mb']:.0f} (tick + jobs.deliver_due in one process, as embedded)"
-            )
+            runs = {"one_process": r}
             copy = dbs.create(f"{base}_e2e_run", template=template)
             c = e2e_celery(copy, now, mail, args)
             dbs.drop(f"{base}_e2e_run")
             if c:
-                rates[f"{label} celery"] = rate = c["delivered_items"] / c["wall_s"]
-                print(
-                    f"e2e rectify {label} celery overdue={changed} escalations={c['escalations']} "
-                    f"delivered_items={c['delivered_items']} emails_sent={c['emails_sent']} "
-                    f"smtp_received={c['received']} wall_s={c['wall_s']:.2f} escalated_and_delivered_per_s={rate:.0f} "
-                    f"mails_per_s={c['received'] / c['wall_s']:.0f} (rectify.tick to a Celery worker, prefork "
-                    f"concurrency={args.concurrency}, deliver chunks of 100 as in production)"
+                runs["celery"] = c
+            floors.append(measure_floor(mail, args.floor_mails))
+            floor = sum(floors) / len(floors)
+            per_items = []
+            for how, run in runs.items():
+                extra = (
+                    f"rss_peak_mb={run['rss_peak_mb']:.0f} (app.jobs.tick + deliver_due in one process, as embedded)"
+                    if how == "one_process"
+                    else f"(rectify.tick to a Celery worker, prefork concurrency={args.concurrency}, deliver chunks of "
+                    "100 as in production)"
                 )
+                rates[f"{label} {how}"], per_item = e2e_line(label, how, run, changed, floor, extra)
+                per_items.append(per_item)
+            per_item = max(per_items)  # the same rows either way; a notice folds a few less if a row went alone
+            ceiling = floor / per_item
+            ceilings[label] = (ceiling, per_item)
+            print(
+                f"e2e floor {label} smtp_floor_mails_per_s={floor:.0f} (before {floors[0]:.0f}, after {floors[1]:.0f}; "
+                f"smtplib alone, 2 clients, {args.floor_mails} mails, bench/delivery.py smtp_floor) "
+                f"mails_per_item={per_item:.2f} transport_ceiling_items_per_s={ceiling:.0f} (floor / mails per item)"
+            )
+            for how in runs:
+                rate = rates[f"{label} {how}"]
+                print(f"e2e ceiling {label} {how}={rate:.0f} items/s = {rate / ceiling:.2f} of the transport ceiling")
             dbs.drop(template)
         if args.no_helpdesk:
             return
+        hd_floor = measure_floor(mail, args.floor_mails)
         before = mail.recorder.total
         hd = run_helpdesk([n], mail.port)
         if n in hd:
             hd_rate = float(hd[n]["tickets_per_s"])
             print(
                 f"e2e helpdesk N={n} smtp_received={mail.recorder.total - before} (with the query-count run's "
-                f"QN={os.environ.get('QN', '50')}) tickets_per_s={hd_rate:.0f} "
+                f"QN={os.environ.get('QN', '50')}) tickets_per_s={hd_rate:.0f} mails_per_item=1.00 "
+                f"smtp_floor_mails_per_s={hd_floor:.0f} (measured just before it) = "
+                f"{hd_rate / hd_floor:.2f} of its transport ceiling "
                 "(escalate_tickets, Django SMTP backend, same server, one process, one mail per ticket)"
             )
             for how, rate in rates.items():
+                layout = how.rsplit(" ", 1)[0]
+                ceiling, per_item = ceilings[layout]
                 print(
                     f"ratio e2e escalated_and_delivered_per_s rectify {how}={rate:.0f} / helpdesk={hd_rate:.0f} = "
-                    f"{rate / hd_rate:.1f}x (aim: >= 5x)"
+                    f"{rate / hd_rate:.1f}x (aim: >= 5x); this layout's transport ceiling "
+                    f"({per_item:.2f} mails per item) = {ceiling / hd_rate:.1f}x helpdesk"
                 )
     finally:
         mail.stop()
@@ -847,6 +922,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--e2e-units", type=int, default=20, help="counties the campaign layout of the end-to-end run spreads N over"
     )
     p.add_argument("--no-helpdesk", action="store_true", help="skip django-helpdesk in the end-to-end run")
+    p.add_argument(
+        "--floor-mails", type=int, default=2000, help="mails of each SMTP floor measured beside the end-to-end runs"
+    )
     p.add_argument("--concurrency", type=int, default=2, help="Celery worker processes in the end-to-end run")
     p.add_argument(
         "--redis",
