@@ -16,14 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.models import Notification, SchedulerLock
 from app.services import calendar, ledger
 from app.services.delivery import DeliveryReport, claimable, deliver
-from app.services.digest import compose_digests, compose_escalation_notices, compose_group_summaries
-from app.services.sweep import SweepReport, sweep
+from app.services.digest import (
+    compose_digests,
+    compose_escalation_notices,
+    compose_group_summaries,
+    foldable_later,
+)
+from app.services.sweep import SweepReport, sweep, units_still_due
 
 log = logging.getLogger("rectify.jobs")
 
@@ -38,24 +43,68 @@ def worker_id() -> str:
 class TickReport:
     sweep: SweepReport
     digests: int
-    pending_ids: list[int]
+    pending_ids: list[int]  # what delivery can take now, less what was handed on batch by batch
+    handed_on: int = 0  # rows handed on while the sweep ran (``hand_on``)
 
 
-def tick(rt, now: datetime, verbose: bool = False) -> TickReport:
+class _Folds:
+    """With a hand-off: once a sweep batch has committed, fold its rows (督办 notices, robot
+    summaries) for the people and groups no later batch of the sweep can write to (their
+    units have nothing left due), and hand on the ids delivery can take now but those
+    held back; the held rows are folded and handed on at the end of the tick, so each
+    person still gets one notice per sweep."""
+
+    def __init__(self, rt, now: datetime, hand_on: Callable[[list[int]], None] | None) -> None:
+        self.rt, self.now, self.hand_on = rt, now, hand_on
+        self.after = 0  # rows up to here were handed on or are held back
+        self.held: set[int] = set()  # held back: a later batch may add to their person's notice
+        self.handed: set[int] = set()
+
+    def batch_committed(self) -> None:
+        db, now = self.rt.db, self.now
+        with db.transaction() as s:
+            busy = units_still_due(s, now)
+        since = min(self.held, default=self.after + 1) - 1  # the new rows and those held back before
+        compose_escalation_notices(db, now, since, busy)
+        compose_group_summaries(db, now, since, busy)
+        with db.transaction() as s:
+            top = s.scalar(select(func.max(Notification.id))) or 0
+            new = (Notification.id > self.after) & (Notification.id <= top)
+            if self.held:
+                new |= Notification.id.in_(self.held)
+            held = foldable_later(now, busy) if busy else false()
+            ids = list(s.scalars(select(Notification.id).where(claimable(self.rt.clock()), new, ~held)))
+            self.held = set(s.scalars(select(Notification.id).where(new, held)))
+        self.after = max(self.after, top)
+        ids = sorted(set(ids) - self.handed)
+        if ids:
+            self.handed.update(ids)
+            self.hand_on(ids)
+
+
+def tick(rt, now: datetime, verbose: bool = False, hand_on: Callable[[list[int]], None] | None = None) -> TickReport:
+    """The sweep and what follows it. With ``hand_on``, each sweep batch's outbox rows are
+    folded as soon as the batch commits and the ids delivery can take are handed on
+    (committed first), so delivery runs while the sweep writes the next batches; the
+    returned pending_ids are what is left (the 通报 lists, digests, rows due already)."""
     calendar.reconcile(rt.db, now)  # an upgraded calendar package: count provisional deadlines again first
-    report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose)
-    compose_escalation_notices(rt.db, now)
+    folds = _Folds(rt, now, hand_on)
+    on_batch = folds.batch_committed if hand_on is not None else None
+    report = sweep(rt.db, now, rt.config.REMINDER_DEFAULTS, rt.enabled_channels, verbose=verbose, on_batch=on_batch)
+    compose_escalation_notices(rt.db, now)  # every row still pending: those held back, or all without a hand-off
     digests = compose_digests(rt.db, now, rt.config.REMINDER_DEFAULTS)
     compose_group_summaries(rt.db, now)
     # what delivery can take right now (the sweep itself may run as of another instant)
     claim_now = rt.clock()
-    pending = list(
-        rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by(Notification.id))
-    )
+    pending = [
+        i
+        for i in rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by(Notification.id))
+        if i not in folds.handed
+    ]
     rt.db.session().commit()
     for import_id in ledger.stale_imports(rt.db, claim_now):
         run_import(rt, import_id)
-    return TickReport(report, digests, pending)
+    return TickReport(report, digests, pending, len(folds.handed))
 
 
 def import_progress(rt) -> ledger.Progress:

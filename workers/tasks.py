@@ -24,10 +24,13 @@ def tick(at: str | None = None) -> str:
     `flask sweep --at`."""
     rt = _rt()
     now = datetime.fromisoformat(at).astimezone(UTC) if at else rt.clock()
-    report = jobs.tick(rt, now)  # committed when it returns
-    ids = report.pending_ids
-    for start in range(0, len(ids), DELIVERY_CHUNK):
-        deliver.delay(ids[start : start + DELIVERY_CHUNK])
+
+    def hand_on(ids: list[int]) -> None:  # each sweep batch's rows, committed: workers start on them at once
+        for start in range(0, len(ids), DELIVERY_CHUNK):
+            deliver.delay(ids[start : start + DELIVERY_CHUNK])
+
+    report = jobs.tick(rt, now, hand_on=hand_on)  # committed when it returns
+    hand_on(report.pending_ids)  # what the batches did not hand on (通报 lists, digests, rows due already)
     return report.sweep.summary()
 
 

@@ -9,16 +9,16 @@ in one morning)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.domain.deadlines import CHINA
 from app.domain.reminders import Policy, into_window
-from app.models import Notification
+from app.models import Notification, User
 from app.notify import ROBOT_KINDS
 from app.services.calendar import load_calendar
 from app.services.outbox_rows import addressed, insert_ignoring_duplicates, listed, message
@@ -104,23 +104,55 @@ def _fold(
     return written
 
 
-def compose_group_summaries(db: Database, now: datetime) -> int:
+def _summary_rows(now: datetime, after_id: int = 0):
+    """The robot messages a group summary folds: due, never tried, one item each."""
+    n = Notification
+    return and_(
+        n.channel.in_(ROBOT_KINDS),
+        n.status == "pending",
+        n.next_attempt_at <= now,
+        n.attempts == 0,
+        n.item_type.in_(("task", "submission")),  # one item each, not lists
+        n.id > after_id,
+    )
+
+
+def _notice_rows(now: datetime, after_id: int = 0):
+    """The e-mails a 督办 notice folds: the deadline ladder's escalations, due, never tried."""
+    n = Notification
+    return and_(
+        n.channel == "email",
+        n.status == "pending",
+        n.next_attempt_at <= now,
+        n.attempts == 0,
+        n.kind == "escalate",
+        n.item_type == "task",  # the deadline ladder (the 签收 ladder words its steps its own way)
+        n.id > after_id,
+    )
+
+
+def foldable_later(now: datetime, units: Collection[int]):
+    """The rows a fold may yet take for the people and robot groups of ``units`` (a sweep
+    that has items of theirs still to write holds these back from delivery until its end,
+    so each person still gets one notice per sweep)."""
+    n = Notification
+    people = select(User.id).where(User.unit_id.in_(units))
+    return or_(and_(_notice_rows(now), n.recipient_id.in_(people)), and_(_summary_rows(now), n.unit_id.in_(units)))
+
+
+def compose_group_summaries(db: Database, now: datetime, after_id: int = 0, hold_units: Collection[int] = ()) -> int:
     """Fold the robot messages due now for one group (two or more, never tried yet) into
     one summary row (key summary:<channel>:<unit>:<first row>); the folded rows become
     ``summarized``. A worker delivering meanwhile never sees a row half folded: both
-    sides lock the rows they take. Returns the summaries written."""
+    sides lock the rows they take. Only rows after ``after_id`` and, if given, not of the
+    groups of ``hold_units`` (app.jobs.tick folds batch by batch what no later batch of
+    the sweep can add to). Returns the summaries written."""
     with db.transaction() as s:
+        q = select(Notification).where(_summary_rows(now, after_id))
+        if hold_units:
+            q = q.where(Notification.unit_id.not_in(hold_units))
         due = s.scalars(
-            select(Notification)
-            .where(
-                Notification.channel.in_(ROBOT_KINDS),
-                Notification.status == "pending",
-                Notification.next_attempt_at <= now,
-                Notification.attempts == 0,
-                Notification.item_type.in_(("task", "submission")),  # one item each, not lists
-            )
-            .order_by(Notification.channel, Notification.unit_id, Notification.id)
-            .with_for_update(skip_locked=True)
+            q.order_by(Notification.channel, Notification.unit_id, Notification.id).with_for_update(skip_locked=True)
         )
         groups: dict[tuple[str, int], list[Notification]] = defaultdict(list)
         for row in due:
@@ -133,7 +165,7 @@ def compose_group_summaries(db: Database, now: datetime) -> int:
         return _fold(s, groups, "summary", "/tasks", now, to_group)
 
 
-def compose_escalation_notices(db: Database, now: datetime) -> int:
+def compose_escalation_notices(db: Database, now: datetime, after_id: int = 0, hold_units: Collection[int] = ()) -> int:
     """Fold the e-mails due now for tasks climbing the overdue ladder (two or more for one
     person, never tried yet) into one 督办 notice per person listing every item (key
     escalation_notice:<user>:<first row>); the folded rows become ``summarized`` and stay
@@ -141,22 +173,17 @@ def compose_escalation_notices(db: Database, now: datetime) -> int:
     folded: whoever turned e-mail off has no row to fold, the inbox keeps one message per
     item, and the robots have their own summaries. Runs right after the sweep (app.jobs.tick),
     so a person gets one notice per sweep; a row a worker claimed first is locked or no
-    longer pending, so it goes on its own, never in a notice as well."""
+    longer pending, so it goes on its own, never in a notice as well. Only rows after
+    ``after_id`` and, if given, not to people of ``hold_units``: app.jobs.tick folds each
+    sweep batch's rows once it has committed, for the people no later batch can write to,
+    and the rest at the end."""
     t = Notification.__table__
     with db.transaction() as s:
-        due = s.execute(
-            select(t.c.id, t.c.recipient_id, t.c.unit_id, t.c.level, t.c.subject, t.c.data, t.c.next_attempt_at)
-            .where(
-                t.c.channel == "email",
-                t.c.status == "pending",
-                t.c.next_attempt_at <= now,
-                t.c.attempts == 0,
-                t.c.kind == "escalate",
-                t.c.item_type == "task",  # the deadline ladder (the 签收 ladder words its steps its own way)
-            )
-            .order_by(t.c.recipient_id, t.c.id)
-            .with_for_update(skip_locked=True)
-        )
+        q = select(t.c.id, t.c.recipient_id, t.c.unit_id, t.c.level, t.c.subject, t.c.data, t.c.next_attempt_at)
+        q = q.where(_notice_rows(now, after_id))
+        if hold_units:
+            q = q.where(t.c.recipient_id.not_in(select(User.id).where(User.unit_id.in_(hold_units))))
+        due = s.execute(q.order_by(t.c.recipient_id, t.c.id).with_for_update(skip_locked=True))
         by_user: dict[tuple[str, int], list] = defaultdict(list)
         for row in due:
             by_user[("email", row.recipient_id)].append(row)

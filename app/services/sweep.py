@@ -13,7 +13,7 @@ repeated step a no-op, so two sweeps can never send one thing twice.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,6 +91,12 @@ def item_of(deadline_kind: str, due_at: datetime | None, active_since: datetime,
     return Item(deadline_kind, china_date(due_at) if deadline_kind == "date" else None, active_since, ladder)
 
 
+# With a hand-off (``on_batch``) the first batch is this small, and each next one twice
+# the last up to the batch size: delivery starts on what the first committed while the
+# sweep writes the rest, instead of waiting for a whole batch of 2,000.
+FIRST_BATCH = 250
+
+
 def sweep(
     db: Database,
     now: datetime,
@@ -98,20 +104,26 @@ def sweep(
     channels: frozenset[str],
     batch_size: int = 2000,
     verbose: bool = False,
+    on_batch: Callable[[], None] | None = None,
 ) -> SweepReport:
     """Sweep tasks' deadlines, their acknowledgements (签收), submissions, then look-backs,
-    batch by batch, until nothing is due at ``now``."""
+    batch by batch, until nothing is due at ``now``. ``on_batch`` is called after each
+    batch has committed (app.jobs.tick hands its outbox rows to delivery there)."""
     report = SweepReport()
+    size = batch_size if on_batch is None else min(batch_size, FIRST_BATCH)
     for kind in MODELS:
         while True:
             with _collector_paused(), db.transaction() as s:
-                n = _sweep_batch(s, kind, now, defaults, channels, batch_size, report, verbose)
+                n = _sweep_batch(s, kind, now, defaults, channels, size, report, verbose)
             if n == 0:
                 break
             report.batches += 1
             report.items += n
-            if n < batch_size:
+            if on_batch is not None:
+                on_batch()
+            if n < size:
                 break
+            size = min(batch_size, size * 2)
     with _collector_paused(), db.transaction() as s:
         _notice_lists(s, now, defaults, channels, report, verbose)
     return report
@@ -178,6 +190,19 @@ _COLUMNS = {
 
 def _next_action(kind: str):
     return getattr(MODELS[kind], _STORED[kind]["next_action_at"])
+
+
+def units_still_due(s: Session, now: datetime) -> set[int]:
+    """The units whose people a sweep at ``now`` may still write to: those of every item
+    still due (any kind) and the issuing units of their plans (a step's audience is the
+    item's unit or its issuer's supervisors, see outbox_rows.People.audience). One indexed
+    range read per kind, over what is still due."""
+    units: set[int] = set()
+    for kind, model in MODELS.items():
+        due = select(model.unit_id, Plan.issuing_unit_id).join(Plan, Plan.id == model.plan_id)
+        for unit_id, issuer_id in s.execute(due.where(_next_action(kind) <= now).distinct()):
+            units.update((unit_id, issuer_id))
+    return units
 
 
 def _open(kind: str, it) -> bool:
