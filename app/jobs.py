@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 from collections.abc import Callable
@@ -105,6 +106,63 @@ def tick(rt, now: datetime, verbose: bool = False, hand_on: Callable[[list[int]]
     for import_id in ledger.stale_imports(rt.db, claim_now):
         run_import(rt, import_id)
     return TickReport(report, digests, pending, len(folds.handed))
+
+
+EMBEDDED_DELIVERERS = 2  # delivery threads of the embedded tick (PostgreSQL; SQLite delivers after the sweep)
+
+
+def tick_and_deliver(rt, now: datetime, deliverers: int = EMBEDDED_DELIVERERS) -> tuple[TickReport, DeliveryReport]:
+    """The embedded scheduler's tick: the sweep hands each committed batch's rows to
+    ``deliverers`` threads (each its own database connection and SMTP session, claims
+    guarded as any worker's) that send them while it writes the next batches; then what
+    the tick left (its pending_ids), then one more call for whatever else is due. On
+    SQLite, whose writers queue on one lock, delivery follows the tick in this thread."""
+    total = DeliveryReport()
+    lock = threading.Lock()
+
+    def add(d: DeliveryReport) -> None:
+        with lock:
+            for name in ("claimed", "sent", "retry", "failed", "unconfirmed", "waiting", "lost"):
+                setattr(total, name, getattr(total, name) + getattr(d, name))
+
+    def deliver_chunk(ids: list[int]) -> None:
+        add(deliver_due(rt, ids=ids, limit=len(ids)))
+
+    chunk = rt.delivery.batch
+    if rt.db.is_sqlite or deliverers < 1:
+        report = tick(rt, now)
+        for start in range(0, len(report.pending_ids), chunk):
+            deliver_chunk(report.pending_ids[start : start + chunk])
+    else:
+        todo: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
+
+        def hand_on(ids: list[int]) -> None:
+            for start in range(0, len(ids), chunk):
+                todo.put(ids[start : start + chunk])
+
+        def work() -> None:
+            try:
+                while (ids := todo.get()) is not None:
+                    try:
+                        deliver_chunk(ids)
+                    except Exception:  # left pending or leased: the next tick takes them again
+                        log.exception("embedded delivery of %d outbox rows failed", len(ids))
+            finally:
+                rt.db.session.remove()
+
+        threads = [threading.Thread(target=work, name=f"rectify-deliver-{i}", daemon=True) for i in range(deliverers)]
+        for t in threads:
+            t.start()
+        try:
+            report = tick(rt, now, hand_on=hand_on)
+            hand_on(report.pending_ids)
+        finally:
+            for _ in threads:
+                todo.put(None)
+            for t in threads:
+                t.join()
+    add(deliver_due(rt))  # anything else due (a retry whose time came), as each tick did
+    return report, total
 
 
 def import_progress(rt) -> ledger.Progress:

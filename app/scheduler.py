@@ -24,8 +24,7 @@ def run_once(app: Flask, holder: str) -> str:
         ttl = timedelta(seconds=rt.config.SWEEP_SECONDS * 3)
         if not jobs.acquire_scheduler_lock(rt, holder, now, ttl):
             return "standby"
-        report = jobs.tick(rt, now)
-        delivered = jobs.deliver_due(rt)
+        report, delivered = jobs.tick_and_deliver(rt, now)  # delivery starts on the sweep's first batch
         if report.sweep.items or delivered.claimed:
             log.info(
                 "%s; delivered %s sent, %s retry, %s failed",

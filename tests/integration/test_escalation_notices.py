@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app import create_app, jobs
 from app.models import Notification, TaskEvent, User
@@ -122,4 +122,58 @@ def test_each_person_gets_one_notice_listing_every_item_escalated_for_them_and_n
         assert jobs.tick(rt, MORNING).sweep.notifications == 0
         assert jobs.deliver_due(rt).claimed == 0
         assert len(server.delivered) == sent_before
+    rt.db.dispose()
+
+
+def test_the_embedded_tick_delivers_batch_by_batch_and_each_item_still_reaches_each_person_once(
+    db_url,
+    tmp_path,
+    clock,
+    mail,  # noqa: F811
+    monkeypatch,
+):
+    """The embedded tick (app.scheduler.run_once) hands each committed sweep batch to its
+    delivery threads while the sweep writes the next; with batches of a few tasks, a
+    person's items fall in several batches: their rows are held back until no later batch
+    can add to them, so each per-item row goes exactly once, on its own or listed in the
+    person's one sent notice, and every key reaches the server once."""
+    monkeypatch.setattr("app.services.sweep.FIRST_BATCH", 3)  # 3, 6, 12, … tasks a batch
+    server, port = mail
+    app = smtp_app(db_url, tmp_path, port, clock)
+    rt = app.extensions["rectify"]
+    with app.app_context():
+        report, delivered = jobs.tick_and_deliver(rt, MORNING)
+        if not rt.db.is_sqlite:  # SQLite delivers after the sweep (one writer at a time), in whole batches
+            assert report.sweep.batches >= 3 and report.handed_on > 0
+        while jobs.deliver_due(rt).claimed:
+            pass
+
+        s = rt.db.session()
+        per_item = escalation_mails(s)
+        notices = list(s.scalars(select(Notification).where(Notification.kind == "escalation_notice")))
+        assert notices and all(n.status == "sent" for n in notices)
+        listed_in = defaultdict(list)
+        for n in notices:
+            for row_id in n.data["rows"]:
+                listed_in[row_id].append(n)
+        for row in per_item:
+            if row.status == "summarized":
+                [notice] = listed_in[row.id]
+                assert notice.recipient_id == row.recipient_id
+            else:
+                assert row.status == "sent" and row.id not in listed_in
+        assert set(listed_in) <= {r.id for r in per_item}
+        # held back while a later batch could still add to them: still one notice per person
+        by_person: dict[int, list[int]] = defaultdict(list)
+        for row in per_item:
+            by_person[row.recipient_id].append(row.id)
+        many = {uid for uid, rows in by_person.items() if len(rows) > 1}
+        assert len(many) >= 5 and sorted(n.recipient_id for n in notices) == sorted(many)
+        assert all(n.data["rows"] == by_person[n.recipient_id] for n in notices)
+        keys = [m["X-Rectify-Key"] for _, m in server.delivered]
+        assert len(keys) == len(set(keys)) and delivered.sent == len(keys)
+        assert s.scalar(select(func.count()).where(Notification.status.in_(("pending", "sending")))) == 0
+        s.rollback()
+        again, more = jobs.tick_and_deliver(rt, MORNING)
+        assert again.sweep.notifications == 0 and more.claimed == 0
     rt.db.dispose()
