@@ -11,16 +11,16 @@ and 1.2 ms instead of 31 and 14-42 for the list and the counts, EXPLAIN ANALYZE 
 100,000 tasks). The queries write the open states into their SQL
 (app.services.tally.open_clause) so that both databases can see they match its condition.
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0028"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
