@@ -131,7 +131,9 @@ class Queue:
         return _total({b.key: b.count for b in self.boxes if b.spec.in_total})
 
     def side(self, side: permissions.Side) -> list[Box]:
-        return [b for b in self.boxes if b.spec.side is side]
+        """One side's boxes, those with something in them first (each in its fixed
+        order): an empty box above a full one only pushes the work down the screen."""
+        return sorted((b for b in self.boxes if b.spec.side is side), key=lambda b: not b.count)
 
 
 def _sides(user: User) -> list[permissions.Side]:

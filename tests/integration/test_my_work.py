@@ -34,7 +34,8 @@ def world(app, api, clock) -> World:
 
 def box(html: str, key: str) -> str:
     """The HTML of one box of my work (empty if the page has no such box)."""
-    found = re.search(rf'<section class="card box" id="box-{key}" data-count="(\d+)">(.*?)</section>', html, re.S)
+    pattern = rf'<section class="card box(?: empty)?" id="box-{key}" data-count="(\d+)">(.*?)</section>'
+    found = re.search(pattern, html, re.S)
     return found.group(0) if found else ""
 
 
@@ -102,6 +103,23 @@ def counts(browser: Browser) -> dict:
 
 def unread_of(world: World, username: str) -> int:
     return world.api.get("/inbox", username).get_json()["unread"]
+
+
+def test_the_boxes_with_work_in_them_come_first_and_the_empty_ones_below_as_one_quiet_line(world):
+    """Within each side of my work (supervising, responsible): no box with work below an
+    empty one, and an empty box is marked to be shown as one quiet line."""
+    seen_empty = seen_full = False
+    for username in ("smx_deputy", "lushi_handler", "lushi_head"):
+        page = home(world, username)
+        for side in page.split('<div class="queue">')[1:]:
+            counts = [int(n) for n in re.findall(r'id="box-\w+" data-count="(\d+)"', side)]
+            empty_from = counts.index(0) if 0 in counts else len(counts)
+            assert not any(counts[empty_from:]), (username, counts)
+            seen_empty |= empty_from < len(counts)
+            seen_full |= empty_from > 0
+        for key, n in re.findall(r'id="box-(\w+)" data-count="(\d+)"', page):
+            assert re.search(rf'class="card box{"" if int(n) else " empty"}" id="box-{key}"', page), key
+    assert seen_empty and seen_full, "the demo has both kinds"
 
 
 def test_every_other_page_fetches_the_headers_counts_which_my_work_prints(world):
