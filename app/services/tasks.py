@@ -12,10 +12,12 @@ from sqlalchemy import (
     ColumnElement,
     ScalarSelect,
     Select,
+    String,
     column,
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     table,
@@ -265,6 +267,16 @@ def tripled(word: str) -> str:
     return '"' + "".join(ch * 3 for ch in word).replace('"', '""') + '"'
 
 
+TRIGRAM = 3  # pg_trgm has no trigram for a shorter word
+
+
+def tripled_text(text_: ColumnElement) -> ColumnElement:
+    """PostgreSQL: ``text_`` with each character written three times, the expression of
+    migration 0030's indexes (written out, not bound, so that the planner matches it)."""
+    args = (literal_column("'(.)'"), literal_column("'\\1\\1\\1'"), literal_column("'g'"))
+    return func.regexp_replace(text_, *args, type_=String)
+
+
 @dataclass
 class Keyword:
     """A keyword's three parts (the problems, the units, the accounts), each by its keys
@@ -298,19 +310,28 @@ def keyword_clause(s: Session, word: str) -> Keyword:
     needs no word boundaries, so it works for Chinese on SQLite and PostgreSQL alike.
 
     The text is looked up in trigram indexes. PostgreSQL: pg_trgm's (models.keyword_index,
-    migration 0014) for a word of three characters or more; a shorter one reads the
-    problems, the units and the accounts (pg_trgm has no trigram for it). SQLite: FTS5's
-    (migration 0028), which hold every character tripled, so that a word of any length has
-    trigrams; each hit is checked again with the same LIKE, so both give what the scan gave.
+    migration 0014) for a word of three characters or more, and for a shorter one (pg_trgm
+    has no trigram for it) migration 0030's over the texts with every character tripled,
+    the word tripled alike (matched there, which is exact). SQLite: FTS5's (migration 0028),
+    which hold every character tripled, so that a word of any length has trigrams; each hit
+    is checked again with the same LIKE on the text itself. Every path gives what the scan
+    gave.
 
     The look-up is one statement: each part's keys, up to one past :data:`KEYWORD_IDS`.
     A part with more (a word in more than a thousand problems or accounts) stays a
     subquery (see :class:`Keyword`)."""
     found = [Problem.title, Problem.description, Problem.measures]
-    problems = select(Problem.id).where(or_(*[c.icontains(word, autoescape=True) for c in found]))
+    account = TaskEvent.comment
+    contains = word
+    if s.get_bind().dialect.name == "postgresql" and len(word) < TRIGRAM:
+        # the tripled text holds the tripled word exactly where the text holds the word (out
+        # of step only in a run of one character, which holds the word too)
+        found, account = [tripled_text(c) for c in found], tripled_text(account)
+        contains = "".join(ch * 3 for ch in word)
+    problems = select(Problem.id).where(or_(*[c.icontains(contains, autoescape=True) for c in found]))
     units = select(Unit.id).where(Unit.name.icontains(word, autoescape=True))
     accounts = select(TaskEvent.task_id).where(
-        TaskEvent.to_state == State.RECTIFIED.value, TaskEvent.comment.icontains(word, autoescape=True)
+        TaskEvent.to_state == State.RECTIFIED.value, account.icontains(contains, autoescape=True)
     )
     if s.get_bind().dialect.name == "sqlite":
         phrase = tripled(word)
