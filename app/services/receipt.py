@@ -18,14 +18,17 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.domain import permissions
 from app.domain import receipt as rules
+from app.domain.deadlines import CHINA
 from app.domain.permissions import Actor, Side
 from app.domain.receipt import ReceiptState
+from app.domain.reminders import ladder_columns
 from app.domain.workflow import OPEN_STATES, State, TransitionError
 from app.models import Plan, Problem, Task, Unit, User
 from app.services.calendar import load_calendar
 from app.services.errors import Conflict, Invalid, NotFound, refusal
 from app.services.events import announce_assigned, notify, task_event, unit_people
 from app.services.history import Event, add_event, append
+from app.services.plans import deadline_on_receipt
 from app.services.scope import (
     facts,
     get_visible_plan,
@@ -95,9 +98,39 @@ def _ack_within(s: Session, task: Task) -> int:
     return plan_policy(s, s.get(Plan, task.plan_id)).ack_within_workdays
 
 
-def _awaiting(s: Session, task: Task, receipt: ReceiptState, now: datetime) -> dict:
+def _awaiting(s: Session, task: Task, receipt: ReceiptState, now: datetime, due_at: datetime | None = None) -> dict:
     """The columns of a fresh wait for the unit's acknowledgement (a new ack ladder from now)."""
-    return rules.awaiting_columns(receipt, now, _ack_within(s, task), task.due_at, load_calendar(s))
+    due = due_at if due_at is not None else task.due_at
+    return rules.awaiting_columns(receipt, now, _ack_within(s, task), due, load_calendar(s))
+
+
+def _received_now(s: Session, task: Task, now: datetime) -> dict:
+    """The deadline columns of the task as a unit that receives it ``now`` owes it (转办,
+    分办): a count of days that ran from the day of receipt (N个工作日内) runs again from
+    today, through the one rule every assignment uses (plans.deadline_on_receipt), and the
+    deadline ladder starts afresh if the new day is still ahead. A date as written, a
+    count from the plan's issue, or a deadline an extension set stay as they are: empty."""
+    if task.deadline_basis != "received":
+        return {}
+    dl, basis = deadline_on_receipt(s.get(Plan, task.plan_id), task.deadline_text, now, load_calendar(s))
+    columns = {
+        "due_at": dl.due_at,
+        "deadline_basis": basis,
+        "deadline_from": dl.counted_from,
+        "calendar_provisional": dl.provisional,
+        "active_since": now,
+        "swept_until": now,
+        "next_action_at": now,
+    }
+    return columns | (ladder_columns(0) if dl.due_at is None or dl.due_at > now else {})
+
+
+def _recounted(task_before_due: datetime | None, columns: dict, unit: str) -> str:
+    """What the history says of a deadline counted again for ``unit`` (nothing if it stayed)."""
+    due = columns.get("due_at")
+    if not columns or due == task_before_due or due is None:
+        return ""
+    return f"整改时限自{unit}收到之日起算，至{due.astimezone(CHINA):%Y年%m月%d日}。"
 
 
 def _acknowledge(s: Session, user: User, task: Task, version: int, now: datetime, comment: str = "") -> None:
@@ -233,13 +266,16 @@ def reassign(
     with db.transaction() as s:
         user, task = _redirect(s, user, task_id, version, "reassign")
         (target,) = _assignable(s, user, task, [unit_id])
-        source = task.unit
-        values = _awaiting(s, task, ReceiptState.PENDING, now) | {"unit_id": target.id, "owner_id": None}
+        source, due_before = task.unit, task.due_at
+        deadline = _received_now(s, task, now)
+        values = _awaiting(s, task, ReceiptState.PENDING, now, deadline.get("due_at")) | deadline
+        values |= {"unit_id": target.id, "owner_id": None}
         cancel_pending(s, "task", task.id)  # what was still to go to the old unit's people
         cancel_pending(s, "ack", task.id)
         _write(s, task, version, values, now)
         data = {"from_unit_id": source.id, "from_unit": source.name, "to_unit_id": target.id, "to_unit": target.name}
-        comment = f"转办：由{source.name}转至{target.name}。{reason.strip()}"
+        recounted = _recounted(due_before, deadline, target.name)
+        comment = f"转办：由{source.name}转至{target.name}。{recounted}{reason.strip()}"
         seq = add_event(s, task, "reassigned", user.id, now, comment, data)
         ev = task_event(s, "reassigned", task, user, seq, reason.strip(), from_unit=source.name)
         # the unit it left hears too (it may have declined it, and waits on the answer)
@@ -265,6 +301,13 @@ def split(
         problem: Problem = task.problem
         cal = load_calendar(s)
         within = _ack_within(s, task)
+        deadline = {
+            "due_at": task.due_at,
+            "deadline_basis": task.deadline_basis,
+            "deadline_from": task.deadline_from,
+            "calendar_provisional": task.calendar_provisional,
+        }
+        deadline |= {k: v for k, v in _received_now(s, task, now).items() if k in deadline}
         new = []
         for unit in targets:
             t = Task(
@@ -273,22 +316,20 @@ def split(
                 unit_id=unit.id,
                 state=State.IDENTIFIED.value,
                 deadline_kind=task.deadline_kind,
-                due_at=task.due_at,
                 deadline_text=task.deadline_text,
-                deadline_basis=task.deadline_basis,
-                deadline_from=task.deadline_from,
-                calendar_provisional=task.calendar_provisional,
+                **deadline,
                 version=1,
                 created_at=now,
                 updated_at=now,
                 active_since=now,
                 swept_until=now,
                 next_action_at=None if task.deadline_kind == "long_term" else now,
-                **rules.awaiting_columns(ReceiptState.PENDING, now, within, task.due_at, cal),
+                **rules.awaiting_columns(ReceiptState.PENDING, now, within, deadline["due_at"], cal),
             )
             s.add(t)
             s.flush()
-            comment = f"分办：由{task.unit.name}的任务分出。{reason.strip()}"
+            recounted = _recounted(task.due_at, deadline, unit.name)
+            comment = f"分办：由{task.unit.name}的任务分出。{recounted}{reason.strip()}"
             append(s, [Event(t.id, "created", None, t.state, user.id, comment, {"split_from": task.id})], now)
             new.append(t)
         names = "、".join(u.name for u in targets)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from app import jobs
 from app.demo import SMX_COUNTIES
+from app.domain.deadlines import CHINA
 from app.models import Notification, User
 from tests.integration.test_authoring_pages import flashes, follow, unit_id
 from tests.integration.test_web_security import Browser, text
@@ -261,6 +262,46 @@ def test_a_task_is_split_between_units_and_its_history_says_so(api, clock):
     assert last["kind"] == "split" and "湖滨区住房和城乡建设局、义马市住房和城乡建设局" in last["comment"]
     twice = api.post(f"/tasks/{task['id']}/split", "smx_deputy", json=body | {"version": task["version"] + 1})
     assert twice.status_code == 409  # they have a task of this problem already
+
+
+def due_of_a_task_assigned(api, clock, deadline: str, at: datetime) -> str:
+    """When a task given to a county at ``at`` with ``deadline`` is due (a fresh problem)."""
+    return assign(api, clock, ["mianchi"], deadline=deadline, at=at)["mianchi"]["due_at"]
+
+
+def test_a_count_of_working_days_runs_again_from_the_day_the_new_unit_receives_the_task(api, clock):
+    """转办 and 分办 of an 「10个工作日内」 task: the unit that gets it owes it ten working days
+    from the day it got it, as any unit given a task that day; the history says so. A date
+    as written stays (the split test above)."""
+    task = assign(api, clock, ["lushi"], deadline="10个工作日内")["lushi"]
+    clock.now = china(14, 10)
+    declined = decline(api, task)
+    friday = china(17, 11)
+    fresh = due_of_a_task_assigned(api, clock, "10个工作日内", friday)
+    assert fresh > task["due_at"], "the control: received four days later, due later"
+
+    clock.now = friday
+    hubin = unit_id(api, SMX_COUNTIES["hubin"])
+    body = {"unit_id": hubin, "reason": "经核实属湖滨区", "version": declined["version"]}
+    r = api.post(f"/tasks/{task['id']}/reassign", "smx_deputy", json=body)
+    assert r.status_code == 200, r.get_json()
+    moved = r.get_json()
+    assert (moved["due_at"], moved["deadline_text"]) == (fresh, "10个工作日内")
+    day = datetime.fromisoformat(fresh).astimezone(CHINA)
+    said = history(api, task["id"], "hubin_handler")[-1]["comment"]
+    assert f"整改时限自湖滨区住房和城乡建设局收到之日起算，至{day:%Y年%m月%d日}。" in said, said
+
+    clock.now = china(20, 10)  # Monday: 湖滨区 shares it with 义马市, which gets its own ten days
+    shared = api.post(
+        f"/tasks/{task['id']}/split",
+        "smx_deputy",
+        json={"unit_ids": [unit_id(api, SMX_COUNTIES["yima"])], "reason": "涉及两个县区", "version": moved["version"]},
+    )
+    assert shared.status_code == 201, shared.get_json()
+    (yima,) = shared.get_json()["created"]
+    monday = due_of_a_task_assigned(api, clock, "10个工作日内", china(20, 10))
+    assert api.get(f"/tasks/{yima}", "yima_handler").get_json()["due_at"] == monday > fresh
+    assert api.get(f"/tasks/{task['id']}", "hubin_handler").get_json()["due_at"] == fresh, "湖滨区 keeps its own"
 
 
 def test_a_started_task_is_no_longer_reassigned(api, clock):
