@@ -317,9 +317,10 @@ def keyword_clause(s: Session, word: str) -> Keyword:
     is checked again with the same LIKE on the text itself. Every path gives what the scan
     gave.
 
-    The look-up is one statement: each part's keys, up to one past :data:`KEYWORD_IDS`.
-    A part with more (a word in more than a thousand problems or accounts) stays a
-    subquery (see :class:`Keyword`)."""
+    The look-up is one statement: each part's keys, up to one past :data:`KEYWORD_IDS`
+    (:data:`KEYWORD_IDS_POSTGRESQL` there). A part with more (a word in every county's
+    name, in more than a thousand problems or accounts) stays a subquery (see
+    :class:`Keyword`)."""
     found = [Problem.title, Problem.description, Problem.measures]
     account = TaskEvent.comment
     contains = word
@@ -340,8 +341,9 @@ def keyword_clause(s: Session, word: str) -> Keyword:
         problems = problems.where(Problem.id.in_(hit_problems))
         accounts = accounts.where(TaskEvent.id.in_(hit_accounts))
     parts = ((Task.problem_id, problems), (Task.unit_id, units), (Task.id, accounts))
+    named = KEYWORD_IDS if s.get_bind().dialect.name == "sqlite" else min(KEYWORD_IDS, KEYWORD_IDS_POSTGRESQL)
     looked_up = union_all(
-        *[select(literal(n), part.limit(KEYWORD_IDS + 1).subquery().c[0]) for n, (_, part) in enumerate(parts)]
+        *[select(literal(n), part.limit(named + 1).subquery().c[0]) for n, (_, part) in enumerate(parts)]
     )
     keys: list[set[int]] = [set() for _ in parts]
     rows = [0] * len(parts)
@@ -350,13 +352,16 @@ def keyword_clause(s: Session, word: str) -> Keyword:
         rows[n] += 1
     return Keyword(
         [
-            (column_, part if counted > KEYWORD_IDS else ids)
+            (column_, part if counted > named else ids)
             for (column_, part), ids, counted in zip(parts, keys, rows, strict=True)
         ]
     )
 
 
 KEYWORD_IDS = 1000  # a part of a keyword matching up to this many keys names them (a long IN list costs more)
+# PostgreSQL plans each listed key (a thousand unit ids, as 县 names, cost about 10 ms to plan,
+# in the count and again in the page): past this many it takes the part's subquery
+KEYWORD_IDS_POSTGRESQL = 200
 
 COUNT_CAP = 1000  # a list counts its matches up to here and then says "1000+"
 
