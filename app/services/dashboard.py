@@ -71,13 +71,12 @@ def _units(s, seen: tally.Seen, now: datetime, top: int = TOP_UNITS) -> list[tup
     """The ``top`` units with open tasks, the most overdue first, then by name (the
     database's collation), with their overdue and open counts."""
     visible = seen.tasks()
-    # counted per unit from ix_tasks_state_due alone (state, deadline, unit, plan), named after
-    counted = (
-        select(Task.unit_id, func.count().label("n"))
-        .where(visible, overdue_clause(now))
-        .group_by(Task.unit_id)
-        .subquery()
-    )
+    # counted per unit from ix_tasks_state_due alone (state, deadline, unit, plan), named
+    # after. Grouped by unit_id + 0, an expression no index is in the order of: grouped by
+    # the column, SQLite walks ix_tasks_unit_state for its order instead and reads every
+    # open task's row (57-92 against 12-22 ms at 100,000 tasks; PostgreSQL is unmoved)
+    unit = (Task.unit_id + 0).label("unit_id")
+    counted = select(unit, func.count().label("n")).where(visible, overdue_clause(now)).group_by(unit).subquery()
     ranked = s.execute(
         select(Unit.id, Unit.name, counted.c.n)
         .join(counted, counted.c.unit_id == Unit.id)
