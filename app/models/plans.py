@@ -158,7 +158,9 @@ class Task(Schedulable, Base):
         UniqueConstraint("problem_id", "unit_id"),
         Index("ix_tasks_plan_state", "plan_id", "state"),
         Index("ix_tasks_unit_state", "unit_id", "state"),
-        Index("ix_tasks_state_due", "state", "due_at", "unit_id", "plan_id"),  # + the units chart
+        # + the units chart, and the live part of the figures (due soon, overdue, by plan
+        # and 通报) read from the index alone
+        Index("ix_tasks_state_due", "state", "due_at", "unit_id", "plan_id", "public_notice"),
         # the task list's orders (app.services.tasks.ORDERS), so a page seeks to its first row
         # and stops after its last: by deadline either way (read backwards for the reverse),
         # by state and deadline, by unit (units by name, then each unit's tasks), by last update
