@@ -131,8 +131,10 @@ def test_an_edited_problem_is_found_by_its_new_words_and_no_longer_by_the_old(wo
 
 
 def test_the_page_of_a_long_list_and_of_a_short_one_give_the_same_tasks_in_the_same_order(world, monkeypatch):
-    """A keyword's page is read by its keys and sorted when the count is within the cap, and
-    walks the order's index checking the keys on each row when it is not: the same rows."""
+    """A keyword's page is read by its keys and sorted when the count is within the cap; past
+    it, its keys are sorted first (ids and keys alone) when they hold few enough tasks, and
+    the order's index is walked checking the keys on each row when not: the same rows, on
+    one page and page after page."""
     for t in lushi_tasks(world)[:2]:
         rectify(world, t["id"])
     add_problem(world, "破损护栏未修复", measures="更换护栏", unit="hubin")
@@ -140,9 +142,25 @@ def test_the_page_of_a_long_list_and_of_a_short_one_give_the_same_tasks_in_the_s
     sorts = ("due", "-due", "unit", "state", "updated")
     ordered = {(w, o): [t["id"] for t in search(world, "smx_deputy", w, sort=o)] for w in words for o in sorts}
     assert ordered[("护栏", "due")] and ordered[("县", "unit")], ordered
-    monkeypatch.setattr(tasks_service, "COUNT_CAP", 0)  # every list is "long": the walk
+    paged = {o: pages(world, "县", o) for o in sorts}
+    assert paged == {o: ordered[("县", o)] for o in sorts}
+    monkeypatch.setattr(tasks_service, "COUNT_CAP", 0)  # every list is "long": its keys sorted narrow first
+    narrow = {(w, o): [t["id"] for t in search(world, "smx_deputy", w, sort=o)] for w in words for o in sorts}
+    assert narrow == ordered and {o: pages(world, "县", o) for o in sorts} == paged
+    monkeypatch.setattr(tasks_service, "SORT_ROWS", -1)  # and too many to sort: the walk
     walked = {(w, o): [t["id"] for t in search(world, "smx_deputy", w, sort=o)] for w in words for o in sorts}
-    assert walked == ordered
+    assert walked == ordered and {o: pages(world, "县", o) for o in sorts} == paged
+
+
+def pages(world: World, q: str, sort: str) -> list[int]:
+    """Every task of the keyword, three a page, following each page's next position."""
+    found, query = [], {"q": q, "sort": sort, "per_page": 3}
+    while True:
+        body = world.api.get("/tasks", "smx_deputy", query_string=query).get_json()
+        found += [t["id"] for t in body["items"]]
+        if not body["next"]:
+            return found
+        query["after"] = body["next"]
 
 
 def test_a_keyword_too_long_is_refused_with_a_reason_and_the_page_keeps_what_was_typed(world):
