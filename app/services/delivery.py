@@ -61,7 +61,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 
 import psycopg
 from psycopg import pq
@@ -144,15 +144,29 @@ class Claim:
     units: dict[int, Unit] = field(default_factory=dict)  # and units
 
 
-def claimable(now: datetime):
-    """Rows a worker may take: due and pending, or left "sending" by a worker whose lease ran out."""
+def claimable(now: datetime, by_id: bool = False):
+    """Rows a worker may take: due and pending, or left "sending" by a worker whose lease ran out.
+
+    ``by_id``: the same rows, for a query that names them by id (the primary key finds
+    them), in a form the status index cannot serve (see :func:`_status_is`)."""
+    status_is = _status_is if by_id else lambda status: Notification.status == status
     return and_(
         Notification.channel.not_in(("inbox", "none")),
         or_(
-            and_(Notification.status == "pending", Notification.next_attempt_at <= now),
-            and_(Notification.status == "sending", Notification.lease_until < now),
+            and_(status_is("pending"), Notification.next_attempt_at <= now),
+            and_(status_is("sending"), Notification.lease_until < now),
         ),
     )
+
+
+def _status_is(status: str, t=None):
+    """``status = …`` for a statement that names its rows by id, written IS NOT DISTINCT
+    FROM (the same for a column that is never NULL) so that the planner never reads it
+    from ix_notifications_due: that index's "sending" and "pending" ranges carry an entry
+    for every version of every row a claim touched until VACUUM, and a bitmap scan of
+    them (chosen over the primary key when the table has no fresh statistics) cost more
+    than the UPDATE itself, at every message."""
+    return (Notification.__table__ if t is None else t).c.status.is_not_distinct_from(status)
 
 
 def claim(
@@ -172,7 +186,7 @@ def claim(
     hand-over counts as unconfirmed."""
     token = secrets.token_hex(16)
     with db.transaction() as s:
-        q = select(Notification.id).where(claimable(now))
+        q = select(Notification.id).where(claimable(now, by_id=ids is not None))
         if ids is not None:
             q = q.where(Notification.id.in_(ids))
         # Locked first, then updated by id: an UPDATE … WHERE id IN (SELECT … LIMIT n FOR
@@ -185,7 +199,7 @@ def claim(
         # building a hundred of those cost more than the claim's statements
         rows = s.execute(
             update(t)
-            .where(t.c.id.in_(candidates), claimable(now))
+            .where(t.c.id.in_(candidates), claimable(now, by_id=True))
             .values(
                 status="sending",
                 claimed_by=worker,
@@ -384,9 +398,7 @@ class _Batch:
         self.started: tuple[int, int | None] | None = None  # an in-flight commit on its way (row index, prev id)
 
     def _mine(self, row_id: int):
-        return and_(
-            Notification.id == row_id, Notification.claim_token == self.claim.token, Notification.status == "sending"
-        )
+        return and_(Notification.id == row_id, Notification.claim_token == self.claim.token, _status_is("sending"))
 
     def _write_queued(self, s: Session) -> None:
         if self.answered or self.block is not None:
@@ -485,7 +497,7 @@ class _Batch:
             t = Notification.__table__
             taken = s.execute(
                 update(t)
-                .where(t.c.id == row.id, t.c.claim_token == self.claim.token, t.c.status == "sending")
+                .where(t.c.id == row.id, t.c.claim_token == self.claim.token, _status_is("sending", t))
                 .values(_in_flight(t, now, until))
             ).rowcount
             if not taken:  # abandoned before talking to the far end
@@ -577,7 +589,7 @@ class _Batch:
         if self.fast is not None and self.rate is None and len(self.queued) == 1:
             row_id, values = self.queued.pop()  # one statement: autocommit
             t = Notification.__table__
-            mine = and_(t.c.id == row_id, t.c.claim_token == self.claim.token, t.c.status == "sending")
+            mine = and_(t.c.id == row_id, t.c.claim_token == self.claim.token, _status_is("sending", t))
             if not self.fast.rowcount(update(t).where(mine).values(values)):
                 self.report.lost += 1
             return
@@ -612,19 +624,51 @@ class _Autocommit:
     def __init__(self, db: Database) -> None:
         self.connection: Connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.pq = self.connection.connection.driver_connection.pgconn
-        self.sent: str | None = None  # the statement whose answer is still to be read
+        self.sent: _Compiled | None = None  # the statement whose answer is still to be read
+        self.values: list[bytes | None] = []  # and its parameters
+        # Statements prepared in this database session, kept with the pooled connection (a
+        # new session starts an empty set): a long-running worker has the server parse and
+        # plan the hand-over once per connection, not once per message.
+        info = self.connection.connection.info
+        if info.get("rectify_pgconn") is not self.pq:
+            info["rectify_pgconn"], info["rectify_prepared"] = self.pq, set()
+        self.prepared: set[bytes] = info["rectify_prepared"]
 
     def send(self, compiled: _Compiled, **params) -> None:
-        self.pq.send_query_params(compiled.sql, compiled.values(params))
+        if compiled.name not in self.prepared:
+            self._prepare(compiled)
+        values = compiled.values(params)
+        self.pq.send_query_prepared(compiled.name, values)
         self.pq.flush()
-        self.sent = compiled.text
+        self.sent, self.values = compiled, values
 
-    def ids(self) -> list[int]:
-        """The ids the statement sent returns, once it has committed."""
+    def _prepare(self, compiled: _Compiled) -> None:
+        result = self.pq.prepare(compiled.name, compiled.sql)
+        if result.status != pq.ExecStatus.COMMAND_OK and result.error_field(_SQLSTATE) != _DUPLICATE_STATEMENT:
+            error = result.error_message or self.pq.error_message or b"no answer"
+            self.connection.invalidate()
+            raise OperationalError(compiled.text, None, psycopg.OperationalError(error.decode(errors="replace")))
+        self.prepared.add(compiled.name)
+
+    def _answer(self) -> list:
         results = []
         while (result := self.pq.get_result()) is not None:
             results.append(result)
-        statement, self.sent = self.sent, None
+        return results
+
+    def ids(self) -> list[int]:
+        """The ids the statement sent returns, once it has committed."""
+        results = self._answer()
+        if results and results[-1].error_field(_SQLSTATE) == _NO_SUCH_STATEMENT and self.sent is not None:
+            # psycopg's own statement cache says DEALLOCATE ALL after a ROLLBACK on this
+            # connection: the statement never ran (it failed to bind), so prepare it again
+            # and send it once more, the same values
+            self.prepared.discard(self.sent.name)
+            self._prepare(self.sent)
+            self.pq.send_query_prepared(self.sent.name, self.values)
+            self.pq.flush()
+            results = self._answer()
+        statement, self.sent = self.sent.text if self.sent is not None else None, None
         if not results or results[-1].status != pq.ExecStatus.TUPLES_OK:
             error = (results[-1].error_message if results else self.pq.error_message) or b"no answer"
             self.connection.invalidate()
@@ -641,6 +685,11 @@ class _Autocommit:
         self.connection.close()
 
 
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+_NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name: not prepared in this session
+_DUPLICATE_STATEMENT = b"42P05"  # duplicate_prepared_statement: prepared already
+
+
 @dataclass(frozen=True)
 class _Compiled:
     """A statement compiled once for libpq ($1, $2 … with their casts), and the order of
@@ -650,12 +699,26 @@ class _Compiled:
     names: tuple[str, ...]
     constants: dict
 
-    @property
+    @cached_property
     def sql(self) -> bytes:
         return self.text.encode()
 
+    @cached_property
+    def name(self) -> bytes:
+        """The prepared statement's name: the text's digest, so another text never meets it."""
+        return b"rectify_" + hashlib.sha256(self.sql).hexdigest()[:16].encode()
+
+    @cached_property
+    def _fixed(self) -> list[bytes | None]:
+        """The constants' parameters, written once."""
+        return [_text_param(self.constants[n]) if n in self.constants else None for n in self.names]
+
     def values(self, params: dict) -> list[bytes | None]:
-        return [_text_param(params[n] if n in params else self.constants[n]) for n in self.names]
+        values = self._fixed.copy()
+        for i, n in enumerate(self.names):
+            if n in params:
+                values[i] = _text_param(params[n])
+        return values
 
 
 def _text_param(value) -> bytes | None:
@@ -682,7 +745,7 @@ def _hand_over() -> _Compiled:
         .where(
             t.c.id.in_([bindparam("row", type_=t.c.id.type), bindparam("prev", type_=t.c.id.type)]),
             t.c.claim_token == bindparam("token", type_=t.c.claim_token.type),
-            t.c.status == "sending",
+            _status_is("sending", t),
         )
         .values(
             status=case((done, "sent"), else_=t.c.status),
@@ -709,6 +772,21 @@ def _in_flight(t, now: datetime, until: datetime) -> dict:
         "lease_until": until,
         "possibly_sent_twice": or_(t.c.possibly_sent_twice, t.c.unconfirmed > 0),
     }
+
+
+def warm_up(db: Database, clock: Callable[[], datetime], worker: str) -> None:
+    """What a worker process does once before its first delivery, so that every message
+    costs what it does in a long-running worker: the statements compiled, a database
+    connection opened, the hand-over prepared on it (PostgreSQL), and a claim of no rows
+    run through the ORM's statement cache. It writes nothing."""
+    claim(db, clock(), worker, 1, ids=[])
+    if not db.is_sqlite:
+        fast = _Autocommit(db)
+        try:
+            if _hand_over().name not in fast.prepared:
+                fast._prepare(_hand_over())
+        finally:
+            fast.close()
 
 
 def deliver(
