@@ -183,6 +183,15 @@ _CODE = re.compile(r"[a-z_]+")
 
 def _escaped(value: Any, escape: Callable[[str], str], key: str = "") -> Any:
     """``value`` with every string escaped, every ``url`` made the app's :class:`Link`."""
+    kind = type(value)  # the common types first, by identity (a message has dozens of values)
+    if kind is str:
+        if key == "url":
+            return Link(value)
+        return value if _CODE.fullmatch(value) else escape(value)
+    if kind is dict:
+        return {k: _escaped(v, escape, k) for k, v in value.items()}
+    if kind is int or kind is datetime or value is None:
+        return value
     if isinstance(value, Mapping):
         return {k: _escaped(v, escape, k) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -211,6 +220,18 @@ def _environment(lang: str) -> Environment:
     env.filters["day"] = partial(china_date, lang=lang)
     env.filters["state"] = _STATE_NAMES[lang].__getitem__
     return env
+
+
+def warm_up() -> int:
+    """Compile every notification template of every language now (a worker process does
+    it before its first message, not during it); returns how many."""
+    count = 0
+    for lang in LANGS:
+        env = _environment(lang)
+        for name in env.list_templates(extensions=("txt", "html")):
+            env.get_template(name)
+            count += 1
+    return count
 
 
 def _text_module(kind: str, context: Mapping[str, Any], lang: str, fmt: Literal["text", "markdown"]):

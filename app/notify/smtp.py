@@ -31,6 +31,7 @@ systems can tell it is a duplicate.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 import secrets
@@ -286,24 +287,26 @@ def _unstructured_line(field: str, value: str) -> bytes:
     # bytes a word may carry: its base64 (4 characters per 3 bytes) and =?utf-8?b??= (12)
     # within 76 characters, after "Subject: " on the first line and a space on the others
     room, rest = (76 - len(field) - 2 - 12) // 4 * 3, (76 - 1 - 12) // 4 * 3
-    words, word, size = [], [], 0
-    for char in value:
-        n = len(char.encode())
-        if size + n > room:
-            words.append("".join(word))
-            word, size, room = [], 0, rest
-        word.append(char)
-        size += n
-    words.append("".join(word))
-    encoded = "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words if w)
-    return f"{field}: {encoded}\r\n".encode("ascii")
+    data, words, start = value.encode(), [], 0
+    while start < len(data):  # the longest run of whole characters that fits (by bytes, not char by char)
+        end = start + room
+        while end < len(data) and end > start and data[end] & 0xC0 == 0x80:  # inside a character: back off
+            end -= 1
+        if end == start:  # a character longer than the room (never with these fields)
+            end = start + room + 1
+            while end < len(data) and data[end] & 0xC0 == 0x80:
+                end += 1
+        words.append(b"=?utf-8?b?%s?=" % base64.b64encode(data[start:end]))
+        start, room = end, rest
+    return b"%s: %s\r\n" % (field.encode("ascii"), b"\r\n ".join(words))
 
 
 def _text_part(subtype: str, text: str) -> bytes:
     """A text part's headers and body: UTF-8 in base64 (which survives relays without
     8BITMIME), lines ending as the email package stores them."""
     raw = b"\n".join(text.encode("utf-8").splitlines()) + b"\n"
-    encoded = base64.encodebytes(raw).replace(b"\n", b"\r\n")
+    flat = binascii.b2a_base64(raw, newline=False)  # at once, then cut: what base64.encodebytes writes
+    encoded = b"".join(flat[i : i + 76] + b"\r\n" for i in range(0, len(flat), 76))
     return b'Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n%s' % (
         subtype.encode(),
         encoded,
