@@ -12,6 +12,14 @@ What it measures
                  transport alone allows on this host. Measured right beside each delivery
                  (--repeat pairs, the floor after the delivery, then before it, in turn: the
                  host's load drifts), each pair's ratio printed and their median.
+  * warm-up      before the timed pairs, ``--warm-up`` rows (default 400: two tasks per pool
+                 process) go through the same worker untimed, and the line says so. A
+                 production worker runs for days: what it costs per mail is its steady
+                 state, not its first tasks (each child's first SMTP session, the first
+                 claims' SQLAlchemy statement cache, PostgreSQL's first plans). The worker
+                 warms itself up at process start too (workers/celery_app.py); this covers
+                 the rest. ``--warm-up 0`` times a cold worker; the floor has no warm-up of
+                 its own to match, as smtplib has nothing to warm.
   * in_process   ``app.jobs.deliver_due`` called in this process, chunk by chunk, on rows of
                  its own (no Celery, no Redis): the per-process ceiling of the service code.
 
@@ -141,6 +149,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--users", type=int, default=50, help="recipients the rows are spread over")
     p.add_argument("--floor-procs", type=int, default=2, help="smtplib client processes for the smtp_floor")
     p.add_argument("--repeat", type=int, default=3, help="delivery + floor pairs (the median ratio is reported)")
+    p.add_argument(
+        "--warm-up", type=int, default=400, help="rows sent through the worker, untimed, before the pairs (0: none)"
+    )
     p.add_argument("--in-process", type=int, default=1000, help="rows for the in-process figure (0: skip)")
     p.add_argument("--timeout", type=float, default=600, help="seconds to wait for every message")
     p.add_argument("--redis-db", type=int, default=12, help="Redis database number (flushed before and after)")
@@ -230,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             worker = Worker(env, Path(tmp) / "worker.log", "bench", concurrency=args.concurrency).wait_ready()
             client = celery_client(redis_url)
             rec = mail.recorder
+            if args.warm_up:
+                warm = argparse.Namespace(**{**vars(args), "messages": args.warm_up})
+                _, line, dups = through_celery(db, client, worker, rec, warm, "warmup")
+                print(f"warm-up (untimed, not in the figures): {line}")
             ratios = []
             for rep in range(args.repeat):  # delivery and floor side by side, in turn first, so drift evens out
                 floor_first = rep % 2 == 1

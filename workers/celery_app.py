@@ -10,15 +10,27 @@ across fork.
 
 from __future__ import annotations
 
+import logging
+
 from celery.signals import worker_process_init
 
-from app import create_app
+from app import create_app, jobs
+from app.notify.render import warm_up as compile_templates
+from app.services import delivery
 from workers import tasks  # noqa: F401  (registers the shared tasks)
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
+compile_templates()  # compiled once here, before the pool forks: every child has them
 
 
 @worker_process_init.connect
 def _fresh_connections(**_kw) -> None:
-    flask_app.extensions["rectify"].db.engine.dispose(close=False)
+    rt = flask_app.extensions["rectify"]
+    rt.db.engine.dispose(close=False)
+    # A worker runs for days: warmed up here, its first messages cost what the rest do.
+    # A database that is not there yet only means the first task connects itself.
+    try:
+        delivery.warm_up(rt.db, rt.clock, jobs.worker_id())
+    except Exception:
+        logging.getLogger("rectify.delivery").warning("delivery warm-up failed", exc_info=True)
