@@ -269,6 +269,9 @@ def tripled(word: str) -> str:
 
 TRIGRAM = 3  # pg_trgm has no trigram for a shorter word
 SORT_ROWS = 20_000  # a long list of a keyword whose named keys hold up to this many tasks sorts them
+# ... when they are this few problems and units: a word in more has its tasks spread over many
+# deadlines, which the walk finds soon (and is not made to count up to SORT_ROWS first)
+SORT_KEYS = 50
 
 
 def tripled_text(text_: ColumnElement) -> ColumnElement:
@@ -361,7 +364,7 @@ def keyword_clause(s: Session, word: str) -> Keyword:
         keys[n].add(key)
         rows[n] += 1
     tasks = SORT_ROWS + 1
-    if all(counted <= named for counted in rows):
+    if all(counted <= named for counted in rows) and len(keys[0]) + len(keys[1]) <= SORT_KEYS:
         # how many tasks the problems and units named hold, up to one past SORT_ROWS (their
         # indexes alone; a second statement, so that the look-up's text is not matched again)
         held = [
