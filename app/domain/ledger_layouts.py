@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from operator import itemgetter
 from typing import NamedTuple
 
 from app.domain.workflow import COUNTED, STATE_LABELS, State
@@ -595,42 +596,76 @@ def export_groups(
     continuation rows; importing derives it again.
     """
     columns = export_columns(layout, with_key, below)
+    rows_of = _rows_builder(layout, columns)
     number, group = 0, []
     for p in problems:
         if group and not (layout.grouped and group[-1].category == p.category):
             number += 1
-            yield _group_rows(layout, columns, number, group)
+            yield rows_of(number, group)
             group = []
         group.append(p)
     if group:
-        yield _group_rows(layout, columns, number + 1, group)
+        yield rows_of(number + 1, group)
 
 
-def _group_rows(layout: Layout, columns: tuple[Column, ...], number: int, group: list[ExportProblem]):
-    group_seq, count = chinese_number(number) if layout.grouped else None, str(len(group))
-    titled = layout.column(TITLE) is not None
-    keys = [c.key for c in columns]
-    rows = []
-    for p in group:
-        values = {
-            SEQ: group_seq or str(p.seq),
-            CATEGORY: p.category,
-            COUNT: count,
-            NATURE: NATURE_LABELS.get(p.nature, p.nature),
-            TITLE: "" if _derived_title(p.title, p.description) else p.title,
-            DESCRIPTION: p.description if titled else p.description or p.title,
-            MEASURES: p.measures,
-            DEADLINE: p.deadline_text,
-            UNITS: p.units,
-            REMARKS: p.remarks,
-            PROGRESS: p.progress,
-            CLOSED: "是" if p.closed else "否",
-            ACKNOWLEDGED: p.acknowledged,
-            KEY: p.key,
-            BELOW: p.below,
-        }
-        rows.append([neutralise(values[k]) for k in keys])
-    return rows
+# the cells a row can have, in the order :func:`_rows_builder` lays them out before picking
+_CELL_ORDER = (
+    SEQ,
+    CATEGORY,
+    COUNT,
+    NATURE,
+    TITLE,
+    DESCRIPTION,
+    MEASURES,
+    DEADLINE,
+    UNITS,
+    REMARKS,
+    PROGRESS,
+    CLOSED,
+    ACKNOWLEDGED,
+    KEY,
+    BELOW,
+)
+
+
+def _rows_builder(layout: Layout, columns: tuple[Column, ...]) -> Callable[[int, list[ExportProblem]], list[list[str]]]:
+    """The rows of a group (its number, its problems) in ``columns``: what the layout
+    needs worked out once, not once per group (in a layout without groups, once per row)."""
+    grouped, titled = layout.grouped, layout.column(TITLE) is not None
+    pick = itemgetter(*(_CELL_ORDER.index(c.key) for c in columns))  # a layout has several columns: a tuple
+
+    def rows_of(number: int, group: list[ExportProblem]) -> list[list[str]]:
+        group_seq, count = chinese_number(number) if grouped else None, str(len(group))
+        rows = []
+        for p in group:
+            cells = (
+                group_seq or str(p.seq),
+                p.category,
+                count,
+                NATURE_LABELS.get(p.nature, p.nature),
+                "" if titled and _derived_title(p.title, p.description) else p.title,
+                p.description if titled else p.description or p.title,
+                p.measures,
+                p.deadline_text,
+                p.units,
+                p.remarks,
+                p.progress,
+                "是" if p.closed else "否",
+                p.acknowledged,
+                p.key,
+                p.below,
+            )
+            # every cell is text; most need no change (printable, no formula start), which
+            # two C calls tell without neutralise()'s call per cell
+            rows.append(
+                [
+                    v if type(v) is str and v.isprintable() and not v.startswith(_FORMULA_STARTS) else neutralise(v)
+                    for v in pick(cells)
+                ]
+            )
+        return rows
+
+    return rows_of
 
 
 def _derived_title(title: str, description: str) -> bool:
@@ -703,12 +738,20 @@ def row_height(values: Sequence[str], columns: Sequence[Column]) -> float:
 def heights(columns: Sequence[Column]) -> Callable[[Sequence[str]], float]:
     """:func:`row_height` for the rows of one table, each column's room worked out once
     (the export asks it for every row)."""
-    rooms = [_room(c.width) for c in columns]
+    rooms = [(_room(c.width), _room(c.width) * 2) for c in columns]
 
     def height(values: Sequence[str]) -> float:
         lines = 1
-        for value, room in zip(values, rooms, strict=False):
-            if value:
+        for value, (room, twice) in zip(values, rooms, strict=False):
+            # a character is at most 2.5 units wide (a 4-byte one: (4 + 1) / 2), so a cell
+            # of one paragraph no longer than 2/5 of its room is one line, told without
+            # measuring it (序号, 数量, 是否销号, a short title or unit …)
+            if len(value) * 5 > twice:
+                # _lines, inline: a Python call per cell is most of what this costs
+                n = -(-((len(value.encode()) + len(value)) // 2) // room) if "\n" not in value else _lines(value, room)
+                if n > lines:
+                    lines = n
+            elif "\n" in value:
                 lines = max(lines, _lines(value, room))
         return lines * LINE_POINTS + 3
 

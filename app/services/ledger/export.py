@@ -42,11 +42,13 @@ from app.domain.ledger_layouts import (
     ExportProblem,
     Layout,
     Receipt,
+    all_closed,
     export_columns,
     export_groups,
     heights,
     merged_columns,
     neutralise,
+    progress_text,
     receipt_text,
     row_height,
     scope_phrase,
@@ -182,21 +184,56 @@ def iter_export_problems(
         .execution_options(yield_per=_STREAM)
     )
     below = below or {}
+    plan_id, key_head = plan.id, f"P{plan.id}-"
+    by_state: dict[str, tuple[str, bool]] = {}  # one task's state -> its 进展 and 是否销号
+    receipts: dict[tuple, str] = {}  # one task's (receipt, who, when) -> its 签收情况
     for _, group in groupby(map(_Line._make, rows), key=_FIRST):
         tasks = list(group)
         p = tasks[0]
         if len(tasks) == 1:  # the usual problem of a large ledger: one unit's task
-            states, names = {p.state: 1}, [p.unit_name]
-        else:
-            states = Counter(t.state for t in tasks)
-            mine = {t.unit_id: t.unit_name for t in tasks}
-            if len(children) > 1 and children.keys() <= mine.keys():
-                names = [phrase] + [name for uid, name in mine.items() if uid not in children]
+            # ExportProblem.of's cells, with the texts a lone task's state and receipt give
+            # worked out once per distinct state and receipt rather than once per row
+            if p.state not in by_state:
+                by_state[p.state] = (progress_text({p.state: 1}), all_closed({p.state: 1}))
+            progress, closed = by_state[p.state]
+            if p.state == _WITHDRAWN:
+                acknowledged = ""
             else:
-                names = list(mine.values())
+                said = (p.receipt, p.acknowledger, p.acknowledged_at)
+                acknowledged = receipts.get(said)
+                if acknowledged is None:
+                    if len(receipts) > 1000:
+                        receipts.clear()  # kept small whatever the ledger's length
+                    acknowledged = receipts[said] = receipt_text(
+                        [Receipt(p.unit_name, p.receipt, p.acknowledger, _china_day(p.acknowledged_at))]
+                    )
+            yield ExportProblem(
+                p.id,
+                p.seq,
+                p.category,
+                p.nature,
+                p.title,
+                p.description,
+                p.measures,
+                p.deadline_text,
+                p.unit_name,
+                p.remarks,
+                progress,
+                closed,
+                key_head + str(p.seq),  # row_key(plan_id, p.seq)
+                below.get(p.id, ""),
+                acknowledged,
+            )
+            continue
+        states = Counter(t.state for t in tasks)
+        mine = {t.unit_id: t.unit_name for t in tasks}
+        if len(children) > 1 and children.keys() <= mine.keys():
+            names = [phrase] + [name for uid, name in mine.items() if uid not in children]
+        else:
+            names = list(mine.values())
         yield ExportProblem.of(
             p,
-            plan.id,
+            plan_id,
             "、".join(names),
             states,
             below=below.get(p.id, ""),
@@ -251,74 +288,103 @@ def build_xlsx(sheet: Sheet, groups: Iterable[list[list[str]]]) -> bytes:
 
 def write_xlsx(out: IO[bytes], sheet: Sheet, groups: Iterable[list[list[str]]]) -> None:
     """The sheet, written row by row in xlsxwriter's constant-memory mode into ``out``."""
-    layout = sheet.layout
-    columns = export_columns(layout, with_key=True, below=sheet.below)
-    last = len(columns) - 2  # the last printed column: the key after it is hidden
-    wb = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
-    ws = wb.add_worksheet("整改台账")
-    ws.merge = _Ranges()  # a merge per category and merged column: kept compact, as numbers
-    base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
-    cell = {"border": 1, "border_color": "#808080"}
-    title_fmt = wb.add_format(base | {"bold": True, "font_size": 16, "align": "center"})
-    line_fmt = wb.add_format(base | {"text_wrap": False})
-    right_fmt = wb.add_format(base | {"text_wrap": False, "align": "right"})
-    head_fmt = wb.add_format(base | cell | {"bold": True, "align": "center", "bg_color": "#D9E1F2"})
-    body_fmt = wb.add_format(base | cell | {"align": "left"})
-    centre_fmt = wb.add_format(base | cell | {"align": "center"})
-    note_fmt = wb.add_format(base | {"align": "left"})
-    chain_fmt = wb.add_format(base | {"align": "left", "font_size": 9})
-    formats = [centre_fmt if c.key in _CENTRED else body_fmt for c in columns]
-    height = heights(columns)
-    for i, col in enumerate(columns):
-        ws.set_column(i, i, col.width, None, {"hidden": col.key == KEY})
-
-    ws.merge_range(0, 0, 0, last, neutralise(sheet.title), title_fmt)
-    ws.set_row(0, row_height([sheet.title], [_span(columns[: last + 1])]) + 12)
-    row = 1
-    if layout.stamp_line:
-        ws.write_string(row, 0, f"单位（盖章）：{neutralise(sheet.unit)}", line_fmt)
-        ws.write_string(row, last, sheet.day, right_fmt)
-        ws.set_row(row, 22)
-        row += 1
-    header_row = row
-    ws.write_row(header_row, 0, [c.label for c in columns], head_fmt)
-    ws.set_row(header_row, row_height([c.label for c in columns], columns))
-    row += 1
-    merged = merged_columns(layout)
-    write_string, write_blank = ws.write_string, ws.write_blank
+    frame = Frame(out, sheet)
+    ws, row, merged = frame.ws, frame.first_row, merged_columns(sheet.layout)
+    height = heights(frame.columns)
+    # the undecorated writers (write_string is _write_string behind a wrapper that checks
+    # for A1 notation, a Python call per cell): the same checks and the same cells
+    write_string = getattr(ws, "_write_string", ws.write_string)
+    write_blank = getattr(ws, "_write_blank", ws.write_blank)
+    set_row, row_info, row_sizes = ws.set_row, ws.row_info, ws.row_sizes
+    cells = list(enumerate(frame.formats))
     for group in groups:
         span = len(group) > 1 and merged
         for i, values in enumerate(group):
-            ws.set_row(row, height(values))
-            for col, value in enumerate(values):
-                if value and not (span and i and col in merged):
-                    write_string(row, col, value, formats[col])
+            set_row(row, height(values))
+            if span and i:  # a continuation row: its merged cells are the range's
+                values = [None if col in merged else v for col, v in enumerate(values)]
+            for (col, fmt), value in zip(cells, values, strict=True):
+                if value:
+                    write_string(row, col, value, fmt)
                 else:
-                    write_blank(row, col, None, formats[col])
-            _forget(ws, row - 1)
+                    write_blank(row, col, None, fmt)
+            # drop what xlsxwriter keeps of a row it has already flushed (its height, kept
+            # for placing images): without this, constant-memory mode still grows by a
+            # row's height and format per row
+            row_info.pop(row - 1, None)
+            row_sizes.pop(row - 1, None)
             row += 1
         if span:
             # merge_range() writes into rows already flushed in constant-memory mode, which
             # xlsxwriter refuses; the cells are written above, so only the ranges are added
             for col in merged:
                 ws.merge.append((row - len(group), col, row - 1, col))
-    # the footnote, then the chain head: each one merged line across the table, which a
-    # re-import passes over like any footnote
-    for line, fmt in ((layout.footnote, note_fmt), (sheet.chain, chain_fmt)):
-        if line:
-            ws.merge_range(row, 0, row, last, line, fmt)
-            ws.set_row(row, row_height([line], [_span(columns[: last + 1])]))
+    frame.close(row)
+
+
+class Frame:
+    """The sheet around the table: the workbook and its formats, the title (and the
+    stamp line), the header; :meth:`close` adds the footnote and the chain head, the
+    print settings, and writes the file. The table's rows go from :attr:`first_row` on,
+    each cell in :attr:`formats` of its column. (bench/ledger.py writes the same frame
+    around the same cells with xlsxwriter's plain calls, as the floor of the export.)"""
+
+    def __init__(self, out: IO[bytes], sheet: Sheet) -> None:
+        self.sheet = sheet
+        layout = sheet.layout
+        self.columns = columns = export_columns(layout, with_key=True, below=sheet.below)
+        self.last = last = len(columns) - 2  # the last printed column: the key after it is hidden
+        options = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+        self.wb = wb = xlsxwriter.Workbook(out, options)
+        self.ws = ws = wb.add_worksheet("整改台账")
+        ws.merge = _Ranges()  # a merge per category and merged column: kept compact, as numbers
+        base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "text_wrap": True}
+        cell = {"border": 1, "border_color": "#808080"}
+        title_fmt = wb.add_format(base | {"bold": True, "font_size": 16, "align": "center"})
+        line_fmt = wb.add_format(base | {"text_wrap": False})
+        right_fmt = wb.add_format(base | {"text_wrap": False, "align": "right"})
+        head_fmt = wb.add_format(base | cell | {"bold": True, "align": "center", "bg_color": "#D9E1F2"})
+        body_fmt = wb.add_format(base | cell | {"align": "left"})
+        centre_fmt = wb.add_format(base | cell | {"align": "center"})
+        self._note_fmt = wb.add_format(base | {"align": "left"})
+        self._chain_fmt = wb.add_format(base | {"align": "left", "font_size": 9})
+        self.formats = [centre_fmt if c.key in _CENTRED else body_fmt for c in columns]
+        for i, col in enumerate(columns):
+            ws.set_column(i, i, col.width, None, {"hidden": col.key == KEY})
+
+        ws.merge_range(0, 0, 0, last, neutralise(sheet.title), title_fmt)
+        ws.set_row(0, row_height([sheet.title], [_span(columns[: last + 1])]) + 12)
+        row = 1
+        if layout.stamp_line:
+            ws.write_string(row, 0, f"单位（盖章）：{neutralise(sheet.unit)}", line_fmt)
+            ws.write_string(row, last, sheet.day, right_fmt)
+            ws.set_row(row, 22)
             row += 1
-    ws.freeze_panes(header_row + 1, 0)
-    ws.repeat_rows(header_row)
-    ws.set_landscape()
-    ws.set_paper(9)  # A4
-    ws.fit_to_pages(1, 0)  # one page wide, as many long as needed
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.center_horizontally()
-    ws.set_footer("&C第 &P 页，共 &N 页")
-    ws.print_area(0, 0, max(row - 1, header_row + 1), last)
-    wb.close()
+        self.header_row = row
+        ws.write_row(row, 0, [c.label for c in columns], head_fmt)
+        ws.set_row(row, row_height([c.label for c in columns], columns))
+        self.first_row = row + 1
+
+    def close(self, row: int) -> None:
+        """The footnote, then the chain head from ``row`` (the row after the table): each
+        one merged line across the table, which a re-import passes over like any footnote;
+        then the print settings, and the file written."""
+        ws, last, header_row, columns = self.ws, self.last, self.header_row, self.columns
+        for line, fmt in ((self.sheet.layout.footnote, self._note_fmt), (self.sheet.chain, self._chain_fmt)):
+            if line:
+                ws.merge_range(row, 0, row, last, line, fmt)
+                ws.set_row(row, row_height([line], [_span(columns[: last + 1])]))
+                row += 1
+        ws.freeze_panes(header_row + 1, 0)
+        ws.repeat_rows(header_row)
+        ws.set_landscape()
+        ws.set_paper(9)  # A4
+        ws.fit_to_pages(1, 0)  # one page wide, as many long as needed
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        ws.center_horizontally()
+        ws.set_footer("&C第 &P 页，共 &N 页")
+        ws.print_area(0, 0, max(row - 1, header_row + 1), last)
+        self.wb.close()
 
 
 class _Ranges:
@@ -339,14 +405,6 @@ class _Ranges:
     def __iter__(self):
         n = self._numbers
         return (n[i : i + 4] for i in range(0, len(n), 4))
-
-
-def _forget(ws, row: int) -> None:
-    """Drop what xlsxwriter keeps of a row it has already flushed (its height, kept for
-    placing images): without this, constant-memory mode still grows by a row's height and
-    format per row."""
-    ws.row_info.pop(row, None)
-    ws.row_sizes.pop(row, None)
 
 
 def _span(columns: tuple[Column, ...]) -> Column:
