@@ -10,9 +10,11 @@
   }
   // The header's counts (what waits, unread messages): my work prints them, every other
   // page asks for them once shown (counting every box is the dearest part of a page).
+  // What a page asks for once it is shown: JSON of the signed-in reader's, or null.
+  const fetched = (url) => fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null));
   if (menu && menu.dataset.counts) {
-    fetch(menu.dataset.counts, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then((r) => (r.ok ? r.json() : null))
+    fetched(menu.dataset.counts)
       .then((found) => {
         if (!found) return;
         const show = (selector, text) => {
@@ -32,8 +34,7 @@
   // A long select (a city's thousand units) comes with its chosen option only; the rest
   // are fetched once shown, and the browser keeps them a few minutes.
   for (const select of document.querySelectorAll("select[data-options]")) {
-    fetch(select.dataset.options, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then((r) => (r.ok ? r.json() : null))
+    fetched(select.dataset.options)
       .then((choices) => {
         if (!choices) return;
         const chosen = select.value;

@@ -32,10 +32,10 @@ from app.services.scope import facts
 from app.web import back, bp, form_failed, lang, login_required, rt, say
 from app.web.i18n import refusal
 
-# Each move as a person names it (its button and its line in the history), what the page
-# says once it is done, and what its comment is called.
 INLINE_UNITS = 60  # a unit filter's choices printed into the page up to this many
 
+# Each move as a person names it (its button and its line in the history), what the page
+# says once it is done, and what its comment is called.
 MOVES = {
     ("identified", "in_progress"): ("开始整改", "已开始整改。", None),
     ("in_progress", "rectified"): ("提交整改", "已提交整改，等待督办单位核实。", "整改情况"),
@@ -146,6 +146,8 @@ def unit_choices():
     list five minutes, so paging through the tasks costs no more than its rows."""
     resp = jsonify(org.unit_choices(rt().db, g.user))
     resp.headers["Cache-Control"] = "private, max-age=300"
+    # an office's shared computer: whoever signs in next (a new session cookie) asks anew
+    resp.headers["Vary"] = "Cookie"
     return resp
 
 

@@ -299,6 +299,7 @@ def test_a_long_unit_filter_comes_with_its_chosen_unit_and_the_rest_from_units_c
 
     r = browser.get("/units/choices")
     assert r.status_code == 200 and r.headers["Cache-Control"] == "private, max-age=300"
+    assert r.headers["Vary"] == "Cookie", "kept per signed-in session, not for the next person at the desk"
     seen = {name for _, name in r.get_json()}
     assert SMX_COUNTIES["lushi"] in seen and len(seen) > 2
     county = {name for _, name in Browser(world.app, "lushi_handler").get("/units/choices").get_json()}
