@@ -129,3 +129,30 @@ def test_a_city_picks_one_unit_of_a_list_too_long_to_print_into_every_page(new_p
     assert unit.evaluate("(s) => s.selectedOptions[0].textContent") == "卢氏县住房和城乡建设局", "kept once filled in"
     assert page.evaluate(FITS), "the filter fits the screen"
     shot(page, "unit-chosen")
+
+
+def test_on_a_phone_a_task_is_one_compact_card_and_a_deadline_reads_as_one_line(new_page, login, shot):
+    """Fifty tasks a page: a labelled line per column made each card 330 px, a page 17 m of
+    thumb. Each is now tick, number and problem on the first line, the unit, then state,
+    deadline and level; and a cell of several parts (deadline, 逾期, level) stays beside
+    its heading instead of spilling a part under the heading."""
+    page = opened(new_page, login, "smx_deputy", "phone")
+    page.goto("/tasks")
+    rows = page.locator("table#tasks tbody tr")
+    assert rows.count() >= 10
+    for i in range(10):
+        row = rows.nth(i)
+        card = row.bounding_box()
+        assert card["height"] <= 170, f"card {i} is {card['height']} px high"
+        tick = row.locator("input[name=task_id]").bounding_box()
+        problem = row.locator("td a").nth(1).bounding_box()
+        assert abs((tick["y"] + tick["height"] / 2) - (problem["y"] + problem["height"] / 2)) < 12, "tick and problem on one line"
+    assert page.evaluate(FITS), "the list fits the screen"
+    shot(page, "compact-cards")
+
+    page.goto("/")
+    late = page.locator(".box table.grid td strong.overdue").first
+    cell = page.locator(".box table.grid td:has(strong.overdue)").first
+    heading_right = cell.bounding_box()["x"] + 100  # the heading's column (6.5 rem)
+    assert late.bounding_box()["x"] >= heading_right, "逾期 stands in the value's column, not under the heading"
+    shot(page, "deadline-one-line")
