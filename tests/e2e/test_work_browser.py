@@ -146,7 +146,9 @@ def test_on_a_phone_a_task_is_one_compact_card_and_a_deadline_reads_as_one_line(
         assert card["height"] <= 170, f"card {i} is {card['height']} px high"
         tick = row.locator("input[name=task_id]").bounding_box()
         problem = row.locator("td a").nth(1).bounding_box()
-        assert abs((tick["y"] + tick["height"] / 2) - (problem["y"] + problem["height"] / 2)) < 12, "tick and problem on one line"
+        assert abs((tick["y"] + tick["height"] / 2) - (problem["y"] + problem["height"] / 2)) < 12, (
+            "tick and problem on one line"
+        )
     assert page.evaluate(FITS), "the list fits the screen"
     shot(page, "compact-cards")
 
