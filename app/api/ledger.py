@@ -9,12 +9,13 @@ from flask import current_app, g, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import jobs
-from app.api import bp, now, rt, spec
+from app.api import bp, message_lang, now, rt, spec
 from app.domain.deadlines import Basis
 from app.http import attachment
 from app.schemas import BASIS_DOC, Out, Strict
 from app.services import ledger
 from app.services.errors import Invalid
+from app.web.i18n import worded_status
 
 LayoutKey = Literal["sanmenxia", "yuzhou"]
 
@@ -76,7 +77,7 @@ class ImportStatusOut(Out):
     state: Literal["previewed", "queued", "running", "done", "failed"]
     done: int = Field(description="rows written so far")
     total: int
-    error: str | None = None
+    error: str | None = Field(None, description="why it failed, in the language of Accept-Language (as `message`)")
     result: ImportResultOut | None = None
 
 
@@ -132,7 +133,7 @@ _STATUS_RULE = "/plans/<int:plan_id>/ledger/imports/<token>"
 def ledger_import_status(plan_id: int, token: str):
     runtime = rt()
     status = ledger.import_status(runtime.db, jobs.import_progress(runtime), g.user, plan_id, token, now())
-    return ImportStatusOut.model_validate(status)
+    return ImportStatusOut.model_validate(worded_status(status, message_lang()))
 
 
 @spec.route(

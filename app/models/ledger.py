@@ -32,6 +32,7 @@ class LedgerImport(Base):
     rows: Mapped[list | None] = mapped_column(JSON)
     result: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    error_parts: Mapped[list | None] = mapped_column(JSON)  # the refusal's templates and values
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

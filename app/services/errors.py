@@ -52,6 +52,28 @@ class ServiceError(Exception):
         self.parts = (*self.parts, *parts)
         return self
 
+    def stored(self) -> list:
+        """The parts as JSON, for a refusal read later in the reader's language (a
+        ledger import's job fails after the request that started it has answered)."""
+        return [[template, {k: _stored(v) for k, v in params.items()}] for template, params in self.parts]
+
+    @classmethod
+    def from_stored(cls, stored: list) -> ServiceError:
+        """The refusal :meth:`stored` kept."""
+        err = cls("")
+        err.parts = tuple((template, {k: _loaded(v) for k, v in params.items()}) for template, params in stored)
+        return err
+
+
+def _stored(value):
+    if isinstance(value, Words):
+        return {"zh": value.zh, "en": value.en}
+    return value if isinstance(value, int | float | str | None) else str(value)
+
+
+def _loaded(value):
+    return Words(value["zh"], value["en"]) if isinstance(value, dict) else value
+
 
 class Unauthorized(ServiceError):
     """Wrong username or password."""

@@ -655,6 +655,9 @@ EN = {
     "只有方案下发单位的督办人员可以修改问题。": "Only the supervisors of the plan's issuing unit may edit a problem.",
     "只有方案下发单位的督办人员可以催办。": "Only the supervisors of the plan's issuing unit may urge a task.",
     "只有方案下发单位的督办人员可以导入台账。": "Only the supervisors of the plan's issuing unit may import a ledger.",
+    "导入失败（服务器内部错误），没有写入任何内容。": (
+        "The import failed (an error in the server); nothing was written."
+    ),
     "只有方案下发单位的督办人员可以抽查。": "Only the supervisors of the plan's issuing unit may draw a spot check.",
     "只有方案下发单位的督办人员可以撤销问题。": (
         "Only the supervisors of the plan's issuing unit may withdraw a problem."
@@ -1004,6 +1007,12 @@ REFUSAL_WORDS = {
 
 def translate(text: str, lang: str) -> str:
     return EN.get(text, text) if lang == "en" else text
+
+
+def worded_status(status: dict, lang: str) -> dict:
+    """A ledger import's status (app.services.ledger.import_status) with its refusal, if it
+    failed, worded in ``lang``."""
+    return {**status, "error": refusal(status["error"], lang) if status["error"] else None}
 
 
 def refusal(err, lang: str) -> str:

@@ -9,7 +9,8 @@ from app import jobs
 from app.http import attachment, http_status
 from app.services import ledger, plans
 from app.services.errors import ServiceError
-from app.web import bp, form_failed, login_required, rt, say
+from app.web import bp, form_failed, lang, login_required, rt, say
+from app.web.i18n import worded_status
 
 
 @bp.route("/plans/<int:plan_id>/import", methods=["GET", "POST"])
@@ -59,14 +60,15 @@ def ledger_import_page(plan_id: int, token: str):
     r = rt()
     plan, _ = plans.get_plan(r.db, g.user, plan_id, r.clock())
     status = ledger.import_status(r.db, jobs.import_progress(r), g.user, plan_id, token, r.clock())
-    return render_template("import_status.html", plan=plan, status=status, token=token)
+    return render_template("import_status.html", plan=plan, status=worded_status(status, lang()), token=token)
 
 
 @bp.get("/plans/<int:plan_id>/import/<token>/status")
 @login_required
 def ledger_import_progress(plan_id: int, token: str):
     r = rt()
-    return jsonify(ledger.import_status(r.db, jobs.import_progress(r), g.user, plan_id, token, r.clock()))
+    status = ledger.import_status(r.db, jobs.import_progress(r), g.user, plan_id, token, r.clock())
+    return jsonify(worded_status(status, lang()))
 
 
 @bp.get("/plans/<int:plan_id>/export.<fmt>")

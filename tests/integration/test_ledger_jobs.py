@@ -4,6 +4,7 @@ was lost or its worker died, and writes once. And hostile files cost nothing."""
 
 from __future__ import annotations
 
+import html
 import io
 import time
 from datetime import timedelta
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app import jobs
-from app.models import LedgerImport, Problem, Task, TaskEvent
+from app.models import LedgerImport, Problem, Task, TaskEvent, User
 from app.services.errors import Invalid
 from app.services.ledger import guard, reading
 from tests.fixtures.ledgers.generated import hostile_merges, large_ledger
@@ -24,6 +25,7 @@ from tests.integration.celery_fixtures import (
     wait_for,
     worker_env,
 )
+from tests.integration.test_web_security import Browser
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ledgers"
 
@@ -167,3 +169,30 @@ def test_through_celery_the_confirmation_answers_at_once_and_a_worker_writes_the
         assert worker.count("rectify.import_ledger", "succeeded") == 1
     finally:
         worker.kill()
+
+
+def test_a_job_that_fails_after_the_request_says_why_in_the_readers_language(app, api, rt, clock, monkeypatch):
+    """The job's refusal comes after the confirming request has answered: it is kept as
+    its parts, so the result page and the API word it in the language of whoever reads it."""
+    pid = new_plan(api)
+    token = previewed(api, pid, (FIXTURES / "sanmenxia.xlsx").read_bytes())
+    monkeypatch.setattr(jobs, "submit_import", lambda *a: None)
+    assert api.post(f"/plans/{pid}/ledger/commit", "smx_deputy", json={"token": token}).status_code == 202
+    with rt.db.transaction() as s:  # before the job runs, the deputy is made a viewer
+        s.execute(update(User).where(User.username == "smx_deputy").values(role="viewer"))
+    clock.advance(minutes=3)
+    jobs.tick(rt, clock())
+    assert count(rt, Problem, Problem.plan_id == pid) == 0, "nothing written"
+
+    english = "Only the supervisors of the plan's issuing unit may import a ledger."
+    chinese = "只有方案下发单位的督办人员可以导入台账。"
+    reader = Browser(app, "smx_deputy")
+    assert chinese in html.unescape(reader.get(f"/plans/{pid}/import/{token}").get_data(as_text=True))
+    reader.get("/lang/en")
+    page = html.unescape(reader.get(f"/plans/{pid}/import/{token}").get_data(as_text=True))
+    assert english in page and chinese not in page
+    assert reader.get(f"/plans/{pid}/import/{token}/status").get_json()["error"] == english
+    path = f"/plans/{pid}/ledger/imports/{token}"
+    assert api.get(path, "smx_deputy").get_json()["error"] == chinese
+    said = api.get(path, "smx_deputy", headers={"Accept-Language": "en"}).get_json()
+    assert (said["state"], said["error"]) == ("failed", english)

@@ -369,11 +369,11 @@ def run_import(db: Database, progress: Progress, import_id: int, now: datetime) 
                 .values(state="done", done=draft.total, result=result, rows=None, finished_at=now, lease_until=None)
             )
     except ServiceError as err:
-        _fail(db, import_id, err.message, now)
+        _fail(db, import_id, err, now)
         return "failed"
     except Exception:
         log.exception("ledger import %s failed", import_id)
-        _fail(db, import_id, "导入失败（服务器内部错误），没有写入任何内容。", now)
+        _fail(db, import_id, ServiceError("导入失败（服务器内部错误），没有写入任何内容。"), now)
         return "failed"
     finally:
         db.remove()
@@ -400,12 +400,14 @@ def _analyze(db: Database) -> None:
         log.warning("ANALYZE after a ledger import failed; autovacuum will refresh the statistics", exc_info=True)
 
 
-def _fail(db: Database, import_id: int, message: str, now: datetime) -> None:
+def _fail(db: Database, import_id: int, err: ServiceError, now: datetime) -> None:
+    """Keep why the job failed: the Chinese message, and its parts for a reader who
+    switched to English (app.web.i18n.refusal)."""
     with db.transaction() as s:
         s.execute(
             update(LedgerImport)
             .where(LedgerImport.id == import_id)
-            .values(state="failed", error=message, finished_at=now, lease_until=None)
+            .values(state="failed", error=err.message, error_parts=err.stored(), finished_at=now, lease_until=None)
         )
 
 
@@ -465,12 +467,16 @@ def _progress_notes(s: Session, user: User, plan: Plan, lines: list[dict], now: 
 
 def import_status(db: Database, progress: Progress, user: User, plan_id: int, token: str, now: datetime) -> dict:
     """``{state, done, total, error, result}`` of an import: live progress while its
-    job runs, and its result or error afterwards (kept after the draft expires)."""
+    job runs, and its result or its error afterwards (kept after the draft expires).
+    ``error`` is the refusal (a ServiceError), to be worded in the reader's language."""
     draft = _load(db.session(), user, plan_id, token, now, expired_ok=True)
     done = draft.done
     if draft.state == "running":
         done = progress.get(token) or 0
-    return {"state": draft.state, "done": done, "total": draft.total, "error": draft.error, "result": draft.result}
+    error = None
+    if draft.error is not None:  # imports that failed before their parts were kept have the message alone
+        error = ServiceError.from_stored(draft.error_parts or [[draft.error, {}]])
+    return {"state": draft.state, "done": done, "total": draft.total, "error": error, "result": draft.result}
 
 
 def stale_imports(db: Database, now: datetime) -> list[int]:
