@@ -343,6 +343,15 @@ def test_a_townships_weekly_report_from_the_ledger_holds_exactly_each_weeks_chan
             printed = re.sub(r"\s+", "", print_docx(handed.data, "draft-weekly-gucheng", tmp_path))
             assert "第2周无其他情况。" in printed and "本期变化" in printed
 
+    # switched to English, the page's headings (a phone's card labels) read in English;
+    # the ledger's own words stay as they were written
+    client.get("/lang/en")
+    page = client.get(f"/submissions/{weeks[1]['id']}/changes").get_data(as_text=True)
+    headings = re.findall(r"<th>([^<]*)</th>", re.search(r'<table[^>]*id="period-changes".*?</thead>', page, re.S)[0])
+    assert headings[:7] == ["No.", "Category", "Nature", "Description", "Measures", "Due by", "Responsible unit"]
+    assert headings[-1] == "Change this period"
+    assert "整改中→已整改" in page
+
 
 # ---- the 通报 draft --------------------------------------------------------------------------
 def test_the_notice_draft_lists_the_top_of_the_ladder_by_unit_with_working_days_overdue(app, api, clock, tmp_path):
