@@ -26,3 +26,51 @@ def downgrade(url: str, revision: str) -> None:
 
 def heads(url: str) -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+# ---- index builds that do not stop the campaign ------------------------------------------
+# A plain CREATE INDEX holds a lock that blocks every write to the table while it is built:
+# at 1,000,000 tasks that is minutes in which no one can hand in, verify or be swept. On
+# PostgreSQL the migrations below build CONCURRENTLY instead (outside the migration's
+# transaction, which Alembic's autocommit_block commits first); SQLite has one writer
+# anyway, so there they are the plain statements.
+
+
+def _online() -> bool:
+    from alembic import op
+
+    return op.get_bind().dialect.name == "postgresql"
+
+
+def create_index_online(statement: str) -> None:
+    """``CREATE INDEX <name> ON …`` given as SQL, built without blocking writes on
+    PostgreSQL. A build that failed half-way leaves an invalid index of that name, which
+    is dropped first so that running the migration again builds it."""
+    from alembic import op
+
+    if not _online():
+        op.execute(statement)
+        return
+    name = statement.split()[2]
+    with op.get_context().autocommit_block():
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        op.execute(statement.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
+
+
+def replace_index(name: str, table: str, columns: list[str], **kw) -> None:
+    """Index ``name`` rebuilt as ``columns`` (and ``kw``: a partial index's where), with
+    the old one answering queries until the new one is ready: on PostgreSQL the new one
+    is built concurrently under a second name, the old dropped and the new renamed (a
+    rename's lock lasts an instant)."""
+    from alembic import op
+
+    if not _online():
+        op.drop_index(name, table_name=table)
+        op.create_index(name, table, columns, **kw)
+        return
+    building = f"{name}_new"
+    with op.get_context().autocommit_block():
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {building}")
+        op.create_index(building, table, columns, postgresql_concurrently=True, **kw)
+        op.drop_index(name, table_name=table, postgresql_concurrently=True)
+        op.execute(f"ALTER INDEX {building} RENAME TO {name}")

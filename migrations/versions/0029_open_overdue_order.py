@@ -17,7 +17,8 @@ Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
-from alembic import op
+
+from app.migrate import replace_index
 
 revision = "0029"
 down_revision = "0028"
@@ -28,8 +29,7 @@ OPEN = sa.text("state IN ('identified', 'in_progress')")
 
 
 def upgrade() -> None:
-    op.drop_index("ix_tasks_overdue_order", table_name="tasks")
-    op.create_index(
+    replace_index(
         "ix_tasks_overdue_order",
         "tasks",
         ["escalation_level", "due_at", "id", "plan_id", "unit_id"],
@@ -39,5 +39,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tasks_overdue_order", table_name="tasks")
-    op.create_index("ix_tasks_overdue_order", "tasks", ["escalation_level", "due_at", "id"])
+    replace_index("ix_tasks_overdue_order", "tasks", ["escalation_level", "due_at", "id"])

@@ -18,6 +18,8 @@ Create Date: 2026-12-02
 
 from alembic import op
 
+from app.migrate import create_index_online
+
 revision = "0030"
 down_revision = "0029"
 branch_labels = None
@@ -39,7 +41,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for name, table, columns, where in INDEXES:
-        op.execute(f"CREATE INDEX {name} ON {table} USING gin ({', '.join(map(tripled, columns))}){where}")
+        create_index_online(f"CREATE INDEX {name} ON {table} USING gin ({', '.join(map(tripled, columns))}){where}")
 
 
 def downgrade() -> None:

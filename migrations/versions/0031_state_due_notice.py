@@ -13,7 +13,7 @@ Revises: 0030
 Create Date: 2026-12-02
 """
 
-from alembic import op
+from app.migrate import replace_index
 
 revision = "0031"
 down_revision = "0030"
@@ -22,10 +22,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.drop_index("ix_tasks_state_due", table_name="tasks")
-    op.create_index("ix_tasks_state_due", "tasks", ["state", "due_at", "unit_id", "plan_id", "public_notice"])
+    replace_index("ix_tasks_state_due", "tasks", ["state", "due_at", "unit_id", "plan_id", "public_notice"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tasks_state_due", table_name="tasks")
-    op.create_index("ix_tasks_state_due", "tasks", ["state", "due_at", "unit_id", "plan_id"])
+    replace_index("ix_tasks_state_due", "tasks", ["state", "due_at", "unit_id", "plan_id"])

@@ -3,6 +3,7 @@ matches the models."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -203,3 +204,38 @@ def test_upgrading_keeps_old_counts_on_the_issue_date_and_marks_deadlines_in_an_
         ("2027年1月15日", "fixed", None, True),
         ("立行立改", None, None, False),
     ]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_rebuilding_an_index_on_postgresql_does_not_block_writes_and_survives_a_failed_build(fresh_url, caplog):
+    """Migrations 0029-0031 rebuild indexes of ``tasks``: a plain CREATE INDEX blocks every
+    write to the table while it is built (minutes at 1,000,000 tasks, in which nobody can
+    hand in or be swept). They build CONCURRENTLY, and a build that died half-way (an
+    invalid index left under the building name) does not stop the next attempt."""
+    upgrade(fresh_url, "0028")
+    engine = create_engine(fresh_url)
+    try:
+        with engine.begin() as conn:  # what a killed concurrent build leaves behind
+            conn.exec_driver_sql("CREATE INDEX ix_tasks_overdue_order_new ON tasks (id)")
+    finally:
+        engine.dispose()
+    caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+    upgrade(fresh_url)
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("sqlalchemy.engine")]
+    built = [s for s in said if s.lstrip().startswith("CREATE INDEX")]
+    assert built and all(s.lstrip().startswith("CREATE INDEX CONCURRENTLY") for s in built), built
+    rebuilt = {"ix_tasks_overdue_order_new", "ix_tasks_state_due_new", *SHORT_WORD_INDEXES}
+    assert {s.split()[3] for s in built} == rebuilt
+    engine = create_engine(fresh_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname IN ('tasks', 'problems', 'task_events')"
+            ).all()
+    finally:
+        engine.dispose()
+    names = {name for name, _ in rows}
+    assert all(valid for _, valid in rows), rows
+    assert {"ix_tasks_overdue_order", "ix_tasks_state_due"} <= names and not any(n.endswith("_new") for n in names)
+    assert schema_diff(fresh_url) == []
