@@ -304,6 +304,77 @@ def test_a_count_of_working_days_runs_again_from_the_day_the_new_unit_receives_t
     assert api.get(f"/tasks/{task['id']}", "hubin_handler").get_json()["due_at"] == fresh, "湖滨区 keeps its own"
 
 
+def deadline_inbox(app, task_id: int) -> list[tuple[str, str]]:
+    """(step, username) of the task's deadline-ladder inbox rows (reminders and escalations,
+    not workflow events) that are not cancelled, in order."""
+    with app.app_context():
+        s = app.extensions["rectify"].db.session()
+        rows = s.execute(
+            select(Notification.step, User.username)
+            .join(User, User.id == Notification.recipient_id)
+            .where(
+                Notification.item_type == "task",
+                Notification.item_id == task_id,
+                Notification.channel == "inbox",
+                Notification.status != "cancelled",
+            )
+            .order_by(Notification.id)
+        ).all()
+        return [(step, who) for step, who in rows if step.startswith(("remind", "escalate"))]
+
+
+def test_a_task_overdue_under_a_count_of_working_days_is_reassigned_with_a_deadline_ahead_and_a_fresh_ladder(
+    app, api, clock
+):
+    """转办 of a 「2个工作日内」 task that is already overdue and on the 通报 list: the unit
+    that gets it owes it two working days from the day it got it, so its deadline lies
+    ahead, the task is off the ladder (level 0, not on the list) and climbs it again only
+    once the new deadline has passed, from level 1; the history says to when.
+
+    Assigned Mon 06-13, due Wed 06-15; levels 1, 2, 3 on Thu 06-16, Mon 06-20, Wed 06-22
+    (one, three and five working days after). Reassigned Wed 06-22 at 10:00 (after that
+    morning's level 3): due Fri 06-24, level 1 on Mon 06-27."""
+    task = assign(api, clock, ["lushi"], deadline="2个工作日内")["lushi"]
+    assert task["due_at"] == "2022-06-15T15:59:59Z"
+    for day in (16, 17, 20, 21, 22):
+        sweep(app, clock, china(day))
+    overdue = api.get(f"/tasks/{task['id']}", "smx_deputy").get_json()
+    assert (overdue["escalation_level"], overdue["public_notice"]) == (3, True), "the control: it climbed to the top"
+
+    clock.now = china(22, 10)
+    hubin = unit_id(api, SMX_COUNTIES["hubin"])
+    body = {"unit_id": hubin, "reason": "经核实属湖滨区", "version": overdue["version"]}
+    r = api.post(f"/tasks/{task['id']}/reassign", "smx_deputy", json=body)
+    assert r.status_code == 200, r.get_json()
+    moved = r.get_json()
+    assert moved["due_at"] == "2022-06-24T15:59:59Z" > clock.now.isoformat()
+    assert moved["due_at"] == due_of_a_task_assigned(api, clock, "2个工作日内", china(22, 10))
+    assert (moved["escalation_level"], moved["public_notice"]) == (0, False)
+    said = history(api, task["id"], "hubin_handler")[-1]
+    assert said["kind"] == "reassigned"
+    assert "整改时限自湖滨区住房和城乡建设局收到之日起算，至2022年06月24日。" in said["comment"], said["comment"]
+    before = deadline_inbox(app, task["id"])
+    assert ("escalate:3", "lushi_head") in before and not any(who.startswith("hubin_") for _step, who in before)
+
+    for day in (23, 24):  # ahead of the new deadline: no escalation (the last day's reminder at most)
+        sweep(app, clock, china(day))
+        shown = api.get(f"/tasks/{task['id']}", "hubin_handler").get_json()
+        assert (shown["escalation_level"], shown["public_notice"]) == (0, False), day
+    new = deadline_inbox(app, task["id"])[len(before) :]
+    assert not any(step.startswith("escalate") for step, _who in new), new
+
+    sweep(app, clock, china(27))  # the working day after the new deadline: level 1 again, to 湖滨区's people
+    shown = api.get(f"/tasks/{task['id']}", "hubin_handler").get_json()
+    assert (shown["escalation_level"], shown["public_notice"]) == (1, False)
+    climbed = deadline_inbox(app, task["id"])[len(before) :]
+    assert {step for step, _ in climbed if step.startswith("escalate")} == {"escalate:1"}
+    assert {who for step, who in climbed if step == "escalate:1"} <= {"hubin_handler", "hubin_deputy"}
+    assert any(step == "escalate:1" for step, _ in climbed)
+    kinds = [e["kind"] for e in history(api, task["id"], "hubin_handler")]
+    since = history(api, task["id"], "hubin_handler")[len(kinds) - kinds[::-1].index("reassigned") :]
+    assert [e["comment"] for e in since if e["kind"] == "escalation"] == ["逾期督办升级至第1级"]
+
+
 def test_a_started_task_is_no_longer_reassigned(api, clock):
     task = assign(api, clock, ["lushi"])["lushi"]
     api.post(f"/tasks/{task['id']}/transitions", "lushi_handler", json={"to": "in_progress", "version": 1})
