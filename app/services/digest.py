@@ -132,9 +132,11 @@ def _notice_rows(now: datetime, after_id: int = 0):
 
 
 def foldable_later(now: datetime, units: Collection[int]):
-    """The rows a fold may yet take for the people and robot groups of ``units`` (a sweep
-    that has items of theirs still to write holds these back from delivery until its end,
-    so each person still gets one notice per sweep)."""
+    """The hold-back, the one rule of it: the rows a fold may yet take for the people (督办
+    notices) and robot groups (summaries) of ``units``. While the sweep has items of these
+    units still to write, app.jobs.tick holds these rows back from delivery and the
+    composers leave them out (``hold_units``), so each person still gets one notice per
+    sweep; the end of the tick folds them."""
     n = Notification
     people = select(User.id).where(User.unit_id.in_(units))
     return or_(and_(_notice_rows(now), n.recipient_id.in_(people)), and_(_summary_rows(now), n.unit_id.in_(units)))
@@ -145,12 +147,12 @@ def compose_group_summaries(db: Database, now: datetime, after_id: int = 0, hold
     one summary row (key summary:<channel>:<unit>:<first row>); the folded rows become
     ``summarized``. A worker delivering meanwhile never sees a row half folded: both
     sides lock the rows they take. Only rows after ``after_id`` and, if given, not of the
-    groups of ``hold_units`` (app.jobs.tick folds batch by batch what no later batch of
-    the sweep can add to). Returns the summaries written."""
+    groups of ``hold_units`` (:func:`foldable_later`: app.jobs.tick folds batch by batch
+    what no later batch of the sweep can add to). Returns the summaries written."""
     with db.transaction() as s:
         q = select(Notification).where(_summary_rows(now, after_id))
         if hold_units:
-            q = q.where(Notification.unit_id.not_in(hold_units))
+            q = q.where(~foldable_later(now, hold_units))
         due = s.scalars(
             q.order_by(Notification.channel, Notification.unit_id, Notification.id).with_for_update(skip_locked=True)
         )
@@ -174,15 +176,15 @@ def compose_escalation_notices(db: Database, now: datetime, after_id: int = 0, h
     item, and the robots have their own summaries. Runs right after the sweep (app.jobs.tick),
     so a person gets one notice per sweep; a row a worker claimed first is locked or no
     longer pending, so it goes on its own, never in a notice as well. Only rows after
-    ``after_id`` and, if given, not to people of ``hold_units``: app.jobs.tick folds each
-    sweep batch's rows once it has committed, for the people no later batch can write to,
-    and the rest at the end."""
+    ``after_id`` and, if given, not to people of ``hold_units`` (:func:`foldable_later`):
+    app.jobs.tick folds each sweep batch's rows once it has committed, for the people no
+    later batch can write to, and the rest at the end."""
     t = Notification.__table__
     with db.transaction() as s:
         q = select(t.c.id, t.c.recipient_id, t.c.unit_id, t.c.level, t.c.subject, t.c.data, t.c.next_attempt_at)
         q = q.where(_notice_rows(now, after_id))
         if hold_units:
-            q = q.where(t.c.recipient_id.not_in(select(User.id).where(User.unit_id.in_(hold_units))))
+            q = q.where(~foldable_later(now, hold_units))
         due = s.execute(q.order_by(t.c.recipient_id, t.c.id).with_for_update(skip_locked=True))
         by_user: dict[tuple[str, int], list] = defaultdict(list)
         for row in due:
