@@ -13,6 +13,7 @@ import os
 import queue
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from app.services.digest import (
     compose_group_summaries,
     foldable_later,
 )
-from app.services.sweep import SweepReport, sweep, units_still_due
+from app.services.sweep import Pair, StillDue, SweepReport, sweep
 
 log = logging.getLogger("rectify.jobs")
 
@@ -60,11 +61,12 @@ class _Folds:
         self.after = 0  # rows up to here were handed on or are held back
         self.held: set[int] = set()  # held back: a later batch may add to their person's notice
         self.handed: set[int] = set()
+        self.still_due = StillDue(now)
 
-    def batch_committed(self) -> None:
+    def batch_committed(self, taken: Counter[Pair]) -> None:
         db, now = self.rt.db, self.now
         with db.transaction() as s:
-            busy = units_still_due(s, now)
+            busy = self.still_due.after_batch(s, taken)
         since = min(self.held, default=self.after + 1) - 1  # the new rows and those held back before
         compose_escalation_notices(db, now, since, busy)
         compose_group_summaries(db, now, since, busy)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 
 from app import create_app, jobs
 from app.models import Notification, TaskEvent, User
+from app.services import sweep
 from config import TestConfig
 from tests.integration.test_channels import MailServer, mail  # noqa: F401 (fixture)
 
@@ -177,3 +178,39 @@ def test_the_embedded_tick_delivers_batch_by_batch_and_each_item_still_reaches_e
         again, more = jobs.tick_and_deliver(rt, MORNING)
         assert again.sweep.notifications == 0 and more.claimed == 0
     rt.db.dispose()
+
+
+def test_the_units_held_back_follow_what_is_still_due_batch_by_batch_from_one_read(
+    db_url, tmp_path, clock, monkeypatch
+):
+    """The hand-off's count of what is still due (app.services.sweep.StillDue) is read once
+    per sweep and then kept by taking each batch's items off: after every batch it names
+    exactly the units a fresh read of everything still due names, down to none (the demo's
+    15 units stay due until the last batch, which takes the last of them)."""
+    monkeypatch.setattr("app.services.sweep.FIRST_BATCH", 3)
+    seen: list[tuple[set[int], set[int]]] = []
+    counters: list[sweep.StillDue] = []
+
+    class Checked(sweep.StillDue):
+        def __init__(self, now):
+            super().__init__(now)
+            counters.append(self)
+
+        def after_batch(self, s, taken):
+            kept = super().after_batch(s, taken)
+            fresh = {unit for pair in sweep.still_due(s, self.now) for unit in pair}
+            seen.append((kept, fresh))
+            return kept
+
+    monkeypatch.setattr(jobs, "StillDue", Checked)
+    app = create_app(TestConfig(db_url, tmp_path / "instance"), clock=clock)
+    rt = app.extensions["rectify"]
+    clock.now = MORNING
+    with app.app_context():
+        report = jobs.tick(rt, MORNING, hand_on=lambda ids: None)
+    rt.db.dispose()
+    assert report.sweep.batches == len(seen) >= 5
+    assert [kept for kept, _ in seen] == [fresh for _, fresh in seen]
+    assert seen[0][0] and seen[-1][0] == set(), "many units due after the first batch, none after the last"
+    [counter] = counters
+    assert counter.reads == 1, "one read, then only subtraction"
