@@ -15,7 +15,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import false, func, select, update
@@ -110,6 +110,20 @@ def tick(rt, now: datetime, verbose: bool = False, hand_on: Callable[[list[int]]
     return TickReport(report, digests, pending, len(folds.handed))
 
 
+def _add_up(total, part) -> None:
+    """Add ``part``'s figures into ``total`` (two reports of one dataclass), every field as
+    the dataclass declares it: counts summed, lists (the rows settled) extended, so a field
+    added to the report is never left out."""
+    for f in fields(total):
+        mine, theirs = getattr(total, f.name), getattr(part, f.name)
+        if isinstance(mine, list):
+            mine.extend(theirs)
+        elif isinstance(mine, int) and not isinstance(mine, bool):
+            setattr(total, f.name, mine + theirs)
+        else:
+            raise TypeError(f"{type(total).__name__}.{f.name}: no rule to add up a {type(mine).__name__}")
+
+
 EMBEDDED_DELIVERERS = 2  # delivery threads of the embedded tick (PostgreSQL; SQLite delivers after the sweep)
 
 
@@ -124,8 +138,7 @@ def tick_and_deliver(rt, now: datetime, deliverers: int = EMBEDDED_DELIVERERS) -
 
     def add(d: DeliveryReport) -> None:
         with lock:
-            for name in ("claimed", "sent", "retry", "failed", "unconfirmed", "waiting", "lost"):
-                setattr(total, name, getattr(total, name) + getattr(d, name))
+            _add_up(total, d)
 
     def deliver_chunk(ids: list[int]) -> None:
         add(deliver_due(rt, ids=ids, limit=len(ids)))
