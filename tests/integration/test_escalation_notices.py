@@ -7,12 +7,12 @@ deadline, when every open task of theirs escalates at once."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
 from app import create_app, jobs
-from app.models import Notification, TaskEvent, User
+from app.models import Notification, Task, TaskEvent, User
 from app.services import sweep
 from config import TestConfig
 from tests.integration.test_channels import MailServer, mail  # noqa: F401 (fixture)
@@ -214,3 +214,56 @@ def test_the_units_held_back_follow_what_is_still_due_batch_by_batch_from_one_re
     assert seen[0][0] and seen[-1][0] == set(), "many units due after the first batch, none after the last"
     [counter] = counters
     assert counter.reads == 1, "one read, then only subtraction"
+
+
+def test_a_unit_still_due_keeps_its_peoples_rows_out_of_the_notices_folded_batch_by_batch(
+    db_url,
+    tmp_path,
+    clock,
+    mail,  # noqa: F811
+    monkeypatch,
+):
+    """The composers' side of the hold-back (compose_escalation_notices leaves out
+    ~digest.foldable_later of the units still due): a unit whose overdue tasks fall in the first batch and in the
+    last has its people's rows written in both; folded after the first batch, each of them
+    would get a notice of the early items and then another mail of the late ones. Held until
+    the unit has nothing left due, each gets one notice listing all of them."""
+    app = smtp_app(db_url, tmp_path, mail[1], clock)  # e-mail on; nothing is delivered here
+    rt = app.extensions["rectify"]
+    with rt.db.transaction() as s:
+        due = s.execute(select(Task.id, Task.unit_id, Task.due_at).where(Task.next_action_at <= MORNING)).all()
+        overdue: dict[int, list[int]] = defaultdict(list)
+        for task_id, unit_id, due_at in sorted(due):
+            if due_at is not None and due_at < MORNING:
+                overdue[unit_id].append(task_id)
+        ids = max(overdue.values(), key=len)
+        assert len(ids) >= 3 and len(due) >= 4 * len(ids), "the demo changed: no unit to spread over batches"
+        # the sweep takes due tasks by next action: two of this unit's ahead of everyone, its others last
+        s.execute(
+            update(Task).where(Task.id.in_([r.id for r in due])).values(next_action_at=MORNING - timedelta(hours=2))
+        )
+        s.execute(update(Task).where(Task.id.in_(ids[:2])).values(next_action_at=MORNING - timedelta(hours=3)))
+        s.execute(update(Task).where(Task.id.in_(ids[2:])).values(next_action_at=MORNING - timedelta(hours=1)))
+    monkeypatch.setattr("app.services.sweep.FIRST_BATCH", 3)  # 3, 6, 12, … tasks a batch
+    with app.app_context():
+        report = jobs.tick(rt, MORNING, hand_on=lambda ids: None)
+        assert report.sweep.batches >= 3
+        s = rt.db.session()
+        by_person: dict[int, list[int]] = defaultdict(list)
+        items_of: dict[int, set[int]] = defaultdict(set)
+        for r in escalation_mails(s):
+            if r.item_id in ids:
+                by_person[r.recipient_id].append(r.id)
+                items_of[r.recipient_id].add(r.item_id)
+        early, late = set(ids[:2]), set(ids[2:])
+        assert any(early <= got and got & late for got in items_of.values()), "nobody hears of both batches' items"
+        notices = s.scalars(
+            select(Notification).where(
+                Notification.kind == "escalation_notice", Notification.recipient_id.in_(by_person)
+            )
+        ).all()
+        assert sorted(n.recipient_id for n in notices) == sorted(by_person), "one notice each"
+        for n in notices:
+            assert n.data["rows"] == by_person[n.recipient_id]
+        s.rollback()
+    rt.db.dispose()
