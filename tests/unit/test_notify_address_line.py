@@ -1,0 +1,56 @@
+"""The To line of a mail, as a mail program reads it back: the name and the address as
+they were given, every line within 78 characters, nothing but ASCII on the wire. A long
+Chinese name takes several encoded words; RFC 2047 (6.2) joins adjacent ones without
+the space between them, as email.header does (the email package's address parser puts
+a space there, so the name is checked through email.header)."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+
+import pytest
+
+from app.notify.smtp import _address_line
+
+NAMES = [
+    "张三",
+    "卢氏县住房和城乡建设局经办人",
+    "三门峡市城乡一体化示范区住房和城乡建设局第一责任人（局长）王某某",
+    "李四, 王五",  # a comma inside a name is not a second address
+    '赵六 "老赵" <zhao@evil.cn>',  # nor are quotes and angle brackets
+    "Zhou 周",
+    "𠀀𠀁 四字节字符" * 4,  # characters beyond the BMP, four bytes each, never split
+    "Wang Wu",
+    'Chen, "Jr."',
+    "",
+]
+ADDRESSES = [
+    "lushi_handler@example.cn",
+    "a@b.cn",
+    "very.long.local.part.of.an.address.that.goes.on@sub.domain.example.gov.cn",
+]
+
+
+@pytest.mark.parametrize("addr", ADDRESSES)
+@pytest.mark.parametrize("name", NAMES)
+def test_the_to_line_reads_back_as_the_name_and_address_given(name, addr):
+    line = _address_line.__wrapped__("To", name, addr)
+    assert line.isascii() and line.endswith(b"\r\n")
+    assert all(len(part) <= 78 for part in line[:-2].split(b"\r\n")), line
+    to = message_from_bytes(line + b"\r\n", policy=policy.default)["To"]
+    assert len(to.addresses) == 1 and to.addresses[0].addr_spec == addr, (line, to.addresses)
+    if b"=?" not in line:
+        assert to.addresses[0].display_name == name
+        return
+    value = line[len("To: ") : -2].replace(b"\r\n ", b" ").decode("ascii")
+    words, angled = value.rsplit(" <", 1)
+    assert angled == addr + ">"
+    assert str(make_header(decode_header(words))) == name
+
+
+def test_a_name_with_a_line_break_or_a_malformed_address_is_refused():
+    with pytest.raises(ValueError):
+        _address_line.__wrapped__("To", "张三\r\nBcc: x@evil.cn", "a@b.cn")
+    with pytest.raises(ValueError):
+        _address_line.__wrapped__("To", "张三", "not an address")
