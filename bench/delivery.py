@@ -232,7 +232,7 @@ def through_celery(db: Database, client, worker, rec, args, prefix: str) -> tupl
     (messages/second from the first enqueue until the server has them all, the figure's line,
     keys that arrived more than once)."""
     ids = insert_pending_emails(db, args.messages, prefix)
-    before, seen = rec.total, dict(rec.keys)
+    before, seen, connected = rec.total, dict(rec.keys), rec.connections
     t0 = time.perf_counter()
     for start in range(0, len(ids), args.chunk):
         client.send_task("rectify.deliver", args=[ids[start : start + args.chunk]])
@@ -248,7 +248,7 @@ def through_celery(db: Database, client, worker, rec, args, prefix: str) -> tupl
     line = (
         f"delivery messages={len(ids)} chunk={args.chunk} concurrency={args.concurrency} wall_s={wall:.2f} "
         f"messages_per_s={rate:.0f} recorded={rec.total - before} duplicates={len(dups)} "
-        f"smtp_connections={rec.connections} enqueue_s={t_enqueued:.2f} status={email_status(db)} "
+        f"smtp_connections_opened={rec.connections - connected} enqueue_s={t_enqueued:.2f} status={email_status(db)} "
         f"max_attempts={attempts}"
     )
     return rate, line, dups
