@@ -257,6 +257,14 @@ def clock() -> Clock:
 def app(db_url, tmp_path, clock):
     application = create_app(TestConfig(db_url, tmp_path / "instance"), clock=clock)
     yield application
+    # A ledger import a test confirmed runs in a thread of its own (app.jobs.submit_import,
+    # no scheduler in tests); left running, it worked on after its test, on a database
+    # being dropped, beside the next test, and its traceback's ast.parse beside the next
+    # create_app's route compiling failed that setup ("AST constructor recursion depth
+    # mismatch": CPython 3.11 shares the ast module's state between threads, gh-106905).
+    for thread in threading.enumerate():
+        if thread.name.startswith("ledger-import-"):
+            thread.join(60)
     application.extensions["rectify"].db.dispose()
 
 
