@@ -55,15 +55,16 @@ def sweep(app, clock, at: datetime) -> None:
         jobs.tick(app.extensions["rectify"], at)
 
 
-def ack_inbox(app, task_id: int) -> list[tuple[str, str]]:
-    """(step, username) of the task's ack-ladder inbox rows that are not cancelled, in order."""
+def ladder_inbox(app, task_id: int, item_type: str) -> list[tuple[str, str]]:
+    """(step, username) of the task's inbox rows of one ladder ("ack": 签收's; "task": its
+    deadline's, with workflow events too) that are not cancelled, in order."""
     with app.app_context():
         s = app.extensions["rectify"].db.session()
         rows = s.execute(
             select(Notification.step, User.username)
             .join(User, User.id == Notification.recipient_id)
             .where(
-                Notification.item_type == "ack",
+                Notification.item_type == item_type,
                 Notification.item_id == task_id,
                 Notification.channel == "inbox",
                 Notification.status != "cancelled",
@@ -71,6 +72,10 @@ def ack_inbox(app, task_id: int) -> list[tuple[str, str]]:
             .order_by(Notification.id)
         ).all()
         return [(step, who) for step, who in rows]
+
+
+def ack_inbox(app, task_id: int) -> list[tuple[str, str]]:
+    return ladder_inbox(app, task_id, "ack")
 
 
 def history(api, task_id: int, who: str = "smx_deputy") -> list[dict]:
@@ -305,22 +310,8 @@ def test_a_count_of_working_days_runs_again_from_the_day_the_new_unit_receives_t
 
 
 def deadline_inbox(app, task_id: int) -> list[tuple[str, str]]:
-    """(step, username) of the task's deadline-ladder inbox rows (reminders and escalations,
-    not workflow events) that are not cancelled, in order."""
-    with app.app_context():
-        s = app.extensions["rectify"].db.session()
-        rows = s.execute(
-            select(Notification.step, User.username)
-            .join(User, User.id == Notification.recipient_id)
-            .where(
-                Notification.item_type == "task",
-                Notification.item_id == task_id,
-                Notification.channel == "inbox",
-                Notification.status != "cancelled",
-            )
-            .order_by(Notification.id)
-        ).all()
-        return [(step, who) for step, who in rows if step.startswith(("remind", "escalate"))]
+    """The deadline ladder's reminders and escalations alone (not workflow events)."""
+    return [(step, who) for step, who in ladder_inbox(app, task_id, "task") if step.startswith(("remind", "escalate"))]
 
 
 def test_a_task_overdue_under_a_count_of_working_days_is_reassigned_with_a_deadline_ahead_and_a_fresh_ladder(
