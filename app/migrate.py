@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
@@ -37,24 +37,20 @@ def heads(url: str) -> list[str]:
 
 
 def _online() -> bool:
-    from alembic import op
-
     return op.get_bind().dialect.name == "postgresql"
 
 
-def create_index_online(statement: str) -> None:
-    """``CREATE INDEX <name> ON …`` given as SQL, built without blocking writes on
-    PostgreSQL. A build that failed half-way leaves an invalid index of that name, which
-    is dropped first so that running the migration again builds it."""
-    from alembic import op
-
+def create_index_online(name: str, definition: str) -> None:
+    """``CREATE INDEX <name> <definition>`` (``ON table USING … WHERE …`` as SQL), built
+    without blocking writes on PostgreSQL. A build that failed half-way leaves an invalid
+    index of that name, which is dropped first so that running the migration again
+    builds it."""
     if not _online():
-        op.execute(statement)
+        op.execute(f"CREATE INDEX {name} {definition}")
         return
-    name = statement.split()[2]
     with op.get_context().autocommit_block():
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-        op.execute(statement.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1))
+        op.execute(f"CREATE INDEX CONCURRENTLY {name} {definition}")
 
 
 def replace_index(name: str, table: str, columns: list[str], **kw) -> None:
@@ -62,8 +58,6 @@ def replace_index(name: str, table: str, columns: list[str], **kw) -> None:
     the old one answering queries until the new one is ready: on PostgreSQL the new one
     is built concurrently under a second name, the old dropped and the new renamed (a
     rename's lock lasts an instant)."""
-    from alembic import op
-
     if not _online():
         op.drop_index(name, table_name=table)
         op.create_index(name, table, columns, **kw)

@@ -59,16 +59,20 @@ def ledger_import_page(plan_id: int, token: str):
     or its error, kept for the user."""
     r = rt()
     plan, _ = plans.get_plan(r.db, g.user, plan_id, r.clock())
-    status = ledger.import_status(r.db, jobs.import_progress(r), g.user, plan_id, token, r.clock())
-    return render_template("import_status.html", plan=plan, status=worded_status(status, lang()), token=token)
+    return render_template("import_status.html", plan=plan, status=_import_status(plan_id, token), token=token)
 
 
 @bp.get("/plans/<int:plan_id>/import/<token>/status")
 @login_required
 def ledger_import_progress(plan_id: int, token: str):
+    return jsonify(_import_status(plan_id, token))
+
+
+def _import_status(plan_id: int, token: str) -> dict:
+    """An import's status as the page and its poll show it: a refusal in the page's language."""
     r = rt()
     status = ledger.import_status(r.db, jobs.import_progress(r), g.user, plan_id, token, r.clock())
-    return jsonify(worded_status(status, lang()))
+    return worded_status(status, lang())
 
 
 @bp.get("/plans/<int:plan_id>/export.<fmt>")

@@ -41,7 +41,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for name, table, columns, where in INDEXES:
-        create_index_online(f"CREATE INDEX {name} ON {table} USING gin ({', '.join(map(tripled, columns))}){where}")
+        create_index_online(name, f"ON {table} USING gin ({', '.join(map(tripled, columns))}){where}")
 
 
 def downgrade() -> None:

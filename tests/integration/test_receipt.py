@@ -78,6 +78,14 @@ def ack_inbox(app, task_id: int) -> list[tuple[str, str]]:
     return ladder_inbox(app, task_id, "ack")
 
 
+def reassigned_to_hubin(api, task: dict, version: int) -> dict:
+    """The city's 转办 of ``task`` to 湖滨区 (经核实属湖滨区), accepted: the task as it now is."""
+    body = {"unit_id": unit_id(api, SMX_COUNTIES["hubin"]), "reason": "经核实属湖滨区", "version": version}
+    r = api.post(f"/tasks/{task['id']}/reassign", "smx_deputy", json=body)
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
 def history(api, task_id: int, who: str = "smx_deputy") -> list[dict]:
     return api.get(f"/tasks/{task_id}/history", who).get_json()
 
@@ -186,12 +194,7 @@ def test_a_declined_task_is_reassigned_to_another_unit_with_its_history(app, api
     assert ack_inbox(app, task["id"]) == []  # declined: nothing is owed meanwhile
 
     clock.now = china(17, 11)
-    hubin = unit_id(api, SMX_COUNTIES["hubin"])
-    body = {"unit_id": hubin, "reason": "经核实属湖滨区", "version": declined["version"]}
-    r = api.post(f"/tasks/{task['id']}/reassign", "smx_deputy", json=body)
-
-    assert r.status_code == 200, r.get_json()
-    moved = r.get_json()
+    moved = reassigned_to_hubin(api, task, declined["version"])
     assert moved["unit_name"] == SMX_COUNTIES["hubin"] and moved["receipt"] == "pending"
     assert moved["ack_due_at"] == "2022-06-21T15:59:59Z"  # two working days from Friday
     assert api.get(f"/tasks/{task['id']}", "lushi_handler").status_code == 404
@@ -286,11 +289,7 @@ def test_a_count_of_working_days_runs_again_from_the_day_the_new_unit_receives_t
     assert fresh > task["due_at"], "the control: received four days later, due later"
 
     clock.now = friday
-    hubin = unit_id(api, SMX_COUNTIES["hubin"])
-    body = {"unit_id": hubin, "reason": "经核实属湖滨区", "version": declined["version"]}
-    r = api.post(f"/tasks/{task['id']}/reassign", "smx_deputy", json=body)
-    assert r.status_code == 200, r.get_json()
-    moved = r.get_json()
+    moved = reassigned_to_hubin(api, task, declined["version"])
     assert (moved["due_at"], moved["deadline_text"]) == (fresh, "10个工作日内")
     day = datetime.fromisoformat(fresh).astimezone(CHINA)
     said = history(api, task["id"], "hubin_handler")[-1]["comment"]
@@ -333,11 +332,7 @@ def test_a_task_overdue_under_a_count_of_working_days_is_reassigned_with_a_deadl
     assert (overdue["escalation_level"], overdue["public_notice"]) == (3, True), "the control: it climbed to the top"
 
     clock.now = china(22, 10)
-    hubin = unit_id(api, SMX_COUNTIES["hubin"])
-    body = {"unit_id": hubin, "reason": "经核实属湖滨区", "version": overdue["version"]}
-    r = api.post(f"/tasks/{task['id']}/reassign", "smx_deputy", json=body)
-    assert r.status_code == 200, r.get_json()
-    moved = r.get_json()
+    moved = reassigned_to_hubin(api, task, overdue["version"])
     assert moved["due_at"] == "2022-06-24T15:59:59Z" > clock.now.isoformat()
     assert moved["due_at"] == due_of_a_task_assigned(api, clock, "2个工作日内", china(22, 10))
     assert (moved["escalation_level"], moved["public_notice"]) == (0, False)
