@@ -34,3 +34,6 @@ def _fresh_connections(**_kw) -> None:
         delivery.warm_up(rt.db, rt.clock, jobs.worker_id())
     except Exception:
         logging.getLogger("rectify.delivery").warning("delivery warm-up failed", exc_info=True)
+    # The worker's own " ready." comes before its pool processes are: this line says one
+    # is, so an operator (and a test) can tell a worker that takes tasks side by side.
+    logging.getLogger("rectify.worker").info("pool process ready")

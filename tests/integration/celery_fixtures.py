@@ -210,6 +210,7 @@ class Worker:
 
     def __init__(self, env: dict[str, str], log_path: Path, name: str, concurrency: int = 2) -> None:
         self.log_path = log_path
+        self.concurrency = concurrency
         self.killed = False
         self._log = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
         self.proc = subprocess.Popen(
@@ -241,9 +242,11 @@ class Worker:
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"celery worker exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
-            return " ready." in self.log()
+            log = self.log()
+            return " ready." in log and log.count("pool process ready") >= self.concurrency
 
-        wait_for(ready, timeout, "the celery worker to be ready")
+        # every pool process warmed up: a task queued now goes to an idle one, side by side
+        wait_for(ready, timeout, f"the celery worker and its {self.concurrency} pool processes to be ready")
         return self
 
     def count(self, task: str, what: str) -> int:

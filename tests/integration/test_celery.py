@@ -299,10 +299,9 @@ def test_d_two_ticks_at_the_same_time_escalate_once_and_send_each_message_once(s
     escalating = {tid: level for tid, level in due.items() if level}
     assert len(escalating) > 20
     insert_pending_emails(stack.db, 500, "beats")
+    worker = stack.start_worker()  # both pool processes up and idle: the two ticks go one to each
     stack.tick()
-    stack.tick()  # both queued before the worker starts: its two processes take one each
-
-    worker = stack.start_worker()
+    stack.tick()
     wait_for(lambda: worker.count("rectify.tick", "succeeded") == 2, 30, "both ticks")
     wait_swept(stack, now)
     stack.wait_all_delivered(expected=500 + len(due))
