@@ -139,7 +139,7 @@ class MailRecorder:
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
         session.host_name = hostname
-        return responses
+        return offering_pipelining(responses)
 
     async def handle_DATA(self, server, session, envelope):
         headers = self._parser.parsebytes(envelope.original_content or envelope.content)
@@ -166,6 +166,12 @@ class MailRecorder:
         if wait:
             await asyncio.sleep(wait)
         return "250 OK"
+
+
+def offering_pipelining(responses: list[str]) -> list[str]:
+    """EHLO's lines with PIPELINING among them, as Postfix, Exim and the public mail
+    services offer it (aiosmtpd reads pipelined commands in order but does not say so)."""
+    return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
 
 @dataclass

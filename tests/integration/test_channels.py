@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from app.notify import DingTalkRobot, Outgoing, Result, SmtpChannel, WebhookChannel, WeComRobot, verify_signature
+from tests.integration.celery_fixtures import offering_pipelining
 
 NOW = datetime(2022, 6, 20, 1, 30, tzinfo=UTC)  # 09:30 in China, a Monday morning
 SUBJECT = "【整改提醒】农村危房改造档案不规范（3天后到期）"
@@ -59,8 +60,13 @@ def free_port() -> int:
 
 @dataclass
 class MailServer:
-    """aiosmtpd handler hooks: count connections (EHLO), refuse chosen recipients, keep what is delivered."""
+    """aiosmtpd handler hooks: count connections (EHLO), refuse chosen recipients, keep what
+    is delivered. ``pipelining`` offers PIPELINING (as real servers do); ``in_one_write``
+    notes, per MAIL, whether its RCPT and DATA had come with it."""
 
+    pipelining: bool = True
+    in_one_write: list[bool] = field(default_factory=list)
+    refuse_sender: str | None = None
     refuse: dict[str, str] = field(default_factory=dict)
     connections: int = 0
     delivered: list = field(default_factory=list)
@@ -69,7 +75,15 @@ class MailServer:
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1  # smtplib says EHLO exactly once per connection when there is no STARTTLS
         session.host_name = hostname
-        return responses
+        return offering_pipelining(responses) if self.pipelining else responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.in_one_write.append(b"DATA\r\n" in server._reader._buffer)  # what came in behind MAIL, unread
+        if self.refuse_sender is not None:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
@@ -89,9 +103,9 @@ def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
-@pytest.fixture
-def mail() -> Iterator[tuple[MailServer, int]]:
-    handler = MailServer()
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def mail(request) -> Iterator[tuple[MailServer, int]]:
+    handler = MailServer(pipelining=request.param)
     controller = Controller(
         handler, hostname="127.0.0.1", port=free_port(), auth_require_tls=False, authenticator=_authenticate
     )
@@ -129,6 +143,8 @@ def test_a_batch_of_twenty_goes_over_one_connection_as_readable_chinese_mail(mai
     message_ids = {m["Message-ID"] for _, m in server.delivered}
     assert len(message_ids) == 20
     assert all(mid.endswith("@rectify.example.cn>") for mid in message_ids)
+    # a server that offers PIPELINING gets each envelope in one write (one round trip, not three)
+    assert server.in_one_write == [server.pipelining] * 20
 
 
 def test_headers_arrive_as_written_however_long_quoted_or_international():
@@ -192,6 +208,36 @@ def test_a_recipient_refused_with_550_fails_only_its_own_message(mail):
     assert "550" in results[1].detail
     assert [rcpts for rcpts, _ in server.delivered] == [["user0@example.cn"], ["user2@example.cn"]]
     assert server.connections == 1
+
+
+def test_a_refused_sender_stops_the_batch_untried_and_the_next_batch_goes_out(mail):
+    server, port = mail
+    channel = smtp_channel(port)
+    server.refuse_sender = "451 sender domain has no DNS entry"
+
+    results = channel.send_batch([outgoing(0), outgoing(1)], NOW)
+
+    assert [r.status for r in results] == ["temporary", "untried"]
+    assert results[0].stop and "sender refused: 451" in results[0].detail
+    assert server.delivered == []
+    server.refuse_sender = None
+    assert channel.send_batch([outgoing(0), outgoing(1)], NOW) == [Result.sent()] * 2
+    assert len(server.delivered) == 2
+
+
+def test_a_server_closing_at_rcpt_stops_the_batch_and_a_new_session_takes_the_next(mail):
+    server, port = mail
+    channel = smtp_channel(port)
+    server.refuse["user1@example.cn"] = "421 shutting down"
+
+    results = channel.send_batch([outgoing(0), outgoing(1), outgoing(2)], NOW)
+
+    assert [r.status for r in results] == ["sent", "temporary", "untried"]
+    assert results[1].stop and "421" in results[1].detail
+    del server.refuse["user1@example.cn"]
+    assert channel.send_batch([outgoing(1), outgoing(2)], NOW) == [Result.sent()] * 2
+    assert [rcpts for rcpts, _ in server.delivered] == [[f"user{n}@example.cn"] for n in range(3)]
+    assert server.connections == 2  # the closed session was not reused
 
 
 def test_a_recipient_deferred_with_4xx_is_temporary(mail):
