@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 
 from app import create_app, jobs
-from app.models import Notification, Task, TaskEvent, User
+from app.models import Notification, Task, TaskEvent, Unit, User
 from app.services import sweep
 from config import TestConfig
 from tests.integration.test_channels import MailServer, mail  # noqa: F401 (fixture)
@@ -216,20 +216,10 @@ def test_the_units_held_back_follow_what_is_still_due_batch_by_batch_from_one_re
     assert counter.reads == 1, "one read, then only subtraction"
 
 
-def test_a_unit_still_due_keeps_its_peoples_rows_out_of_the_notices_folded_batch_by_batch(
-    db_url,
-    tmp_path,
-    clock,
-    mail,  # noqa: F811
-    monkeypatch,
-):
-    """The composers' side of the hold-back (compose_escalation_notices leaves out
-    ~digest.foldable_later of the units still due): a unit whose overdue tasks fall in the first batch and in the
-    last has its people's rows written in both; folded after the first batch, each of them
-    would get a notice of the early items and then another mail of the late ones. Held until
-    the unit has nothing left due, each gets one notice listing all of them."""
-    app = smtp_app(db_url, tmp_path, mail[1], clock)  # e-mail on; nothing is delivered here
-    rt = app.extensions["rectify"]
+def spread_over_batches(rt, monkeypatch) -> list[int]:
+    """The unit with the most overdue tasks, two of them put first in the sweep's order and
+    the rest last, the sweep's batches made small (3, 6, 12, …): its items are written in
+    the first batch and in the last. Returns its overdue tasks' ids."""
     with rt.db.transaction() as s:
         due = s.execute(select(Task.id, Task.unit_id, Task.due_at).where(Task.next_action_at <= MORNING)).all()
         overdue: dict[int, list[int]] = defaultdict(list)
@@ -244,7 +234,25 @@ def test_a_unit_still_due_keeps_its_peoples_rows_out_of_the_notices_folded_batch
         )
         s.execute(update(Task).where(Task.id.in_(ids[:2])).values(next_action_at=MORNING - timedelta(hours=3)))
         s.execute(update(Task).where(Task.id.in_(ids[2:])).values(next_action_at=MORNING - timedelta(hours=1)))
-    monkeypatch.setattr("app.services.sweep.FIRST_BATCH", 3)  # 3, 6, 12, … tasks a batch
+    monkeypatch.setattr("app.services.sweep.FIRST_BATCH", 3)
+    return ids
+
+
+def test_a_unit_still_due_keeps_its_peoples_rows_out_of_the_notices_folded_batch_by_batch(
+    db_url,
+    tmp_path,
+    clock,
+    mail,  # noqa: F811
+    monkeypatch,
+):
+    """The composers' side of the hold-back (compose_escalation_notices leaves out
+    ~digest.foldable_later of the units still due): a unit whose overdue tasks fall in the first batch and in the
+    last has its people's rows written in both; folded after the first batch, each of them
+    would get a notice of the early items and then another mail of the late ones. Held until
+    the unit has nothing left due, each gets one notice listing all of them."""
+    app = smtp_app(db_url, tmp_path, mail[1], clock)  # e-mail on; nothing is delivered here
+    rt = app.extensions["rectify"]
+    ids = spread_over_batches(rt, monkeypatch)
     with app.app_context():
         report = jobs.tick(rt, MORNING, hand_on=lambda ids: None)
         assert report.sweep.batches >= 3
@@ -265,5 +273,41 @@ def test_a_unit_still_due_keeps_its_peoples_rows_out_of_the_notices_folded_batch
         assert sorted(n.recipient_id for n in notices) == sorted(by_person), "one notice each"
         for n in notices:
             assert n.data["rows"] == by_person[n.recipient_id]
+        s.rollback()
+    rt.db.dispose()
+
+
+def test_a_unit_still_due_keeps_its_groups_robot_rows_out_of_the_summaries_folded_batch_by_batch(
+    db_url,
+    tmp_path,
+    clock,
+    mail,  # noqa: F811
+    monkeypatch,
+):
+    """The robot half of the hold-back (compose_group_summaries leaves out
+    ~digest.foldable_later too): the unit's work group, whose robot gets a message per
+    item, gets one summary listing the items of the first batch and of the last, not a
+    summary of the early ones followed by the late ones on their own."""
+    app = smtp_app(db_url, tmp_path, mail[1], clock)
+    rt = app.extensions["rectify"]
+    ids = spread_over_batches(rt, monkeypatch)
+    with rt.db.transaction() as s:
+        unit_id = s.get(Task, ids[0]).unit_id
+        robot = {"robot_kind": "wecom", "robot_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=test"}
+        s.execute(update(Unit).where(Unit.id == unit_id).values(**robot))
+    with app.app_context():
+        report = jobs.tick(rt, MORNING, hand_on=lambda ids: None)  # nothing is delivered here
+        assert report.sweep.batches >= 3
+        s = rt.db.session()
+        robot_rows = s.execute(
+            select(Notification.id, Notification.item_id).where(
+                Notification.channel == "wecom", Notification.unit_id == unit_id, Notification.item_type == "task"
+            )
+        ).all()
+        assert set(ids) <= {item for _, item in robot_rows}, "the group hears of every overdue item of its unit"
+        summaries = s.scalars(
+            select(Notification).where(Notification.kind == "summary", Notification.unit_id == unit_id)
+        ).all()
+        assert [n.data["rows"] for n in summaries] == [sorted(row for row, _ in robot_rows)], "one summary of all"
         s.rollback()
     rt.db.dispose()
