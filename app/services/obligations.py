@@ -244,6 +244,11 @@ def review(db: Database, actor: User, submission_id: int, data: ReviewIn, now: d
     return db.session().get(Submission, submission_id)
 
 
+def visible_submission(db: Database, viewer: User, submission_id: int) -> Submission:
+    """One submission the viewer sees (404 for any other): where a reminder's link leads."""
+    return get_visible_submission(db.session(), viewer, submission_id)
+
+
 def open_report_file(db: Database, upload_dir: Path, viewer: User, submission_id: int) -> tuple[Submission, Path]:
     """The file handed in with a report, for whoever sees the report (404 if none)."""
     sub = get_visible_submission(db.session(), viewer, submission_id)

@@ -278,8 +278,10 @@ def reassign(
         comment = f"转办：由{source.name}转至{target.name}。{recounted}{reason.strip()}"
         seq = add_event(s, task, "reassigned", user.id, now, comment, data)
         ev = task_event(s, "reassigned", task, user, seq, reason.strip(), from_unit=source.name)
-        # the unit it left hears too (it may have declined it, and waits on the answer)
-        gone = replace(ev, recipients=unit_people(s, [source.id]).get(source.id, []))
+        # the unit it left hears too (it may have declined it, and waits on the answer); the
+        # task is no longer theirs to open, so their message leads to their list of the plan
+        people = unit_people(s, [source.id]).get(source.id, [])
+        gone = replace(ev, recipients=people, url=f"/tasks?plan_id={task.plan_id}")
         notify(s, [ev, gone], now)
     return get_task(db, user, task_id, now)
 

@@ -41,6 +41,15 @@ def submission_list():
     return render_template("submissions.html", subs=subs, offers=offers, answer_plans=plans, ledger=ledger)
 
 
+@bp.get("/submissions/<int:submission_id>")
+@login_required
+def submission_page(submission_id: int):
+    """What a 报送 reminder, escalation or event links to (in the inbox and in mail): the
+    report's row on its plan's list of reports, where it is handed in or reviewed."""
+    sub = obligations.visible_submission(rt().db, g.user, submission_id)
+    return redirect(url_for("web.submission_list", plan_id=sub.plan_id, _anchor=f"submission-{sub.id}"))
+
+
 @bp.post("/submissions/<int:submission_id>/submit")
 @login_required
 def submission_submit(submission_id: int):

@@ -325,3 +325,33 @@ def test_one_county_has_not_acknowledged_a_later_task_and_its_ack_ladder_reached
 
 
 ADDED = ("危房改造补助资金未及时拨付到户", "举一反三排查危房改造补助资金拨付情况")
+
+
+@pytest.mark.parametrize("user", ["lushi_handler", "lushi_head", "smx_deputy", "gucheng_handler", "yz_handler"])
+def test_every_message_in_a_demo_inbox_opens_the_page_it_is_about(api, user):
+    """A reminder nobody can click through is half a reminder: each message on the inbox
+    page links somewhere, and every link opens (a 报送 reminder lands on its report's row
+    of the reports list, where it is handed in or reviewed)."""
+    client = api.client
+    assert login(client, user).status_code == 302
+    page = client.get("/inbox").get_data(as_text=True)
+    items = re.findall(r"<li class=\"[^\"]*\">(.*?)</li>", page.split('id="inbox"')[1], re.S)
+    assert items, "an empty inbox proves nothing"
+    links = [re.search(r'<a href="([^"]+)"', item) for item in items]
+    assert all(links), [re.sub(r"\s+", " ", i)[:120] for i, a in zip(items, links, strict=True) if not a]
+    for href in {a[1].replace("&amp;", "&") for a in links}:
+        r = client.get(href, follow_redirects=True)
+        assert r.status_code == 200, (href, r.status_code)
+        if m := re.fullmatch(r"/submissions/(\d+)", href):
+            assert f'id="submission-{m[1]}"' in r.get_data(as_text=True), href
+
+
+def test_a_report_link_opens_for_those_who_see_the_report_only(api):
+    sub = api.get("/inbox", "lushi_handler").get_json()["items"]
+    href = next(m["data"]["url"] for m in sub if m["data"].get("url", "").startswith("/submissions/"))
+    client = api.client
+    assert login(client, "hubin_handler").status_code == 302
+    assert client.get(href).status_code == 404  # another county's report
+    assert login(client, "lushi_handler").status_code == 302
+    r = client.get(href)
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"#submission-{href.rsplit('/', 1)[1]}")
