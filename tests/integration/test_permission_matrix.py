@@ -718,6 +718,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     # ---- pages: reports --------------------------------------------------------------------------
     ("web.submission_list", "GET"): page("/submissions", EVERYONE),
+    ("web.submission_page", "GET"): page(  # a reminder's link: to the report's row on the reports list
+        lambda c: (f"/submissions/{c.submission()}", {}), answers("302", sibling="404", other_city="404")
+    ),
     ("web.submission_file", "GET"): page(lambda c: (f"/submissions/{c.report_file()}/file", {}), SEES_LUSHI),
     ("web.submission_submit", "POST"): page(
         lambda c: form(f"/submissions/{c.submission()}/submit", {"note": "已报", "version": "1"}), RESPONSIBLE_FORM
