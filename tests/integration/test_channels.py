@@ -68,6 +68,7 @@ class MailServer:
     in_one_write: list[bool] = field(default_factory=list)
     refuse_sender: str | None = None
     refuse: dict[str, str] = field(default_factory=dict)
+    data_after_refusal: bool = False  # a broken server: a refused recipient still counts, DATA gets 354
     connections: int = 0
     delivered: list = field(default_factory=list)
     tls_versions: list = field(default_factory=list)  # per delivered message: the TLS version, or None
@@ -87,6 +88,8 @@ class MailServer:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
+            if self.data_after_refusal:
+                envelope.rcpt_tos.append(address)
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -103,9 +106,16 @@ def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
-@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def pytest_generate_tests(metafunc):
+    """Each SMTP test of this module runs against a server that offers PIPELINING and one
+    that does not (a module that imports ``mail`` gets the first only)."""
+    if "mail" in metafunc.fixturenames:
+        metafunc.parametrize("mail", [True, False], ids=["pipelining", "one-by-one"], indirect=True)
+
+
+@pytest.fixture
 def mail(request) -> Iterator[tuple[MailServer, int]]:
-    handler = MailServer(pipelining=request.param)
+    handler = MailServer(pipelining=getattr(request, "param", True))
     controller = Controller(
         handler, hostname="127.0.0.1", port=free_port(), auth_require_tls=False, authenticator=_authenticate
     )
@@ -207,6 +217,22 @@ def test_a_recipient_refused_with_550_fails_only_its_own_message(mail):
     assert [r.status for r in results] == ["sent", "permanent", "sent"]
     assert "550" in results[1].detail
     assert [rcpts for rcpts, _ in server.delivered] == [["user0@example.cn"], ["user2@example.cn"]]
+    assert server.connections == 1
+
+
+def test_a_server_asking_for_data_after_refusing_the_recipient_gets_none_and_the_batch_goes_on(mail):
+    server, port = mail
+    server.refuse["user0@example.cn"] = "550 no such user"
+    server.data_after_refusal = True
+
+    results = smtp_channel(port).send_batch([outgoing(0), outgoing(1)], NOW)
+
+    assert [r.status for r in results] == ["permanent", "sent"]
+    delivered = [(rcpts, msg["X-Rectify-Key"]) for rcpts, msg in server.delivered]
+    if server.pipelining:  # the 354 came with the refusal: the data it asked for was one dot, no message
+        assert delivered[0] == (["user0@example.cn"], None)
+        delivered = delivered[1:]
+    assert delivered == [(["user1@example.cn"], outgoing(1).key)]
     assert server.connections == 1
 
 
