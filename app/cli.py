@@ -44,6 +44,9 @@ def register_cli(app: Flask) -> None:
             start(app)
         from werkzeug.serving import run_simple
 
+        from app.heap import freeze_startup_heap
+
+        freeze_startup_heap()
         click.echo(f"serving on http://{host}:{port}/ (demo logins in README.md)")
         run_simple(host, port, app, threaded=True, use_reloader=False)
 

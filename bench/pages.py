@@ -19,8 +19,8 @@ SQLite (``--backends``; every line starts with db=…):
                     once it is shown (app.js), the header's counts and a long unit filter's
                     choices; printed so that the cost moved off the pages stays in sight.
   * tasks_html[q=title], tasks_api[q=measures]
-                    keyword search: a problem-title substring few tasks match, and a
-                    measures text every task matches.
+                    keyword search: the title of one problem (its tasks, one per county,
+                    as many at every size), and a measures text every task matches.
   * queries=N       statements each page sends to the database, counted in-process with a
                     SQLAlchemy ``before_cursor_execute`` event (app.db.Database.statements)
                     on the Flask test client against the same database: they must not
@@ -247,9 +247,10 @@ def positions(url: str, username: str, n_tasks: int) -> dict[str, tuple[list[str
 
 
 def figures(
-    plan_ids: list[int], spots: dict[str, tuple[list[str], str]]
+    plan_ids: list[int], spots: dict[str, tuple[list[str], str]], problems: int
 ) -> dict[str, tuple[bool, Callable[[random.Random], str]]]:
-    """name -> (over the API with a token, path for a random draw)."""
+    """name -> (over the API with a token, path for a random draw). ``problems``: how many
+    the ledger holds (titles 共性问题0 …)."""
     out = {
         "dashboard": (False, lambda r: "/dashboard"),
         "dashboard_plan": (False, lambda r: f"/dashboard?plan_id={r.choice(plan_ids)}"),
@@ -260,8 +261,12 @@ def figures(
     # filter's choices (the browser keeps those five minutes; timed here as if it did not)
     out["header_counts"] = (False, lambda r: "/header-counts")
     out["unit_choices"] = (False, lambda r: "/units/choices")
-    # keyword search (q): a title substring that few tasks match, and a measures text all match
-    out["tasks_html[q=title]"] = (False, lambda r: "/tasks?q=" + urllib.parse.quote(f"共性问题{r.randint(1, 999)}"))
+    # keyword search (q): the whole title of one problem, which no longer title contains (k at
+    # least a tenth of the count: 共性问题k0 does not exist), so it matches one problem's tasks,
+    # as many at every size (a random 共性问题1…999 matched nothing at 10,000 tasks and up to 111
+    # problems at 1,000,000: its "growth" was the growth of the answer); and a measures text all match
+    one_title = range(-(-problems // 10), problems)
+    out["tasks_html[q=title]"] = (False, lambda r: "/tasks?q=" + urllib.parse.quote(f"共性问题{r.choice(one_title)}"))
     out["tasks_api[q=measures]"] = (True, lambda r: "/api/v1/tasks?q=" + urllib.parse.quote("销号管理"))
     for sort in SORTS:
         chain, deep = spots[sort]
@@ -310,7 +315,8 @@ def measure_size(port: int, url: str, n_tasks: int, plan_ids: list[int], args, r
     browser.sign_in("city_deputy")
     token = base.Client(port).token("city_deputy")
     spots = positions(url, "city_deputy", n_tasks)
-    figs = {name: f for name, f in figures(plan_ids, spots).items() if re.search(args.figures, name)}
+    problems = -(-n_tasks // args.units)
+    figs = {name: f for name, f in figures(plan_ids, spots, problems).items() if re.search(args.figures, name)}
     paths = {name: (api_call, draw(random.Random(0))) for name, (api_call, draw) in figs.items()}
     queries = count_queries(url, "city_deputy", paths)
     for _ in range(args.warmup):

@@ -193,7 +193,10 @@ def test_a_tick_sent_through_celery_sweeps_due_tasks_and_delivers_every_message_
     bulk = email_keys(stack.db)
     assert len(due) > 30 and len(bulk) == 200
 
-    stack.start_worker()
+    worker = stack.start_worker()
+    # each pool process inherits the start-up heap frozen (app/heap.py): the app's objects
+    frozen = [int(n) for n in re.findall(r"pool process ready \(start-up heap frozen: (\d+) objects\)", worker.log())]
+    assert len(frozen) == 2 and min(frozen) > 50_000, frozen
     stack.tick()
 
     wait_swept(stack, now)
