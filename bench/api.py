@@ -346,8 +346,8 @@ def gunicorn(url: str, workers: int) -> Iterator[int]:
             "RECTIFY_SCHEDULER": "off",
         }
         logfile = Path(tmp) / "gunicorn.log"
-        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
-        cmd.append("app:create_app()")
+        served = ["-w", str(workers), "-b", f"127.0.0.1:{port}", "app:create_app()"]
+        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *served]
         with logfile.open("w") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
