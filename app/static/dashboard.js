@@ -6,15 +6,20 @@
     const el = document.getElementById(id);
     if (!el) return;
     const chart = echarts.init(el, null, { renderer: "canvas" });
-    chart.setOption(Object.assign({ animation: false, tooltip: {} }, option));
+    chart.setOption(Object.assign({ animation: false, tooltip: {} }, typeof option === "function" ? option(el) : option));
     el.dataset.drawn = "1";
     window.addEventListener("resize", () => chart.resize());
   };
-  draw("chart-states", {
-    series: [{
-      type: "pie", radius: ["35%", "70%"],
-      data: data.states.filter(([, v]) => v > 0).map(([k, v]) => ({ name: labels.states[k] || k, value: v })),
-    }],
+  // On a phone the labels around the ring ran off the screen's edges ("…" on one side,
+  // cut on the other): there each state and its count is a legend line below the ring.
+  const states = data.states.filter(([, v]) => v > 0).map(([k, v]) => ({ name: labels.states[k] || k, value: v }));
+  draw("chart-states", (el) => {
+    if (el.clientWidth >= 480) return { series: [{ type: "pie", radius: ["35%", "70%"], data: states }] };
+    const count = Object.fromEntries(states.map((d) => [d.name, d.value]));
+    return {
+      legend: { bottom: 0, formatter: (name) => `${name} ${count[name]}` },
+      series: [{ type: "pie", radius: ["30%", "60%"], center: ["50%", "42%"], label: { show: false }, data: states }],
+    };
   });
   draw("chart-burndown", {
     xAxis: { type: "category", data: data.burndown.map((d) => d[0]) },

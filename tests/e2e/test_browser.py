@@ -227,6 +227,26 @@ def test_the_supervisor_sees_every_dashboard_chart_drawn(page, login, shot):
     assert overdue > 0, "on 21 June the 6月20日 items are overdue"
 
 
+def test_on_a_phone_the_state_ring_lists_each_state_with_its_count_below_it(page, login, shot):
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, "smx_deputy")
+    page.goto("/dashboard")
+    page.wait_for_function("() => document.getElementById('chart-states').dataset.drawn === '1'")
+    shot(page, "phone-dashboard")
+    ring = page.evaluate(
+        """() => {
+          const o = echarts.getInstanceByDom(document.getElementById('chart-states')).getOption();
+          const pie = o.series[0];
+          return {outer: pie.label.show, lines: pie.data.map((d) => o.legend[0].formatter(d.name)),
+                  counts: pie.data.map((d) => d.value)};
+        }"""
+    )
+    assert ring["outer"] is False  # the labels around the ring ran off a phone's edges
+    assert ring["lines"] and all(line.endswith(f" {n}") for line, n in zip(ring["lines"], ring["counts"], strict=True))
+    assert sum(ring["counts"]) == int(page.locator("#total").inner_text())
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
 # ---- 4. a ledger in and out -----------------------------------------------------------
 def ledger_rows(path: Path) -> list[tuple[str, str, str]]:
     """(具体问题, 问题简述, 整改时限) of each problem row of a Sanmenxia-layout sheet."""

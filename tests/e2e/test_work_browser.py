@@ -157,4 +157,15 @@ def test_on_a_phone_a_task_is_one_compact_card_and_a_deadline_reads_as_one_line(
     cell = page.locator(".box table.grid td:has(strong.overdue)").first
     heading_right = cell.bounding_box()["x"] + 100  # the heading's column (6.5 rem)
     assert late.bounding_box()["x"] >= heading_right, "逾期 stands in the value's column, not under the heading"
+    # a problem's link starts on its heading's line (事项): centred in its 44 px tap height,
+    # a one-line title sat half a line below the heading
+    offsets = page.evaluate(
+        """() => [...document.querySelectorAll('.box table.grid td[data-label] > a')].map((a) => {
+          const cell = a.parentElement, range = document.createRange();
+          range.selectNodeContents(a);
+          const text = range.getClientRects()[0].top;
+          return text - (cell.getBoundingClientRect().top + parseFloat(getComputedStyle(cell).paddingTop));
+        })"""
+    )
+    assert offsets and max(abs(o) for o in offsets) < 4, offsets
     shot(page, "deadline-one-line")

@@ -161,3 +161,15 @@ def test_of_two_editors_who_read_the_same_version_the_second_gets_409_and_change
     assert "问题已被他人修改，请刷新后查看最新内容再修改" in " ".join(flashes(done))
     assert 'name="version" value="2"' in text(done), "the form now names the version to edit"
     assert api.get(f"/problems/{pid}", "smx_deputy").get_json()["measures"] == "第一位修改的措施"
+
+
+def test_the_task_page_leaves_out_the_headings_of_a_problems_empty_columns(app, api):
+    pid, tasks = problem_for(api, ["lushi"])  # a title alone, as many ledgers give it
+    official = Browser(app, "lushi_handler")
+    page = text(official.get(f"/tasks/{tasks['lushi']}"))
+    assert "档案资料不规范" in page and "问题描述" not in page and "整改措施" not in page
+    deputy = Browser(app, "smx_deputy")
+    edited = form_of(api, pid, ["lushi"], measures="逐户核对档案，补齐缺失资料")
+    follow(deputy, deputy.post(f"/problems/{pid}/edit", edited))
+    page = text(official.get(f"/tasks/{tasks['lushi']}"))
+    assert "<dt>整改措施</dt>" in page and "逐户核对档案，补齐缺失资料" in page and "问题描述" not in page
