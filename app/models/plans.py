@@ -78,7 +78,7 @@ class Phase(Base):
 
 def keyword_index(name: str, *columns: str, where: str | None = None) -> Index:
     """A trigram index (pg_trgm, GIN) that the keyword's ``ILIKE '%word%'`` reads on
-    PostgreSQL (app.services.tasks.keyword_clause) for words of three characters or more.
+    PostgreSQL (app.services.keyword.keyword_clause) for words of three characters or more.
     SQLite cannot read an index for a substring, so there the index is empty (WHERE 0)
     and costs nothing; the keyword scans the rows as before."""
     return Index(

@@ -35,7 +35,7 @@ depends_on = None
 
 
 def tripled(value: str) -> str:
-    """SQL for ``value`` with each character written three times (app.services.tasks.tripled):
+    """SQL for ``value`` with each character written three times (app.services.keyword.tripled):
     json_each over an array of length(value) zeros counts the characters (a trigger may
     not hold a WITH clause)."""
     chars = f"'[' || substr(replace(hex(zeroblob(length({value}))), '00', ',0'), 2) || ']'"

@@ -5,7 +5,7 @@ pg_trgm cannot look up a word shorter than three characters (0014's indexes): fo
 40 ms at 100,000 tasks, and ten times that at 1,000,000). As SQLite's FTS5 tables do
 (0028), two more trigram indexes hold the same texts with every character tripled
 (``regexp_replace(x, '(.)', '\\1\\1\\1', 'g')``: 护栏 as 护护护栏栏栏), where a word of one or
-two characters, tripled, is three or six: app.services.tasks.keyword_clause looks a short
+two characters, tripled, is three or six: app.services.keyword.keyword_clause looks a short
 word up through them (and checks each hit against the text itself). Words of three
 characters or more keep 0014's indexes.
 
@@ -27,7 +27,7 @@ depends_on = None
 
 
 def tripled(column: str) -> str:
-    """The indexed expression; app.services.tasks.tripled_text writes the same one."""
+    """The indexed expression; app.services.keyword.tripled_text writes the same one."""
     return f"(regexp_replace({column}, '(.)', '\\1\\1\\1', 'g')) gin_trgm_ops"
 
 

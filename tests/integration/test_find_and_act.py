@@ -13,6 +13,7 @@ import pytest
 
 from app.demo import SMX_COUNTIES
 from app.models import Task, TaskEvent
+from app.services import keyword as keyword_service
 from app.services import tasks as tasks_service
 from tests.integration.test_my_work import PNG, lushi_tasks, move, rectify
 from tests.integration.test_web_security import Browser, World, text
@@ -77,7 +78,7 @@ def test_a_rare_word_in_one_units_account_finds_that_task_alone_by_either_path(w
     assert by_id["破损护栏并复查"] == {task}, "the rare word is in that one account only"
     assert task in by_id["破损护栏"] and {t["problem_id"] for t in search(world, "smx_deputy", "破损护栏")} >= {p}
     assert by_id["不存在的词"] == set() and by_id["改造"], by_id
-    monkeypatch.setattr(tasks_service, "KEYWORD_IDS", 0)  # every word takes the subqueries' path
+    monkeypatch.setattr(keyword_service, "KEYWORD_IDS", 0)  # every word takes the subqueries' path
     assert {w: task_ids(search(world, "smx_deputy", w)) for w in words} == by_id
     hubin_sees = task_ids(search(world, "hubin_handler", ""))
     assert task_ids(search(world, "hubin_handler", "破损护栏")) == hubin_sees & by_id["破损护栏"]
@@ -147,7 +148,7 @@ def test_the_page_of_a_long_list_and_of_a_short_one_give_the_same_tasks_in_the_s
     monkeypatch.setattr(tasks_service, "COUNT_CAP", 0)  # every list is "long": its keys sorted narrow first
     narrow = {(w, o): [t["id"] for t in search(world, "smx_deputy", w, sort=o)] for w in words for o in sorts}
     assert narrow == ordered and {o: pages(world, "县", o) for o in sorts} == paged
-    monkeypatch.setattr(tasks_service, "SORT_ROWS", -1)  # and too many to sort: the walk
+    monkeypatch.setattr(keyword_service, "SORT_ROWS", -1)  # and too many to sort: the walk
     walked = {(w, o): [t["id"] for t in search(world, "smx_deputy", w, sort=o)] for w in words for o in sorts}
     assert walked == ordered and {o: pages(world, "县", o) for o in sorts} == paged
 
