@@ -3,9 +3,10 @@
 A started app holds about 200,000 objects that live as long as the process: modules,
 functions, classes, SQLAlchemy's mappers and compiled statements, the templates. Python's
 cyclic collector walks all of them at every full (generation 2) collection, about 160 ms
-on this project's 2-core CI host, and a web worker runs one every dozen or so requests:
-one page in fifteen took 100–160 ms longer than the rest (the keyword list's p95 at
-113–125 ms on SQLite against a p50 of 17–28 ms, bench/pages.py). ``gc.freeze()`` moves
+on this project's 2-core CI host (measured in process), and a web worker runs one every
+fifty to a hundred requests: 2–4 keyword pages in 200 took 150–185 ms where the rest took
+12–30 (SQLite, gunicorn, 10,000 tasks), which is what bench/pages.py's p95 of 113–125 ms
+against a p50 of 17–28 ms had been. ``gc.freeze()`` moves
 what exists at that moment into a permanent generation the collector no longer walks,
 so a full collection costs what the requests' own objects do. The Python documentation
 recommends the same before a fork, so that children share those pages (copy-on-write

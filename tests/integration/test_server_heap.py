@@ -1,8 +1,8 @@
 """The web server as deployed: ``gunicorn -c gunicorn.conf.py 'app:create_app()'`` (the
 Dockerfile's and docker-compose's command), a real gunicorn with two workers on a
 migrated SQLite database. Each worker freezes its start-up heap once the app is built
-(app/heap.py: a full collection otherwise walks the app's ~200,000 objects, 100–160 ms
-at every dozenth request) and says so in the log, and then serves pages."""
+(app/heap.py: a full collection otherwise walks the app's ~200,000 objects, about 160 ms
+once every fifty to a hundred requests) and says so in the log, and then serves pages."""
 
 from __future__ import annotations
 
