@@ -265,7 +265,7 @@ def figures(
     # least a tenth of the count: 共性问题k0 does not exist), so it matches one problem's tasks,
     # as many at every size (a random 共性问题1…999 matched nothing at 10,000 tasks and up to 111
     # problems at 1,000,000: its "growth" was the growth of the answer); and a measures text all match
-    one_title = range(-(-problems // 10), problems)
+    one_title = range(-(-problems // 10), problems) or range(problems)  # one problem: 共性问题0
     out["tasks_html[q=title]"] = (False, lambda r: "/tasks?q=" + urllib.parse.quote(f"共性问题{r.choice(one_title)}"))
     out["tasks_api[q=measures]"] = (True, lambda r: "/api/v1/tasks?q=" + urllib.parse.quote("销号管理"))
     for sort in SORTS:
