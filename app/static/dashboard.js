@@ -12,6 +12,8 @@
   };
   // On a phone the labels around the ring ran off the screen's edges ("…" on one side,
   // cut on the other): there each state and its count is a legend line below the ring.
+  // 480 px: a threshold chosen between a phone's chart (390 px), where they ran off, and
+  // the desk's half-width chart (about 600 px), where they fit.
   const states = data.states.filter(([, v]) => v > 0).map(([k, v]) => ({ name: labels.states[k] || k, value: v }));
   draw("chart-states", (el) => {
     if (el.clientWidth >= 480) return { series: [{ type: "pie", radius: ["35%", "70%"], data: states }] };
