@@ -4,7 +4,7 @@ A started app holds about 200,000 objects that live as long as the process: modu
 functions, classes, SQLAlchemy's mappers and compiled statements, the templates. Python's
 cyclic collector walks all of them at every full (generation 2) collection, about 160 ms
 on this project's 2-core CI host (measured in process), and a web worker runs one every
-fifty to a hundred requests: 2–4 keyword pages in 200 took 150–185 ms where the rest took
+fifty to a hundred requests: 2–3 keyword pages in 200 took 142–184 ms where the rest took
 12–30 (SQLite, gunicorn, 10,000 tasks), which is what bench/pages.py's p95 of 113–125 ms
 against a p50 of 17–28 ms had been. ``gc.freeze()`` moves
 what exists at that moment into a permanent generation the collector no longer walks,
