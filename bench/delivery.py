@@ -195,7 +195,7 @@ def same_mails(url: str, port: int, n: int, prefix: str) -> list[tuple[str, byte
             taken = delivery.claim(rt.db, now, "floor", len(ids), ids=ids)
             mails = []
             for row in taken.rows:
-                out = delivery._outgoing(row, taken.users.get(row.recipient_id), rt.config.BASE_URL)
+                out = delivery._outgoing([row], taken.users, rt.config.BASE_URL)
                 mails.append((out.to_email, rt.channels.email._compose(out, now)))
             with rt.db.transaction() as s:
                 s.execute(delete(Notification).where(Notification.id.in_(ids)))

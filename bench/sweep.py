@@ -690,7 +690,7 @@ def e2e_celery(url: str, now: datetime, mail, args) -> dict | None:
             env = worker_env(url, mail.port, Path(tmp) / "instance", args.redis)
             worker = Worker(env, Path(tmp) / "worker.log", "e2e", concurrency=args.concurrency).wait_ready(120)
             client = celery_client(args.redis)
-            before = mail.recorder.total
+            before, messages_before = mail.recorder.total, mail.recorder.messages
             mail.recorder.first_at = None
             started = time.monotonic()
             t0 = time.perf_counter()
@@ -705,6 +705,7 @@ def e2e_celery(url: str, now: datetime, mail, args) -> dict | None:
             "wall_s": wall,
             "escalations": escalations,
             "received": mail.recorder.total - before,
+            "messages": mail.recorder.messages - messages_before,
             **mail_span(mail.recorder, started),
         }
     finally:
@@ -742,6 +743,7 @@ def e2e_line(label: str, how: str, r: dict, changed: int, floor: float, extra: s
     print(
         f"e2e rectify {label} {how} overdue={changed} escalations={r['escalations']} "
         f"delivered_items={r['delivered_items']} emails_sent={r['emails_sent']} smtp_received={r['received']} "
+        f"smtp_messages={r['messages']} (a mail to several of a unit's people is one, a row each) "
         f"{r.get('spread', 'wall_s=')}{r['wall_s']:.2f} escalated_and_delivered_per_s={rate:.0f} "
         f"mails_per_item={per_item:.2f} mails_per_s={r['received'] / r['wall_s']:.0f} "
         f"first_mail_s={r['first_mail_s']:.2f} delivery_span_s={span:.2f} mails_per_s_in_span={in_span:.0f} "
@@ -775,12 +777,13 @@ def end_to_end(dbs: Databases, base: str, n: int, args, now: datetime, mix, esca
             build(url, n, units, 1, mix, future, every=1)
             changed = prepare(url, now, escalations)
             floors = [measure_floor(mail, args.floor_mails)]
-            before = mail.recorder.total
+            before, messages_before = mail.recorder.total, mail.recorder.messages
             mail.recorder.first_at = None
             copy = dbs.create(f"{base}_e2e_run", template=template)
             r = run_child(["e2e", copy, now.isoformat(), str(mail.port)])
             dbs.drop(f"{base}_e2e_run")
-            r |= {"received": mail.recorder.total - before, **mail_span(mail.recorder, r["started"])}
+            r |= {"received": mail.recorder.total - before, "messages": mail.recorder.messages - messages_before}
+            r |= mail_span(mail.recorder, r["started"])
             r["spread"] = (
                 f"recipients={r['recipients']} items_per_recipient max={r['items_per_recipient_max']} "
                 f"median={r['items_per_recipient_median']} left={r['left']} tick_s={r['sweep_s']:.2f} wall_s="

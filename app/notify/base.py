@@ -42,6 +42,16 @@ class Outgoing:
     html: str | None
     data: dict[str, Any]
     markdown: str | None = None  # for group robots; made from subject and text when absent
+    # e-mail: the others the very same message goes to, (key, name, address) each, one
+    # outbox row apiece (an item's step to the several people of its unit: one mail)
+    also: tuple[tuple[str, str, str], ...] = ()
+    # e-mail: what the Message-ID is made from, if not the key: the step's message, which
+    # every copy of it carries, to whomever and however a retry addresses it
+    message_key: str = ""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key, *(key for key, _, _ in self.also))
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,13 @@ class Result:
     detail: str = ""
     stop: bool = False  # the far end is in trouble: do not try the rest of the batch now
     retry_after: float | None = None  # limited: seconds the platform blocks the destination
+    # a message to several recipients (Outgoing.also) whose verdicts differ (a refused
+    # recipient): one Result per recipient, in the message's order; None: this one for all
+    each: tuple[Result, ...] | None = None
+
+    def of(self, j: int) -> Result:
+        """The verdict for the message's ``j``-th recipient."""
+        return self.each[j] if self.each is not None else self
 
     @classmethod
     def sent(cls, detail: str = "") -> Result:

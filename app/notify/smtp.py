@@ -24,9 +24,14 @@ TLS is either implicit (``implicit_tls=True``: the connection is TLS from the fi
 against the system's trusted CAs, or only against ``ca_file`` when one is given (a
 private CA, or a self-signed certificate the operator chose to trust).
 
-Message-ID is derived from the outbox key, so if a retry follows a timeout after the
-server had in fact accepted the message, the copy carries the same Message-ID and mail
-systems can tell it is a duplicate.
+Message-ID is derived from the outbox key (for a step's mail to several of a unit's
+people, from the step's message, ``Outgoing.message_key``), so if a retry follows a
+timeout after the server had in fact accepted the message, the copy carries the same
+Message-ID and mail systems can tell it is a duplicate.
+
+One message may go to several recipients (``Outgoing.also``): one RCPT each, in one
+transaction; a recipient the server refuses gets its own verdict and the others the
+message.
 """
 
 from __future__ import annotations
@@ -121,18 +126,19 @@ class SmtpChannel:
         if not msg.to_email:
             return Result.permanent("no e-mail address")
         try:
-            to = _address_line("To", msg.to_name, msg.to_email)
+            to = _to_line([(msg.to_name, msg.to_email), *((name, addr) for _, name, addr in msg.also)])
             subject = _unstructured_line("Subject", msg.subject)
-            key = _unstructured_line("X-Rectify-Key", msg.key)  # traces a bounce or a complaint to its row
+            key = _folded("X-Rectify-Key", [_unstructured_line("X-Rectify-Key", k) for k in msg.keys])
         except (ValueError, MessageError) as err:
             return Result.permanent(f"cannot write the headers: {err}")
+        message_id = self._message_id(msg.message_key or msg.key).encode()
         head = b"".join(
             (
                 self._from_line,
                 to,
                 subject,
                 key,
-                b"Date: %s\r\nMessage-ID: %s\r\n" % (format_datetime(now).encode(), self._message_id(msg.key).encode()),
+                b"Date: %s\r\nMessage-ID: %s\r\n" % (format_datetime(now).encode(), message_id),
                 b"Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n",  # RFC 3834: no out-of-office replies
             )
         )
@@ -195,7 +201,8 @@ class _Connection:
                     return opened
                 self.smtp, self.reused = opened, False
             try:
-                result = _transaction(self.smtp, self.channel.sender.addr_spec, msg.to_email or "", composed, clear)
+                to = [msg.to_email or "", *(addr for _, _, addr in msg.also)]
+                result = _transaction(self.smtp, self.channel.sender.addr_spec, to, composed, clear)
             except BaseException:  # the outbox could not be asked (its database is gone)
                 self.drop()
                 raise
@@ -220,16 +227,19 @@ class _Connection:
             self.smtp = None
 
 
-def _transaction(smtp: smtplib.SMTP, sender: str, to: str, data: bytes, clear: Clear) -> Result:
-    """MAIL, RCPT, DATA for one message (``data`` as composed: dot-stuffed, ending in the
-    final dot), telling apart a failure before the message was handed over (temporary)
-    from silence after it (unknown). ``clear()`` is asked after the server's 354, just
-    before the data goes: the outbox's in-flight commit runs meanwhile. If it holds the
-    message back (``untried``), the caller drops the session before the final dot, so the
-    server keeps nothing."""
-    international = not (sender.isascii() and to.isascii())
+def _transaction(smtp: smtplib.SMTP, sender: str, to: list[str], data: bytes, clear: Clear) -> Result:
+    """MAIL, one RCPT per recipient, DATA for one message (``data`` as composed:
+    dot-stuffed, ending in the final dot), telling apart a failure before the message was
+    handed over (temporary) from silence after it (unknown). ``clear()`` is asked after
+    the server's 354, just before the data goes: the outbox's in-flight commit runs
+    meanwhile. If it holds the message back (``untried``), the caller drops the session
+    before the final dot, so the server keeps nothing. A recipient the server refuses
+    gets its own verdict (``Result.each``) and the message goes to the others."""
+    international = not all(a.isascii() for a in (sender, *to))
     if international and not smtp.has_extn("smtputf8"):
-        return Result.permanent(f"{to}: the server does not support SMTPUTF8 (non-ASCII addresses)")
+        return _for_each(
+            [Result.permanent(f"{a}: the server does not support SMTPUTF8 (non-ASCII addresses)") for a in to]
+        )
     options = [f"size={len(data)}"] if smtp.has_extn("size") else []
     if international:
         options += ["SMTPUTF8", "BODY=8BITMIME"]
@@ -238,16 +248,16 @@ def _transaction(smtp: smtplib.SMTP, sender: str, to: str, data: bytes, clear: C
     # MAIL and RCPT said directly: smtplib's mail() and rcpt() parse each address again
     # (email.utils.parseaddr), which cost more than the exchange itself; both addresses
     # were checked already (the sender at start-up, the recipient by _address_line)
-    envelope = (f"MAIL FROM:<{sender}>{extra}", f"RCPT TO:<{to}>", "DATA")
+    envelope = (f"MAIL FROM:<{sender}>{extra}", *(f"RCPT TO:<{a}>" for a in to), "DATA")
     try:
         replies = _envelope(smtp, envelope)
-        refused = _refusal(replies)
-        if refused is not None:
-            if len(replies) == 3 and replies[2][0] == 354:  # asked for data it has nowhere to put
+        refused = _refusals(replies, len(to))
+        if all(r is not None for r in refused):
+            if len(replies) == len(envelope) and replies[-1][0] == 354:  # asked for data it has nowhere to put
                 smtp.send(".\r\n")
                 smtp.getreply()
             _reset(smtp)
-            return refused
+            return _for_each(refused)
         why = clear()
         if why is not None:
             return Result.untried(why)  # the caller hangs up before the final dot
@@ -257,19 +267,31 @@ def _transaction(smtp: smtplib.SMTP, sender: str, to: str, data: bytes, clear: C
     try:
         code, reply = smtp.getreply()
     except (OSError, smtplib.SMTPException) as err:
-        return Result.unknown(f"handed over, but no reply: {_describe(err)}")
-    if code == 250:
-        return Result.sent()
-    _reset(smtp)
-    return _by_code(code, reply, stop=code == 421)
+        taken = Result.unknown(f"handed over, but no reply: {_describe(err)}")
+    else:
+        taken = Result.sent() if code == 250 else _by_code(code, reply, stop=code == 421)
+        if code != 250:
+            _reset(smtp)
+    return _for_each([taken if r is None else r for r in refused], stop=taken.stop)
+
+
+def _for_each(results: list[Result], stop: bool = False) -> Result:
+    """One recipient's verdict as it is; several recipients' as one Result carrying each
+    (its own status the first recipient's, ``stop`` if the session is in trouble)."""
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    stop = stop or any(r.stop for r in results)
+    return Result(first.status, first.detail, stop, first.retry_after, tuple(results))
 
 
 def _envelope(smtp: smtplib.SMTP, commands: tuple[str, str, str]) -> list[tuple[int, bytes]]:
     """MAIL, RCPT and DATA, and the server's replies to them. A server that offers
     PIPELINING (RFC 2920: Postfix, Exim, Exchange and the public mail services do) gets
     the three in one write and its three replies are read in order: one round trip
-    instead of three. Otherwise each waits for its reply, and the first refusal ends
-    the exchange. Reading stops at a 421: the server is closing the connection."""
+    instead of three. Otherwise each waits for its reply; a refused sender ends the
+    exchange, and so do recipients all refused (no DATA). Reading stops at a 421: the
+    server is closing the connection."""
     replies: list[tuple[int, bytes]] = []
     if smtp.has_extn("pipelining"):
         smtp.send("".join(c + "\r\n" for c in commands))
@@ -277,24 +299,48 @@ def _envelope(smtp: smtplib.SMTP, commands: tuple[str, str, str]) -> list[tuple[
             replies.append(smtp.getreply())
         return replies
     for command in commands:
+        if command == "DATA" and all(code not in (250, 251) for code, _ in replies[1:]):
+            break  # every recipient refused: nothing to send
         replies.append(smtp.docmd(command))
-        if replies[-1][0] not in (250, 251, 354):
+        if replies[-1][0] == 421 or (len(replies) == 1 and replies[0][0] != 250):
             break
     return replies
 
 
-def _refusal(replies: list[tuple[int, bytes]]) -> Result | None:
-    """What the envelope's replies mean, if the server did not take the envelope: a
-    refused sender is our configuration (temporary, the batch stops) unless the message
-    is too big (552); a refused recipient or DATA is that message's answer."""
-    (code, reply), rest = replies[0], replies[1:]
+def _refusals(replies: list[tuple[int, bytes]], recipients: int) -> list[Result | None]:
+    """What the envelope's replies mean for each recipient: None for one the server took
+    (and whose data it asked for), else its verdict. A refused sender is our
+    configuration (temporary, the batch stops) unless the message is too big (552); a
+    refused recipient is that recipient's answer; a refused DATA, or a 421 anywhere (the
+    server is closing), is everyone's."""
+    (code, reply), rcpts, data = replies[0], replies[1 : 1 + recipients], replies[1 + recipients :]
     if code != 250:
         by_code = _by_code(code, reply)
-        return by_code if code == 552 else Result.temporary(f"sender refused: {by_code.detail}", stop=True)
-    for (code, reply), wanted in zip(rest, ((250, 251), (354,)), strict=False):
-        if code not in wanted:
-            return _by_code(code, reply, stop=code == 421)
-    return None
+        everyone = by_code if code == 552 else Result.temporary(f"sender refused: {by_code.detail}", stop=True)
+        return [everyone] * recipients
+    closing = next(((c, r) for c, r in (*rcpts, *data) if c == 421), None)
+    if closing is not None or len(rcpts) < recipients:
+        c, r = closing or (421, b"the server stopped answering the envelope")
+        return [_by_code(c, r, stop=True)] * recipients
+    each = [None if c in (250, 251) else _by_code(c, r) for c, r in rcpts]
+    if data and data[0][0] != 354:
+        refused = _by_code(*data[0])
+        return [refused if e is None else e for e in each]
+    return each
+
+
+def _to_line(recipients: list[tuple[str, str]]) -> bytes:
+    """``To: 张三 <a@b.cn>``, or several such addresses, a line each."""
+    return _folded("To", [_address_line("To", name, addr) for name, addr in recipients], b",")
+
+
+def _folded(field: str, lines: list[bytes], separator: bytes = b"") -> bytes:
+    """One header from the values of several lines of it (each ``field: value\r\n``, as
+    written for the field alone): the values in order, each on a folded line of its own.
+    The X-Rectify-Key of a mail to several recipients carries each one's outbox key,
+    which traces a bounce or a complaint to its row."""
+    values = [line[len(field) + 2 : -2] for line in lines]
+    return b"%s: %s\r\n" % (field.encode("ascii"), (separator + b"\r\n ").join(values))
 
 
 @lru_cache(maxsize=4096)

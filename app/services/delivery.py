@@ -14,6 +14,11 @@ What holds, and how:
   worker abandons the send before the hand-over (for mail: it hangs up before the final
   dot of DATA, so the server keeps nothing). The lease is longer than the transport's
   timeout (checked at start-up).
+* **A step to several people is one mail.** An item's reminder or escalation to several
+  of its unit's people (the handler, the deputy, the head) goes as one message with a
+  RCPT each (:func:`_parts`): their rows are marked in flight together, each gets its
+  own verdict (a refused recipient fails alone), and below "message" means all of its
+  rows. The Message-ID is the step's, so a copy carries the one the first had.
 * **The window is one message.** The in-flight marker is committed before the message
   goes and cleared with its verdict (which rides with the next message's marker, or is
   committed at the end of the batch), so a worker that dies, or loses its database,
@@ -65,10 +70,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, cached_property, partial
+from select import POLLIN, poll
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import Connection, and_, any_, bindparam, case, null, or_, select, update
+from sqlalchemy import Connection, and_, any_, bindparam, case, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -346,22 +352,58 @@ def subject_of(row: Notification, lang: str) -> str:
         return defang(row.subject)
 
 
-def _outgoing(row: Notification, user: User | None, base_url: str) -> Outgoing:
+def _outgoing(part: list[Notification], users: Mapping[int, User], base_url: str) -> Outgoing:
+    """The message for one row, or one for a part's several rows (:func:`_parts`):
+    worded once, greeting every recipient by name, addressed to them all."""
+    row, people = part[0], [users.get(r.recipient_id) for r in part]
+    user = people[0]
     data = dict(row.data or {})
     if row.kind == "event":  # rendered when written, in the recipient's language (app.services.events)
         html = data.pop("html", None)
         return _message(row, user, row.subject, row.body, html, data)
     kind, ctx = message_context(row, base_url)
+    lang = user.lang if user else "zh"
     if user is not None:
-        ctx["name"] = user.full_name or user.username
+        ctx["name"] = _NAME_SEPARATOR.get(lang, ", ").join(_name(u) for u in people)
     try:
-        lang = user.lang if user else "zh"
         subject, text, html = render(kind, ctx, lang)
         markdown = render_markdown(kind, ctx, lang) if row.channel in ROBOT_KINDS else None
     except Exception:
         log.exception("notification template %s failed for outbox row %s; sent as written", kind, row.key)
         subject, text, html, markdown = defang(row.subject), defang(row.body), None, None
-    return _message(row, user, subject, text, html, data, markdown)
+    also = tuple((r.key, _name(u), u.email) for r, u in zip(part[1:], people[1:], strict=True))
+    return _message(row, user, subject, text, html, data, markdown, also)
+
+
+def _name(user: User) -> str:
+    return user.full_name or user.username
+
+
+_NAME_SEPARATOR = {"zh": "、"}  # 张三、李四：; other languages: Zhang San, Li Si:
+MAIL_RECIPIENTS = 10  # at most this many people on one mail (a unit's handler, deputies and head)
+
+
+def _parts(rows: list[Notification], users: Mapping[int, User]) -> list[list[Notification]]:
+    """A destination's rows as the messages they go in, in the order of their first row.
+    E-mail rows of one step's message about one item (a reminder, an escalation: the
+    sweep names it in their data, app.services.outbox_rows.rows_for_step) to people who
+    read the same language go as one mail to them all, a RCPT each: a unit's handler,
+    deputy and head see the one message, addressed to the three of them, and the mail
+    server has one message to take instead of three. Everything else goes on its own."""
+    parts: list[list[Notification]] = []
+    shared: dict[tuple[str, str], list[Notification]] = {}
+    for row in rows:
+        user = users.get(row.recipient_id)
+        message = (row.data or {}).get("message")
+        if row.channel != "email" or not message or user is None or not user.email:
+            parts.append([row])
+            continue
+        part = shared.get((message, user.lang))
+        if part is None or len(part) >= MAIL_RECIPIENTS or any(users[r.recipient_id].email == user.email for r in part):
+            part = shared[(message, user.lang)] = []
+            parts.append(part)
+        part.append(row)
+    return parts
 
 
 def _message(
@@ -372,6 +414,7 @@ def _message(
     html: str | None,
     data: dict,
     markdown: str | None = None,
+    also: tuple[tuple[str, str, str], ...] = (),
 ) -> Outgoing:
     return Outgoing(
         key=row.key,
@@ -383,6 +426,8 @@ def _message(
         html=html,
         markdown=markdown,
         data=data | {"kind": row.kind, "level": row.level, "item_type": row.item_type, "item_id": row.item_id},
+        also=also,
+        message_key=data.get("message", "") if row.channel == "email" else "",
     )
 
 
@@ -403,9 +448,11 @@ def _gate(s: Session, name: str) -> DeliveryGate:
 class _Batch:
     """One destination's share of a claim, handed to its channel message by message.
 
-    ``before_each`` and ``on_result`` are the channel's hooks. Verdicts are queued and
-    written in the transaction that marks the next message in flight (or at ``finish``),
-    so each message costs one commit.
+    ``parts`` are the messages' rows (one row each, or an item's step to several people:
+    :func:`_parts`). ``before_each`` and ``on_result`` are the channel's hooks, asked
+    per message: a message's rows are marked in flight together and each gets its own
+    verdict. Verdicts are queued and written in the transaction that marks the next
+    message in flight (or at ``finish``), so each message costs one commit.
     """
 
     def __init__(
@@ -413,17 +460,17 @@ class _Batch:
         db: Database,
         clock: Callable[[], datetime],
         claim: Claim,
-        rows: list[Notification],
+        parts: list[list[Notification]],
         gate: str,
         rate: Rate | None,
         settings: DeliverySettings,
         report: DeliveryReport,
         fast: _Autocommit | None = None,
     ) -> None:
-        self.db, self.clock, self.claim, self.rows = db, clock, claim, rows
+        self.db, self.clock, self.claim, self.parts = db, clock, claim, parts
         self.gate, self.rate, self.settings, self.report = gate, rate, settings, report
         self.lease_until = claim.lease_until
-        self.attempts = {r.id: r.attempts for r in rows}
+        self.attempts = {r.id: r.attempts for part in parts for r in part}
         self.queued: list[tuple[int, dict]] = []
         # (admitted, answered) per message through a rated gate: the gate keeps the instant
         # of the answer, so the window is counted from no earlier than the far end saw it
@@ -433,7 +480,7 @@ class _Batch:
         self.block: tuple[datetime, str] | None = None  # the platform's own block, written with the answer
         self.claim_lost = False
         self.fast = fast
-        self.started: tuple[int, int | None] | None = None  # an in-flight commit on its way (row index, prev id)
+        self.started: tuple[int, list[int]] | None = None  # an in-flight commit on its way (message, prev ids)
 
     def _mine(self, row_id: int):
         return and_(Notification.id == row_id, Notification.claim_token == self.claim.token, _status_is("sending"))
@@ -458,63 +505,59 @@ class _Batch:
                 self.report.lost += 1
         self.queued.clear()
 
-    def _hand_over_in_one_statement(self, row_id: int, now: datetime) -> int | bool | None:
+    def _hand_over_in_one_statement(self, row_ids: list[int], now: datetime) -> list[int] | bool:
         """The common case in one autocommit UPDATE (one round trip, atomic by itself):
         the previous message's "sent" and this one's in-flight mark, sent to the database
-        without waiting (:meth:`_taken` reads the answer). Returns the previous row's id
-        (None if there is none), or False when the case is not the common one (a gate to
-        pass, another verdict, a lease to renew)."""
+        without waiting (:meth:`_taken` reads the answer). Returns the previous message's
+        row ids (none if there is none), or False when the case is not the common one (a
+        gate to pass, another verdict, a lease to renew)."""
         if self.fast is None or self.rate is not None or now + self.settings.lease / 2 > self.lease_until:
             return False
-        if len(self.queued) > 1 or (self.queued and self.queued[0][1].get("status") != "sent"):
+        sent_at = {values.get("sent_at") for _, values in self.queued}
+        if any(values.get("status") != "sent" for _, values in self.queued) or len(sent_at) > 1:
             return False
-        prev, sent_at = None, None
-        if self.queued:
-            prev, values = self.queued.pop()
-            sent_at = values["sent_at"]
+        prev = [row_id for row_id, _ in self.queued]
+        self.queued.clear()
         self.fast.send(
             _hand_over(),
-            row=row_id,
+            rows=row_ids,
             prev=prev,
-            sent_at=sent_at,
+            sent_at=sent_at.pop() if sent_at else None,
             now=now,
             until=now + self.settings.lease,
             token=self.claim.token,
         )
         return prev
 
-    def _taken(self, row_id: int, prev: int | None) -> bool:
-        """The answer to the statement :meth:`_hand_over_in_one_statement` sent: was this
-        row's mark written (does our claim hold)? A database error is raised here, before
+    def _taken(self, row_ids: list[int], prev: list[int]) -> bool:
+        """The answer to the statement :meth:`_hand_over_in_one_statement` sent: were these
+        rows' marks written (does our claim hold)? A database error is raised here, before
         anything is handed over."""
         ids = set(self.fast.ids())
-        if prev is not None and prev not in ids:
-            self.report.lost += 1
-        return row_id in ids
+        self.report.lost += len(set(prev) - ids)
+        return ids.issuperset(row_ids)
 
     def start(self, i: int) -> None:
         """Begin message ``i``'s in-flight commit without waiting for it, so the channel
         can open its exchange meanwhile; :meth:`before_each` waits for it."""
         if self.started is None:
-            written = self._hand_over_in_one_statement(self.rows[i].id, self.clock())
+            written = self._hand_over_in_one_statement([r.id for r in self.parts[i]], self.clock())
             self.started = (i, written) if written is not False else None
 
     def __call__(self, i: int) -> str | None:
         return self.before_each(i)
 
     def before_each(self, i: int) -> str | None:
-        row = self.rows[i]
+        ids = [r.id for r in self.parts[i]]
         now = self.clock()
         started, self.started = self.started, None
-        if started is not None and started[0] == i:
-            written = started[1]
-        else:
-            written = self._hand_over_in_one_statement(row.id, now)
+        mine = started is not None and started[0] == i
+        written = started[1] if mine else self._hand_over_in_one_statement(ids, now)
         if written is not False:
-            if not self._taken(row.id, written):
+            if not self._taken(ids, written):
                 self.claim_lost = True
                 return "the claim was taken over by another worker"
-            self.attempts[row.id] += 1
+            self._count_attempt(ids)
             return None
         with self.db.transaction() as s:
             self._write_queued(s)
@@ -535,10 +578,10 @@ class _Batch:
             t = Notification.__table__
             taken = s.execute(
                 update(t)
-                .where(t.c.id == row.id, t.c.claim_token == self.claim.token, _status_is("sending", t))
+                .where(t.c.id.in_(ids), t.c.claim_token == self.claim.token, _status_is("sending", t))
                 .values(_in_flight(t, now, until))
             ).rowcount
-            if not taken:  # abandoned before talking to the far end
+            if taken < len(ids):  # abandoned before talking to the far end
                 self.claim_lost = True
                 return "the claim was taken over by another worker"
             if gate is not None:
@@ -552,8 +595,12 @@ class _Batch:
                     .execution_options(synchronize_session=False)
                 )
                 self.lease_until = until
-        self.attempts[row.id] += 1
+        self._count_attempt(ids)
         return None
+
+    def _count_attempt(self, ids: list[int]) -> None:
+        for row_id in ids:
+            self.attempts[row_id] += 1
 
     def give_up_unconfirmed(self, row: Notification) -> None:
         """A row handed over twice without an answer (the second time by a worker that
@@ -564,14 +611,22 @@ class _Batch:
         self.report.ids.append(row.id)
 
     def on_result(self, i: int, result: Result) -> None:
-        row = self.rows[i]
-        attempts = self.attempts[row.id]
+        """Message ``i``'s verdict, for each of its rows (``result.of(j)``: a recipient the
+        server refused has its own); the destination's gate is freed once per message."""
         now = self.clock()
-        values: dict = {"lease_until": None, "in_flight_at": None, "claim_token": None}
         answered = self.admitted_at is not None and result.status != "untried"
         if answered:
             self.answered.append((self.admitted_at, now.timestamp()))
             self.admitted_at = None
+        for j, row in enumerate(self.parts[i]):
+            self._verdict(row, result.of(j), now)
+        if answered:  # the destination is free (or blocked) for every worker at once
+            with self.db.transaction() as s:
+                self._write_queued(s)
+
+    def _verdict(self, row: Notification, result: Result, now: datetime) -> None:
+        attempts = self.attempts[row.id]
+        values: dict = {"lease_until": None, "in_flight_at": None, "claim_token": None}
         if result.status == "untried":
             if self.claim_lost:
                 self.report.lost += 1
@@ -617,9 +672,6 @@ class _Batch:
         self.queued.append((row.id, values))
         setattr(self.report, outcome, getattr(self.report, outcome) + 1)
         self.report.ids.append(row.id)
-        if answered:  # the destination is free (or blocked) for every worker at once
-            with self.db.transaction() as s:
-                self._write_queued(s)
 
     def finish(self) -> None:
         if not self.queued and not self.answered and self.block is None and self.resume_at is None:
@@ -639,7 +691,7 @@ class _Batch:
     def _hold_the_rest(self, s: Session, until: datetime) -> None:
         """A rated destination that must wait holds back every row still pending for it,
         so that none claimed later overtakes the ones that waited: they go in order."""
-        row = self.rows[0]
+        row = self.parts[0][0]
         t = Notification.__table__
         s.execute(
             update(t)
@@ -662,6 +714,8 @@ class _Autocommit:
     def __init__(self, db: Database) -> None:
         self.connection: Connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.pq = self.connection.connection.driver_connection.pgconn
+        self.poller = poll()
+        self.poller.register(self.pq.socket, POLLIN)
         self.sent: _Compiled | None = None  # the statement whose answer is still to be read
         self.values: list[bytes | None] = []  # and its parameters
         # Statements prepared in this database session, kept with the pooled connection (a
@@ -689,10 +743,21 @@ class _Autocommit:
         self.prepared.add(compiled.name)
 
     def _answer(self) -> list:
+        """The statement's results, waited for with the GIL released (a poll of the
+        socket): libpq's get_result holds it while it blocks, which stalled the embedded
+        tick's other threads (the sweep, the other deliverer) for every commit. A lost
+        connection ends the list (the caller raises with libpq's message)."""
         results = []
-        while (result := self.pq.get_result()) is not None:
-            results.append(result)
-        return results
+        try:
+            while True:
+                while self.pq.is_busy():
+                    self.poller.poll()
+                    self.pq.consume_input()
+                if (result := self.pq.get_result()) is None:
+                    return results
+                results.append(result)
+        except psycopg.OperationalError:
+            return results
 
     def ids(self) -> list[int]:
         """The ids the statement sent returns, once it has committed."""
@@ -762,6 +827,8 @@ class _Compiled:
 def _text_param(value) -> bytes | None:
     if value is None:
         return None
+    if isinstance(value, list):  # of ids: an array's text form
+        return b"{%s}" % ",".join(map(str, value)).encode()
     if isinstance(value, bool):
         return b"t" if value else b"f"
     if isinstance(value, datetime):
@@ -771,17 +838,18 @@ def _text_param(value) -> bytes | None:
 
 @cache
 def _hand_over() -> _Compiled:
-    """The previous row's "sent" (when ``prev`` is given) and row ``row``'s in-flight
-    mark, for rows still ours (claim ``token``), in one statement."""
+    """The previous message's rows' "sent" (ids ``prev``, none for the first) and the
+    in-flight mark of this message's rows (``rows``), for rows still ours (claim
+    ``token``), in one statement."""
     t = Notification.__table__
-    ts = t.c.lease_until.type
-    done = t.c.id == bindparam("prev", type_=t.c.id.type)
+    ts, ids = t.c.lease_until.type, ARRAY(t.c.id.type)
+    done = t.c.id == any_(bindparam("prev", type_=ids))
     now, until = bindparam("now", type_=ts), bindparam("until", type_=ts)
     marks = _in_flight(t, now, until)
     stmt = (
         update(t)
         .where(
-            t.c.id.in_([bindparam("row", type_=t.c.id.type), bindparam("prev", type_=t.c.id.type)]),
+            t.c.id == any_(func.array_cat(bindparam("rows", type_=ids), bindparam("prev", type_=ids), type_=ids)),
             t.c.claim_token == bindparam("token", type_=t.c.claim_token.type),
             _status_is("sending", t),
         )
@@ -883,14 +951,14 @@ def _send_groups(db, channels, clock, taken, base_url, settings, report, groups,
         unit = units.get(group[0].unit_id)
         channel = channels.for_row(group[0], unit)
         done = [r for r in group if r.unconfirmed >= MAX_UNCONFIRMED]  # handed over twice already: never a third
-        todo = [r for r in group if r.unconfirmed < MAX_UNCONFIRMED]
-        batch = _Batch(db, clock, taken, todo, gate, settings.rates.get(group[0].channel), settings, report, fast)
+        parts = _parts([r for r in group if r.unconfirmed < MAX_UNCONFIRMED], users)
+        batch = _Batch(db, clock, taken, parts, gate, settings.rates.get(group[0].channel), settings, report, fast)
         for row in done:
             batch.give_up_unconfirmed(row)
         if channel is None:
-            for i, row in enumerate(todo):
-                batch.on_result(i, Result.permanent(f"channel {row.channel} is not configured"))
-        elif todo:
-            outgoing = [_outgoing(r, users.get(r.recipient_id), base_url) for r in todo]
+            for i, part in enumerate(parts):
+                batch.on_result(i, Result.permanent(f"channel {part[0].channel} is not configured"))
+        elif parts:
+            outgoing = [_outgoing(part, users, base_url) for part in parts]
             channel.send_batch(outgoing, clock(), batch.on_result, batch)  # asked (and started) before each
         batch.finish()

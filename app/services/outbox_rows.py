@@ -234,14 +234,17 @@ def addressed(
 
 
 def rows_for_step(target: Target, step: Step, people: People, channels: frozenset[str], now: datetime) -> list[dict]:
-    """The messages of one step of one item, to the step's audience in the item's unit."""
+    """The messages of one step of one item, to the step's audience in the item's unit.
+    Their data name the step's message (``message``: its rows' key without the channel
+    and recipient), which its e-mail to several of the unit's people goes as (delivery)."""
+    base = f"{target.item_type}:{target.item_id}:{target.epoch}:{step.key}"
     common = message(
         (target.item_type, target.item_id, target.plan_id),
         step.key,
         step.kind,
         step.level,
         listed([target.data["title"]]),
-        target.data | {"step_at": step.at.isoformat()},
+        target.data | {"step_at": step.at.isoformat(), "message": base},
         now,
         step.at,
     )
@@ -252,7 +255,6 @@ def rows_for_step(target: Target, step: Step, people: People, channels: frozense
         supervisors = people.audience("supervisor", target.unit_id, target.issuer_id, None)
         users = [u for u in users if u in supervisors]
     held = step.kind in REMINDER_LIKE
-    base = f"{target.item_type}:{target.item_id}:{target.epoch}:{step.key}"
     return fan_out(base, common, users, people.units.get(target.unit_id), channels, now, held)
 
 

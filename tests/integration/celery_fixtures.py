@@ -91,7 +91,8 @@ def redis_client(url: str = REDIS_URL):
 
 @dataclass
 class MailRecorder:
-    """aiosmtpd handler that counts accepted messages by their X-Rectify-Key header.
+    """aiosmtpd handler that counts accepted messages by their X-Rectify-Key header (a
+    key per outbox row: a mail to several recipients counts once for each).
 
     ``block_after(n)`` makes every message after the n-th wait (before it is recorded or
     answered) until ``release()``. A waiting message whose client goes away is not
@@ -107,7 +108,8 @@ class MailRecorder:
     """
 
     keys: Counter = field(default_factory=Counter)
-    order: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # the keys taken, in order: a row each
+    messages: int = 0  # messages taken (a mail to several recipients is one, with a key each)
     connections: int = 0
     blocked: int = 0
     aborted: list[str] = field(default_factory=list)
@@ -143,26 +145,28 @@ class MailRecorder:
 
     async def handle_DATA(self, server, session, envelope):
         headers = self._parser.parsebytes(envelope.original_content or envelope.content)
-        key = headers[KEY_HEADER] or "?"
-        if self._limit is not None and self.total >= self._limit:
+        keys = (headers[KEY_HEADER] or "?").split()  # one per recipient: a mail to several carries each row's
+        if self._limit is not None and self.messages >= self._limit:
             self.blocked += 1
             try:
                 while not self._released.is_set():
                     await asyncio.sleep(0.01)
             except asyncio.CancelledError:
-                self.aborted.append(key)  # the client died while we held its message
+                self.aborted.extend(keys)  # the client died while we held its message
                 raise
             finally:
                 self.blocked -= 1
         now = time.monotonic()
         self.first_at = self.first_at or now
         self.last_at = now
-        self.keys[key] += 1
-        self.order.append(key)
-        self.message_ids.setdefault(key, []).append(headers["Message-ID"])
+        self.messages += 1
+        for key in keys:
+            self.keys[key] += 1
+            self.order.append(key)
+            self.message_ids.setdefault(key, []).append(headers["Message-ID"])
         if self.on_taken is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.on_taken, self.total, key)
-        wait = self.late.get(key, self.delay)
+            await asyncio.get_running_loop().run_in_executor(None, self.on_taken, self.total, keys[0])
+        wait = max(self.late.get(key, self.delay) for key in keys)
         if wait:
             await asyncio.sleep(wait)
         return "250 OK"
@@ -317,24 +321,35 @@ def email_users(db: Database) -> list[User]:
     return list(db.session().scalars(select(User).where(User.email.is_not(None), User.active).order_by(User.id)))
 
 
-def insert_pending_emails(db: Database, n: int, prefix: str, due: datetime | None = None) -> list[int]:
-    """``n`` pending e-mail rows for the demo users, due at ``due`` (default: a minute ago)."""
+def insert_pending_emails(
+    db: Database, n: int, prefix: str, due: datetime | None = None, per_item: int = 1
+) -> list[int]:
+    """``n`` pending e-mail rows for the demo users, due at ``due`` (default: a minute ago);
+    ``per_item``: see :func:`insert_pending_rows`."""
     users = email_users(db)
-    return insert_pending_rows(db, n, prefix, [(u.id, u.unit_id) for u in users], "email", due)
+    return insert_pending_rows(db, n, prefix, [(u.id, u.unit_id) for u in users], "email", due, per_item)
 
 
 def insert_pending_rows(
-    db: Database, n: int, prefix: str, to: list[tuple[int | None, int]], channel: str, due: datetime | None = None
+    db: Database,
+    n: int,
+    prefix: str,
+    to: list[tuple[int | None, int]],
+    channel: str,
+    due: datetime | None = None,
+    per_item: int = 1,
 ) -> list[int]:
     """``n`` pending reminder rows on ``channel``, row i for ``to[i % len(to)]`` (recipient
-    id, unit id), due at ``due`` (default: a minute ago). Returns their ids in order."""
+    id, unit id), due at ``due`` (default: a minute ago). Returns their ids in order.
+    ``per_item`` > 1: each run of that many rows is one item's step to as many people, as
+    the sweep writes it (their data name the one message: one mail to them all)."""
     now = datetime.now(UTC)
     due = due or now - timedelta(minutes=1)
     rows = [
         {
             "key": f"{prefix}:{i}:{channel}:{to[i % len(to)][0] or 'unit'}",
             "item_type": "task",
-            "item_id": i,
+            "item_id": i // per_item,
             "plan_id": None,
             "step": "remind:1d",
             "kind": "remind",
@@ -343,15 +358,16 @@ def insert_pending_rows(
             "unit_id": to[i % len(to)][1],
             "channel": channel,
             "status": "pending",
-            "subject": f"【整改提醒】测试事项{i}",
-            "body": f"测试事项{i}须于明日前完成",
+            "subject": f"【整改提醒】测试事项{i // per_item}",
+            "body": f"测试事项{i // per_item}须于明日前完成",
             "data": {
-                "title": f"测试事项{i}",
+                "title": f"测试事项{i // per_item}",
                 "unit": "测试单位",
                 "due_at": (now + timedelta(days=1)).isoformat(),
                 "days_left": 1,
-                "url": f"/tasks/{i}",
-            },
+                "url": f"/tasks/{i // per_item}",
+            }
+            | ({"message": f"{prefix}:{i // per_item}:remind:1d"} if per_item > 1 else {}),
             "created_at": now,
             "next_attempt_at": due,
             "attempts": 0,

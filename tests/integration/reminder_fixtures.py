@@ -78,6 +78,12 @@ def _item_and_step(key: str, pattern: re.Pattern[str]) -> tuple[str, int, str]:
     return match["type"], int(match["id"]), f"notice_list:{match['day']}"
 
 
+def is_notice(key: str) -> bool:
+    """A person's 督办 notice (app.services.digest): one mail listing several escalations,
+    under a key of its own (escalation_notice:<recipient>:<first row>)."""
+    return key.startswith("escalation_notice:")
+
+
 def is_event(key: str) -> bool:
     """A workflow event's message (app.services.events): the same outbox and channels as the
     reminders, under keys of their own (<item>:<id>:<occurrence>:event:<kind>:<channel>…)."""
@@ -137,9 +143,11 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         msg = message_from_bytes(envelope.content)  # compat32: fast, and the headers we read are simple
         subject = str(make_header(decode_header(msg["Subject"])))
+        keys = msg["X-Rectify-Key"].split()  # a mail to several recipients: their rows' keys, in RCPT order
+        assert len(keys) == len(envelope.rcpt_tos), (keys, envelope.rcpt_tos)
         with self.sink.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.sink.received.append(Mail(rcpt, msg["X-Rectify-Key"], subject, msg["Message-ID"]))
+            for rcpt, key in zip(envelope.rcpt_tos, keys, strict=True):
+                self.sink.received.append(Mail(rcpt, key, subject, msg["Message-ID"]))
         return "250 OK"
 
 

@@ -330,7 +330,7 @@ def test_e_a_worker_killed_mid_delivery_of_a_sweep_with_notices_leaves_each_item
     stack.rec.block_after(3)  # the 4th mail (and any after it) waits, unanswered
     first = stack.start_worker()
     stack.tick()
-    wait_for(lambda: stack.rec.total == 3 and stack.rec.blocked >= 1, 60, "a pool process held at the 4th mail")
+    wait_for(lambda: stack.rec.messages == 3 and stack.rec.blocked >= 1, 60, "a pool process held at the 4th mail")
     first.kill()
     wait_for(lambda: stack.rec.blocked == 0, 10, "the server to drop the dead worker's unanswered messages")
     stack.rec.release()

@@ -187,6 +187,36 @@ def test_headers_arrive_as_written_however_long_quoted_or_international():
     assert all(not m.defects for _, m in handler.delivered)
 
 
+def test_one_mail_to_a_units_three_people_names_them_all_and_a_refused_one_gets_its_own_verdict(mail):
+    """An item's step to several people goes as one message (a RCPT each): all of them in
+    its To, each one's outbox key in X-Rectify-Key; the server refusing one of them fails
+    that one only, and the message still goes to the others."""
+    server, port = mail
+    others = (("task:17/step/user:1", "李四", "user1@example.cn"), ("task:17/step/user:2", "王五", "gone@example.cn"))
+    server.refuse = {"gone@example.cn": "550 5.1.1 no such mailbox"}
+    together = outgoing(0, also=others, message_key="task:17/step")
+    alone = outgoing(0, message_key="task:17/step")
+
+    [result] = smtp_channel(port).send_batch([together], NOW)
+    everyone_refused = outgoing(3, to_email="gone@example.cn", also=(others[1],))
+    [refused] = smtp_channel(port).send_batch([everyone_refused], NOW)
+    smtp_channel(port).send_batch([alone], NOW)
+
+    assert [result.of(j).status for j in range(3)] == ["sent", "sent", "permanent"]
+    assert "550" in result.of(2).detail and not result.stop
+    [(rcpts, msg), (_, msg_alone)] = server.delivered  # nothing for the mail whose recipients were all refused
+    assert rcpts == ["user0@example.cn", "user1@example.cn"]
+    assert [(a.display_name, a.addr_spec) for a in msg["To"].addresses] == [
+        ("张0", "user0@example.cn"),
+        ("李四", "user1@example.cn"),
+        ("王五", "gone@example.cn"),
+    ]
+    assert msg["X-Rectify-Key"].split() == ["task:17/rule:remind-3d/2022-06-20/user:0", *(k for k, _, _ in others)]
+    assert msg["Message-ID"] == msg_alone["Message-ID"]  # the step's message, to whomever it goes
+    assert [refused.of(j).status for j in range(2)] == ["permanent", "permanent"]
+    assert not msg.defects
+
+
 def test_a_retried_message_keeps_its_message_id_so_duplicates_can_be_spotted(mail):
     server, port = mail
     channel = smtp_channel(port)
