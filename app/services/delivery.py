@@ -389,17 +389,20 @@ def _parts(rows: list[Notification], users: Mapping[int, User]) -> list[list[Not
     sweep names it in their data, app.services.outbox_rows.rows_for_step) to people who
     read the same language go as one mail to them all, a RCPT each: a unit's handler,
     deputy and head see the one message, addressed to the three of them, and the mail
-    server has one message to take instead of three. Everything else goes on its own."""
+    server has one message to take instead of three. Everything else goes on its own,
+    and so does an address beyond ASCII (a server without SMTPUTF8 refuses the whole
+    mail for it, which must not cost the others theirs)."""
     parts: list[list[Notification]] = []
     shared: dict[tuple[str, str], list[Notification]] = {}
     for row in rows:
         user = users.get(row.recipient_id)
         message = (row.data or {}).get("message")
-        if row.channel != "email" or not message or user is None or not user.email:
+        if row.channel != "email" or not message or user is None or not user.email or not user.email.isascii():
             parts.append([row])
             continue
         part = shared.get((message, user.lang))
-        if part is None or len(part) >= MAIL_RECIPIENTS or any(users[r.recipient_id].email == user.email for r in part):
+        addresses = {users[r.recipient_id].email for r in part} if part else set()
+        if part is None or len(part) >= MAIL_RECIPIENTS or user.email in addresses:  # one RCPT per address
             part = shared[(message, user.lang)] = []
             parts.append(part)
         part.append(row)
@@ -744,9 +747,10 @@ class _Autocommit:
 
     def _answer(self) -> list:
         """The statement's results, waited for with the GIL released (a poll of the
-        socket): libpq's get_result holds it while it blocks, which stalled the embedded
-        tick's other threads (the sweep, the other deliverer) for every commit. A lost
-        connection ends the list (the caller raises with libpq's message)."""
+        socket): libpq's get_result holds it while it blocks, and the embedded tick runs
+        the sweep and the other deliverer in this process's other threads (the one-process
+        bench showed no gain: the answer is mostly in by then). A lost connection ends
+        the list (the caller raises with libpq's message)."""
         results = []
         try:
             while True:

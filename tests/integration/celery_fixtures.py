@@ -189,6 +189,12 @@ class MailServer:
         self.controller.stop()
 
 
+def use_mail_server(monkeypatch, port: int) -> None:
+    """An app created after this (in this process) sends its mail to 127.0.0.1:``port``."""
+    for name, value in {"HOST": "127.0.0.1", "PORT": str(port), "SENDER": SENDER}.items():
+        monkeypatch.setenv(f"RECTIFY_SMTP_{name}", value)
+
+
 def start_mail_server() -> MailServer:
     recorder = MailRecorder()
     controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), data_size_limit=10_000_000)

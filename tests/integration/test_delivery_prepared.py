@@ -13,9 +13,9 @@ from app import create_app, jobs
 from app.models import Notification
 from config import TestConfig
 from tests.integration.celery_fixtures import (
-    SENDER,
     insert_pending_emails,
     mail_server,  # noqa: F401 (fixture)
+    use_mail_server,
 )
 
 
@@ -25,8 +25,7 @@ def _ours(connection) -> int:
 
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_the_hand_over_is_prepared_again_after_psycopg_deallocates_all(db_url, tmp_path, mail_server, monkeypatch):  # noqa: F811
-    for name, value in {"HOST": "127.0.0.1", "PORT": str(mail_server.port), "SENDER": SENDER}.items():
-        monkeypatch.setenv(f"RECTIFY_SMTP_{name}", value)
+    use_mail_server(monkeypatch, mail_server.port)
     app = create_app(TestConfig(db_url, tmp_path))
     rt = app.extensions["rectify"]
     try:
