@@ -45,7 +45,7 @@ def worker_id() -> str:
 class TickReport:
     sweep: SweepReport
     digests: int
-    pending_ids: list[int]  # what delivery can take now, less what was handed on batch by batch
+    pending_ids: list[int]  # what delivery can take now: new rows, and rows handed on that no worker took
     handed_on: int = 0  # rows handed on while the sweep ran (``hand_on``)
 
 
@@ -89,7 +89,12 @@ def tick(rt, now: datetime, verbose: bool = False, hand_on: Callable[[list[int]]
     """The sweep and what follows it. With ``hand_on``, each sweep batch's outbox rows are
     folded as soon as the batch commits and the ids delivery can take are handed on
     (committed first), so delivery runs while the sweep writes the next batches; the
-    returned pending_ids are what is left (the 通报 lists, digests, rows due already)."""
+    returned pending_ids are every row delivery can take now: what is left (the 通报
+    lists, digests, rows due already) and any row handed on that is still pending. A
+    worker's claim skips a row another transaction holds locked, and the folding of a
+    later batch or of the tick's end locks the pending e-mail rows it reads, handed on
+    or not: a row its worker skipped would otherwise wait for the next tick (a row
+    handed twice is claimed once; the other claim finds it taken)."""
     calendar.reconcile(rt.db, now)  # an upgraded calendar package: count provisional deadlines again first
     folds = _Folds(rt, now, hand_on)
     on_batch = folds.batch_committed if hand_on is not None else None
@@ -99,11 +104,7 @@ def tick(rt, now: datetime, verbose: bool = False, hand_on: Callable[[list[int]]
     compose_group_summaries(rt.db, now)
     # what delivery can take right now (the sweep itself may run as of another instant)
     claim_now = rt.clock()
-    pending = [
-        i
-        for i in rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by(Notification.id))
-        if i not in folds.handed
-    ]
+    pending = list(rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by(Notification.id)))
     rt.db.session().commit()
     for import_id in ledger.stale_imports(rt.db, claim_now):
         run_import(rt, import_id)

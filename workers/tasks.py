@@ -30,7 +30,7 @@ def tick(at: str | None = None) -> str:
             deliver.delay(ids[start : start + DELIVERY_CHUNK])
 
     report = jobs.tick(rt, now, hand_on=hand_on)  # committed when it returns
-    hand_on(report.pending_ids)  # what the batches did not hand on (通报 lists, digests, rows due already)
+    hand_on(report.pending_ids)  # the rest (通报 lists, digests, rows due already) and any row a worker skipped
     return report.sweep.summary()
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import create_engine, func, select, update
 
 from app import create_app, jobs
 from app.models import Notification, Task, TaskEvent, Unit, User
@@ -178,6 +179,56 @@ def test_the_embedded_tick_delivers_batch_by_batch_and_each_item_still_reaches_e
         s.rollback()
         again, more = jobs.tick_and_deliver(rt, MORNING)
         assert again.sweep.notifications == 0 and more.claimed == 0
+    rt.db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite has no row locks to skip: it delivers after the sweep
+def test_a_row_handed_on_that_its_worker_could_not_take_goes_in_the_same_tick(
+    db_url,
+    tmp_path,
+    clock,
+    mail,  # noqa: F811
+    monkeypatch,
+):
+    """A worker's claim skips rows another transaction holds locked, and the tick's own
+    folding locks the pending e-mail rows it reads, those handed on already included. A
+    row its worker skipped so must be handed on again by the tick's end, not left for
+    the next tick (a minute later, or never if no tick follows). Here the first batch's
+    worker finds its rows locked, as it does when the next batch's folding holds them;
+    every e-mail row still reaches the server once, in this tick."""
+    monkeypatch.setattr("app.services.sweep.FIRST_BATCH", 3)  # 3, 6, 12, … tasks a batch
+    server, port = mail
+    app = smtp_app(db_url, tmp_path, port, clock)
+    rt = app.extensions["rectify"]
+    other = create_engine(db_url)
+    skipped: list[int] = []
+
+    def worker_meets_a_lock(ids: list[int]) -> None:
+        if skipped:  # the later batches' workers take theirs
+            jobs.deliver_due(rt, ids=ids, limit=len(ids))
+            return
+        with other.connect() as lock:
+            t = Notification.__table__
+            lock.execute(select(t.c.id).where(t.c.id.in_(ids)).with_for_update())
+            report = jobs.deliver_due(rt, ids=ids, limit=len(ids))
+            lock.rollback()
+        assert report.claimed == 0, "the claim skips the locked rows"
+        skipped.extend(ids)
+
+    with app.app_context():
+        report = jobs.tick(rt, MORNING, hand_on=worker_meets_a_lock)
+        assert skipped and report.sweep.batches >= 3
+        assert set(skipped) <= set(report.pending_ids), "handed on again at the tick's end"
+        for start in range(0, len(report.pending_ids), 100):  # as app.jobs and workers.tasks hand them on
+            jobs.deliver_due(rt, ids=report.pending_ids[start : start + 100], limit=100)
+        s = rt.db.session()
+        emails = list(s.scalars(select(Notification).where(Notification.channel == "email")))
+        assert {r.status for r in emails if r.id in skipped} == {"sent"}
+        assert not [r.key for r in emails if r.status in ("pending", "sending")]
+        keys = [key for _, m in server.delivered for key in m["X-Rectify-Key"].split()]
+        assert sorted(keys) == sorted(r.key for r in emails if r.status == "sent"), "each sent row's key, once"
+        s.rollback()
+    other.dispose()
     rt.db.dispose()
 
 
