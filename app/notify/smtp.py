@@ -138,7 +138,7 @@ class SmtpChannel:
                 to,
                 subject,
                 key,
-                b"Date: %s\r\nMessage-ID: %s\r\n" % (format_datetime(now).encode(), message_id),
+                b"Date: %s\r\nMessage-ID: %s\r\n" % (_date(now), message_id),
                 b"Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n",  # RFC 3834: no out-of-office replies
             )
         )
@@ -407,14 +407,23 @@ def _text_part(subtype: str, text: str) -> bytes:
 
 
 def _dot_stuffed(data: bytes) -> bytes:
-    """RFC 5321 4.5.2: a line starting with a dot gets another; then CRLF.CRLF."""
-    data = _LEADING_DOT.sub(b"..", data)
+    """RFC 5321 4.5.2: a line starting with a dot gets another; then CRLF.CRLF. (The
+    search for one is a byte scan; the substitution, only when there is one: base64 and
+    the headers as written here never start a line with a dot.)"""
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+@lru_cache(maxsize=16)
+def _date(now: datetime) -> bytes:
+    """The Date header's value; a batch's mails share their ``now``, so it is written once."""
+    return format_datetime(now).encode()
 
 
 def _reset(smtp: smtplib.SMTP) -> None:

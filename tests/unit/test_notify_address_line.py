@@ -1,6 +1,6 @@
-"""The To line of a mail, as a mail program reads it back: the name and the address as
-they were given, every line within 78 characters, nothing but ASCII on the wire. A long
-Chinese name takes several encoded words; RFC 2047 (6.2) joins adjacent ones without
+"""The To line of a mail, as a mail program reads it back (and the data's dot-stuffing):
+the name and the address as they were given, every line within 78 characters, nothing
+but ASCII on the wire. A long Chinese name takes several encoded words; RFC 2047 (6.2) joins adjacent ones without
 the space between them, as email.header does (the email package's address parser puts
 a space there, so the name is checked through email.header)."""
 
@@ -11,7 +11,7 @@ from email.header import decode_header, make_header
 
 import pytest
 
-from app.notify.smtp import _address_line
+from app.notify.smtp import _address_line, _dot_stuffed
 
 NAMES = [
     "张三",
@@ -54,3 +54,12 @@ def test_a_name_with_a_line_break_or_a_malformed_address_is_refused():
         _address_line.__wrapped__("To", "张三\r\nBcc: x@evil.cn", "a@b.cn")
     with pytest.raises(ValueError):
         _address_line.__wrapped__("To", "张三", "not an address")
+
+
+def test_a_line_starting_with_a_dot_is_stuffed_and_the_data_ends_in_the_final_dot():
+    """RFC 5321 4.5.2: the server would take a lone dot for the end of the data. What
+    this module composes never starts a line with one (base64, headers), so the check
+    is a scan; a line that does still gets its second dot."""
+    assert _dot_stuffed(b"a\r\n.\r\n..b\r\n") == b"a\r\n..\r\n...b\r\n.\r\n"
+    assert _dot_stuffed(b".x") == b"..x\r\n.\r\n"
+    assert _dot_stuffed(b"Subject: a.b\r\n\r\nQUJD\r\n") == b"Subject: a.b\r\n\r\nQUJD\r\n.\r\n"
