@@ -13,7 +13,12 @@ What it measures
                  connected: what the transport alone allows on this host for these mails.
                  Measured right beside each delivery (--repeat pairs, the floor after the
                  delivery, then before it, in turn: the host's load drifts), each pair's
-                 ratio printed and their median. Beside it smtp_floor_send_message, the
+                 ratio printed and their median. Per pair, where the delivery's CPU went
+                 (milliseconds per mail: the server, this process; the worker, its process
+                 tree; PostgreSQL, every postgres process; read from /proc) and the ceiling
+                 that leaves on this host: cores / their sum, beside the floor. The floor's
+                 server needs a core of its own; what the worker and PostgreSQL take besides
+                 comes out of the same cores. Beside it smtp_floor_send_message, the
                  earlier baseline: smtplib flattening small plain-text EmailMessages of its
                  own as it sends them (its clients' own Python work made it the lower one).
   * warm-up      before the timed pairs, ``--warm-up`` rows (default 400: two tasks per pool
@@ -56,7 +61,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pgadmin import admin_sql  # noqa: E402  (bench/ is on sys.path when run as a script)
+import cpu  # noqa: E402  (bench/ is on sys.path when run as a script)
+from pgadmin import admin_sql  # noqa: E402
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 
 from app.db import Database  # noqa: E402
@@ -128,10 +134,13 @@ def _smtp_client(port: int, n: int, tag: str, ready, mails: list[tuple[str, byte
     smtp.quit()
 
 
-def smtp_floor(port: int, recorder, n: int, procs: int, mails: list[tuple[str, bytes]] | None = None) -> float:
+def smtp_floor(
+    port: int, recorder, n: int, procs: int, mails: list[tuple[str, bytes]] | None = None
+) -> tuple[float, float]:
     """Mails per second the server takes from ``procs`` smtplib clients: ``mails`` split
     between them (the very bytes a delivery sends, see :func:`same_mails`), or ``n``
-    small plain-text messages of their own."""
+    small plain-text messages of their own; and the server's CPU milliseconds per mail
+    (this process: the server's thread, and the main thread waiting on the clients)."""
     before = recorder.total
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Barrier(procs + 1)
@@ -140,12 +149,12 @@ def smtp_floor(port: int, recorder, n: int, procs: int, mails: list[tuple[str, b
     for w in workers:
         w.start()
     ready.wait()  # not counting the clients' start-up (seconds on a loaded host: it made the floor look low)
-    t0 = time.perf_counter()
+    t0, server0 = time.perf_counter(), cpu.own()
     for w in workers:
         w.join()
-    wall = time.perf_counter() - t0
+    wall, server = time.perf_counter() - t0, cpu.own() - server0
     got = recorder.total - before
-    return got / wall
+    return got / wall, server / max(got, 1) * 1000
 
 
 # ---- main -----------------------------------------------------------------------------
@@ -227,18 +236,21 @@ def in_process(url: str, port: int, recorder, n: int, chunk: int) -> float:
     return n / wall
 
 
-def through_celery(db: Database, client, worker, rec, args, prefix: str) -> tuple[float, str, dict]:
+def through_celery(db: Database, client, worker, rec, args, prefix: str) -> tuple[float, str, dict, dict]:
     """--messages fresh pending rows sent as rectify.deliver tasks of --chunk ids to the worker:
     (messages/second from the first enqueue until the server has them all, the figure's line,
-    keys that arrived more than once)."""
+    keys that arrived more than once, CPU milliseconds per mail of the server (this
+    process), the worker (its process tree) and PostgreSQL (every postgres process))."""
     ids = insert_pending_emails(db, args.messages, prefix)
     before, seen, connected = rec.total, dict(rec.keys), rec.connections
+    cpu0 = (cpu.own(), cpu.tree(worker.proc.pid), cpu.named("postgres"))
     t0 = time.perf_counter()
     for start in range(0, len(ids), args.chunk):
         client.send_task("rectify.deliver", args=[ids[start : start + args.chunk]])
     t_enqueued = time.perf_counter() - t0
     wait_for(lambda: rec.total - before >= len(ids), args.timeout, f"{len(ids)} messages", interval=0.01)
     wall = time.perf_counter() - t0
+    cpu1 = (cpu.own(), cpu.tree(worker.proc.pid), cpu.named("postgres"))
     wait_for(worker.idle, 30, "the worker to finish its tasks")
     time.sleep(0.5)  # any duplicate would arrive now
     with db.transaction() as s:
@@ -251,7 +263,27 @@ def through_celery(db: Database, client, worker, rec, args, prefix: str) -> tupl
         f"smtp_connections_opened={rec.connections - connected} enqueue_s={t_enqueued:.2f} status={email_status(db)} "
         f"max_attempts={attempts}"
     )
-    return rate, line, dups
+    spent = {
+        part: (b - a) / len(ids) * 1000
+        for part, a, b in zip(("server", "worker", "postgres"), cpu0, cpu1, strict=True)
+        if a is not None and b is not None
+    }
+    return rate, line, dups, spent
+
+
+def cpu_line(run: str, spent: dict[str, float], floor_server: float, floor: float) -> str:
+    """Where a delivery's CPU went, per mail, and what that allows on this host's cores:
+    the server, the worker and PostgreSQL share them, so however well the three overlap,
+    delivery cannot pass cores / (their CPU per mail together). That ceiling beside the
+    floor says how much of the gap to it is CPU and how much is waiting."""
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / sum(spent.values())
+    parts = " ".join(f"{part}={ms:.2f}" for part, ms in spent.items())
+    return (
+        f"{run} cpu_ms_per_mail {parts} (server in the floor: {floor_server:.2f}); cpu_ceiling_messages_per_s="
+        f"{ceiling:.0f} ({cores} cores / their sum: no delivery on this host passes it) = {ceiling / floor:.2f} "
+        f"of the floor"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,19 +315,19 @@ def main(argv: list[str] | None = None) -> int:
             rec = mail.recorder
             if args.warm_up:
                 warm = argparse.Namespace(**{**vars(args), "messages": args.warm_up})
-                _, line, dups = through_celery(db, client, worker, rec, warm, "warmup")
+                _, line, dups, _ = through_celery(db, client, worker, rec, warm, "warmup")
                 print(f"warm-up (untimed, not in the figures): {line}")
             ratios = []
             for rep in range(args.repeat):  # delivery and floor side by side, in turn first, so drift evens out
                 floor_first = rep % 2 == 1
                 mails = same_mails(url, mail.port, args.messages, f"floor{rep}")  # untimed
                 if floor_first:
-                    floor = smtp_floor(mail.port, rec, args.messages, args.floor_procs, mails)
-                rate, line, new_dups = through_celery(db, client, worker, rec, args, f"bench{rep}")
+                    floor, floor_server = smtp_floor(mail.port, rec, args.messages, args.floor_procs, mails)
+                rate, line, new_dups, spent = through_celery(db, client, worker, rec, args, f"bench{rep}")
                 dups |= new_dups
                 if not floor_first:
-                    floor = smtp_floor(mail.port, rec, args.messages, args.floor_procs, mails)
-                small = smtp_floor(mail.port, rec, args.messages, args.floor_procs)  # the earlier baseline
+                    floor, floor_server = smtp_floor(mail.port, rec, args.messages, args.floor_procs, mails)
+                small, _ = smtp_floor(mail.port, rec, args.messages, args.floor_procs)  # the earlier baseline
                 ratios.append(rate / floor)
                 load1, _, _ = os.getloadavg()
                 print(f"run {rep + 1}/{args.repeat} loadavg_1m={load1:.2f} {line}")
@@ -305,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"measured "
                     f"{'before' if floor_first else 'after'} the delivery); delivery/smtp_floor={rate / floor:.2f}"
                 )
+                if len(spent) == 3:
+                    print(cpu_line(f"run {rep + 1}/{args.repeat}", spent, floor_server, floor))
                 print(
                     f"run {rep + 1}/{args.repeat} smtp_floor_send_message messages_per_s={small:.0f} (smtplib "
                     f"flattening small plain-text EmailMessages of its own as it sends them: the baseline before "
