@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import any_, bindparam, create_engine, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -116,6 +117,21 @@ class Database:
     def dispose(self) -> None:
         self.session.remove()
         self.engine.dispose()
+
+
+def on_sqlite(s: Session) -> bool:
+    """Whether a session's statements go to SQLite (see :attr:`Database.is_sqlite`)."""
+    return s.get_bind().dialect.name == "sqlite"
+
+
+def ids_among(column, values: Iterable, sqlite: bool):
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter, so the
+    statement's text is the same whatever the number of values (psycopg prepares it
+    after a few runs) instead of a placeholder per value rendered, cast and parsed at
+    every run (thousands, for the rows a sweep's notices fold)."""
+    if sqlite:
+        return column.in_(list(values))
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
 
 
 def copy_rows(s: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:

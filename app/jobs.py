@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import false, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.db import ids_among
 from app.models import Notification, SchedulerLock
 from app.services import calendar, ledger
 from app.services.delivery import DeliveryReport, claimable, deliver
@@ -74,7 +75,7 @@ class _Folds:
             top = s.scalar(select(func.max(Notification.id))) or 0
             new = (Notification.id > self.after) & (Notification.id <= top)
             if self.held:
-                new |= Notification.id.in_(self.held)
+                new |= ids_among(Notification.id, self.held, db.is_sqlite)
             held = foldable_later(now, busy) if busy else false()
             ids = list(s.scalars(select(Notification.id).where(claimable(self.rt.clock()), new, ~held)))
             self.held = set(s.scalars(select(Notification.id).where(new, held)))
@@ -104,7 +105,7 @@ def tick(rt, now: datetime, verbose: bool = False, hand_on: Callable[[list[int]]
     compose_group_summaries(rt.db, now)
     # what delivery can take right now (the sweep itself may run as of another instant)
     claim_now = rt.clock()
-    pending = list(rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by(Notification.id)))
+    pending = list(rt.db.session().scalars(select(Notification.id).where(claimable(claim_now)).order_by("id")))
     rt.db.session().commit()
     for import_id in ledger.stale_imports(rt.db, claim_now):
         run_import(rt, import_id)

@@ -82,7 +82,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, ids_among
 from app.domain.rates import Rate, admit
 from app.models import DeliveryGate, Notification, Unit, User
 from app.notify import ROBOT_KINDS, Outgoing, Result, defang, render, render_markdown, robot_for
@@ -203,15 +203,6 @@ _CLAIMED_COLUMNS = (
 )
 
 
-def _among(column, values, sqlite: bool):
-    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter, so the
-    statement's text is the same for every claim (psycopg prepares it after a few runs)
-    instead of a hundred placeholders rendered, cast and parsed at every claim."""
-    if sqlite:
-        return column.in_(list(values))
-    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-
-
 def claim(
     db: Database,
     now: datetime,
@@ -229,7 +220,7 @@ def claim(
     hand-over counts as unconfirmed."""
     token = secrets.token_hex(16)
     with db.transaction() as s:
-        among = partial(_among, sqlite=db.is_sqlite)
+        among = partial(ids_among, sqlite=db.is_sqlite)
         q = select(Notification.id).where(claimable(now, by_id=ids is not None))
         if ids is not None:
             q = q.where(among(Notification.id, ids))

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db import Database
+from app.db import Database, ids_among, on_sqlite
 from app.domain.deadlines import CHINA
 from app.domain.reminders import Policy, into_window
 from app.models import Notification, User
@@ -62,7 +62,7 @@ def compose_digests(db: Database, now: datetime, defaults: dict) -> int:
         if folded:
             s.execute(
                 update(Notification)
-                .where(Notification.id.in_(folded), Notification.status == "held")
+                .where(ids_among(Notification.id, folded, on_sqlite(s)), Notification.status == "held")
                 .values(status="folded")
             )
         return written
@@ -98,7 +98,7 @@ def _fold(
     if folded:
         s.execute(
             update(Notification)
-            .where(Notification.id.in_(folded), Notification.status == "pending")
+            .where(ids_among(Notification.id, folded, on_sqlite(s)), Notification.status == "pending")
             .values(status="summarized")
         )
     return written

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.db import on_sqlite
 from app.domain.workflow import State
 from app.models import Problem, Task, TaskEvent, Unit
 
@@ -123,14 +124,14 @@ def keyword_clause(s: Session, word: str) -> Keyword:
     accounts = select(TaskEvent.task_id).where(
         TaskEvent.to_state == State.RECTIFIED.value, account.icontains(contains, autoescape=True)
     )
-    if s.get_bind().dialect.name == "sqlite":
+    if on_sqlite(s):
         phrase = tripled(word)
         hit_problems = select(_FTS_PROBLEMS.c.rowid).where(_FTS_PROBLEMS.c.keyword_problems.match(phrase))
         hit_accounts = select(_FTS_ACCOUNTS.c.rowid).where(_FTS_ACCOUNTS.c.keyword_accounts.match(phrase))
         problems = problems.where(Problem.id.in_(hit_problems))
         accounts = accounts.where(TaskEvent.id.in_(hit_accounts))
     parts = ((Task.problem_id, problems), (Task.unit_id, units), (Task.id, accounts))
-    named = KEYWORD_IDS if s.get_bind().dialect.name == "sqlite" else min(KEYWORD_IDS, KEYWORD_IDS_POSTGRESQL)
+    named = KEYWORD_IDS if on_sqlite(s) else min(KEYWORD_IDS, KEYWORD_IDS_POSTGRESQL)
     looked_up = union_all(
         *[select(literal(n), part.limit(named + 1).subquery().c[0]) for n, (_, part) in enumerate(parts)]
     )
