@@ -152,14 +152,19 @@ def tick_and_deliver(rt, now: datetime, deliverers: int = EMBEDDED_DELIVERERS) -
             deliver_chunk(report.pending_ids[start : start + chunk])
     else:
         todo: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
+        waiting: set[int] = set()  # handed on, their chunk not yet taken by a thread
 
         def hand_on(ids: list[int]) -> None:
             for start in range(0, len(ids), chunk):
+                with lock:
+                    waiting.update(ids[start : start + chunk])
                 todo.put(ids[start : start + chunk])
 
         def work() -> None:
             try:
                 while (ids := todo.get()) is not None:
+                    with lock:
+                        waiting.difference_update(ids)
                     try:
                         deliver_chunk(ids)
                     except Exception:  # left pending or leased: the next tick takes them again
@@ -172,7 +177,9 @@ def tick_and_deliver(rt, now: datetime, deliverers: int = EMBEDDED_DELIVERERS) -
             t.start()
         try:
             report = tick(rt, now, hand_on=hand_on)
-            hand_on(report.pending_ids)
+            with lock:  # a row still in the queue is claimed when its chunk is taken: not twice
+                left = [i for i in report.pending_ids if i not in waiting]
+            hand_on(left)
         finally:
             for _ in threads:
                 todo.put(None)

@@ -6,7 +6,7 @@ deadline, when every open task of theirs escalates at once."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -224,6 +224,51 @@ def test_a_row_handed_on_that_its_worker_could_not_take_goes_in_the_same_tick(
         s = rt.db.session()
         emails = list(s.scalars(select(Notification).where(Notification.channel == "email")))
         assert {r.status for r in emails if r.id in skipped} == {"sent"}
+        assert not [r.key for r in emails if r.status in ("pending", "sending")]
+        keys = [key for _, m in server.delivered for key in m["X-Rectify-Key"].split()]
+        assert sorted(keys) == sorted(r.key for r in emails if r.status == "sent"), "each sent row's key, once"
+        s.rollback()
+    other.dispose()
+    rt.db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_the_embedded_tick_hands_a_row_its_thread_could_not_take_to_its_threads_again(
+    db_url,
+    tmp_path,
+    clock,
+    mail,  # noqa: F811
+    monkeypatch,
+):
+    """The same in the embedded tick: the first chunk a delivery thread takes finds its
+    rows locked; at the tick's end they go to the threads again (not only to the one
+    catch-all claim that follows, which takes at most 500), and every row is sent once."""
+    monkeypatch.setattr("app.services.sweep.FIRST_BATCH", 3)
+    server, port = mail
+    app = smtp_app(db_url, tmp_path, port, clock)
+    rt = app.extensions["rectify"]
+    other = create_engine(db_url)
+    inner, handed, skipped = jobs.deliver_due, Counter(), []
+
+    def deliver_due(rt, ids=None, limit=500, clock=None):
+        if ids is None:
+            return inner(rt, ids, limit, clock)
+        handed.update(ids)
+        if skipped:
+            return inner(rt, ids, limit, clock)
+        with other.connect() as lock:
+            lock.execute(select(Notification.id).where(Notification.id.in_(ids)).with_for_update())
+            report = inner(rt, ids, limit, clock)
+            lock.rollback()
+        skipped.extend(ids)
+        return report
+
+    monkeypatch.setattr(jobs, "deliver_due", deliver_due)
+    with app.app_context():
+        jobs.tick_and_deliver(rt, MORNING)
+        s = rt.db.session()
+        emails = list(s.scalars(select(Notification).where(Notification.channel == "email")))
+        assert skipped and all(handed[i] == 2 for i in skipped), "handed to the threads again"
         assert not [r.key for r in emails if r.status in ("pending", "sending")]
         keys = [key for _, m in server.delivered for key in m["X-Rectify-Key"].split()]
         assert sorted(keys) == sorted(r.key for r in emails if r.status == "sent"), "each sent row's key, once"
