@@ -6,17 +6,22 @@ once more, before anything is handed over, so no mail is lost or sent twice."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select, text
 
 from app import create_app, jobs
 from app.models import Notification
+from app.services import delivery
 from config import TestConfig
 from tests.integration.celery_fixtures import (
     insert_pending_emails,
     mail_server,  # noqa: F401 (fixture)
     use_mail_server,
 )
+
+NOW = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
 
 
 def _ours(connection) -> int:
@@ -44,5 +49,52 @@ def test_the_hand_over_is_prepared_again_after_psycopg_deallocates_all(db_url, t
                 assert _ours(connection) == 1
         recorder = mail_server.recorder
         assert recorder.total == 20 and not recorder.duplicates()
+    finally:
+        rt.db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_the_per_mail_statement_finds_its_rows_by_key_even_where_the_statistics_say_the_outbox_is_empty(
+    db_url,
+    tmp_path,
+    mail_server,  # noqa: F811
+    monkeypatch,
+):
+    """A sweep writes thousands of outbox rows just before they go, so the table's
+    statistics may still describe it as nearly empty, where reading the whole table
+    looks cheapest to the planner; it then read it at every mail. On delivery's own
+    connection the hand-over goes by the primary key whatever the statistics say, and
+    the connection goes back to the pool with the planner's settings as it came."""
+    use_mail_server(monkeypatch, mail_server.port)
+    app = create_app(TestConfig(db_url, tmp_path))
+    rt = app.extensions["rectify"]
+    try:
+        with app.app_context():
+            with rt.db.engine.connect() as connection:  # an outbox of two rows, analysed so
+                connection.execute(text("TRUNCATE notifications"))
+                connection.commit()
+            ids = insert_pending_emails(rt.db, 2, "stale")
+            with rt.db.engine.connect() as connection:
+                connection.execute(text("ANALYZE notifications"))
+                connection.commit()
+            hand_over = delivery._hand_over()
+            values = {"rows": [ids[1]], "prev": [ids[0]], "token": "x", "now": NOW, "until": NOW, "sent_at": NOW}
+            literal = ["NULL" if v is None else f"'{v.decode()}'" for v in hand_over.values(values)]
+            plan_of = f"EXPLAIN EXECUTE rectify_plan({', '.join(literal)})"
+
+            def plan(connection) -> str:
+                connection.exec_driver_sql("DEALLOCATE ALL")
+                connection.exec_driver_sql(f"PREPARE rectify_plan AS {hand_over.text}")
+                return "\n".join(connection.exec_driver_sql(plan_of).scalars())
+
+            with rt.db.engine.connect() as connection:
+                assert "Seq Scan on notifications" in plan(connection), "elsewhere the planner reads the table"
+            fast = delivery._Autocommit(rt.db)
+            assert "Seq Scan" not in plan(fast.connection) and "pk_notifications" in plan(fast.connection)
+            fast.close()
+            with rt.db.engine.connect() as connection:  # the same pooled connection, as it was
+                assert connection.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
+            assert jobs.deliver_due(rt, ids=ids, limit=2).sent == 2
+        assert mail_server.recorder.total == 2
     finally:
         rt.db.dispose()
