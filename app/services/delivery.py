@@ -670,7 +670,7 @@ class _Batch:
     def finish(self) -> None:
         if not self.queued and not self.answered and self.block is None and self.resume_at is None:
             return
-        if self.fast is not None and self.rate is None and self.resume_at is None:
+        if self.fast is not None and self.rate is None:
             # the last message's "sent" (a row each of its recipients) in the one statement
             # that carries every other message's, marking nothing in flight
             written = self._hand_over_in_one_statement([], self.clock())
