@@ -399,6 +399,7 @@ def _fast_commits(engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA synchronous=OFF" if engine.dialect.name == "sqlite" else "SET synchronous_commit TO off")
         cur.close()
+        dbapi_conn.commit()  # the SET holds once committed, and the connection comes out of the pool idle
 
 
 # --- fixtures (import them explicitly in the test module) ----------------------------------------------------
