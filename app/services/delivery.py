@@ -74,7 +74,7 @@ from select import POLLIN, poll
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import Connection, and_, any_, bindparam, case, func, null, or_, select, update
+from sqlalchemy import Connection, Integer, and_, any_, bindparam, case, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -227,13 +227,17 @@ def claim(
     token = secrets.token_hex(16)
     users, units = known if known is not None else ({}, {})
     if fast is not None:
-        rows = fast.connection.execute(_claimed(now, worker, token, limit, ids, lease)).all()
+        params = {"now": now, "limit": limit, "worker": worker, "token": token, "until": now + lease}
+        if ids is not None:
+            params["ids"] = ids
+        rows = fast.connection.execute(_claimed(ids is not None), params).all()
         users.update((r.u_id, _UserRow(*r[_USER_AT:_UNIT_AT])) for r in rows if r.u_id is not None)
         units.update((r.n_id, _UnitRow(*r[_UNIT_AT:])) for r in rows if r.n_id is not None)
         return Claim(token, [r.id for r in rows], now + lease, rows, users, units)
     with db.transaction() as s:
         among = partial(ids_among, sqlite=db.is_sqlite)
-        candidates = list(s.scalars(_candidates(now, limit, ids, db.is_sqlite)))
+        among_ids = None if ids is None else among(Notification.id, ids)
+        candidates = list(s.scalars(_candidates(now, limit, among_ids)))
         if not candidates:
             return Claim(token, [], now)
         t = Notification.__table__
@@ -258,17 +262,18 @@ def claim(
         return Claim(token, [r.id for r in rows], now + lease, rows, users, units)
 
 
-def _candidates(now: datetime, limit: int, ids: list[int] | None, sqlite: bool):
-    """The rows a claim takes, locked (skipping those another worker holds), in id
-    order. Locked first, then updated by id: an UPDATE … WHERE id IN (SELECT … LIMIT n
-    FOR UPDATE SKIP LOCKED) may run its subquery again and take more than n rows."""
-    q = select(Notification.id).where(claimable(now, by_id=ids is not None))
-    if ids is not None:
-        q = q.where(ids_among(Notification.id, ids, sqlite))
+def _candidates(now, limit, among_ids=None):
+    """The rows a claim takes (among ``among_ids``, a condition on the id, if given),
+    locked (skipping those another worker holds), in id order. Locked first, then updated
+    by id: an UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) may run its
+    subquery again and take more than n rows."""
+    q = select(Notification.id).where(claimable(now, by_id=among_ids is not None))
+    if among_ids is not None:
+        q = q.where(among_ids)
     return q.order_by(Notification.id).limit(limit).with_for_update(skip_locked=True)
 
 
-def _claim_marks(t, worker: str, token: str, until: datetime) -> dict:
+def _claim_marks(t, worker, token, until) -> dict:
     return {
         "status": "sending",
         "claimed_by": worker,
@@ -279,20 +284,27 @@ def _claim_marks(t, worker: str, token: str, until: datetime) -> dict:
     }
 
 
-def _claimed(now: datetime, worker: str, token: str, limit: int, ids: list[int] | None, lease: timedelta):
+@cache
+def _claimed(by_ids: bool):
     """The claim as one statement: the candidates locked in a materialized CTE (run
     once, so never more than ``limit`` rows), updated by id, and returned with their
     recipient's and unit's columns joined (``u_…``, ``n_…``, in _USER_COLUMNS' and
     _UNIT_COLUMNS' order, last). On delivery's autocommit connection that is one round
     trip where the transaction took six (BEGIN, the lock, the update, the users, the
     units, COMMIT), each through the ORM's session: a quarter of a deliverer's time for
-    mails of three recipients."""
+    mails of three recipients. Built once (its values are parameters: ``now``, ``limit``,
+    ``ids`` when ``by_ids``, ``worker``, ``token``, ``until``): building it took as long
+    as running it."""
     t = Notification.__table__
-    locked = _candidates(now, limit, ids, sqlite=False).cte("candidates").prefix_with("MATERIALIZED")
+    ts, ids = t.c.lease_until.type, ARRAY(t.c.id.type)
+    among_ids = t.c.id == any_(bindparam("ids", type_=ids)) if by_ids else None
+    now = bindparam("now", type_=ts)
+    locked = _candidates(now, bindparam("limit", type_=Integer), among_ids).cte("candidates")
+    locked = locked.prefix_with("MATERIALIZED")
     taken = (
         update(t)
         .where(t.c.id == locked.c.id, claimable(now, by_id=True))
-        .values(_claim_marks(t, worker, token, now + lease))
+        .values(_claim_marks(t, bindparam("worker"), bindparam("token"), bindparam("until", type_=ts)))
         .returning(*(t.c[name] for name in _CLAIMED_COLUMNS))
         .cte("taken")
     )
