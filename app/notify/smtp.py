@@ -345,16 +345,14 @@ def _folded(field: str, lines: list[bytes], separator: bytes = b"") -> bytes:
 
 @lru_cache(maxsize=4096)
 def _address_line(field: str, name: str, addr_spec: str) -> bytes:
-    """``To: 张三 <a@b.cn>``. The address is checked by the email package (ValueError when
-    malformed). A Chinese name is written as RFC 2047 encoded words, as the Subject is:
-    the email package's folder took about 0.3 ms for a name of a dozen characters, once
-    per new recipient (43 % of the cProfile of a sweep's mail to 2,667 people; now about
-    0.03 ms). A name
-    in ASCII (quoting rules) and an address beyond ASCII (SMTPUTF8, written as it is)
-    keep the email package's policy. Cached: recipients repeat (though in a sweep's mail to
-    a thousand people, each only once: then the email package's parse of the address, only
-    to check it, was 40 % of composing a mail, so an address of plain dot-atoms, which
-    nearly every address is, is checked by a pattern, and only the rest by the parser)."""
+    """``To: 张三 <a@b.cn>``; a malformed address is a ValueError. A Chinese name is
+    written as RFC 2047 encoded words, as the Subject is: the email package's folder took
+    about 0.3 ms for a name of a dozen characters (43 % of the cProfile of a sweep's mail
+    to 2,667 people; now about 0.03 ms), and its parse of the address, only to check it,
+    was 40 % of composing a mail to people seen once, so an address of plain dot-atoms
+    (nearly every address) is checked by a pattern and only the rest by the email
+    package. A name in ASCII (quoting rules) and an address beyond ASCII (SMTPUTF8,
+    written as it is) keep the email package's policy. Cached: recipients repeat."""
     if addr_spec.isascii() and not name.isascii():
         if not _DOT_ATOM_ADDRESS.fullmatch(addr_spec):
             _address(name, addr_spec)  # a quoted local part, a domain literal, or malformed: ValueError

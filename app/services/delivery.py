@@ -219,11 +219,12 @@ def claim(
 ) -> Claim:
     """Claim up to ``limit`` due rows under a new token (rows another worker holds
     locked are skipped; a guarded UPDATE … RETURNING takes them), and read their
-    recipients and units with them (only those not in ``known``, the users and units an
-    earlier claim of the same run read, which are added to it). A row still marked in
-    flight was with a worker that never recorded its verdict: that hand-over counts as
-    unconfirmed. With ``fast`` (PostgreSQL) all of it is one autocommit statement on
-    delivery's own connection (:func:`_claimed`); otherwise one transaction."""
+    recipients and units with them, added to ``known`` (the users and units earlier
+    claims of the same run read). A row still marked in flight was with a worker that
+    never recorded its verdict: that hand-over counts as unconfirmed. With ``fast``
+    (PostgreSQL) all of it is one autocommit statement on delivery's own connection
+    (:func:`_claimed`, which joins every row's recipient and unit); otherwise one
+    transaction, which reads only those not known yet."""
     token = secrets.token_hex(16)
     users, units = known if known is not None else ({}, {})
     if fast is not None:
