@@ -82,8 +82,8 @@ def _foldable(s: Session, where, by: tuple) -> dict[tuple, list]:
     columns ``by``: only the groups of two or more, each in id order, their rows read with
     what a fold writes (subject, data, level …). A first pass reads only the ids and the
     group keys, so a row that folds with nothing (a person with one item: most of them once
-    a campaign has spread) is never read in full; decoding every row's data was a quarter
-    of a sweep's time for a thousand people with an escalation each."""
+    a campaign has spread) is never read in full; reading and decoding every row was a
+    quarter of the tick's time for a thousand people with an escalation each (py-spy)."""
     t = Notification.__table__
     keys = s.execute(select(t.c.id, *by).where(where).order_by(*by, t.c.id).with_for_update(skip_locked=True)).all()
     groups: dict[tuple, list[int]] = defaultdict(list)
